@@ -1,0 +1,56 @@
+import 'reflect-metadata';
+import { ValidationPipe, type LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { ApiConfig } from '#libs/config';
+import { createDataSource, runMigrations } from '#libs/db';
+import { createLogger, type Logger } from '#libs/log';
+import { createRedis } from '#libs/queue';
+import { AppModule } from './app.module.js';
+import { ApiExceptionFilter } from './common/api-exception.filter.js';
+
+export const BODY_LIMIT_BYTES = 256 * 1024;
+
+/** Builds the API (not yet listening): migrations applied, validation, errors and Swagger at /docs wired. */
+export async function createApiApp(config: ApiConfig, logger: Logger = createLogger('api', config.logLevel)): Promise<NestFastifyApplication> {
+  const dataSource = createDataSource(config.databaseUrl, 20);
+  await dataSource.initialize();
+  await runMigrations(dataSource);
+  const redis = createRedis(config.redisUrl, 'api', 'request');
+
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot({ config, dataSource, redis, logger }),
+    new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }),
+    { logger: nestLogger(logger), abortOnError: false },
+  );
+  app.useGlobalPipes(new ValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    transform: true,
+    forbidUnknownValues: true,
+  }));
+  app.useGlobalFilters(new ApiExceptionFilter(logger));
+  // Close what createApiApp opened, after Nest has stopped serving.
+  const close = app.close.bind(app);
+  app.close = async () => {
+    await close();
+    await Promise.allSettled([dataSource.destroy(), redis.quit()]);
+  };
+
+  const document = SwaggerModule.createDocument(app, new DocumentBuilder()
+    .setTitle('gpubatch')
+    .setDescription('Batch jobs on GPU workers: job definitions, job queues, jobs, workers.')
+    .setVersion('1')
+    .build());
+  SwaggerModule.setup('docs', app, document);
+  return app;
+}
+
+function nestLogger(logger: Logger): LoggerService {
+  return {
+    log: (message: unknown, context?: string) => logger.debug({ context }, String(message)),
+    error: (message: unknown, trace?: string, context?: string) => logger.error({ context, trace }, String(message)),
+    warn: (message: unknown, context?: string) => logger.warn({ context }, String(message)),
+  };
+}

@@ -1,0 +1,21 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { Redis } from 'ioredis';
+import type { ApiConfig } from '#libs/config';
+import type { Logger } from '#libs/log';
+import { HealthModule } from './health/health.module.js';
+import { InfraModule } from './infra/infra.module.js';
+import { JobDefinitionsModule } from './job-definitions/job-definitions.module.js';
+import { JobQueuesModule } from './job-queues/job-queues.module.js';
+import { JobsModule } from './jobs/jobs.module.js';
+import { WorkersModule } from './workers/workers.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(deps: { config: ApiConfig; dataSource: DataSource; redis: Redis; logger: Logger }): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [InfraModule.forRoot(deps), HealthModule, JobDefinitionsModule, JobQueuesModule, JobsModule, WorkersModule],
+    };
+  }
+}

@@ -1,0 +1,38 @@
+import { HttpStatus } from '@nestjs/common';
+
+/** Stable error codes clients can switch on; each maps to one HTTP status. */
+export const ERROR_STATUS = {
+  VALIDATION_FAILED: HttpStatus.BAD_REQUEST,
+  DEFINITION_NOT_FOUND: HttpStatus.NOT_FOUND,
+  DEFINITION_INACTIVE: HttpStatus.CONFLICT,
+  JOB_QUEUE_NOT_FOUND: HttpStatus.NOT_FOUND,
+  JOB_QUEUE_EXISTS: HttpStatus.CONFLICT,
+  JOB_QUEUE_DISABLED: HttpStatus.CONFLICT,
+  JOB_QUEUE_IN_USE: HttpStatus.CONFLICT,
+  JOB_NOT_FOUND: HttpStatus.NOT_FOUND,
+  WORKER_NOT_FOUND: HttpStatus.NOT_FOUND,
+  PAYLOAD_TOO_LARGE: HttpStatus.PAYLOAD_TOO_LARGE,
+  NOT_FOUND: HttpStatus.NOT_FOUND,
+  INTERNAL: HttpStatus.INTERNAL_SERVER_ERROR,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** An error the API answers with its code's status and a message naming the problem. */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+/** The body of every error response. */
+export interface ErrorBody {
+  statusCode: number;
+  code: string;
+  message: string;
+  /** Every validation failure, each naming its field and rule. */
+  errors?: string[];
+}

@@ -1,0 +1,49 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import type { Logger } from '#libs/log';
+import { ApiError, type ErrorBody } from './api-error.js';
+
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'VALIDATION_FAILED',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/** Maps every error to one JSON shape; only a bug yields 500, and it is logged. */
+@Catch()
+export class ApiExceptionFilter implements ExceptionFilter {
+  constructor(private readonly logger: Logger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const body = this.toBody(exception);
+    if (body.statusCode >= 500) this.logger.error({ err: exception }, 'unhandled error');
+    void reply.status(body.statusCode).send(body);
+  }
+
+  private toBody(exception: unknown): ErrorBody {
+    if (exception instanceof ApiError) {
+      return { statusCode: exception.status, code: exception.code, message: exception.message };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      const messages = typeof response === 'object' && response !== null ? (response as { message?: unknown }).message : response;
+      const list = Array.isArray(messages) ? messages.map(String) : [String(messages ?? exception.message)];
+      return {
+        statusCode: status,
+        code: CODE_BY_STATUS[status] ?? HttpStatus[status] ?? 'ERROR',
+        message: list.join('; '),
+        ...(Array.isArray(messages) ? { errors: list } : {}),
+      };
+    }
+    // Errors raised by Fastify itself before routing (body too large, bad JSON, bad content type).
+    const statusCode = (exception as { statusCode?: unknown })?.statusCode;
+    if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+      return { statusCode, code: CODE_BY_STATUS[statusCode] ?? 'BAD_REQUEST', message: (exception as Error).message };
+    }
+    return { statusCode: 500, code: 'INTERNAL', message: 'internal error' };
+  }
+}

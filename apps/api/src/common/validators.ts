@@ -1,0 +1,40 @@
+import { registerDecorator, type ValidationArguments, type ValidationOptions } from 'class-validator';
+
+/** Names of things (definitions, queues, pools, projects): AWS Batch's rule. */
+export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export const NAME_RULE = 'must be 1-128 letters, digits, hyphens or underscores';
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * A flat object of string values with at most `maxEntries` keys; for
+ * environments, keys must be valid variable names outside the GPUBATCH_
+ * prefix, which gpubatch sets itself.
+ */
+export function IsStringMap(opts: { env?: boolean; maxEntries?: number } = {}, validation?: ValidationOptions) {
+  const maxEntries = opts.maxEntries ?? 500;
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isStringMap',
+      target: target.constructor,
+      propertyName,
+      options: validation,
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+          const entries = Object.entries(value);
+          if (entries.length > maxEntries) return false;
+          return entries.every(
+            ([k, v]) =>
+              typeof v === 'string' && v.length <= 32_768 && k.length > 0 && k.length <= 256 &&
+              (!opts.env || (ENV_NAME.test(k) && !k.startsWith('GPUBATCH_'))),
+          );
+        },
+        defaultMessage(args: ValidationArguments) {
+          return opts.env
+            ? `${args.property} must be an object of at most ${maxEntries} string values whose keys are variable names ([A-Za-z_][A-Za-z0-9_]*) not starting with GPUBATCH_`
+            : `${args.property} must be an object of at most ${maxEntries} string values`;
+        },
+      },
+    });
+}

@@ -1,0 +1,32 @@
+import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { Redis } from 'ioredis';
+import type { ApiConfig } from '#libs/config';
+import type { Logger } from '#libs/log';
+import { IntakeQueues } from './intake-queues.js';
+import { API_CONFIG, LOGGER, REDIS } from './tokens.js';
+
+/** Postgres, Redis, intake queues and the logger, shared by every API module. */
+@Global()
+@Module({})
+export class InfraModule implements OnApplicationShutdown {
+  static forRoot(deps: { config: ApiConfig; dataSource: DataSource; redis: Redis; logger: Logger }): DynamicModule {
+    return {
+      module: InfraModule,
+      providers: [
+        { provide: API_CONFIG, useValue: deps.config },
+        { provide: DataSource, useValue: deps.dataSource },
+        { provide: REDIS, useValue: deps.redis },
+        { provide: LOGGER, useValue: deps.logger },
+        { provide: IntakeQueues, useFactory: () => new IntakeQueues(deps.redis) },
+      ],
+      exports: [API_CONFIG, DataSource, REDIS, LOGGER, IntakeQueues],
+    };
+  }
+
+  constructor(@Inject(IntakeQueues) private readonly intake: IntakeQueues) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.intake.close();
+  }
+}

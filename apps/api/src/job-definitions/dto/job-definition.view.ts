@@ -1,0 +1,34 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import type { JobDefinitionEntity } from '#libs/db';
+
+export class JobDefinitionView {
+  @ApiProperty() name!: string;
+  @ApiProperty() revision!: number;
+  @ApiProperty({ enum: ['ACTIVE', 'INACTIVE'] }) status!: string;
+  @ApiProperty() image!: string;
+  @ApiProperty({ type: [String] }) command!: string[];
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) environment!: Record<string, string>;
+  @ApiProperty({ example: { vcpus: 1, memoryMiB: 512, gpus: 0 } }) resources!: { vcpus: number; memoryMiB: number; gpus: number };
+  @ApiPropertyOptional({ type: Number, nullable: true }) timeoutSeconds!: number | null;
+  @ApiProperty({ example: { attempts: 1 } }) retryStrategy!: { attempts: number };
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) parameters!: Record<string, string>;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
+  @ApiProperty() createdAt!: string;
+
+  static of(d: JobDefinitionEntity): JobDefinitionView {
+    return {
+      name: d.name,
+      revision: d.revision,
+      status: d.status,
+      image: d.image,
+      command: d.command,
+      environment: d.environment,
+      resources: { vcpus: d.vcpus, memoryMiB: d.memoryMiB, gpus: d.gpus },
+      timeoutSeconds: d.timeoutSeconds,
+      retryStrategy: { attempts: d.retryAttempts },
+      parameters: d.parameters,
+      tags: d.tags,
+      createdAt: d.createdAt.toISOString(),
+    };
+  }
+}

@@ -1,0 +1,48 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { JobDefinitionView } from './dto/job-definition.view.js';
+import { RegisterJobDefinitionDto } from './dto/register-job-definition.dto.js';
+import { JobDefinitionsService } from './job-definitions.service.js';
+import { ErrorResponse } from '../common/error.response.js';
+
+@ApiTags('job definitions')
+@Controller('api/v1/job-definitions')
+export class JobDefinitionsController {
+  constructor(@Inject(JobDefinitionsService) private readonly definitions: JobDefinitionsService) {}
+
+  @Post()
+  @ApiCreatedResponse({ type: JobDefinitionView, description: 'Registered; the same name again makes the next revision' })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  async register(@Body() dto: RegisterJobDefinitionDto): Promise<JobDefinitionView> {
+    return JobDefinitionView.of(await this.definitions.register(dto));
+  }
+
+  @Get()
+  @ApiQuery({ name: 'name', required: false })
+  @ApiOkResponse({ type: [JobDefinitionView] })
+  async list(@Query('name') name?: string): Promise<{ jobDefinitions: JobDefinitionView[] }> {
+    return { jobDefinitions: (await this.definitions.list(name)).map(JobDefinitionView.of) };
+  }
+
+  @Get(':name')
+  @ApiOkResponse({ type: JobDefinitionView, description: 'The latest ACTIVE revision' })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async latest(@Param('name') name: string): Promise<JobDefinitionView> {
+    return JobDefinitionView.of(await this.definitions.resolve(name));
+  }
+
+  @Get(':name/:revision')
+  @ApiOkResponse({ type: JobDefinitionView })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async describe(@Param('name') name: string, @Param('revision', ParseIntPipe) revision: number): Promise<JobDefinitionView> {
+    return JobDefinitionView.of(await this.definitions.resolve(name, revision));
+  }
+
+  @Delete(':name/:revision')
+  @HttpCode(200)
+  @ApiOkResponse({ type: JobDefinitionView, description: 'Deregistered (INACTIVE); running jobs are unaffected' })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async deregister(@Param('name') name: string, @Param('revision', ParseIntPipe) revision: number): Promise<JobDefinitionView> {
+    return JobDefinitionView.of(await this.definitions.deregister(name, revision));
+  }
+}

@@ -1,0 +1,69 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { JobDefinitionEntity } from '#libs/db';
+import { ApiError } from '../common/api-error.js';
+import type { RegisterJobDefinitionDto } from './dto/register-job-definition.dto.js';
+
+/** `name` or `name:revision`. */
+export const DEFINITION_REF_PATTERN = /^[A-Za-z0-9_-]{1,128}(:[1-9][0-9]{0,8})?$/;
+
+@Injectable()
+export class JobDefinitionsService {
+  constructor(@Inject(DataSource) private readonly db: DataSource) {}
+
+  /** Registers a definition; the same name again becomes its next revision. */
+  async register(dto: RegisterJobDefinitionDto): Promise<JobDefinitionEntity> {
+    const [row] = await this.db.query(
+      // The lock on existing revisions makes concurrent registrations of one name take turns.
+      `WITH locked AS (SELECT revision FROM job_definitions WHERE name = $1 FOR UPDATE)
+       INSERT INTO job_definitions (name, revision, image, command, environment, vcpus, memory_mib, gpus,
+                                    timeout_seconds, retry_attempts, parameters, tags)
+       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM locked
+       RETURNING id`,
+      [
+        dto.name, dto.image, JSON.stringify(dto.command ?? []), JSON.stringify(dto.environment ?? {}),
+        dto.resources.vcpus, dto.resources.memoryMiB, dto.resources.gpus ?? 0, dto.timeoutSeconds ?? null,
+        dto.retryStrategy?.attempts ?? 1, JSON.stringify(dto.parameters ?? {}), JSON.stringify(dto.tags ?? {}),
+      ],
+    ).catch((error: { code?: string }) => {
+      // Two first registrations of a new name race on the unique key: the loser retries once.
+      if (error.code === '23505') return null;
+      throw error;
+    }) ?? [];
+    if (!row) return this.register(dto);
+    return this.repo().findOneByOrFail({ id: row.id });
+  }
+
+  async list(name?: string): Promise<JobDefinitionEntity[]> {
+    return this.repo().find({ where: name ? { name } : {}, order: { name: 'ASC', revision: 'DESC' }, take: 1000 });
+  }
+
+  /** The given revision, or the latest ACTIVE one when no revision is given. */
+  async resolve(name: string, revision?: number): Promise<JobDefinitionEntity> {
+    const found = revision
+      ? await this.repo().findOneBy({ name, revision })
+      : await this.repo().findOne({ where: { name, status: 'ACTIVE' }, order: { revision: 'DESC' } });
+    if (!found) {
+      throw new ApiError('DEFINITION_NOT_FOUND', revision
+        ? `job definition ${name}:${revision} does not exist`
+        : `job definition ${name} has no ACTIVE revision`);
+    }
+    return found;
+  }
+
+  /** Parses `name` or `name:revision` (already validated by the DTO). */
+  async resolveRef(ref: string): Promise<JobDefinitionEntity> {
+    const [name, revision] = ref.split(':');
+    return this.resolve(name, revision ? Number(revision) : undefined);
+  }
+
+  async deregister(name: string, revision: number): Promise<JobDefinitionEntity> {
+    const definition = await this.resolve(name, revision);
+    if (definition.status !== 'INACTIVE') await this.repo().update({ id: definition.id }, { status: 'INACTIVE' });
+    return { ...definition, status: 'INACTIVE' };
+  }
+
+  private repo() {
+    return this.db.getRepository(JobDefinitionEntity);
+  }
+}

@@ -1,0 +1,57 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import type { JobQueueEntity } from '#libs/db';
+import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
+
+export const QUEUE_STATES = ['ENABLED', 'DISABLED'] as const;
+
+export class UpdateJobQueueDto {
+  @ApiPropertyOptional({ minimum: 0, maximum: 10000, description: 'Higher runs first' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(10000)
+  priority?: number;
+
+  @ApiPropertyOptional({ enum: QUEUE_STATES })
+  @IsOptional()
+  @IsIn(QUEUE_STATES, { message: 'state must be ENABLED or DISABLED' })
+  state?: (typeof QUEUE_STATES)[number];
+
+  @ApiPropertyOptional({ type: [String], description: 'Worker pools that serve this queue; empty means all' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @IsString({ each: true })
+  @Matches(NAME_PATTERN, { each: true, message: `each of pools ${NAME_RULE}` })
+  pools?: string[];
+}
+
+export class CreateJobQueueDto extends UpdateJobQueueDto {
+  @ApiProperty({ example: 'train' })
+  @IsString()
+  @Matches(NAME_PATTERN, { message: `name ${NAME_RULE}` })
+  name!: string;
+
+  @ApiProperty({ minimum: 0, maximum: 10000, description: 'Higher runs first' })
+  @IsInt()
+  @Min(0)
+  @Max(10000)
+  declare priority: number;
+}
+
+export class JobQueueView {
+  @ApiProperty() name!: string;
+  @ApiProperty() priority!: number;
+  @ApiProperty({ enum: QUEUE_STATES }) state!: string;
+  @ApiProperty({ type: [String] }) pools!: string[];
+  @ApiProperty() createdAt!: string;
+  @ApiProperty() updatedAt!: string;
+
+  static of(q: JobQueueEntity): JobQueueView {
+    return {
+      name: q.name, priority: q.priority, state: q.state, pools: q.pools,
+      createdAt: q.createdAt.toISOString(), updatedAt: q.updatedAt.toISOString(),
+    };
+  }
+}

@@ -1,0 +1,49 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ErrorResponse } from '../common/error.response.js';
+import { CreateJobQueueDto, JobQueueView, UpdateJobQueueDto } from './dto/job-queue.dto.js';
+import { JobQueuesService } from './job-queues.service.js';
+
+@ApiTags('job queues')
+@Controller('api/v1/job-queues')
+export class JobQueuesController {
+  constructor(@Inject(JobQueuesService) private readonly queues: JobQueuesService) {}
+
+  @Post()
+  @ApiCreatedResponse({ type: JobQueueView })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  @ApiConflictResponse({ type: ErrorResponse, description: 'JOB_QUEUE_EXISTS' })
+  async create(@Body() dto: CreateJobQueueDto): Promise<JobQueueView> {
+    return JobQueueView.of(await this.queues.create(dto));
+  }
+
+  @Get()
+  @ApiOkResponse({ type: [JobQueueView] })
+  async list(): Promise<{ jobQueues: JobQueueView[] }> {
+    return { jobQueues: (await this.queues.list()).map(JobQueueView.of) };
+  }
+
+  @Get(':name')
+  @ApiOkResponse({ type: JobQueueView })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async get(@Param('name') name: string): Promise<JobQueueView> {
+    return JobQueueView.of(await this.queues.get(name));
+  }
+
+  @Patch(':name')
+  @ApiOkResponse({ type: JobQueueView })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async update(@Param('name') name: string, @Body() dto: UpdateJobQueueDto): Promise<JobQueueView> {
+    return JobQueueView.of(await this.queues.update(name, dto));
+  }
+
+  @Delete(':name')
+  @HttpCode(204)
+  @ApiNoContentResponse()
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiConflictResponse({ type: ErrorResponse, description: 'JOB_QUEUE_IN_USE: not DISABLED or holds unfinished jobs' })
+  async delete(@Param('name') name: string): Promise<void> {
+    await this.queues.delete(name);
+  }
+}

@@ -1,0 +1,57 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { JobQueueEntity } from '#libs/db';
+import { ApiError } from '../common/api-error.js';
+import type { CreateJobQueueDto, UpdateJobQueueDto } from './dto/job-queue.dto.js';
+
+@Injectable()
+export class JobQueuesService {
+  constructor(@Inject(DataSource) private readonly db: DataSource) {}
+
+  async create(dto: CreateJobQueueDto): Promise<JobQueueEntity> {
+    const rows: JobQueueEntity[] = await this.db.query(
+      `INSERT INTO job_queues (name, priority, state, pools) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (name) DO NOTHING RETURNING name`,
+      [dto.name, dto.priority, dto.state ?? 'ENABLED', dto.pools ?? []],
+    );
+    if (rows.length === 0) throw new ApiError('JOB_QUEUE_EXISTS', `job queue ${dto.name} already exists`);
+    return this.get(dto.name);
+  }
+
+  async list(): Promise<JobQueueEntity[]> {
+    return this.repo().find({ order: { priority: 'DESC', name: 'ASC' } });
+  }
+
+  async get(name: string): Promise<JobQueueEntity> {
+    const queue = await this.repo().findOneBy({ name });
+    if (!queue) throw new ApiError('JOB_QUEUE_NOT_FOUND', `job queue ${name} does not exist`);
+    return queue;
+  }
+
+  async update(name: string, dto: UpdateJobQueueDto): Promise<JobQueueEntity> {
+    await this.get(name);
+    const changes: Partial<JobQueueEntity> = {};
+    if (dto.priority !== undefined) changes.priority = dto.priority;
+    if (dto.state !== undefined) changes.state = dto.state;
+    if (dto.pools !== undefined) changes.pools = dto.pools;
+    if (Object.keys(changes).length > 0) await this.repo().update({ name }, { ...changes, updatedAt: new Date() });
+    return this.get(name);
+  }
+
+  /** Like AWS Batch: a queue must be DISABLED and hold no unfinished job before it goes. */
+  async delete(name: string): Promise<void> {
+    const queue = await this.get(name);
+    if (queue.state !== 'DISABLED') {
+      throw new ApiError('JOB_QUEUE_IN_USE', `job queue ${name} must be DISABLED before it is deleted`);
+    }
+    const [{ count }] = await this.db.query(
+      `SELECT count(*)::int AS count FROM jobs WHERE queue = $1 AND status NOT IN ('SUCCEEDED', 'FAILED')`, [name],
+    );
+    if (count > 0) throw new ApiError('JOB_QUEUE_IN_USE', `job queue ${name} still holds ${count} unfinished jobs`);
+    await this.repo().delete({ name });
+  }
+
+  private repo() {
+    return this.db.getRepository(JobQueueEntity);
+  }
+}

@@ -1,0 +1,70 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { JOB_STATUSES } from '#libs/core';
+
+export class SubmitJobResponse {
+  @ApiProperty() jobId!: string;
+  @ApiProperty() name!: string;
+}
+
+export class JobSummaryView {
+  @ApiProperty() jobId!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty() queue!: string;
+  @ApiProperty({ enum: JOB_STATUSES }) status!: string;
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'Why it waits, or why it ended' }) statusReason!: string | null;
+  @ApiProperty() priority!: number;
+  @ApiProperty() createdAt!: string;
+  @ApiPropertyOptional({ type: String, nullable: true }) startedAt!: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true }) stoppedAt!: string | null;
+}
+
+export class JobListView {
+  @ApiProperty({ type: [JobSummaryView] }) jobs!: JobSummaryView[];
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'Pass as cursor for the next page' }) nextCursor!: string | null;
+}
+
+export class AttemptView {
+  @ApiProperty() attempt!: number;
+  @ApiProperty() status!: string;
+  @ApiProperty() workerId!: string;
+  @ApiProperty() pool!: string;
+  @ApiProperty({ type: [Number] }) gpuDevices!: number[];
+  @ApiPropertyOptional({ type: String, nullable: true }) containerId!: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true }) startedAt!: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true }) stoppedAt!: string | null;
+  @ApiPropertyOptional({ type: Number, nullable: true }) exitCode!: number | null;
+  @ApiPropertyOptional({ type: String, nullable: true }) reason!: string | null;
+}
+
+export class JobEventView {
+  @ApiProperty() at!: string;
+  @ApiPropertyOptional({ type: String, nullable: true }) from!: string | null;
+  @ApiProperty() to!: string;
+  @ApiPropertyOptional({ type: String, nullable: true }) reason!: string | null;
+}
+
+export class JobDetailView extends JobSummaryView {
+  @ApiProperty({ description: 'name:revision' }) definition!: string;
+  @ApiProperty() image!: string;
+  @ApiProperty({ type: [String] }) command!: string[];
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) environment!: Record<string, string>;
+  @ApiProperty() resources!: { vcpus: number; memoryMiB: number; gpus: number };
+  @ApiPropertyOptional({ type: Number, nullable: true }) timeoutSeconds!: number | null;
+  @ApiProperty() retryStrategy!: { attempts: number };
+  @ApiProperty() project!: string;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
+  @ApiProperty({ type: [AttemptView] }) attempts!: AttemptView[];
+  @ApiProperty({ type: [JobEventView] }) events!: JobEventView[];
+}
+
+export class LogLineView {
+  @ApiProperty({ enum: ['stdout', 'stderr'] }) stream!: string;
+  @ApiProperty() at!: string;
+  @ApiProperty() text!: string;
+}
+
+export class JobLogsView {
+  @ApiProperty() jobId!: string;
+  @ApiPropertyOptional({ type: Number, nullable: true, description: 'null when the job has not run yet' }) attempt!: number | null;
+  @ApiProperty({ type: [LogLineView] }) lines!: LogLineView[];
+}

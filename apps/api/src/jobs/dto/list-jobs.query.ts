@@ -1,0 +1,29 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { JOB_STATUSES } from '#libs/core';
+import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
+
+export class ListJobsQuery {
+  @ApiPropertyOptional() @IsOptional() @IsString() @Matches(NAME_PATTERN, { message: `queue ${NAME_RULE}` })
+  queue?: string;
+
+  @ApiPropertyOptional({ enum: JOB_STATUSES })
+  @IsOptional()
+  @IsIn(JOB_STATUSES, { message: `status must be one of ${JOB_STATUSES.join(', ')}` })
+  status?: (typeof JOB_STATUSES)[number];
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @IsOptional() @IsString() @MaxLength(1024)
+  cursor?: string;
+}
+
+export class LogsQuery {
+  @ApiPropertyOptional({ description: 'Attempt number; default the latest' })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
+  attempt?: number;
+}

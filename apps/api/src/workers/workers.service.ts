@@ -1,0 +1,68 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { Redis } from 'ioredis';
+import { RedisKeys } from '#libs/queue';
+import { WorkerEntity } from '#libs/db';
+import { ApiError } from '../common/api-error.js';
+import { REDIS } from '../infra/tokens.js';
+import type { WorkerView } from './worker.view.js';
+
+interface HeldRow { worker_id: string; job_id: string; queue: string; vcpus: string; memory_mib: number; gpu_devices: number[] }
+
+@Injectable()
+export class WorkersService {
+  constructor(@Inject(DataSource) private readonly db: DataSource, @Inject(REDIS) private readonly redis: Redis) {}
+
+  async list(): Promise<WorkerView[]> {
+    const workers = await this.db.getRepository(WorkerEntity).find({ order: { pool: 'ASC', id: 'ASC' } });
+    return this.withAllocations(workers);
+  }
+
+  async get(id: string): Promise<WorkerView> {
+    const worker = await this.db.getRepository(WorkerEntity).findOneBy({ id });
+    if (!worker) throw new ApiError('WORKER_NOT_FOUND', `worker ${id} does not exist`);
+    return (await this.withAllocations([worker]))[0];
+  }
+
+  /** Asks a worker to drain: no new placements; running jobs finish, then it leaves. */
+  async drain(id: string): Promise<WorkerView> {
+    await this.get(id);
+    await this.redis.sadd(RedisKeys.drainRequests, id);
+    await this.db.query(`UPDATE workers SET state = 'DRAINING' WHERE id = $1 AND state = 'ACTIVE'`, [id]);
+    return this.get(id);
+  }
+
+  private async withAllocations(workers: WorkerEntity[]): Promise<WorkerView[]> {
+    if (workers.length === 0) return [];
+    const held: HeldRow[] = await this.db.query(
+      `SELECT a.worker_id, a.job_id, j.queue, a.vcpus, a.memory_mib, a.gpu_devices
+       FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+       WHERE a.status IN ('STARTING', 'RUNNING') AND a.worker_id = ANY($1)`,
+      [workers.map((w) => w.id)],
+    );
+    return workers.map((w) => {
+      const mine = held.filter((h) => h.worker_id === w.id);
+      const holder = new Map<number, HeldRow>();
+      for (const h of mine) for (const device of h.gpu_devices) holder.set(device, h);
+      return {
+        workerId: w.id,
+        pool: w.pool,
+        hostname: w.hostname,
+        state: w.state,
+        capacity: { vcpus: w.vcpus, memoryMiB: w.memoryMiB, gpus: w.gpus.length },
+        allocated: {
+          vcpus: mine.reduce((sum, h) => sum + Math.round(Number(h.vcpus) * 1000), 0) / 1000,
+          memoryMiB: mine.reduce((sum, h) => sum + h.memory_mib, 0),
+          gpus: holder.size,
+        },
+        gpus: w.gpus.map((g) => ({
+          index: g.index, uuid: g.uuid, model: g.model, memoryMiB: g.memoryMiB,
+          jobId: holder.get(g.index)?.job_id ?? null, queue: holder.get(g.index)?.queue ?? null,
+        })),
+        runningJobs: mine.length,
+        registeredAt: w.registeredAt.toISOString(),
+        lastHeartbeatAt: w.lastHeartbeatAt.toISOString(),
+      };
+    });
+  }
+}

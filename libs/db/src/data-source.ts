@@ -1,0 +1,44 @@
+import { DataSource } from 'typeorm';
+import { JobAttemptEntity } from './entities/job-attempt.entity.js';
+import { JobDefinitionEntity } from './entities/job-definition.entity.js';
+import { JobEventEntity } from './entities/job-event.entity.js';
+import { JobLogEntity } from './entities/job-log.entity.js';
+import { JobQueueEntity } from './entities/job-queue.entity.js';
+import { JobEntity } from './entities/job.entity.js';
+import { UsageEntity } from './entities/usage.entity.js';
+import { WorkerEntity } from './entities/worker.entity.js';
+import { InitialSchema1763769600000 } from './migrations/1763769600000-initial-schema.js';
+
+export const ENTITIES = [
+  JobDefinitionEntity, JobQueueEntity, JobEntity, JobAttemptEntity, JobEventEntity, JobLogEntity, WorkerEntity, UsageEntity,
+];
+export const MIGRATIONS = [InitialSchema1763769600000];
+
+/** The one way to reach Postgres: migrations only, never `synchronize`. */
+export function createDataSource(url: string, poolSize = 10): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    migrationsRun: false,
+    extra: { max: poolSize },
+  });
+}
+
+// Any constant works; it only has to be the same in every gpubatch process.
+const MIGRATION_LOCK_KEY = 7_347_001;
+
+/** Applies pending migrations; an advisory lock lets the API and scheduler start together safely. */
+export async function runMigrations(dataSource: DataSource): Promise<void> {
+  const lock = dataSource.createQueryRunner();
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await dataSource.runMigrations({ transaction: 'all' });
+  } finally {
+    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await lock.release();
+  }
+}

@@ -1,0 +1,21 @@
+import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { numericToNumber } from './numeric.transformer.js';
+
+@Entity('job_definitions')
+export class JobDefinitionEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id!: string;
+  @Column() name!: string;
+  @Column() revision!: number;
+  @Column() status!: 'ACTIVE' | 'INACTIVE';
+  @Column() image!: string;
+  @Column({ type: 'jsonb' }) command!: string[];
+  @Column({ type: 'jsonb' }) environment!: Record<string, string>;
+  @Column({ type: 'numeric', transformer: numericToNumber }) vcpus!: number;
+  @Column({ name: 'memory_mib' }) memoryMiB!: number;
+  @Column() gpus!: number;
+  @Column({ name: 'timeout_seconds', type: 'integer', nullable: true }) timeoutSeconds!: number | null;
+  @Column({ name: 'retry_attempts' }) retryAttempts!: number;
+  @Column({ type: 'jsonb' }) parameters!: Record<string, string>;
+  @Column({ type: 'jsonb' }) tags!: Record<string, string>;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+}

@@ -1,0 +1,11 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+@Entity('job_queues')
+export class JobQueueEntity {
+  @PrimaryColumn() name!: string;
+  @Column() priority!: number;
+  @Column() state!: 'ENABLED' | 'DISABLED';
+  @Column({ type: 'text', array: true }) pools!: string[];
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}

@@ -1,0 +1,3 @@
+export * from './names.js';
+export * from './payloads.js';
+export * from './connection.js';

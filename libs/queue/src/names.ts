@@ -1,0 +1,35 @@
+/**
+ * Every BullMQ queue gpubatch uses, in one place. BullMQ ids and names may
+ * not contain ':', so our separators are '-' and '.'.
+ */
+export const QueueNames = {
+  /** Jobs submitted to a job queue, waiting for the scheduler to take them in. */
+  intake: (jobQueue: string) => `intake.${jobQueue}`,
+  /** Placements for one worker to claim and run. */
+  dispatch: (workerId: string) => `dispatch.${workerId}`,
+  /** Attempt lifecycle reports from workers to the scheduler. */
+  events: 'events',
+} as const;
+
+/** Redis keys that are not BullMQ queues. */
+export const RedisKeys = {
+  /** Hash: worker id -> WorkerDescriptor JSON, refreshed by each heartbeat. */
+  workers: 'gpubatch:workers',
+  /** Set of worker ids asked to drain (POST /workers/{id}/drain). */
+  drainRequests: 'gpubatch:drain',
+  /** The scheduler leader's lease. */
+  schedulerLease: 'gpubatch:scheduler:leader',
+} as const;
+
+/** BullMQ job ids: ours, so that a repeated add is a no-op. */
+export const JobIds = {
+  intake: (jobId: string) => jobId,
+  dispatch: (jobId: string, attempt: number) => `${jobId}.${attempt}`,
+  event: (jobId: string, attempt: number, kind: string) => `${jobId}.${attempt}.${kind}`,
+} as const;
+
+/** BullMQ priorities run 1 (first) .. 2^21 (last); ours run higher-first. */
+export function bullPriority(priority: number): number {
+  const MAX = 2 ** 21;
+  return Math.min(MAX, Math.max(1, 1_000_000 - priority));
+}

@@ -1,0 +1,80 @@
+import type { AttemptEnd, Resources } from '#libs/core';
+
+export interface IntakePayload {
+  jobId: string;
+}
+
+/** Everything a worker needs to run one attempt; it never reads Postgres. */
+export interface DispatchPayload {
+  jobId: string;
+  jobName: string;
+  queue: string;
+  attempt: number;
+  image: string;
+  command: string[];
+  environment: Record<string, string>;
+  resources: Resources;
+  gpuDevices: number[];
+  timeoutSeconds: number | null;
+}
+
+export interface LogLine {
+  stream: 'stdout' | 'stderr';
+  /** ISO time the container wrote it. */
+  at: string;
+  text: string;
+}
+
+export interface AttemptRunningEvent {
+  type: 'attempt-running';
+  jobId: string;
+  attempt: number;
+  workerId: string;
+  containerId: string;
+  /** The container's real start time (ISO). */
+  startedAt: string;
+}
+
+export interface AttemptExitedEvent {
+  type: 'attempt-exited';
+  jobId: string;
+  attempt: number;
+  workerId: string;
+  containerId: string | null;
+  /** Real container start and stop (ISO); startedAt is null when it never started. */
+  startedAt: string | null;
+  stoppedAt: string;
+  end: AttemptEnd;
+  logs: LogLine[];
+  logsTruncated: boolean;
+}
+
+export interface WorkerChangedEvent {
+  type: 'worker-changed';
+  workerId: string;
+}
+
+export type WorkerEvent = AttemptRunningEvent | AttemptExitedEvent | WorkerChangedEvent;
+
+export interface GpuDevice {
+  index: number;
+  uuid: string | null;
+  model: string;
+  memoryMiB: number;
+}
+
+export type WorkerState = 'ACTIVE' | 'DRAINING';
+
+/** What a worker declares when it joins and refreshes with each heartbeat. */
+export interface WorkerDescriptor {
+  id: string;
+  pool: string;
+  hostname: string;
+  vcpus: number;
+  memoryMiB: number;
+  gpus: GpuDevice[];
+  state: WorkerState;
+  /** Epoch ms of the last heartbeat. */
+  heartbeatAt: number;
+  startedAt: number;
+}
