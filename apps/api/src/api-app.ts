@@ -12,8 +12,16 @@ import { ApiExceptionFilter } from './common/api-exception.filter.js';
 
 export const BODY_LIMIT_BYTES = 256 * 1024;
 
-/** Builds the API (not yet listening): migrations applied, validation, errors and Swagger at /docs wired. */
-export async function createApiApp(config: ApiConfig, logger: Logger = createLogger('api', config.logLevel)): Promise<NestFastifyApplication> {
+/**
+ * Builds the API (not yet listening): migrations applied, validation, errors
+ * and Swagger at /docs wired. In-process tests pass `docs: false`: the
+ * Swagger UI's static files need require(esm), which Jest's loader lacks.
+ */
+export async function createApiApp(
+  config: ApiConfig,
+  logger: Logger = createLogger('api', config.logLevel),
+  options: { docs?: boolean } = {},
+): Promise<NestFastifyApplication> {
   const dataSource = createDataSource(config.databaseUrl, 20);
   await dataSource.initialize();
   await runMigrations(dataSource);
@@ -31,19 +39,15 @@ export async function createApiApp(config: ApiConfig, logger: Logger = createLog
     forbidUnknownValues: true,
   }));
   app.useGlobalFilters(new ApiExceptionFilter(logger));
-  // Close what createApiApp opened, after Nest has stopped serving.
-  const close = app.close.bind(app);
-  app.close = async () => {
-    await close();
-    await Promise.allSettled([dataSource.destroy(), redis.quit()]);
-  };
 
-  const document = SwaggerModule.createDocument(app, new DocumentBuilder()
-    .setTitle('gpubatch')
-    .setDescription('Batch jobs on GPU workers: job definitions, job queues, jobs, workers.')
-    .setVersion('1')
-    .build());
-  SwaggerModule.setup('docs', app, document);
+  if (options.docs !== false) {
+    const document = SwaggerModule.createDocument(app, new DocumentBuilder()
+      .setTitle('gpubatch')
+      .setDescription('Batch jobs on GPU workers: job definitions, job queues, jobs, workers.')
+      .setVersion('1')
+      .build());
+    SwaggerModule.setup('docs', app, document);
+  }
   return app;
 }
 

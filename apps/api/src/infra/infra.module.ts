@@ -24,9 +24,15 @@ export class InfraModule implements OnApplicationShutdown {
     };
   }
 
-  constructor(@Inject(IntakeQueues) private readonly intake: IntakeQueues) {}
+  constructor(
+    @Inject(IntakeQueues) private readonly intake: IntakeQueues,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
 
+  /** Nest calls this after the HTTP server has stopped, so no request is cut off. */
   async onApplicationShutdown(): Promise<void> {
     await this.intake.close();
+    await Promise.allSettled([this.dataSource.destroy(), this.redis.quit()]);
   }
 }

@@ -1,0 +1,113 @@
+import { Worker } from 'bullmq';
+import type { DataSource } from 'typeorm';
+import type { Redis } from 'ioredis';
+import type { Logger } from '#libs/log';
+import { createRedis, QueueNames, type WorkerEvent } from '#libs/queue';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import { IntakeConsumers } from './intake/intake-consumers.js';
+import { PlacementPass } from './placement/placement-pass.js';
+import { loadRunnable, rebuildFromPostgres } from './reconciler/rebuild.js';
+import { EventRecorder } from './recorder/event-recorder.js';
+import { ClusterState } from './state/cluster-state.js';
+import { WorkerRegistry } from './workers/worker-registry.js';
+
+// RUNNABLE jobs whose intake add was lost (Redis blip after commit) are found by this sweep.
+const RUNNABLE_SWEEP_MS = 30_000;
+
+/**
+ * What the leader runs: intake, worker reports, worker registry and
+ * placement, all serialised through one pass at a time. Built when a
+ * scheduler becomes leader, closed when it stops leading.
+ */
+export class ControlLoop {
+  private readonly state = new ClusterState();
+  private readonly registry: WorkerRegistry;
+  private readonly dispatcher: Dispatcher;
+  private readonly intake: IntakeConsumers;
+  private readonly recorder: EventRecorder;
+  private readonly placement: PlacementPass;
+  private events: Worker<WorkerEvent> | undefined;
+  private eventsConnection: Redis | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private lastSweep = 0;
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly redis: Redis,
+    private readonly config: { redisUrl: string; intervalMs: number; workerTimeoutMs: number },
+    private readonly logger: Logger,
+  ) {
+    this.registry = new WorkerRegistry(db, redis, this.state, config.workerTimeoutMs, logger);
+    this.dispatcher = new Dispatcher(redis);
+    this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(), logger);
+    this.recorder = new EventRecorder(db, this.state, () => this.wake(), logger);
+    this.placement = new PlacementPass(db, this.state, this.registry, this.dispatcher, logger);
+  }
+
+  async start(): Promise<void> {
+    await this.registry.load();
+    const toDispatch = await rebuildFromPostgres(this.db, this.state);
+    for (const [workerId, payloads] of toDispatch) await this.dispatcher.dispatch(workerId, payloads);
+    this.lastSweep = Date.now();
+    this.logger.info({ runnable: this.state.runnable.size, redispatched: [...toDispatch.values()].flat().length }, 'rebuilt from Postgres');
+
+    this.eventsConnection = createRedis(this.config.redisUrl, 'events');
+    this.events = new Worker<WorkerEvent>(
+      QueueNames.events,
+      async (job) => this.recorder.record(job.data),
+      // One report at a time keeps a job's RUNNING before its exit.
+      { connection: this.eventsConnection, concurrency: 1 },
+    );
+    this.events.on('failed', (job, err) => this.logger.error({ err, event: job?.data }, 'recording a worker report failed'));
+    this.events.on('error', (err) => this.logger.error({ err }, 'events consumer error'));
+    this.timer = setInterval(() => this.wake(), this.config.intervalMs);
+    this.wake();
+  }
+
+  /** Asks for a pass; passes never overlap, and a request during one runs another after it. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.pass()
+      .catch((err: Error) => this.logger.error({ err }, 'scheduling pass failed'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async pass(): Promise<void> {
+    const now = Date.now();
+    await this.registry.sync(now);
+    const queues: { name: string; priority: number; pools: string[] }[] =
+      await this.db.query(`SELECT name, priority, pools FROM job_queues`);
+    await this.intake.follow(queues.map((q) => q.name));
+    if (now - this.lastSweep >= RUNNABLE_SWEEP_MS) {
+      this.lastSweep = now;
+      await loadRunnable(this.db, this.state);
+    }
+    const arrived = this.intake.drain();
+    if (arrived.length > 0) await loadRunnable(this.db, this.state, arrived);
+    const placed = await this.placement.run(queues);
+    if (placed > 0) this.logger.debug({ placed, runnable: this.state.runnable.size }, 'placed jobs');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+    await this.intake.close();
+    await this.events?.close();
+    await this.eventsConnection?.quit().catch(() => undefined);
+    await this.dispatcher.close();
+  }
+}

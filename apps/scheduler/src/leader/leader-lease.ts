@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from '#libs/log';
+import { RedisKeys } from '#libs/queue';
+
+// Renew or release only while we still hold the lease (compare-and-act).
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+export interface LeaseCallbacks {
+  onAcquired(): Promise<void>;
+  onLost(): Promise<void>;
+}
+
+/**
+ * One active scheduler: the holder of a Redis key with a TTL. Standbys retry
+ * every `renewMs`; a leader that cannot renew in time steps down before the
+ * key expires, so two leaders never act at once.
+ */
+export class LeaderLease {
+  readonly holderId = randomUUID();
+  private timer: NodeJS.Timeout | undefined;
+  private leader = false;
+  private busy = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly callbacks: LeaseCallbacks,
+    private readonly logger: Logger,
+    private readonly ttlMs = 10_000,
+    private readonly renewMs = 2_000,
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  start(): void {
+    void this.tick();
+    this.timer = setInterval(() => void this.tick(), this.renewMs);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      if (this.leader) {
+        const renewed = await this.redis.eval(RENEW, 1, RedisKeys.schedulerLease, this.holderId, String(this.ttlMs)).catch(() => 0);
+        if (renewed !== 1) await this.stepDown('lease renewal failed');
+      } else {
+        const acquired = await this.redis.set(RedisKeys.schedulerLease, this.holderId, 'PX', this.ttlMs, 'NX').catch(() => null);
+        if (acquired === 'OK') {
+          this.leader = true;
+          this.logger.info({ holderId: this.holderId }, 'became scheduler leader');
+          await this.callbacks.onAcquired();
+        }
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'leader lease tick failed');
+      if (this.leader) await this.stepDown('error while leading');
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async stepDown(why: string): Promise<void> {
+    this.leader = false;
+    this.logger.warn({ why }, 'stepping down as scheduler leader');
+    await this.callbacks.onLost();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    while (this.busy) await new Promise((r) => setTimeout(r, 20));
+    if (this.leader) {
+      this.leader = false;
+      await this.callbacks.onLost();
+      await this.redis.eval(RELEASE, 1, RedisKeys.schedulerLease, this.holderId).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,10 @@
+import { loadSchedulerConfig } from '#libs/config';
+import { createLogger } from '#libs/log';
+import { runMain } from '#libs/process';
+import { startScheduler } from './scheduler.js';
+
+await runMain('scheduler', async () => {
+  const config = loadSchedulerConfig();
+  const scheduler = await startScheduler(config, createLogger('scheduler', config.logLevel));
+  return () => scheduler.stop();
+});

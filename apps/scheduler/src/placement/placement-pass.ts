@@ -1,0 +1,117 @@
+import type { DataSource } from 'typeorm';
+import { place, type Placement, type RunnableJob } from '#libs/core';
+import type { Logger } from '#libs/log';
+import type { DispatchPayload } from '#libs/queue';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { ClusterState } from '../state/cluster-state.js';
+import type { WorkerRegistry } from '../workers/worker-registry.js';
+
+interface QueueRow { name: string; priority: number; pools: string[] }
+
+interface PlacedRow {
+  id: string; name: string; queue: string; attempt_count: number; image: string; command: string[];
+  environment: Record<string, string>; vcpus: string; memory_mib: number; timeout_seconds: number | null;
+  worker_id: string; gpus_text: string;
+}
+
+/**
+ * One scheduling pass: the pure core decides, then every placement is
+ * committed (job STARTING + attempt row + event) in one statement before it
+ * is dispatched, and every waiting job gets its reason.
+ */
+export class PlacementPass {
+  constructor(
+    private readonly db: DataSource,
+    private readonly state: ClusterState,
+    private readonly registry: WorkerRegistry,
+    private readonly dispatcher: Dispatcher,
+    private readonly logger: Logger,
+  ) {}
+
+  async run(queues: QueueRow[]): Promise<number> {
+    if (this.state.runnable.size === 0) return 0;
+    const byName = new Map(queues.map((q) => [q.name, q]));
+    const jobs: RunnableJob[] = [...this.state.runnable.values()].map((j) => ({
+      ...j,
+      queuePriority: byName.get(j.queue)?.priority ?? 0,
+      pools: byName.get(j.queue)?.pools ?? [],
+    }));
+    const { placements, waiting } = place(this.registry.nodes(), jobs);
+    const placed = await this.commit(placements);
+    await this.writeReasons(waiting);
+    return placed;
+  }
+
+  private async commit(placements: Placement[]): Promise<number> {
+    if (placements.length === 0) return 0;
+    const rows: PlacedRow[] = await this.db.query(
+      `WITH p(job_id, worker_id, pool, gpus_text) AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])),
+       placed AS (
+         UPDATE jobs j SET status = 'STARTING', status_reason = 'Placed on worker ' || p.worker_id,
+                attempt_count = j.attempt_count + 1, updated_at = clock_timestamp()
+         FROM p WHERE j.id = p.job_id AND j.status = 'RUNNABLE'
+         RETURNING j.id, j.name, j.queue, j.attempt_count, j.image, j.command, j.environment, j.vcpus, j.memory_mib,
+                   j.timeout_seconds, p.worker_id, p.pool, p.gpus_text),
+       attempts AS (
+         INSERT INTO job_attempts (job_id, attempt, worker_id, pool, gpu_devices, vcpus, memory_mib, status)
+         SELECT id, attempt_count, worker_id, pool,
+                CASE WHEN gpus_text = '' THEN '{}'::int[] ELSE string_to_array(gpus_text, ',')::int[] END,
+                vcpus, memory_mib, 'STARTING'
+         FROM placed),
+       events AS (
+         INSERT INTO job_events (job_id, from_status, to_status, reason)
+         SELECT id, 'RUNNABLE', 'STARTING', 'Placed on worker ' || worker_id FROM placed)
+       SELECT * FROM placed`,
+      [
+        placements.map((p) => p.jobId),
+        placements.map((p) => p.workerId),
+        placements.map((p) => this.registry.pool(p.workerId) ?? 'default'),
+        placements.map((p) => p.gpuDevices.join(',')),
+      ],
+    );
+    const gpusByJob = new Map(placements.map((p) => [p.jobId, p.gpuDevices]));
+    for (const p of placements) {
+      // Placed, or no longer RUNNABLE (cancelled meanwhile): either way it leaves the runnable set.
+      this.state.runnable.delete(p.jobId);
+      this.state.reasons.delete(p.jobId);
+    }
+    const byWorker = new Map<string, DispatchPayload[]>();
+    for (const r of rows) {
+      const gpuDevices = gpusByJob.get(r.id) ?? [];
+      const vcpus = Number(r.vcpus);
+      this.state.hold(r.worker_id, ClusterState.attemptKey(r.id, r.attempt_count), { vcpus, memoryMiB: r.memory_mib, gpuDevices });
+      const payload: DispatchPayload = {
+        jobId: r.id, jobName: r.name, queue: r.queue, attempt: r.attempt_count, image: r.image, command: r.command,
+        environment: r.environment, resources: { vcpus, memoryMiB: r.memory_mib, gpus: gpuDevices.length },
+        gpuDevices, timeoutSeconds: r.timeout_seconds,
+      };
+      byWorker.set(r.worker_id, [...(byWorker.get(r.worker_id) ?? []), payload]);
+    }
+    await Promise.all([...byWorker].map(([workerId, payloads]) =>
+      this.dispatcher.dispatch(workerId, payloads).catch((err: Error) =>
+        // The attempts are committed as STARTING; the next leader rebuild re-adds them.
+        this.logger.error({ err, workerId, attempts: payloads.length }, 'dispatch failed'),
+      ),
+    ));
+    return rows.length;
+  }
+
+  /** Writes only the reasons that changed since the last pass. */
+  private async writeReasons(waiting: Map<string, string>): Promise<void> {
+    const ids: string[] = [];
+    const reasons: string[] = [];
+    for (const [id, reason] of waiting) {
+      if (this.state.reasons.get(id) === reason) continue;
+      ids.push(id);
+      reasons.push(reason);
+    }
+    if (ids.length === 0) return;
+    await this.db.query(
+      `UPDATE jobs j SET status_reason = r.reason FROM unnest($1::text[], $2::text[]) AS r(id, reason)
+       WHERE j.id = r.id AND j.status = 'RUNNABLE'`,
+      [ids, reasons],
+    );
+    ids.forEach((id, i) => this.state.reasons.set(id, reasons[i]));
+  }
+}

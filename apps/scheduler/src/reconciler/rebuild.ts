@@ -1,0 +1,55 @@
+import type { DataSource } from 'typeorm';
+import type { DispatchPayload } from '#libs/queue';
+import type { ClusterState, RunnableEntry } from '../state/cluster-state.js';
+import { ClusterState as State } from '../state/cluster-state.js';
+
+export interface RunnableRow {
+  id: string; queue: string; priority: number; created_at: Date; vcpus: string; memory_mib: number; gpus: number;
+}
+
+export const RUNNABLE_COLUMNS = `id, queue, priority, created_at, vcpus, memory_mib, gpus`;
+
+export function toRunnable(r: RunnableRow): RunnableEntry {
+  return {
+    id: r.id, queue: r.queue, priority: r.priority, submittedAt: r.created_at.getTime(),
+    resources: { vcpus: Number(r.vcpus), memoryMiB: r.memory_mib, gpus: r.gpus },
+  };
+}
+
+/**
+ * Rebuilds the leader's model from Postgres, the source of truth: what every
+ * STARTING/RUNNING attempt holds, and every RUNNABLE job. Returns the
+ * STARTING attempts so their dispatch entries can be re-added (a no-op when
+ * Redis still has them).
+ */
+export async function rebuildFromPostgres(db: DataSource, state: ClusterState): Promise<Map<string, DispatchPayload[]>> {
+  state.clear();
+  const active: (DispatchPayload & { workerId: string; status: string; vcpus: string; memoryMiB: number })[] = await db.query(
+    `SELECT a.job_id AS "jobId", a.attempt, a.worker_id AS "workerId", a.status, a.gpu_devices AS "gpuDevices",
+            a.vcpus, a.memory_mib AS "memoryMiB", j.name AS "jobName", j.queue, j.image, j.command, j.environment,
+            j.gpus, j.timeout_seconds AS "timeoutSeconds"
+     FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+     WHERE a.status IN ('STARTING', 'RUNNING')`,
+  );
+  const toDispatch = new Map<string, DispatchPayload[]>();
+  for (const a of active) {
+    state.hold(a.workerId, State.attemptKey(a.jobId, a.attempt), { vcpus: Number(a.vcpus), memoryMiB: a.memoryMiB, gpuDevices: a.gpuDevices });
+    if (a.status !== 'STARTING') continue;
+    const payload: DispatchPayload = {
+      jobId: a.jobId, jobName: a.jobName, queue: a.queue, attempt: a.attempt, image: a.image, command: a.command,
+      environment: a.environment, gpuDevices: a.gpuDevices, timeoutSeconds: a.timeoutSeconds,
+      resources: { vcpus: Number(a.vcpus), memoryMiB: a.memoryMiB, gpus: a.gpuDevices.length },
+    };
+    toDispatch.set(a.workerId, [...(toDispatch.get(a.workerId) ?? []), payload]);
+  }
+  await loadRunnable(db, state);
+  return toDispatch;
+}
+
+/** Adds every RUNNABLE job in Postgres the model does not hold yet (catches intake adds that were lost). */
+export async function loadRunnable(db: DataSource, state: ClusterState, ids?: string[]): Promise<void> {
+  const rows: RunnableRow[] = ids
+    ? await db.query(`SELECT ${RUNNABLE_COLUMNS} FROM jobs WHERE id = ANY($1) AND status = 'RUNNABLE'`, [ids])
+    : await db.query(`SELECT ${RUNNABLE_COLUMNS} FROM jobs WHERE status = 'RUNNABLE'`);
+  for (const row of rows) if (!state.runnable.has(row.id)) state.runnable.set(row.id, toRunnable(row));
+}

@@ -1,0 +1,110 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { attemptOutcome, billedSeconds } from '#libs/core';
+import type { Logger } from '#libs/log';
+import type { AttemptExitedEvent, AttemptRunningEvent, WorkerEvent } from '#libs/queue';
+import { ClusterState } from '../state/cluster-state.js';
+import { loadRunnable } from '../reconciler/rebuild.js';
+
+/**
+ * Records what workers report into Postgres. Every write is guarded by the
+ * state it expects, so a report that arrives twice changes nothing the
+ * second time (and bills nothing twice).
+ */
+export class EventRecorder {
+  constructor(
+    private readonly db: DataSource,
+    private readonly state: ClusterState,
+    private readonly onChange: () => void,
+    private readonly logger: Logger,
+  ) {}
+
+  async record(event: WorkerEvent): Promise<void> {
+    switch (event.type) {
+      case 'attempt-running':
+        return this.running(event);
+      case 'attempt-exited':
+        return this.exited(event);
+      case 'worker-changed':
+        return this.onChange();
+    }
+  }
+
+  private async running(e: AttemptRunningEvent): Promise<void> {
+    await this.db.query(
+      `WITH a AS (
+         UPDATE job_attempts SET status = 'RUNNING', started_at = $3, container_id = $4
+         WHERE job_id = $1 AND attempt = $2 AND status = 'STARTING' RETURNING job_id),
+       j AS (
+         UPDATE jobs SET status = 'RUNNING', status_reason = 'Running on worker ' || $5,
+                started_at = COALESCE(started_at, $3), updated_at = clock_timestamp()
+         WHERE id = $1 AND attempt_count = $2 AND status = 'STARTING' AND EXISTS (SELECT 1 FROM a) RETURNING id)
+       INSERT INTO job_events (job_id, at, from_status, to_status, reason)
+       SELECT id, $3, 'STARTING', 'RUNNING', 'Container started on worker ' || $5 FROM j`,
+      [e.jobId, e.attempt, new Date(e.startedAt), e.containerId, e.workerId],
+    );
+  }
+
+  private async exited(e: AttemptExitedEvent): Promise<void> {
+    const outcome = attemptOutcome(e.end);
+    const startedAt = e.startedAt ? new Date(e.startedAt) : null;
+    const stoppedAt = new Date(e.stoppedAt);
+    const retry = await this.db.transaction(async (tx) => {
+      const [attempt] = await tx.query(
+        `UPDATE job_attempts SET status = $3, started_at = COALESCE(started_at, $4), stopped_at = $5, exit_code = $6,
+                reason = $7, container_id = COALESCE(container_id, $8)
+         WHERE job_id = $1 AND attempt = $2 AND status IN ('STARTING', 'RUNNING')
+         RETURNING worker_id, pool, vcpus, memory_mib, gpu_devices, started_at`,
+        [e.jobId, e.attempt, outcome.status, startedAt, stoppedAt, outcome.exitCode, outcome.reason, e.containerId],
+      );
+      if (!attempt) return false; // already recorded: a repeated report
+      if (attempt.started_at) {
+        await tx.query(
+          `INSERT INTO usage (job_id, attempt, worker_id, pool, vcpus, memory_mib, gpus, started_at, stopped_at, billed_seconds)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job_id, attempt) DO NOTHING`,
+          [e.jobId, e.attempt, attempt.worker_id, attempt.pool, attempt.vcpus, attempt.memory_mib, attempt.gpu_devices.length,
+            attempt.started_at, stoppedAt, billedSeconds(attempt.started_at, stoppedAt)],
+        );
+      }
+      await insertLogs(tx, e);
+      return this.finishJob(tx, e, outcome);
+    });
+    this.state.release(e.workerId, ClusterState.attemptKey(e.jobId, e.attempt));
+    if (retry) await loadRunnable(this.db, this.state, [e.jobId]);
+    this.onChange();
+  }
+
+  /** Moves the job on: SUCCEEDED, FAILED, or back to RUNNABLE while attempts remain. Returns true on retry. */
+  private async finishJob(tx: EntityManager, e: AttemptExitedEvent, outcome: ReturnType<typeof attemptOutcome>): Promise<boolean> {
+    const [job] = await tx.query(
+      `SELECT status, attempt_count, max_attempts FROM jobs WHERE id = $1 FOR UPDATE`, [e.jobId],
+    );
+    if (!job || job.attempt_count !== e.attempt || !['STARTING', 'RUNNING'].includes(job.status)) return false;
+    const retry = outcome.status === 'FAILED' && e.attempt < job.max_attempts;
+    const next = retry ? 'RUNNABLE' : outcome.status;
+    const reason = retry
+      ? `Attempt ${e.attempt} failed (${outcome.reason}); retrying, attempt ${e.attempt + 1} of ${job.max_attempts}`
+      : outcome.reason;
+    await tx.query(
+      `UPDATE jobs SET status = $2, status_reason = $3, updated_at = clock_timestamp(),
+              stopped_at = CASE WHEN $2 IN ('SUCCEEDED', 'FAILED') THEN $4::timestamptz ELSE NULL END
+       WHERE id = $1`,
+      [e.jobId, next, reason, new Date(e.stoppedAt)],
+    );
+    await tx.query(
+      `INSERT INTO job_events (job_id, at, from_status, to_status, reason) VALUES ($1, $2, $3, $4, $5)`,
+      [e.jobId, new Date(e.stoppedAt), job.status, next, reason],
+    );
+    if (!retry) this.logger.info({ jobId: e.jobId, status: next, reason }, 'job finished');
+    return retry;
+  }
+}
+
+async function insertLogs(tx: EntityManager, e: AttemptExitedEvent): Promise<void> {
+  if (e.logs.length === 0) return;
+  await tx.query(
+    `INSERT INTO job_logs (job_id, attempt, stream, at, text)
+     SELECT $1, $2, l.stream, l.at, l.text FROM unnest($3::text[], $4::timestamptz[], $5::text[]) AS l(stream, at, text)`,
+    [e.jobId, e.attempt, e.logs.map((l) => l.stream), e.logs.map((l) => l.at), // Postgres text cannot hold NUL bytes; a binary-spewing job must not lose its exit record.
+      e.logs.map((l) => l.text.replaceAll('\u0000', ''))],
+  );
+}

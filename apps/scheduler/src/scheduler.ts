@@ -1,0 +1,34 @@
+import type { SchedulerConfig } from '#libs/config';
+import { createDataSource, runMigrations } from '#libs/db';
+import type { Logger } from '#libs/log';
+import { createRedis } from '#libs/queue';
+import { ControlLoop } from './control-loop.js';
+import { LeaderLease } from './leader/leader-lease.js';
+
+/** Starts a scheduler replica: it leads when it holds the lease and stands by otherwise. */
+export async function startScheduler(config: SchedulerConfig, logger: Logger): Promise<{ stop(): Promise<void>; isLeader(): boolean }> {
+  const db = createDataSource(config.databaseUrl, 10);
+  await db.initialize();
+  await runMigrations(db);
+  const redis = createRedis(config.redisUrl, 'scheduler');
+  let loop: ControlLoop | undefined;
+  const lease = new LeaderLease(redis, {
+    onAcquired: async () => {
+      loop = new ControlLoop(db, redis, config, logger);
+      await loop.start();
+    },
+    onLost: async () => {
+      await loop?.stop();
+      loop = undefined;
+    },
+  }, logger);
+  lease.start();
+  return {
+    isLeader: () => lease.isLeader,
+    stop: async () => {
+      await lease.stop();
+      await redis.quit().catch(() => undefined);
+      await db.destroy();
+    },
+  };
+}

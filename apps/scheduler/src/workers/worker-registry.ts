@@ -1,0 +1,118 @@
+import type { DataSource } from 'typeorm';
+import type { Redis } from 'ioredis';
+import type { WorkerNode } from '#libs/core';
+import type { Logger } from '#libs/log';
+import { RedisKeys, type WorkerDescriptor } from '#libs/queue';
+import type { ClusterState } from '../state/cluster-state.js';
+
+type RecordedState = 'ACTIVE' | 'DRAINING' | 'LOST' | 'LEFT';
+
+// The workers table's last_heartbeat_at is refreshed this often, not on every beat.
+const HEARTBEAT_WRITE_INTERVAL_MS = 10_000;
+
+/**
+ * The pool as seen through the workers' Redis heartbeats, mirrored into the
+ * workers table for the API: joins, drains, departures and silence (LOST).
+ */
+export class WorkerRegistry {
+  private descriptors = new Map<string, WorkerDescriptor>();
+  private recorded = new Map<string, { state: RecordedState; heartbeatWrittenAt: number; fingerprint: string }>();
+  private drainRequested = new Set<string>();
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly redis: Redis,
+    private readonly state: ClusterState,
+    private readonly workerTimeoutMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Loads what Postgres last recorded, so a new leader does not rewrite every row. */
+  async load(): Promise<void> {
+    const rows: { id: string; state: RecordedState }[] = await this.db.query(`SELECT id, state FROM workers`);
+    this.recorded = new Map(rows.map((r) => [r.id, { state: r.state, heartbeatWrittenAt: 0, fingerprint: '' }]));
+  }
+
+  /** Reads heartbeats and records every change of worker state. Returns true when placement may change. */
+  async sync(now: number): Promise<boolean> {
+    const [raw, drains] = await Promise.all([this.redis.hgetall(RedisKeys.workers), this.redis.smembers(RedisKeys.drainRequests)]);
+    this.drainRequested = new Set(drains);
+    const seen = new Map<string, WorkerDescriptor>();
+    for (const [id, json] of Object.entries(raw)) {
+      const descriptor = parseDescriptor(json);
+      if (!descriptor || descriptor.id !== id) {
+        this.logger.warn({ workerId: id }, 'ignoring a worker whose declared capacity is invalid');
+        continue;
+      }
+      seen.set(id, descriptor);
+    }
+    this.descriptors = seen;
+
+    let changed = false;
+    for (const d of seen.values()) {
+      const state: RecordedState = now - d.heartbeatAt > this.workerTimeoutMs ? 'LOST'
+        : d.state === 'DRAINING' || this.drainRequested.has(d.id) ? 'DRAINING' : 'ACTIVE';
+      changed = (await this.record(d, state, now)) || changed;
+    }
+    for (const [id, rec] of this.recorded) {
+      if (!seen.has(id) && rec.state !== 'LEFT' && rec.state !== 'LOST') {
+        // It removed its own heartbeat entry: it drained and left.
+        await this.db.query(`UPDATE workers SET state = 'LEFT' WHERE id = $1`, [id]);
+        await this.redis.srem(RedisKeys.drainRequests, id);
+        rec.state = 'LEFT';
+        changed = true;
+        this.logger.info({ workerId: id }, 'worker left');
+      }
+    }
+    return changed;
+  }
+
+  private async record(d: WorkerDescriptor, state: RecordedState, now: number): Promise<boolean> {
+    const fingerprint = JSON.stringify([d.pool, d.hostname, d.vcpus, d.memoryMiB, d.gpus, d.startedAt]);
+    const prev = this.recorded.get(d.id);
+    const stateChanged = prev?.state !== state || prev.fingerprint !== fingerprint;
+    if (!stateChanged && now - prev.heartbeatWrittenAt < HEARTBEAT_WRITE_INTERVAL_MS) return false;
+    await this.db.query(
+      `INSERT INTO workers (id, pool, hostname, vcpus, memory_mib, gpus, state, last_heartbeat_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (id) DO UPDATE SET pool = $2, hostname = $3, vcpus = $4, memory_mib = $5, gpus = $6, state = $7,
+         last_heartbeat_at = $8`,
+      [d.id, d.pool, d.hostname, d.vcpus, d.memoryMiB, JSON.stringify(d.gpus), state, new Date(d.heartbeatAt)],
+    );
+    this.recorded.set(d.id, { state, heartbeatWrittenAt: now, fingerprint });
+    if (stateChanged) this.logger.info({ workerId: d.id, state, pool: d.pool, gpus: d.gpus.length }, 'worker state recorded');
+    return stateChanged;
+  }
+
+  /** Workers for the core: capacity from heartbeats, allocation from the leader's state. */
+  nodes(): WorkerNode[] {
+    return [...this.descriptors.values()].map((d) => ({
+      id: d.id,
+      pool: d.pool,
+      schedulable: this.recorded.get(d.id)?.state === 'ACTIVE',
+      capacity: { vcpus: d.vcpus, memoryMiB: d.memoryMiB, gpuIndices: d.gpus.map((g) => g.index) },
+      allocated: this.state.allocatedOn(d.id),
+    }));
+  }
+
+  pool(workerId: string): string | undefined {
+    return this.descriptors.get(workerId)?.pool;
+  }
+}
+
+/** A descriptor the scheduler can trust, or null: nonsense capacity never joins the pool. */
+export function parseDescriptor(json: string): WorkerDescriptor | null {
+  let d: WorkerDescriptor;
+  try {
+    d = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  const indices = Array.isArray(d?.gpus) ? d.gpus.map((g) => g?.index) : null;
+  const valid =
+    typeof d.id === 'string' && typeof d.pool === 'string' && typeof d.hostname === 'string' &&
+    Number.isFinite(d.vcpus) && d.vcpus > 0 && Number.isInteger(d.memoryMiB) && d.memoryMiB > 0 &&
+    indices !== null && indices.every((i) => Number.isInteger(i) && i >= 0) && new Set(indices).size === indices.length &&
+    (d.state === 'ACTIVE' || d.state === 'DRAINING') && Number.isFinite(d.heartbeatAt);
+  return valid ? d : null;
+}

@@ -1,0 +1,66 @@
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '#libs/log';
+import { createRedis, QueueNames, type DispatchPayload } from '#libs/queue';
+import type { EventReporter } from '../reporter/event-reporter.js';
+import type { ContainerRunner } from '../runner/container-runner.js';
+
+export interface DispatchConsumerOptions {
+  redisUrl: string;
+  workerId: string;
+  concurrency: number;
+}
+
+/**
+ * Claims this worker's dispatch jobs and runs each attempt. The BullMQ lock
+ * is the worker's lease on the attempt, so the job stays active (and its
+ * lock renewed) for as long as the container runs.
+ */
+export class DispatchConsumer {
+  private readonly connection: Redis;
+  private readonly worker: Worker<DispatchPayload>;
+  private running: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly options: DispatchConsumerOptions,
+    private readonly runner: ContainerRunner,
+    private readonly reporter: EventReporter,
+    private readonly logger: Logger,
+  ) {
+    // Its own connection: a worker's blocking fetch must not stall other commands.
+    this.connection = createRedis(options.redisUrl, `worker-${options.workerId}-dispatch`);
+    this.worker = new Worker<DispatchPayload>(QueueNames.dispatch(options.workerId), (job) => this.process(job), {
+      connection: this.connection,
+      concurrency: options.concurrency,
+      autorun: false,
+    });
+    this.worker.on('error', (error) => this.logger.error({ err: error }, 'dispatch consumer error'));
+    this.worker.on('failed', (job, error) =>
+      this.logger.error({ err: error, dispatchJobId: job?.id }, 'attempt ended without an exit report'),
+    );
+  }
+
+  /** Starts claiming jobs; resolves once the consumer is connected. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = this.worker.run().catch((error: Error) => this.logger.error({ err: error }, 'dispatch consumer stopped'));
+    await this.worker.waitUntilReady();
+  }
+
+  /** Stops claiming, waits for the attempts in progress to finish and report, then disconnects. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.worker.close();
+      await this.running;
+      await this.connection.quit();
+    })();
+    return this.closing;
+  }
+
+  private async process(job: Job<DispatchPayload>): Promise<void> {
+    const payload = job.data;
+    const exited = await this.runner.run(payload, { onRunning: (event) => this.reporter.report(event) });
+    await this.reporter.report(exited);
+  }
+}

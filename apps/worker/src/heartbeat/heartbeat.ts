@@ -1,0 +1,90 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '#libs/log';
+import { RedisKeys, type WorkerDescriptor, type WorkerState } from '#libs/queue';
+import type { EventReporter } from '../reporter/event-reporter.js';
+
+export interface HeartbeatOptions {
+  intervalMs: number;
+  /** Called once when an operator asks this worker to drain (POST /workers/{id}/drain). */
+  onDrainRequested: () => void;
+}
+
+/**
+ * Keeps this worker's descriptor fresh in the workers hash, announces joins
+ * and leaves, and notices drain requests.
+ */
+export class Heartbeat {
+  private readonly descriptor: WorkerDescriptor;
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight: Promise<void> = Promise.resolve();
+  private drainRequested = false;
+  private busy = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly reporter: EventReporter,
+    descriptor: WorkerDescriptor,
+    private readonly options: HeartbeatOptions,
+    private readonly logger: Logger,
+  ) {
+    this.descriptor = { ...descriptor };
+  }
+
+  /** A copy of what the last heartbeat wrote. */
+  snapshot(): WorkerDescriptor {
+    return { ...this.descriptor, gpus: this.descriptor.gpus.map((g) => ({ ...g })) };
+  }
+
+  /** First write (errors propagate: a worker that cannot join must not start), then the timer. */
+  async join(): Promise<void> {
+    await this.write();
+    await this.reporter.report({ type: 'worker-changed', workerId: this.descriptor.id });
+    this.timer = setInterval(() => this.tick(), this.options.intervalMs);
+  }
+
+  async setState(state: WorkerState): Promise<void> {
+    if (this.descriptor.state === state) return;
+    this.descriptor.state = state;
+    await this.inFlight;
+    await this.write();
+  }
+
+  /** Stops beating and removes this worker from the pool. */
+  async leave(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    // A tick still writing would otherwise re-add the field after the HDEL.
+    await this.inFlight;
+    const multi = this.redis.multi().hdel(RedisKeys.workers, this.descriptor.id);
+    // The request is fulfilled once we leave; a restarted worker with this id joins normally.
+    if (this.drainRequested) multi.srem(RedisKeys.drainRequests, this.descriptor.id);
+    await multi.exec();
+    await this.reporter.report({ type: 'worker-changed', workerId: this.descriptor.id });
+  }
+
+  private tick(): void {
+    // With a consumer connection a command waits out a Redis outage; don't pile ticks up behind it.
+    if (this.busy) return;
+    this.busy = true;
+    this.inFlight = this.beat()
+      .catch((error: Error) => this.logger.warn({ err: error }, 'heartbeat failed'))
+      .finally(() => {
+        this.busy = false;
+      });
+  }
+
+  private async beat(): Promise<void> {
+    await this.write();
+    if (this.drainRequested || this.timer === null) return;
+    if ((await this.redis.sismember(RedisKeys.drainRequests, this.descriptor.id)) === 1) {
+      this.drainRequested = true;
+      this.logger.info({ workerId: this.descriptor.id }, 'drain requested');
+      this.options.onDrainRequested();
+    }
+  }
+
+  private async write(): Promise<void> {
+    this.descriptor.heartbeatAt = Date.now();
+    await this.redis.hset(RedisKeys.workers, this.descriptor.id, JSON.stringify(this.descriptor));
+  }
+}

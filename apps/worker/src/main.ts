@@ -1,0 +1,13 @@
+import { loadWorkerConfig } from '#libs/config';
+import { createLogger } from '#libs/log';
+import { runMain } from '#libs/process';
+import { startWorker } from './worker-agent.js';
+
+await runMain('worker', async () => {
+  const config = loadWorkerConfig();
+  const logger = createLogger('worker', config.logLevel);
+  const agent = await startWorker(config, logger);
+  // An operator's drain request ends with the worker out of the pool: nothing is left to do.
+  void agent.left.then(() => process.exit(0));
+  return () => agent.stop();
+});

@@ -1,0 +1,61 @@
+import type { DispatchPayload } from '#libs/queue';
+import { containerName, containerSpec } from './container-spec.js';
+
+const payload = (over: Partial<DispatchPayload> = {}): DispatchPayload => ({
+  jobId: 'job-1',
+  jobName: 'train',
+  queue: 'gpu',
+  attempt: 2,
+  image: 'example/train:1',
+  command: ['python', 'train.py'],
+  environment: { LR: '0.1', GPUBATCH_JOB_ID: 'spoofed' },
+  resources: { vcpus: 1.5, memoryMiB: 2048, gpus: 0 },
+  gpuDevices: [],
+  timeoutSeconds: null,
+  ...over,
+});
+
+const context = { workerId: 'w1', networkMode: 'none' };
+
+describe('containerSpec', () => {
+  it('names the container after the attempt and labels it', () => {
+    const spec = containerSpec(payload(), context);
+    expect(spec.name).toBe(containerName('job-1', 2));
+    expect(spec.name).toBe('gpubatch-job-1-2');
+    expect(spec.Labels).toEqual({ 'gpubatch.job-id': 'job-1', 'gpubatch.attempt': '2', 'gpubatch.worker-id': 'w1' });
+  });
+
+  it('sets the limits: CPUs in nano-CPUs, memory in bytes, no swap beyond it', () => {
+    const host = containerSpec(payload(), context).HostConfig!;
+    expect(host.NanoCpus).toBe(1_500_000_000);
+    expect(host.Memory).toBe(2048 * 2 ** 20);
+    expect(host.MemorySwap).toBe(host.Memory);
+    expect(host.NetworkMode).toBe('none');
+    expect(host.DeviceRequests).toBeUndefined();
+  });
+
+  it('adds the GPUBATCH_ variables over the job environment', () => {
+    const env = containerSpec(payload(), context).Env!;
+    expect(env).toEqual(expect.arrayContaining([
+      'LR=0.1', 'GPUBATCH_JOB_ID=job-1', 'GPUBATCH_JOB_NAME=train', 'GPUBATCH_JOB_ATTEMPT=2', 'GPUBATCH_JOB_QUEUE=gpu',
+    ]));
+    expect(env).not.toContain('GPUBATCH_JOB_ID=spoofed');
+  });
+
+  it('passes the assigned GPUs as a device request without Count', () => {
+    const spec = containerSpec(payload({ gpuDevices: [0, 2] }), context);
+    expect(spec.HostConfig!.DeviceRequests).toEqual([{ Driver: 'nvidia', DeviceIDs: ['0', '2'], Capabilities: [['gpu']] }]);
+    expect(spec.Env).toContain('NVIDIA_VISIBLE_DEVICES=0,2');
+  });
+
+  it('hides every GPU from a CPU job, whatever its image or environment says', () => {
+    const spec = containerSpec(payload({ environment: { NVIDIA_VISIBLE_DEVICES: 'all' } }), context);
+    expect(spec.Env).toContain('NVIDIA_VISIBLE_DEVICES=void');
+    expect(spec.Env).not.toContain('NVIDIA_VISIBLE_DEVICES=all');
+  });
+
+  it('leaves Cmd out when the command is empty, so the image default runs', () => {
+    expect(containerSpec(payload({ command: [] }), context)).not.toHaveProperty('Cmd');
+    expect(containerSpec(payload(), context).Cmd).toEqual(['python', 'train.py']);
+  });
+});

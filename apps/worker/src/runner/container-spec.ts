@@ -1,0 +1,58 @@
+import type { ContainerCreateOptions } from 'dockerode';
+import type { DispatchPayload } from '#libs/queue';
+
+export interface ContainerSpecContext {
+  workerId: string;
+  networkMode: string;
+}
+
+export const Labels = {
+  jobId: 'gpubatch.job-id',
+  attempt: 'gpubatch.attempt',
+  workerId: 'gpubatch.worker-id',
+} as const;
+
+/** One name per attempt, so a second claim of the same attempt finds the first one's container. */
+export function containerName(jobId: string, attempt: number): string {
+  return `gpubatch-${jobId}-${attempt}`;
+}
+
+/** The Docker create request for one attempt: limits, environment, labels and GPU devices. */
+export function containerSpec(payload: DispatchPayload, context: ContainerSpecContext): ContainerCreateOptions {
+  const gpu = payload.gpuDevices.length > 0;
+  const environment: Record<string, string> = {
+    ...payload.environment,
+    GPUBATCH_JOB_ID: payload.jobId,
+    GPUBATCH_JOB_NAME: payload.jobName,
+    GPUBATCH_JOB_ATTEMPT: String(payload.attempt),
+    GPUBATCH_JOB_QUEUE: payload.queue,
+    // 'void' rather than unset: CUDA images set NVIDIA_VISIBLE_DEVICES=all, which
+    // the nvidia runtime would honour and hand a CPU job every GPU on the host.
+    NVIDIA_VISIBLE_DEVICES: gpu ? payload.gpuDevices.join(',') : 'void',
+  };
+  const memoryBytes = payload.resources.memoryMiB * 2 ** 20;
+  return {
+    name: containerName(payload.jobId, payload.attempt),
+    Image: payload.image,
+    ...(payload.command.length > 0 ? { Cmd: payload.command } : {}),
+    Env: Object.entries(environment).map(([key, value]) => `${key}=${value}`),
+    Labels: {
+      [Labels.jobId]: payload.jobId,
+      [Labels.attempt]: String(payload.attempt),
+      [Labels.workerId]: context.workerId,
+    },
+    HostConfig: {
+      NanoCpus: Math.round(payload.resources.vcpus * 1e9),
+      Memory: memoryBytes,
+      // Equal to Memory: no swap beyond the limit, so the limit is what gets billed and enforced.
+      MemorySwap: memoryBytes,
+      NetworkMode: context.networkMode,
+      ...(gpu
+        ? {
+            // Never with Count: the daemon rejects Count and DeviceIDs together.
+            DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: payload.gpuDevices.map(String), Capabilities: [['gpu']] }],
+          }
+        : {}),
+    },
+  };
+}

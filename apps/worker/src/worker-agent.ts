@@ -1,0 +1,96 @@
+import Docker from 'dockerode';
+import type { WorkerConfig } from '#libs/config';
+import type { Logger } from '#libs/log';
+import { createRedis, type WorkerDescriptor } from '#libs/queue';
+import { declareCapacity } from './capacity/capacity.js';
+import { discoverGpus } from './capacity/gpu-discovery.js';
+import { DispatchConsumer } from './dispatch/dispatch-consumer.js';
+import { Heartbeat } from './heartbeat/heartbeat.js';
+import { EventReporter } from './reporter/event-reporter.js';
+import { ContainerRunner } from './runner/container-runner.js';
+
+// Multi-GB ML images take minutes to pull; this only stops a registry that hangs for good.
+const PULL_TIMEOUT_MS = 30 * 60_000;
+
+export interface WorkerAgent {
+  /** What the worker declared when it joined. */
+  descriptor: WorkerDescriptor;
+  /** Drains: no new attempts, running ones finish and report, then the worker leaves the pool. */
+  stop(): Promise<void>;
+  /** Resolves once the worker has left, whether through stop() or an operator's drain request. */
+  left: Promise<void>;
+}
+
+/** Declares capacity, joins the pool and starts running the attempts dispatched to this worker. */
+export async function startWorker(config: WorkerConfig, logger: Logger): Promise<WorkerAgent> {
+  const gpus = await discoverGpus(config.gpus);
+  const descriptor = declareCapacity(config, gpus);
+
+  const docker = new Docker({ socketPath: config.dockerSocket });
+  try {
+    await docker.ping();
+  } catch (error) {
+    throw new Error(`Docker engine unreachable at ${config.dockerSocket}: ${(error as Error).message}`);
+  }
+
+  const redis = createRedis(config.redisUrl, `worker-${config.workerId}`);
+  const reporter = new EventReporter(redis);
+  const runner = new ContainerRunner(
+    docker,
+    { workerId: config.workerId, networkMode: config.networkMode, maxLogBytes: config.maxLogBytes, pullTimeoutMs: PULL_TIMEOUT_MS },
+    logger,
+  );
+  const consumer = new DispatchConsumer(
+    { redisUrl: config.redisUrl, workerId: config.workerId, concurrency: config.maxConcurrentJobs },
+    runner,
+    reporter,
+    logger,
+  );
+
+  let markLeft!: () => void;
+  const left = new Promise<void>((resolve) => (markLeft = resolve));
+  let draining: Promise<void> | null = null;
+  const drain = (): Promise<void> => {
+    draining ??= (async () => {
+      logger.info({ workerId: config.workerId }, 'draining');
+      // Stop claiming first, so that once the heartbeat shows DRAINING nothing new is taken.
+      const closed = consumer.close();
+      await heartbeat.setState('DRAINING');
+      await closed;
+      await heartbeat.leave();
+      await reporter.close();
+      await redis.quit();
+      logger.info({ workerId: config.workerId }, 'left the pool');
+      markLeft();
+    })();
+    return draining;
+  };
+  const heartbeat = new Heartbeat(
+    redis,
+    reporter,
+    descriptor,
+    {
+      intervalMs: config.heartbeatMs,
+      onDrainRequested: () => {
+        drain().catch((error: Error) => logger.error({ err: error }, 'drain failed'));
+      },
+    },
+    logger,
+  );
+
+  try {
+    await heartbeat.join();
+    await consumer.start();
+  } catch (error) {
+    logger.error({ err: error }, 'worker failed to join; cleaning up');
+    await Promise.allSettled([consumer.close(), heartbeat.leave()]);
+    await reporter.close();
+    redis.disconnect();
+    throw error;
+  }
+  logger.info(
+    { workerId: config.workerId, pool: config.pool, vcpus: config.vcpus, memoryMiB: config.memoryMiB, gpus: gpus.length },
+    'worker joined',
+  );
+  return { descriptor: heartbeat.snapshot(), stop: drain, left };
+}

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { ApiHarness } from '../support/api-harness.js';
+
+describe('job definitions API', () => {
+  let api: ApiHarness;
+  beforeAll(async () => { api = await ApiHarness.start(); });
+  afterAll(async () => { await api.close(); });
+
+  const body = (name: string, over: Record<string, unknown> = {}) => ({
+    name, image: 'gpubatch-test:latest', command: ['sh', '-c', 'echo hi'], environment: { A: '1' },
+    resources: { vcpus: 1.5, memoryMiB: 512, gpus: 1 }, timeoutSeconds: 60, retryStrategy: { attempts: 3 }, ...over,
+  });
+
+  it('registers revisions 1 and 2 under one name and describes them', async () => {
+    const name = `def-${randomUUID().slice(0, 8)}`;
+    const first = await api.post('/api/v1/job-definitions', body(name));
+    const second = await api.post('/api/v1/job-definitions', body(name, { image: 'other:2' }));
+    expect([first.status, second.status]).toEqual([201, 201]);
+    expect(first.body).toMatchObject({ name, revision: 1, status: 'ACTIVE', resources: { vcpus: 1.5, memoryMiB: 512, gpus: 1 }, retryStrategy: { attempts: 3 } });
+    expect(second.body).toMatchObject({ name, revision: 2, image: 'other:2' });
+
+    expect((await api.get(`/api/v1/job-definitions/${name}`)).body.revision).toBe(2);
+    expect((await api.get(`/api/v1/job-definitions/${name}/1`)).body.image).toBe('gpubatch-test:latest');
+    const list = await api.get(`/api/v1/job-definitions?name=${name}`);
+    expect(list.body.jobDefinitions.map((d: { revision: number }) => d.revision)).toEqual([2, 1]);
+  });
+
+  it('gives concurrent registrations of a new name distinct revisions', async () => {
+    const name = `race-${randomUUID().slice(0, 8)}`;
+    const replies = await Promise.all(Array.from({ length: 8 }, () => api.post('/api/v1/job-definitions', body(name))));
+    expect(replies.map((r) => r.status)).toEqual(Array(8).fill(201));
+    expect(replies.map((r) => r.body.revision).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('deregisters a revision; the latest ACTIVE one is then the previous', async () => {
+    const name = `dereg-${randomUUID().slice(0, 8)}`;
+    await api.post('/api/v1/job-definitions', body(name));
+    await api.post('/api/v1/job-definitions', body(name));
+    const gone = await api.request('DELETE', `/api/v1/job-definitions/${name}/2`);
+    expect(gone).toMatchObject({ status: 200, body: { revision: 2, status: 'INACTIVE' } });
+    expect((await api.get(`/api/v1/job-definitions/${name}`)).body.revision).toBe(1);
+  });
+
+  it('answers 404 with a code for an unknown definition', async () => {
+    const res = await api.get('/api/v1/job-definitions/no-such-definition/3');
+    expect(res).toEqual({ status: 404, body: { statusCode: 404, code: 'DEFINITION_NOT_FOUND', message: 'job definition no-such-definition:3 does not exist' } });
+  });
+
+  it.each([
+    ['negative vcpus', { resources: { vcpus: -1, memoryMiB: 512 } }, 'resources.vcpus must not be less than 0.001'],
+    ['zero memory', { resources: { vcpus: 1, memoryMiB: 0 } }, 'resources.memoryMiB must not be less than 1'],
+    ['fractional gpus', { resources: { vcpus: 1, memoryMiB: 1, gpus: 1.5 } }, 'resources.gpus must be an integer number'],
+    ['negative gpus', { resources: { vcpus: 1, memoryMiB: 1, gpus: -2 } }, 'resources.gpus must not be less than 0'],
+    ['missing resources', { resources: undefined }, 'resources is required'],
+    ['resources not an object', { resources: 'big' }, 'resources must be an object'],
+    ['empty image', { image: '' }, 'image must not be empty'],
+    ['image with spaces', { image: 'a b' }, 'image must not contain whitespace'],
+    ['command as a string', { command: 'echo hi' }, 'command must be an array of strings'],
+    ['command with numbers', { command: ['echo', 3] }, 'command must be an array of strings'],
+    ['unknown field', { privileged: true }, 'property privileged should not exist'],
+    ['name with spaces', { name: 'my job' }, 'name must be 1-128 letters, digits, hyphens or underscores'],
+    ['name too long', { name: 'x'.repeat(129) }, 'name must be 1-128 letters, digits, hyphens or underscores'],
+    ['reserved environment name', { environment: { GPUBATCH_JOB_ID: 'x' } }, 'environment must be an object'],
+    ['environment value not a string', { environment: { A: 1 } }, 'environment must be an object'],
+    ['retry attempts 0', { retryStrategy: { attempts: 0 } }, 'retryStrategy.attempts must not be less than 1'],
+    ['retry attempts 11', { retryStrategy: { attempts: 11 } }, 'retryStrategy.attempts must not be greater than 10'],
+    ['zero timeout', { timeoutSeconds: 0 }, 'timeoutSeconds must not be less than 1'],
+  ])('rejects %s with 400 naming the field', async (_case, over, message) => {
+    const res = await api.post('/api/v1/job-definitions', body('valid-name', over));
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('VALIDATION_FAILED');
+    expect(res.body.errors.some((e: string) => e.startsWith(message))).toBe(true);
+  });
+
+  it.each([
+    ['null body', 'null'],
+    ['an array body', '[]'],
+    ['a number body', '42'],
+  ])('rejects %s with 400', async (_case, raw) => {
+    const res = await api.request('POST', '/api/v1/job-definitions', raw, { 'content-type': 'application/json' });
+    expect(res.status).toBe(400);
+  });
+
+  it('rejects a non-numeric revision with 400, not 500', async () => {
+    expect((await api.get('/api/v1/job-definitions/x/abc')).status).toBe(400);
+  });
+});

@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import { jest } from '@jest/globals';
+import { Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import type { WorkerConfig } from '#libs/config';
+import {
+  createRedis,
+  JobIds,
+  QueueNames,
+  RedisKeys,
+  type AttemptExitedEvent,
+  type AttemptRunningEvent,
+  type DispatchPayload,
+  type WorkerDescriptor,
+  type WorkerEvent,
+} from '#libs/queue';
+import { CapacityError } from '../../apps/worker/src/capacity/capacity.js';
+import { startWorker, type WorkerAgent } from '../../apps/worker/src/worker-agent.js';
+import { testEnv } from '../support/test-env.js';
+
+jest.setTimeout(30_000);
+
+const logger = pino({ level: 'silent' });
+const GPUS = [
+  { model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, uuid: 'GPU-aaaa' },
+  { model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, uuid: 'GPU-bbbb' },
+  { model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, uuid: 'GPU-cccc' },
+];
+
+/** Polls until `probe` returns something other than undefined/null/false, or fails naming what it waited for. */
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== null && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('worker agent over real Redis and Docker', () => {
+  let redis: Redis;
+  let events: Queue<WorkerEvent>;
+  let workerId: string;
+  let dispatch: Queue<DispatchPayload>;
+  let agent: WorkerAgent | undefined;
+  const eventIds: string[] = [];
+
+  const config = (over: Partial<WorkerConfig> = {}): WorkerConfig => ({
+    redisUrl: testEnv().redisUrl,
+    workerId,
+    pool: 'test-pool',
+    vcpus: 4,
+    memoryMiB: 4096,
+    gpus: { mode: 'list', gpus: GPUS },
+    networkMode: 'none',
+    dockerSocket: process.env.DOCKER_SOCKET ?? '/var/run/docker.sock',
+    heartbeatMs: 100,
+    maxLogBytes: 64 * 1024,
+    maxConcurrentJobs: 4,
+    logLevel: 'silent',
+    ...over,
+  });
+
+  const payload = (over: Partial<DispatchPayload> = {}): DispatchPayload => ({
+    jobId: randomUUID(),
+    jobName: 'agent-test',
+    queue: 'test-queue',
+    attempt: 1,
+    image: testEnv().testImage,
+    command: ['sh', '-c', 'echo hi'],
+    environment: {},
+    resources: { vcpus: 0.5, memoryMiB: 64, gpus: 0 },
+    gpuDevices: [],
+    timeoutSeconds: null,
+    ...over,
+  });
+
+  async function send(job: DispatchPayload): Promise<void> {
+    eventIds.push(JobIds.event(job.jobId, job.attempt, 'running'), JobIds.event(job.jobId, job.attempt, 'exited'));
+    await dispatch.add('attempt', job, { jobId: JobIds.dispatch(job.jobId, job.attempt) });
+  }
+
+  async function reported<E extends WorkerEvent>(job: DispatchPayload, kind: 'running' | 'exited'): Promise<E> {
+    const found = await waitFor(`${kind} report of ${job.jobId}`, () => events.getJob(JobIds.event(job.jobId, job.attempt, kind)));
+    return found.data as E;
+  }
+
+  async function descriptor(): Promise<WorkerDescriptor | null> {
+    const raw = await redis.hget(RedisKeys.workers, workerId);
+    return raw === null ? null : (JSON.parse(raw) as WorkerDescriptor);
+  }
+
+  async function workerChangedEvents(): Promise<Job<WorkerEvent>[]> {
+    const jobs = await events.getJobs(['waiting', 'prioritized', 'delayed']);
+    return jobs.filter((j) => j?.data?.type === 'worker-changed' && j.data.workerId === workerId);
+  }
+
+  beforeAll(() => {
+    redis = createRedis(testEnv().redisUrl, 'worker-agent-test');
+    events = new Queue<WorkerEvent>(QueueNames.events, { connection: redis });
+  });
+
+  afterAll(async () => {
+    await events.close();
+    await redis.quit();
+  });
+
+  beforeEach(() => {
+    workerId = `test-${randomUUID()}`;
+    dispatch = new Queue<DispatchPayload>(QueueNames.dispatch(workerId), { connection: redis });
+    agent = undefined;
+    eventIds.length = 0;
+  });
+
+  afterEach(async () => {
+    await agent?.stop();
+    for (const id of eventIds) await events.remove(id);
+    for (const job of await workerChangedEvents()) await job.remove();
+    await dispatch.obliterate({ force: true });
+    await dispatch.close();
+    await redis.multi().hdel(RedisKeys.workers, workerId).srem(RedisKeys.drainRequests, workerId).exec();
+  });
+
+  it('joins with its declared capacity, keeps its heartbeat fresh, and leaves on stop()', async () => {
+    agent = await startWorker(config(), logger);
+    expect(agent.descriptor).toMatchObject({ id: workerId, pool: 'test-pool', vcpus: 4, memoryMiB: 4096, state: 'ACTIVE' });
+
+    const first = await waitFor('the descriptor in the workers hash', descriptor);
+    expect(first).toMatchObject({ id: workerId, pool: 'test-pool', vcpus: 4, memoryMiB: 4096, state: 'ACTIVE' });
+    expect(first.gpus).toEqual([
+      { index: 0, uuid: 'GPU-aaaa', model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920 },
+      { index: 1, uuid: 'GPU-bbbb', model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920 },
+      { index: 2, uuid: 'GPU-cccc', model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920 },
+    ]);
+    await waitFor('a later heartbeat', async () => ((await descriptor())!.heartbeatAt > first.heartbeatAt ? true : undefined));
+    expect((await workerChangedEvents()).length).toBe(1);
+
+    await agent.stop();
+    expect(await descriptor()).toBeNull();
+    expect((await workerChangedEvents()).length).toBe(2);
+    await expect(agent.left).resolves.toBeUndefined();
+  });
+
+  it('runs a dispatched attempt and reports running then exited on the events queue', async () => {
+    agent = await startWorker(config(), logger);
+    const job = payload({ gpuDevices: [0, 2], resources: { vcpus: 1, memoryMiB: 64, gpus: 2 }, command: ['sh', '-c', 'echo "gpus=$NVIDIA_VISIBLE_DEVICES"; echo bad >&2; exit 3'] });
+    await send(job);
+
+    const running = await reported<AttemptRunningEvent>(job, 'running');
+    const exited = await reported<AttemptExitedEvent>(job, 'exited');
+    expect(running).toMatchObject({ type: 'attempt-running', jobId: job.jobId, attempt: 1, workerId });
+    expect(exited).toMatchObject({
+      type: 'attempt-exited',
+      jobId: job.jobId,
+      attempt: 1,
+      workerId,
+      containerId: running.containerId,
+      startedAt: running.startedAt,
+      end: { kind: 'exited', exitCode: 3, oomKilled: false },
+      logsTruncated: false,
+    });
+    expect(Date.parse(exited.stoppedAt)).toBeGreaterThanOrEqual(Date.parse(exited.startedAt!));
+    // Docker copies stdout and stderr concurrently: only the order within a stream is certain.
+    expect(exited.logs.filter((l) => l.stream === 'stdout').map((l) => l.text)).toEqual(['gpus=0,2']);
+    expect(exited.logs.filter((l) => l.stream === 'stderr').map((l) => l.text)).toEqual(['bad']);
+    await waitFor('the dispatch job to complete', async () => (await dispatch.getJobState(JobIds.dispatch(job.jobId, 1))) === 'completed');
+  });
+
+  it('reports a pull failure for a dispatched attempt whose image exists nowhere', async () => {
+    agent = await startWorker(config(), logger);
+    const job = payload({ image: 'gpubatch-missing-image:nope' });
+    await send(job);
+    const exited = await reported<AttemptExitedEvent>(job, 'exited');
+    expect(exited).toMatchObject({ containerId: null, startedAt: null, end: { kind: 'pull-failed' } });
+    expect(await events.getJob(JobIds.event(job.jobId, 1, 'running'))).toBeUndefined();
+  });
+
+  it('runs attempts side by side up to its concurrency', async () => {
+    agent = await startWorker(config({ maxConcurrentJobs: 2 }), logger);
+    const jobs = [payload({ command: ['sleep', '1'] }), payload({ command: ['sleep', '1'] })];
+    for (const job of jobs) await send(job);
+    const [a, b] = await Promise.all(jobs.map((job) => reported<AttemptExitedEvent>(job, 'exited')));
+    // Each started before the other stopped.
+    expect(Date.parse(a.startedAt!)).toBeLessThan(Date.parse(b.stoppedAt));
+    expect(Date.parse(b.startedAt!)).toBeLessThan(Date.parse(a.stoppedAt));
+  });
+
+  it('drains on stop(): shows DRAINING, takes nothing new, lets the running attempt finish and report, then leaves', async () => {
+    agent = await startWorker(config(), logger);
+    const long = payload({ command: ['sh', '-c', 'sleep 1; echo finished'] });
+    await send(long);
+    await reported(long, 'running');
+
+    const stopped = agent.stop();
+    await waitFor('DRAINING in the heartbeat', async () => (await descriptor())?.state === 'DRAINING');
+    const late = payload();
+    await send(late);
+    expect(await events.getJob(JobIds.event(long.jobId, 1, 'exited'))).toBeUndefined();
+
+    await stopped;
+    const exited = (await events.getJob(JobIds.event(long.jobId, 1, 'exited')))?.data as AttemptExitedEvent;
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 0, oomKilled: false });
+    expect(exited.logs.map((l) => l.text)).toEqual(['finished']);
+    expect(await descriptor()).toBeNull();
+    expect(await dispatch.getJobState(JobIds.dispatch(late.jobId, 1))).toBe('waiting');
+  });
+
+  it('drains and leaves by itself when an operator asks (drain request set)', async () => {
+    agent = await startWorker(config(), logger);
+    const job = payload({ command: ['sh', '-c', 'sleep 0.5'] });
+    await send(job);
+    await reported(job, 'running');
+
+    await redis.sadd(RedisKeys.drainRequests, workerId);
+    await waitFor('DRAINING in the heartbeat', async () => (await descriptor())?.state === 'DRAINING');
+    await agent.left;
+    expect((await reported<AttemptExitedEvent>(job, 'exited')).end).toMatchObject({ kind: 'exited', exitCode: 0 });
+    expect(await descriptor()).toBeNull();
+    // Fulfilled: a worker restarted under this id joins normally.
+    expect(await redis.sismember(RedisKeys.drainRequests, workerId)).toBe(0);
+  });
+
+  it('refuses to start on nonsense capacity, and never joins', async () => {
+    await expect(startWorker(config({ vcpus: 0 }), logger)).rejects.toThrow(CapacityError);
+    const duplicate = { mode: 'list' as const, gpus: [GPUS[0], { ...GPUS[1], uuid: GPUS[0].uuid }] };
+    await expect(startWorker(config({ gpus: duplicate }), logger)).rejects.toThrow(/GPU uuid GPU-aaaa is declared twice/);
+    expect(await descriptor()).toBeNull();
+  });
+});

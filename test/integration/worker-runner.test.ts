@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { jest } from '@jest/globals';
+import Docker from 'dockerode';
+import { pino } from 'pino';
+import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
+import { ContainerRunner, type RunnerOptions } from '../../apps/worker/src/runner/container-runner.js';
+import { containerName } from '../../apps/worker/src/runner/container-spec.js';
+import { testEnv } from '../support/test-env.js';
+
+jest.setTimeout(30_000);
+
+const docker = new Docker({ socketPath: process.env.DOCKER_SOCKET ?? '/var/run/docker.sock' });
+const logger = pino({ level: 'silent' });
+const workerId = `test-${randomUUID()}`;
+
+function runner(over: Partial<RunnerOptions> = {}): ContainerRunner {
+  return new ContainerRunner(docker, { workerId, networkMode: 'none', maxLogBytes: 64 * 1024, pullTimeoutMs: 20_000, ...over }, logger);
+}
+
+function payload(over: Partial<DispatchPayload> = {}): DispatchPayload {
+  return {
+    jobId: randomUUID(),
+    jobName: 'runner-test',
+    queue: 'test-queue',
+    attempt: 1,
+    image: testEnv().testImage,
+    command: ['sh', '-c', 'exit 0'],
+    environment: {},
+    resources: { vcpus: 0.5, memoryMiB: 64, gpus: 0 },
+    gpuDevices: [],
+    timeoutSeconds: null,
+    ...over,
+  };
+}
+
+/** Runs an attempt, keeping the running report and, if asked, what Docker says of the live container. */
+async function run(job: DispatchPayload, options: { runner?: ContainerRunner; inspect?: boolean } = {}) {
+  const running: AttemptRunningEvent[] = [];
+  let inspected: Docker.ContainerInspectInfo | undefined;
+  const exited: AttemptExitedEvent = await (options.runner ?? runner()).run(job, {
+    onRunning: async (event) => {
+      running.push(event);
+      if (options.inspect) inspected = await docker.getContainer(event.containerId).inspect();
+    },
+  });
+  return { running, exited, inspected };
+}
+
+const texts = (exited: AttemptExitedEvent, stream?: 'stdout' | 'stderr') =>
+  exited.logs.filter((l) => !stream || l.stream === stream).map((l) => l.text);
+
+async function containersOfThisWorker(): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`gpubatch.worker-id=${workerId}`] } });
+}
+
+afterEach(async () => {
+  // Belt and braces: the runner removes its containers; a failing test must not leave any either.
+  for (const c of await containersOfThisWorker()) await docker.getContainer(c.Id).remove({ force: true });
+});
+
+describe('ContainerRunner on the real Docker engine', () => {
+  it('reports exit code 0 with the container real start and stop times, and removes it', async () => {
+    const before = Date.now();
+    const { running, exited } = await run(payload({ command: ['sh', '-c', 'sleep 0.2; exit 0'] }));
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 0, oomKilled: false });
+    expect(running).toHaveLength(1);
+    expect(running[0]).toMatchObject({ type: 'attempt-running', workerId, containerId: exited.containerId });
+    expect(exited.startedAt).toBe(running[0].startedAt);
+    const start = Date.parse(exited.startedAt!);
+    const stop = Date.parse(exited.stoppedAt);
+    expect(start).toBeGreaterThanOrEqual(before - 1000);
+    expect(stop).toBeGreaterThanOrEqual(start + 150);
+    expect(stop).toBeLessThanOrEqual(Date.now() + 1000);
+    await expect(docker.getContainer(exited.containerId!).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('reports a non-zero exit code', async () => {
+    const { exited } = await run(payload({ command: ['sh', '-c', 'exit 3'] }));
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 3, oomKilled: false });
+    expect(exited.startedAt).not.toBeNull();
+  });
+
+  it('captures stdout and stderr lines in order, each with its stream and time', async () => {
+    const script = 'echo out-1; echo out-2; sleep 0.1; echo err-1 >&2; sleep 0.1; echo out-3; printf "last"';
+    const { exited } = await run(payload({ command: ['sh', '-c', script] }));
+    expect(exited.logs.map((l) => [l.stream, l.text])).toEqual([
+      ['stdout', 'out-1'],
+      ['stdout', 'out-2'],
+      ['stderr', 'err-1'],
+      ['stdout', 'out-3'],
+      ['stdout', 'last'],
+    ]);
+    for (const line of exited.logs) {
+      expect(Date.parse(line.at)).toBeGreaterThanOrEqual(Date.parse(exited.startedAt!) - 1000);
+      expect(Date.parse(line.at)).toBeLessThanOrEqual(Date.parse(exited.stoppedAt) + 1000);
+    }
+    expect(exited.logsTruncated).toBe(false);
+  });
+
+  it('gives the container its GPUBATCH_ variables and the job environment', async () => {
+    const job = payload({ attempt: 4, environment: { GREETING: 'hello world' }, command: ['env'] });
+    const { exited } = await run(job);
+    expect(texts(exited, 'stdout')).toEqual(expect.arrayContaining([
+      `GPUBATCH_JOB_ID=${job.jobId}`,
+      'GPUBATCH_JOB_NAME=runner-test',
+      'GPUBATCH_JOB_ATTEMPT=4',
+      'GPUBATCH_JOB_QUEUE=test-queue',
+      'GREETING=hello world',
+    ]));
+  });
+
+  it('runs the image default command when the command is empty', async () => {
+    const { exited } = await run(payload({ command: [] }));
+    // The test image's CMD is /bin/sh, which exits 0 at once without a terminal.
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 0, oomKilled: false });
+  });
+
+  it('hands a GPU job exactly its devices, as a device request and NVIDIA_VISIBLE_DEVICES', async () => {
+    const job = payload({ gpuDevices: [0, 2], resources: { vcpus: 1, memoryMiB: 64, gpus: 2 }, command: ['sh', '-c', 'echo "gpus=$NVIDIA_VISIBLE_DEVICES"'] });
+    const { exited, inspected } = await run(job, { inspect: true });
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 0, oomKilled: false });
+    expect(texts(exited, 'stdout')).toEqual(['gpus=0,2']);
+    expect(inspected!.HostConfig.DeviceRequests).toEqual([
+      expect.objectContaining({ Driver: 'nvidia', DeviceIDs: ['0', '2'], Capabilities: [['gpu']] }),
+    ]);
+  });
+
+  it('applies the memory and CPU limits, no extra swap, labels and the network mode', async () => {
+    const job = payload({ resources: { vcpus: 0.25, memoryMiB: 48, gpus: 0 } });
+    const { inspected } = await run(job, { inspect: true });
+    expect(inspected!.Name).toBe(`/${containerName(job.jobId, 1)}`);
+    expect(inspected!.HostConfig.Memory).toBe(48 * 2 ** 20);
+    expect(inspected!.HostConfig.MemorySwap).toBe(48 * 2 ** 20);
+    expect(inspected!.HostConfig.NanoCpus).toBe(250_000_000);
+    expect(inspected!.HostConfig.NetworkMode).toBe('none');
+    expect(inspected!.Config.Labels).toMatchObject({ 'gpubatch.job-id': job.jobId, 'gpubatch.attempt': '1', 'gpubatch.worker-id': workerId });
+  });
+
+  it('reports an OOM kill when the container outgrows its memory limit', async () => {
+    const job = payload({ resources: { vcpus: 1, memoryMiB: 8, gpus: 0 }, command: ['sh', '-c', 'head -c 64m /dev/zero | tail -c 48m >/dev/null'] });
+    const { exited } = await run(job);
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 137, oomKilled: true });
+  });
+
+  it('fails fast with pull-failed for an image that exists nowhere, creating no container', async () => {
+    const job = payload({ image: 'gpubatch-missing-image:nope' });
+    const started = Date.now();
+    const { running, exited } = await run(job);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(exited.end.kind).toBe('pull-failed');
+    expect((exited.end as { message: string }).message.length).toBeGreaterThan(0);
+    expect(exited).toMatchObject({ containerId: null, startedAt: null, logs: [], logsTruncated: false });
+    expect(running).toEqual([]);
+    await expect(docker.getContainer(containerName(job.jobId, 1)).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('gives up on a registry that stalls once the pull timeout passes', async () => {
+    // A "registry" that accepts connections and never answers.
+    const sockets = new Set<Socket>();
+    const registry = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+    const { port } = registry.address() as AddressInfo;
+    try {
+      const started = Date.now();
+      const { exited } = await run(payload({ image: `127.0.0.1:${port}/stalled:1` }), { runner: runner({ pullTimeoutMs: 1500 }) });
+      expect(exited.end).toEqual({ kind: 'pull-failed', message: `pulling 127.0.0.1:${port}/stalled:1 did not finish within 1500 ms` });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+      expect(Date.now() - started).toBeLessThan(6_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => registry.close(resolve));
+    }
+  });
+
+  it('reports start-failed when the command cannot be executed, and removes the container', async () => {
+    const job = payload({ command: ['/no/such/binary'] });
+    const { running, exited } = await run(job);
+    expect(exited.end.kind).toBe('start-failed');
+    expect((exited.end as { message: string }).message).toMatch(/no such file or directory|not found/);
+    expect(exited.startedAt).toBeNull();
+    expect(running).toEqual([]);
+    expect(await containersOfThisWorker()).toEqual([]);
+  });
+
+  it('replaces a container left by an earlier claim of the same attempt', async () => {
+    const job = payload({ command: ['sh', '-c', 'echo second claim'] });
+    const stale = await docker.createContainer({ name: containerName(job.jobId, 1), Image: job.image, Cmd: ['sleep', '60'], Labels: { 'gpubatch.worker-id': workerId } });
+    await stale.start();
+    const { exited } = await run(job);
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 0, oomKilled: false });
+    expect(texts(exited)).toEqual(['second claim']);
+    expect(exited.containerId).not.toBe(stale.id);
+    await expect(stale.inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('keeps a line longer than Docker\'s 16 KiB log buffer whole', async () => {
+    const { exited } = await run(payload({ command: ['sh', '-c', "head -c 40000 /dev/zero | tr '\\0' x; echo; echo next"] }));
+    expect(exited.logs.map((l) => l.text.length)).toEqual([40000, 4]);
+    expect(exited.logs[0].text).toBe('x'.repeat(40000));
+  });
+
+  it('caps the output at maxLogBytes with a marker line', async () => {
+    const capped = runner({ maxLogBytes: 1024 });
+    // 200 lines of 50 bytes: ~10 KB written, 1 KB kept.
+    const script = 'i=0; while [ $i -lt 200 ]; do echo "$(printf %049d $i)"; i=$((i+1)); done';
+    const { exited } = await run(payload({ command: ['sh', '-c', script] }), { runner: capped });
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 0, oomKilled: false });
+    expect(exited.logsTruncated).toBe(true);
+    const last = exited.logs[exited.logs.length - 1];
+    expect(last).toMatchObject({ stream: 'stderr', text: '[gpubatch] output truncated at 1024 bytes' });
+    const kept = exited.logs.slice(0, -1);
+    expect(kept.length).toBe(20);
+    expect(kept[0].text).toBe('0'.repeat(49));
+    expect(kept.reduce((sum, l) => sum + Buffer.byteLength(l.text) + 1, 0)).toBeLessThanOrEqual(1024);
+  });
+});
