@@ -14,6 +14,9 @@ const common = {
 
 /** @type {import('jest').Config} */
 export default {
+  // Clean shutdown is pinned by the e2e test (each process exits 0 on SIGTERM);
+  // here a client socket lingering after a test must not hold the run open.
+  forceExit: true,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'] },
     {

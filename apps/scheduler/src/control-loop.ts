@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import type { Logger } from '#libs/log';
-import { createRedis, QueueNames, type WorkerEvent } from '#libs/queue';
+import { closeRedis, createRedis, QueueNames, type WorkerEvent } from '#libs/queue';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { IntakeConsumers } from './intake/intake-consumers.js';
 import { PlacementPass } from './placement/placement-pass.js';
@@ -107,7 +107,7 @@ export class ControlLoop {
     await this.running;
     await this.intake.close();
     await this.events?.close();
-    await this.eventsConnection?.quit().catch(() => undefined);
+    if (this.eventsConnection) await closeRedis(this.eventsConnection);
     await this.dispatcher.close();
   }
 }

@@ -1,7 +1,7 @@
 import type { SchedulerConfig } from '#libs/config';
 import { createDataSource, runMigrations } from '#libs/db';
 import type { Logger } from '#libs/log';
-import { createRedis } from '#libs/queue';
+import { closeRedis, createRedis } from '#libs/queue';
 import { ControlLoop } from './control-loop.js';
 import { LeaderLease } from './leader/leader-lease.js';
 
@@ -27,7 +27,7 @@ export async function startScheduler(config: SchedulerConfig, logger: Logger): P
     isLeader: () => lease.isLeader,
     stop: async () => {
       await lease.stop();
-      await redis.quit().catch(() => undefined);
+      await closeRedis(redis);
       await db.destroy();
     },
   };

@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import type { WorkerConfig } from '#libs/config';
 import type { Logger } from '#libs/log';
-import { createRedis, type WorkerDescriptor } from '#libs/queue';
+import { closeRedis, createRedis, type WorkerDescriptor } from '#libs/queue';
 import { declareCapacity } from './capacity/capacity.js';
 import { discoverGpus } from './capacity/gpu-discovery.js';
 import { DispatchConsumer } from './dispatch/dispatch-consumer.js';
@@ -59,7 +59,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       await closed;
       await heartbeat.leave();
       await reporter.close();
-      await redis.quit();
+      await closeRedis(redis);
       logger.info({ workerId: config.workerId }, 'left the pool');
       markLeft();
     })();

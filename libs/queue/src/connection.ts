@@ -11,3 +11,9 @@ export function createRedis(url: string, name: string, role: 'consumer' | 'reque
     ...(role === 'consumer' ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 1, commandTimeout: 2000 }),
   });
 }
+
+/** Closes a connection without waiting on a server that never answered (quit would retry forever). */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+  else redis.disconnect();
+}

@@ -1,3 +1,5 @@
+import type { WorkerEvent } from './payloads.js';
+
 /**
  * Every BullMQ queue gpubatch uses, in one place. BullMQ ids and names may
  * not contain ':', so our separators are '-' and '.'.
@@ -32,4 +34,16 @@ export const JobIds = {
 export function bullPriority(priority: number): number {
   const MAX = 2 ** 21;
   return Math.min(MAX, Math.max(1, 1_000_000 - priority));
+}
+
+/** The BullMQ job id of a report; attempt reports are deduplicated, worker-changed ones are not. */
+export function eventJobId(event: WorkerEvent): string | undefined {
+  switch (event.type) {
+    case 'attempt-running':
+      return JobIds.event(event.jobId, event.attempt, 'running');
+    case 'attempt-exited':
+      return JobIds.event(event.jobId, event.attempt, 'exited');
+    case 'worker-changed':
+      return undefined;
+  }
 }

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import type { ApiConfig } from '#libs/config';
 import type { Logger } from '#libs/log';
+import { closeRedis } from '#libs/queue';
 import { IntakeQueues } from './intake-queues.js';
 import { API_CONFIG, LOGGER, REDIS } from './tokens.js';
 
@@ -33,6 +34,6 @@ export class InfraModule implements OnApplicationShutdown {
   /** Nest calls this after the HTTP server has stopped, so no request is cut off. */
   async onApplicationShutdown(): Promise<void> {
     await this.intake.close();
-    await Promise.allSettled([this.dataSource.destroy(), this.redis.quit()]);
+    await Promise.allSettled([this.dataSource.destroy(), closeRedis(this.redis)]);
   }
 }

@@ -1,7 +1,7 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '#libs/log';
-import { createRedis, QueueNames, type IntakePayload } from '#libs/queue';
+import { closeRedis, createRedis, QueueNames, type IntakePayload } from '#libs/queue';
 
 /**
  * Takes submitted job ids off every job queue's intake. The ids are only
@@ -57,5 +57,5 @@ export class IntakeConsumers {
 
 async function closeConsumer(c: { worker: Worker; connection: Redis }): Promise<void> {
   await c.worker.close();
-  await c.connection.quit().catch(() => undefined);
+  await closeRedis(c.connection);
 }

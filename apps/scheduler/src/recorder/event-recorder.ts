@@ -49,11 +49,14 @@ export class EventRecorder {
     const startedAt = e.startedAt ? new Date(e.startedAt) : null;
     const stoppedAt = new Date(e.stoppedAt);
     const retry = await this.db.transaction(async (tx) => {
+      // Wrapped in a CTE: TypeORM returns [rows, count] for a bare UPDATE but plain rows for a SELECT.
       const [attempt] = await tx.query(
-        `UPDATE job_attempts SET status = $3, started_at = COALESCE(started_at, $4), stopped_at = $5, exit_code = $6,
-                reason = $7, container_id = COALESCE(container_id, $8)
-         WHERE job_id = $1 AND attempt = $2 AND status IN ('STARTING', 'RUNNING')
-         RETURNING worker_id, pool, vcpus, memory_mib, gpu_devices, started_at`,
+        `WITH a AS (
+           UPDATE job_attempts SET status = $3, started_at = COALESCE(started_at, $4), stopped_at = $5, exit_code = $6,
+                  reason = $7, container_id = COALESCE(container_id, $8)
+           WHERE job_id = $1 AND attempt = $2 AND status IN ('STARTING', 'RUNNING')
+           RETURNING worker_id, pool, vcpus, memory_mib, gpu_devices, started_at)
+         SELECT * FROM a`,
         [e.jobId, e.attempt, outcome.status, startedAt, stoppedAt, outcome.exitCode, outcome.reason, e.containerId],
       );
       if (!attempt) return false; // already recorded: a repeated report
@@ -85,8 +88,8 @@ export class EventRecorder {
       ? `Attempt ${e.attempt} failed (${outcome.reason}); retrying, attempt ${e.attempt + 1} of ${job.max_attempts}`
       : outcome.reason;
     await tx.query(
-      `UPDATE jobs SET status = $2, status_reason = $3, updated_at = clock_timestamp(),
-              stopped_at = CASE WHEN $2 IN ('SUCCEEDED', 'FAILED') THEN $4::timestamptz ELSE NULL END
+      `UPDATE jobs SET status = $2::varchar, status_reason = $3, updated_at = clock_timestamp(),
+              stopped_at = CASE WHEN $2::varchar IN ('SUCCEEDED', 'FAILED') THEN $4::timestamptz ELSE NULL END
        WHERE id = $1`,
       [e.jobId, next, reason, new Date(e.stoppedAt)],
     );

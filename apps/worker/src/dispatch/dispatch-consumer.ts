@@ -1,7 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '#libs/log';
-import { createRedis, QueueNames, type DispatchPayload } from '#libs/queue';
+import { closeRedis, createRedis, QueueNames, type DispatchPayload } from '#libs/queue';
 import type { EventReporter } from '../reporter/event-reporter.js';
 import type { ContainerRunner } from '../runner/container-runner.js';
 
@@ -53,7 +53,7 @@ export class DispatchConsumer {
     this.closing ??= (async () => {
       await this.worker.close();
       await this.running;
-      await this.connection.quit();
+      await closeRedis(this.connection);
     })();
     return this.closing;
   }

@@ -1,18 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { JobIds, QueueNames, type WorkerEvent } from '#libs/queue';
-
-/** The BullMQ job id of a report; attempt reports are deduplicated, worker-changed ones are not. */
-export function eventJobId(event: WorkerEvent): string | undefined {
-  switch (event.type) {
-    case 'attempt-running':
-      return JobIds.event(event.jobId, event.attempt, 'running');
-    case 'attempt-exited':
-      return JobIds.event(event.jobId, event.attempt, 'exited');
-    case 'worker-changed':
-      return undefined;
-  }
-}
+import { eventJobId, QueueNames, type WorkerEvent } from '#libs/queue';
 
 /** Producer side of the events queue: what this worker tells the scheduler. */
 export class EventReporter {

@@ -27,7 +27,7 @@ export class UpdateJobQueueDto {
   pools?: string[];
 }
 
-export class CreateJobQueueDto extends UpdateJobQueueDto {
+export class CreateJobQueueDto {
   @ApiProperty({ example: 'train' })
   @IsString()
   @Matches(NAME_PATTERN, { message: `name ${NAME_RULE}` })
@@ -37,7 +37,20 @@ export class CreateJobQueueDto extends UpdateJobQueueDto {
   @IsInt()
   @Min(0)
   @Max(10000)
-  declare priority: number;
+  priority!: number;
+
+  @ApiPropertyOptional({ enum: QUEUE_STATES, default: 'ENABLED' })
+  @IsOptional()
+  @IsIn(QUEUE_STATES, { message: 'state must be ENABLED or DISABLED' })
+  state?: (typeof QUEUE_STATES)[number];
+
+  @ApiPropertyOptional({ type: [String], description: 'Worker pools that serve this queue; empty means all' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @IsString({ each: true })
+  @Matches(NAME_PATTERN, { each: true, message: `each of pools ${NAME_RULE}` })
+  pools?: string[];
 }
 
 export class JobQueueView {

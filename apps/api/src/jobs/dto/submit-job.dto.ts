@@ -11,9 +11,10 @@ import { DEFINITION_REF_PATTERN } from '../../job-definitions/job-definitions.se
 export class JobOverridesDto {
   @ApiPropertyOptional({ type: [String] })
   @IsOptional()
-  @IsArray({ message: 'overrides.command must be an array of strings' })
+  // Nested messages are prefixed with "overrides." by the validation pipe.
+  @IsArray({ message: 'command must be an array of strings' })
   @ArrayMaxSize(1000)
-  @IsString({ each: true, message: 'overrides.command must be an array of strings' })
+  @IsString({ each: true, message: 'command must be an array of strings' })
   @MaxLength(32_768, { each: true })
   command?: string[];
 
@@ -24,7 +25,7 @@ export class JobOverridesDto {
 
   @ApiPropertyOptional({ type: ResourceOverridesDto })
   @IsOptional()
-  @IsObject({ message: 'overrides.resources must be an object' })
+  @IsObject({ message: 'resources must be an object' })
   @ValidateNested()
   @Type(() => ResourceOverridesDto)
   resources?: ResourceOverridesDto;

@@ -1,0 +1,204 @@
+import type { DataSource } from 'typeorm';
+import { ApiHarness } from '../support/api-harness.js';
+import { openTestDatabase } from '../support/database.js';
+import { resetState } from '../support/reset.js';
+import { startTestScheduler, WorkerProtocol, type Scheduler } from '../support/scheduler-harness.js';
+import { waitFor } from '../support/wait-for.js';
+
+const GPU = (index: number) => ({ index, uuid: null, model: 'A100', memoryMiB: 81920 });
+
+describe('scheduler (real Postgres and Redis)', () => {
+  let db: DataSource;
+  let api: ApiHarness;
+  let worker: WorkerProtocol;
+  let schedulers: Scheduler[] = [];
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+  });
+  beforeEach(async () => {
+    await resetState(db);
+    api = await ApiHarness.start();
+    worker = new WorkerProtocol();
+  });
+  afterEach(async () => {
+    await Promise.all(schedulers.map((s) => s.stop()));
+    schedulers = [];
+    await worker.close();
+    await api.close();
+  });
+  afterAll(async () => {
+    await db.destroy();
+  });
+
+  const start = async () => {
+    const s = await startTestScheduler();
+    schedulers.push(s);
+    return s;
+  };
+  const submit = async (queue: string, definition: string, extra: Record<string, unknown> = {}) => {
+    const res = await api.post('/api/v1/jobs', { name: 'job', queue, definition, ...extra });
+    expect(res.status).toBe(201);
+    return res.body.jobId as string;
+  };
+  const job = async (id: string) => (await api.get(`/api/v1/jobs/${id}`)).body;
+
+  it('places jobs on disjoint GPUs, never over-commits, and tells the waiting job why', async () => {
+    await worker.join({ id: 'w-gpu', vcpus: 8, memoryMiB: 8192, gpus: [GPU(0), GPU(1)] });
+    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 1024, gpus: 1 } });
+    const ids = [await submit(f.queue, f.definition), await submit(f.queue, f.definition), await submit(f.queue, f.definition)];
+    await start();
+
+    const dispatched = await waitFor('two placements', async () => {
+      const d = await worker.dispatched('w-gpu');
+      return d.length === 2 ? d : undefined;
+    });
+    expect(dispatched.flatMap((d) => d.gpuDevices).sort()).toEqual([0, 1]);
+    expect(dispatched.every((d) => d.resources.gpus === 1 && d.attempt === 1)).toBe(true);
+
+    const waiting = ids.find((id) => !dispatched.some((d) => d.jobId === id))!;
+    const detail = await waitFor('a reason on the waiting job', async () => {
+      const j = await job(waiting);
+      return j.statusReason?.startsWith('RESOURCE') ? j : undefined;
+    });
+    expect(detail.status).toBe('RUNNABLE');
+    expect(detail.statusReason).toBe('RESOURCE: needs 1 vCPU, 1024 MiB, 1 GPU; no worker has that free now');
+    for (const d of dispatched) {
+      const placed = await job(d.jobId);
+      expect(placed.status).toBe('STARTING');
+      expect(placed.attempts).toEqual([expect.objectContaining({ attempt: 1, workerId: 'w-gpu', gpuDevices: d.gpuDevices, status: 'STARTING' })]);
+    }
+    const workers = (await api.get('/api/v1/workers')).body.workers;
+    expect(workers[0]).toMatchObject({ workerId: 'w-gpu', state: 'ACTIVE', allocated: { vcpus: 2, memoryMiB: 2048, gpus: 2 } });
+  });
+
+  it('runs the job of the higher-priority queue first', async () => {
+    const low = await api.fixture({ resources: { vcpus: 4, memoryMiB: 64 } }, { priority: 1 });
+    const high = await api.fixture({ resources: { vcpus: 4, memoryMiB: 64 } }, { priority: 100 });
+    const lowJob = await submit(low.queue, low.definition);
+    const highJob = await submit(high.queue, high.definition);
+    await start();
+    await worker.join({ id: 'w-small', vcpus: 4 });
+    const [d] = await waitFor('one placement', async () => {
+      const list = await worker.dispatched('w-small');
+      return list.length === 1 ? list : undefined;
+    });
+    expect(d.jobId).toBe(highJob);
+    expect((await job(lowJob)).status).toBe('RUNNABLE');
+  });
+
+  it('records running and exit, bills the attempt once however often the exit is reported, and frees the slot', async () => {
+    await worker.join({ id: 'w-1', vcpus: 1 });
+    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
+    const first = await submit(f.queue, f.definition);
+    const second = await submit(f.queue, f.definition);
+    await start();
+    const [d] = await waitFor('first placement', async () => {
+      const list = await worker.dispatched('w-1');
+      return list.length === 1 ? list : undefined;
+    });
+    expect(d.jobId).toBe(first);
+
+    const startedAt = '2026-11-21T10:00:00.250Z';
+    const stoppedAt = '2026-11-21T10:00:03.500Z';
+    await worker.report({ type: 'attempt-running', jobId: first, attempt: 1, workerId: 'w-1', containerId: 'c1', startedAt });
+    await waitFor('RUNNING', async () => (await job(first)).status === 'RUNNING');
+    const exited = {
+      type: 'attempt-exited' as const, jobId: first, attempt: 1, workerId: 'w-1', containerId: 'c1', startedAt, stoppedAt,
+      end: { kind: 'exited' as const, exitCode: 0, oomKilled: false },
+      logs: [{ stream: 'stdout' as const, at: startedAt, text: 'hello\u0000world' }], logsTruncated: false,
+    };
+    await worker.report(exited);
+    const done = await waitFor('SUCCEEDED', async () => {
+      const j = await job(first);
+      return j.status === 'SUCCEEDED' ? j : undefined;
+    });
+    // The same exit reported again after it was recorded (a worker retrying its report).
+    await worker.report({ ...exited, stoppedAt: '2026-11-21T10:09:00.000Z' });
+    await waitFor('the repeated report to be consumed', () => worker.reportsConsumed());
+
+    expect(done.statusReason).toBe('Essential container exited with code 0');
+    expect(done.attempts[0]).toMatchObject({ status: 'SUCCEEDED', exitCode: 0, startedAt, stoppedAt, containerId: 'c1' });
+    expect(done.events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'RUNNABLE', 'STARTING', 'RUNNING', 'SUCCEEDED']);
+    expect(done.events[3].at).toBe(startedAt);
+
+    // The freed slot goes to the second job.
+    await waitFor('second placement', async () => (await worker.dispatched('w-1')).some((p) => p.jobId === second));
+    const usage = await db.query(`SELECT job_id, attempt, worker_id, pool, vcpus, memory_mib, gpus, started_at, stopped_at, billed_seconds FROM usage`);
+    expect(usage).toEqual([{
+      job_id: first, attempt: 1, worker_id: 'w-1', pool: 'default', vcpus: '1.000', memory_mib: 64, gpus: 0,
+      started_at: new Date(startedAt), stopped_at: new Date(stoppedAt), billed_seconds: 4,
+    }]);
+    expect((await api.get(`/api/v1/jobs/${first}/logs`)).body.lines).toEqual([{ stream: 'stdout', at: startedAt, text: 'helloworld' }]);
+  });
+
+  it('retries a failed attempt while attempts remain, then fails with the exit reason', async () => {
+    await worker.join({ id: 'w-r' });
+    const f = await api.fixture({ retryStrategy: { attempts: 2 } });
+    const id = await submit(f.queue, f.definition);
+    await start();
+    for (const attempt of [1, 2]) {
+      await waitFor(`attempt ${attempt} dispatched`, async () => (await worker.dispatched('w-r')).some((p) => p.attempt === attempt));
+      await worker.report({
+        type: 'attempt-exited', jobId: id, attempt, workerId: 'w-r', containerId: null, startedAt: null,
+        stoppedAt: new Date().toISOString(), end: { kind: 'pull-failed', message: 'no such image' }, logs: [], logsTruncated: false,
+      });
+    }
+    const failed = await waitFor('FAILED', async () => {
+      const j = await job(id);
+      return j.status === 'FAILED' ? j : undefined;
+    });
+    expect(failed.statusReason).toBe('CannotPullContainerError: no such image');
+    expect(failed.attempts.map((a: { status: string }) => a.status)).toEqual(['FAILED', 'FAILED']);
+    expect(failed.events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'RUNNABLE', 'STARTING', 'RUNNABLE', 'STARTING', 'FAILED']);
+    expect(failed.events[3].reason).toBe('Attempt 1 failed (CannotPullContainerError: no such image); retrying, attempt 2 of 2');
+    // Never started, so nothing is billed.
+    expect(await db.query(`SELECT * FROM usage`)).toEqual([]);
+  });
+
+  it('a new leader rebuilds allocations from Postgres and does not over-commit', async () => {
+    await worker.join({ id: 'w-full', vcpus: 1 });
+    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
+    const first = await submit(f.queue, f.definition);
+    const s1 = await start();
+    await waitFor('placement', async () => (await job(first)).status === 'STARTING');
+    await s1.stop();
+    schedulers = [];
+    const second = await submit(f.queue, f.definition);
+    await start();
+    await waitFor('the second job to get a reason', async () => (await job(second)).statusReason?.startsWith('RESOURCE'));
+    expect((await worker.dispatched('w-full')).map((d) => d.jobId)).toEqual([first]);
+  });
+
+  it('keeps exactly one leader among replicas', async () => {
+    const a = await start();
+    const b = await start();
+    await waitFor('a leader', () => a.isLeader() || b.isLeader());
+    expect([a.isLeader(), b.isLeader()].filter(Boolean)).toHaveLength(1);
+  });
+
+  it('keeps a job nobody can run waiting with UNSCHEDULABLE, and runs it when a big worker joins', async () => {
+    await worker.join({ id: 'w-small', vcpus: 2 });
+    const f = await api.fixture({ resources: { vcpus: 16, memoryMiB: 64 } });
+    const id = await submit(f.queue, f.definition);
+    await start();
+    const reason = await waitFor('UNSCHEDULABLE', async () => {
+      const r = (await job(id)).statusReason;
+      return r?.startsWith('UNSCHEDULABLE') ? r : undefined;
+    });
+    expect(reason).toBe('UNSCHEDULABLE: no worker has 16 vCPU, 64 MiB (largest: 2 vCPU, 8192 MiB, 0 GPU)');
+    await worker.join({ id: 'w-big', vcpus: 32 });
+    await waitFor('placement on the big worker', async () => (await worker.dispatched('w-big')).some((d) => d.jobId === id));
+  });
+
+  it('stops placing on a worker that is silent past the timeout (LOST) or draining', async () => {
+    await worker.join({ id: 'w-silent', heartbeatAt: Date.now() - 60_000 });
+    await worker.join({ id: 'w-draining', state: 'DRAINING' });
+    const f = await api.fixture();
+    const id = await submit(f.queue, f.definition);
+    await start();
+    await waitFor('a reason', async () => (await job(id)).statusReason?.startsWith('UNSCHEDULABLE'));
+    const states = (await api.get('/api/v1/workers')).body.workers.map((w: { workerId: string; state: string }) => [w.workerId, w.state]);
+    expect(states).toEqual([['w-draining', 'DRAINING'], ['w-silent', 'LOST']]);
+  });
+});

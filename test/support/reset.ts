@@ -1,0 +1,17 @@
+import { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import { testEnv } from './test-env.js';
+
+/**
+ * Empties the test database and the test Redis database, for tests that run
+ * a scheduler (it acts on every runnable job and worker it can see).
+ */
+export async function resetState(db: DataSource): Promise<void> {
+  await db.query(`TRUNCATE usage, job_logs, job_events, job_attempts, jobs, job_definitions, job_queues, workers RESTART IDENTITY CASCADE`);
+  const redis = new Redis(testEnv().redisUrl);
+  try {
+    await redis.flushdb();
+  } finally {
+    redis.disconnect();
+  }
+}
