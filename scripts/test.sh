@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The README's test command: installs and starts what the tests need
+# (PostgreSQL, Redis, the Docker engine, a local test image), installs the
+# dependencies, builds, and runs every test (unit, integration, end-to-end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+eval "$(bash scripts/services.sh)"
+# The tests flush their Redis database: keep them on database 15, away from anything else.
+export REDIS_URL="${REDIS_URL%/}/15"
+export DATABASE_URL
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build
+npm run typecheck
+npm test -- "$@"

@@ -1,0 +1,124 @@
+import type { DataSource } from 'typeorm';
+import { LocalCluster } from '../../scripts/lib/local-cluster.js';
+import { openTestDatabase } from '../support/database.js';
+import { resetState } from '../support/reset.js';
+import { testEnv } from '../support/test-env.js';
+import { waitFor } from '../support/wait-for.js';
+
+/**
+ * The three built apps as separate processes, a real Docker engine running
+ * the job containers: what a user gets from the README.
+ */
+describe('end to end: api, scheduler and worker processes', () => {
+  let db: DataSource;
+  let cluster: LocalCluster;
+  let base: string;
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, {
+      method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const finished = (id: string) =>
+    waitFor(`job ${id} to finish`, async () => {
+      const { body } = await call('GET', `/api/v1/jobs/${id}`);
+      return ['SUCCEEDED', 'FAILED'].includes(body.status) ? body : undefined;
+    }, 60_000, 100);
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    await resetState(db);
+    const { databaseUrl, redisUrl } = testEnv();
+    cluster = new LocalCluster({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
+    const port = await LocalCluster.freePort();
+    base = `http://127.0.0.1:${port}`;
+    const api = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
+    await LocalCluster.waitForHttp(`${base}/health/ready`, api);
+    cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200' });
+    cluster.start('worker', {
+      WORKER_ID: 'e2e-worker', WORKER_POOL: 'e2e', WORKER_VCPUS: '2', WORKER_MEMORY_MIB: '1024',
+      WORKER_GPUS: '[{"model":"A100","memoryMiB":81920},{"model":"A100","memoryMiB":81920}]', JOB_NETWORK_MODE: 'none',
+    });
+    await waitFor('the worker to join', async () => (await call('GET', '/api/v1/workers')).body.workers.some(
+      (w: { workerId: string; state: string }) => w.workerId === 'e2e-worker' && w.state === 'ACTIVE'), 30_000, 100);
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+    await db.destroy();
+  });
+
+  it('runs jobs that succeed, fail and print, records attempts, logs and usage, and serves Swagger', async () => {
+    expect((await call('POST', '/api/v1/job-queues', { name: 'e2e', priority: 10, pools: ['e2e'] })).status).toBe(201);
+    const def = await call('POST', '/api/v1/job-definitions', {
+      name: 'e2e-shell', image: testEnv().testImage,
+      command: ['sh', '-c', 'echo "to stdout $GPUBATCH_JOB_ID"; echo "to stderr" >&2; echo "gpus=$NVIDIA_VISIBLE_DEVICES"; exit Ref::code'],
+      parameters: { code: '0' }, resources: { vcpus: 0.5, memoryMiB: 64, gpus: 1 },
+    });
+    expect(def.status).toBe(201);
+
+    const ok = (await call('POST', '/api/v1/jobs', { name: 'ok', queue: 'e2e', definition: 'e2e-shell' })).body.jobId;
+    const fails = (await call('POST', '/api/v1/jobs', { name: 'fails', queue: 'e2e', definition: 'e2e-shell', parameters: { code: '3' } })).body.jobId;
+    const missing = (await call('POST', '/api/v1/jobs', {
+      name: 'no-image', queue: 'e2e', definition: 'e2e-shell', overrides: { resources: { gpus: 0 } },
+    })).body.jobId;
+
+    const [okJob, failedJob] = await Promise.all([finished(ok), finished(fails)]);
+    expect(okJob).toMatchObject({ status: 'SUCCEEDED', statusReason: 'Essential container exited with code 0' });
+    expect(okJob.events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'RUNNABLE', 'STARTING', 'RUNNING', 'SUCCEEDED']);
+    expect(failedJob).toMatchObject({ status: 'FAILED', statusReason: 'Essential container exited with code 3' });
+
+    for (const job of [okJob, failedJob]) {
+      const [attempt] = job.attempts;
+      expect(attempt).toMatchObject({ attempt: 1, workerId: 'e2e-worker', pool: 'e2e', containerId: expect.any(String) });
+      expect(attempt.gpuDevices).toHaveLength(1);
+      expect(Date.parse(attempt.stoppedAt)).toBeGreaterThanOrEqual(Date.parse(attempt.startedAt));
+    }
+    expect(okJob.attempts[0].exitCode).toBe(0);
+    expect(failedJob.attempts[0].exitCode).toBe(3);
+
+    const logs = (await call('GET', `/api/v1/jobs/${ok}/logs`)).body;
+    expect(logs.attempt).toBe(1);
+    const byStream = (s: string) => logs.lines.filter((l: { stream: string }) => l.stream === s).map((l: { text: string }) => l.text);
+    expect(byStream('stdout')).toEqual([`to stdout ${ok}`, `gpus=${okJob.attempts[0].gpuDevices[0]}`]);
+    expect(byStream('stderr')).toEqual(['to stderr']);
+
+    const usage = await db.query(
+      `SELECT u.job_id, u.attempt, u.worker_id, u.pool, u.vcpus, u.memory_mib, u.gpus, u.billed_seconds,
+              u.started_at = a.started_at AS same_start, u.stopped_at = a.stopped_at AS same_stop
+       FROM usage u JOIN job_attempts a USING (job_id, attempt) WHERE u.job_id = ANY($1) ORDER BY u.job_id`,
+      [[ok, fails]],
+    );
+    expect(usage).toHaveLength(2);
+    for (const row of usage) {
+      expect(row).toMatchObject({ attempt: 1, worker_id: 'e2e-worker', pool: 'e2e', vcpus: '0.500', memory_mib: 64, gpus: 1, same_start: true, same_stop: true });
+      expect(row.billed_seconds).toBeGreaterThanOrEqual(0);
+      expect(row.billed_seconds).toBeLessThanOrEqual(2);
+    }
+
+    // An image that cannot be pulled (no registry here) fails with a reason instead of hanging.
+    await call('POST', '/api/v1/job-definitions', {
+      name: 'e2e-missing', image: 'gpubatch-no-such-image:1', command: ['true'], resources: { vcpus: 0.5, memoryMiB: 64 },
+    });
+    const pull = (await call('POST', '/api/v1/jobs', { name: 'pull', queue: 'e2e', definition: 'e2e-missing' })).body.jobId;
+    const pullJob = await finished(pull);
+    expect(pullJob.status).toBe('FAILED');
+    expect(pullJob.statusReason).toMatch(/^CannotPullContainerError: /);
+    expect(await db.query(`SELECT * FROM usage WHERE job_id = $1`, [pull])).toEqual([]);
+    expect((await finished(missing)).status).toBe('SUCCEEDED');
+
+    const workers = (await call('GET', '/api/v1/workers')).body.workers;
+    expect(workers).toEqual([expect.objectContaining({
+      workerId: 'e2e-worker', pool: 'e2e', capacity: { vcpus: 2, memoryMiB: 1024, gpus: 2 }, allocated: { vcpus: 0, memoryMiB: 0, gpus: 0 },
+    })]);
+
+    const docs = await fetch(`${base}/docs`);
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toContain('swagger');
+  });
+
+  it('every process exits 0 on SIGTERM', async () => {
+    expect(await cluster.stop()).toEqual({ worker: 0, scheduler: 0, api: 0 });
+  });
+});
