@@ -1,0 +1,24 @@
+import { loadApiConfig, loadSchedulerConfig, loadWorkerConfig } from '#libs/config';
+import { createLogger } from '#libs/log';
+import { runMain } from '#libs/process';
+import { createApiApp } from '../../api/src/api-app.js';
+import { startScheduler } from '../../scheduler/src/scheduler.js';
+import { startWorker } from '../../worker/src/worker-agent.js';
+
+// One process for one GPU server or a laptop: the API, a scheduler and a
+// worker, each exactly as they run apart, configured by the same variables.
+await runMain('all-in-one', async () => {
+  const apiConfig = loadApiConfig();
+  const schedulerConfig = loadSchedulerConfig();
+  const workerConfig = loadWorkerConfig();
+  const api = await createApiApp(apiConfig, createLogger('api', apiConfig.logLevel));
+  await api.listen(apiConfig.port, apiConfig.host);
+  const scheduler = await startScheduler(schedulerConfig, createLogger('scheduler', schedulerConfig.logLevel));
+  const worker = await startWorker(workerConfig, createLogger('worker', workerConfig.logLevel));
+  return async () => {
+    // Worker first: it drains its running attempts and reports them while the scheduler still records.
+    await worker.stop();
+    await scheduler.stop();
+    await api.close();
+  };
+});
