@@ -36,7 +36,7 @@ export class ControlLoop {
 
   constructor(
     private readonly db: DataSource,
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly config: { redisUrl: string; intervalMs: number; workerTimeoutMs: number },
     private readonly logger: Logger,
   ) {

@@ -23,7 +23,7 @@ export class DispatchConsumer {
   private closing: Promise<void> | null = null;
 
   constructor(
-    private readonly options: DispatchConsumerOptions,
+    options: DispatchConsumerOptions,
     private readonly runner: ContainerRunner,
     private readonly reporter: EventReporter,
     private readonly logger: Logger,

@@ -1,31 +1,9 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import type { JobQueueEntity } from '#libs/db';
 import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 
 export const QUEUE_STATES = ['ENABLED', 'DISABLED'] as const;
-
-export class UpdateJobQueueDto {
-  @ApiPropertyOptional({ minimum: 0, maximum: 10000, description: 'Higher runs first' })
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(10000)
-  priority?: number;
-
-  @ApiPropertyOptional({ enum: QUEUE_STATES })
-  @IsOptional()
-  @IsIn(QUEUE_STATES, { message: 'state must be ENABLED or DISABLED' })
-  state?: (typeof QUEUE_STATES)[number];
-
-  @ApiPropertyOptional({ type: [String], description: 'Worker pools that serve this queue; empty means all' })
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(32)
-  @IsString({ each: true })
-  @Matches(NAME_PATTERN, { each: true, message: `each of pools ${NAME_RULE}` })
-  pools?: string[];
-}
 
 export class CreateJobQueueDto {
   @ApiProperty({ example: 'train' })
@@ -52,6 +30,9 @@ export class CreateJobQueueDto {
   @Matches(NAME_PATTERN, { each: true, message: `each of pools ${NAME_RULE}` })
   pools?: string[];
 }
+
+/** PATCH body: any of priority, state and pools, with the same rules. */
+export class UpdateJobQueueDto extends PartialType(OmitType(CreateJobQueueDto, ['name'] as const)) {}
 
 export class JobQueueView {
   @ApiProperty() name!: string;

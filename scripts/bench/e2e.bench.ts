@@ -1,0 +1,464 @@
+/**
+ * End-to-end benchmark: the three built apps as processes (as in production),
+ * a real Postgres, Redis and Docker engine.
+ *
+ *   Part 1: submit-to-RUNNING latency of N `true` jobs, split into placement
+ *           (submit -> STARTING) and container start (STARTING -> RUNNING).
+ *   Part 2: API submit throughput from C concurrent keep-alive clients, with
+ *           jobs that cannot be placed, so only the API path is measured.
+ *
+ * Prints one JSON object on stdout (progress goes to stderr). It asserts
+ * nothing about time: the figures are for docs/benchmarks.md.
+ *
+ *   npm run build && npm run bench:e2e -- [--jobs 200] [--rate 0] [--clients 32] [--submit-jobs 5000]
+ *
+ * It TRUNCATES the database in DATABASE_URL and FLUSHES the Redis database in
+ * REDIS_URL; the defaults are the bench's own (gpubatch_bench, Redis db 14).
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { LocalCluster, type ClusterProcess } from '../lib/local-cluster.js';
+
+const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
+const IMAGE = process.env.GPUBATCH_TEST_IMAGE ?? 'gpubatch-test:latest';
+const WORKER_ID = 'bench-worker';
+const WORKER_POOL = 'bench';
+
+interface Options {
+  databaseUrl: string;
+  redisUrl: string;
+  jobs: number;
+  /** Part 1 submits per second; 0 = back to back (one at a time, as fast as the API answers). */
+  rate: number;
+  clients: number;
+  submitJobs: number;
+  warmup: number;
+}
+
+function readOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      jobs: { type: 'string', default: '200' },
+      rate: { type: 'string', default: '0' },
+      clients: { type: 'string', default: '32' },
+      'submit-jobs': { type: 'string', default: '5000' },
+      warmup: { type: 'string', default: '200' },
+    },
+  });
+  const int = (name: string, raw: string, min: number) => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${raw}`);
+    return n;
+  };
+  return {
+    databaseUrl: process.env.DATABASE_URL || DEFAULT_DATABASE_URL,
+    redisUrl: process.env.REDIS_URL || DEFAULT_REDIS_URL,
+    jobs: int('jobs', values.jobs!, 1),
+    rate: int('rate', values.rate!, 0),
+    clients: int('clients', values.clients!, 1),
+    submitJobs: int('submit-jobs', values['submit-jobs']!, 1),
+    warmup: int('warmup', values.warmup!, 0),
+  };
+}
+
+/**
+ * The bench empties its database and Redis database. The test suite's
+ * (gpubatch_test, Redis db 15) may be in use by a concurrent test run, and
+ * scripts/test.sh exports DATABASE_URL for it: refuse those outright.
+ */
+function refuseSharedState(o: Options): void {
+  const database = new URL(o.databaseUrl).pathname.replace(/^\//, '');
+  const redisDb = Number(new URL(o.redisUrl).pathname.replace(/^\//, '') || 0);
+  if (database === 'gpubatch_test' || redisDb === 15) {
+    throw new Error(`refusing to wipe the test suite's state (database ${database}, Redis db ${redisDb}); ` +
+      `unset DATABASE_URL/REDIS_URL to use ${DEFAULT_DATABASE_URL} and ${DEFAULT_REDIS_URL}`);
+  }
+}
+
+const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- statistics
+
+interface Summary { count: number; p50: number; p90: number; p99: number; max: number; mean: number }
+
+/** Nearest-rank percentiles, in ms rounded to 0.1. */
+function summarize(values: number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  const round = (n: number) => Math.round(n * 10) / 10;
+  const mean = sorted.reduce((s, v) => s + v, 0) / (sorted.length || 1);
+  return {
+    count: sorted.length, p50: round(rank(50)), p90: round(rank(90)), p99: round(rank(99)),
+    max: round(sorted.at(-1) ?? NaN), mean: round(mean),
+  };
+}
+
+// ---------------------------------------------------------------- HTTP client
+
+interface Reply { status: number; body: any; ms: number; sentAt: number }
+
+/**
+ * A keep-alive node:http client. Not fetch: on a 2-core machine the client
+ * shares the CPU with the API, scheduler, Postgres and Redis, and node:http
+ * costs the client noticeably less CPU per request than fetch (undici).
+ */
+class ApiClient {
+  private readonly agent: http.Agent;
+
+  constructor(private readonly base: string, maxSockets: number) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+  }
+
+  /** sentAt: epoch ms just before the request goes out (the latency's start in part 1). */
+  request(method: string, path: string, body?: unknown): Promise<Reply> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const sentAt = Date.now();
+      const started = performance.now();
+      const req = http.request(this.base + path, {
+        method, agent: this.agent,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let parsed: unknown = text;
+          try { parsed = JSON.parse(text); } catch { /* not JSON: keep the text */ }
+          resolve({ status: res.statusCode ?? 0, body: parsed, ms: performance.now() - started, sentAt });
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  async expect(status: number, method: string, path: string, body?: unknown): Promise<any> {
+    const reply = await this.request(method, path, body);
+    if (reply.status !== status) throw new Error(`${method} ${path}: ${reply.status} ${JSON.stringify(reply.body)}`);
+    return reply.body;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+// ---------------------------------------------------------------- CPU accounting
+
+/**
+ * CPU seconds used per process group, from /proc (Linux only; empty
+ * elsewhere). Tells where the machine's two cores go during a part: API,
+ * scheduler, worker, Postgres, Redis, Docker, or this client. Postgres and
+ * Redis are shared with anything else on the machine, so their figures
+ * include other users of those services, if any.
+ */
+type CpuSample = Record<string, number>;
+
+function cpuSample(cluster: LocalCluster): CpuSample {
+  const ticks = 100; // USER_HZ on Linux
+  const byPid = new Map(cluster.processes.map((p) => [p.child.pid, p.name]));
+  const sample: CpuSample = {};
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return sample;
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / ticks; // utime + stime
+    const group = byPid.get(Number(pid)) ?? (Number(pid) === process.pid ? 'bench-client' : groupOf(comm));
+    if (group) sample[group] = (sample[group] ?? 0) + seconds;
+  }
+  return sample;
+}
+
+function groupOf(comm: string): string | undefined {
+  if (comm === 'postgres') return 'postgres';
+  if (comm.startsWith('redis-server')) return 'redis';
+  if (comm === 'dockerd' || comm.startsWith('containerd')) return 'docker';
+  if (comm === 'runc' || comm.startsWith('runc:')) return 'docker';
+  return undefined;
+}
+
+/** CPU seconds per group between two samples (groups that exited in between count from 0). */
+function cpuDelta(before: CpuSample, after: CpuSample, wallMs: number) {
+  const seconds: Record<string, number> = {};
+  for (const [group, value] of Object.entries(after)) {
+    seconds[group] = Math.round((value - (before[group] ?? 0)) * 100) / 100;
+  }
+  const total = Object.values(seconds).reduce((s, v) => s + v, 0);
+  return { wallSeconds: Math.round(wallMs / 10) / 100, cpuSeconds: seconds, busyCores: Math.round((total / (wallMs / 1000)) * 100) / 100 };
+}
+
+// ---------------------------------------------------------------- cluster
+
+/** Empties the bench database (when migrated) and Redis database, so the scheduler sees only this run. */
+async function resetState(db: pg.Client, redisUrl: string): Promise<void> {
+  const [{ exists }] = (await db.query(`SELECT to_regclass('public.jobs') IS NOT NULL AS exists`)).rows;
+  if (exists) {
+    await db.query(`TRUNCATE usage, job_logs, job_events, job_attempts, jobs, job_definitions, job_queues, workers RESTART IDENTITY CASCADE`);
+  }
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    await redis.flushdb(); // only the database selected in REDIS_URL
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: ApiClient; apiProcess: ClusterProcess }> {
+  const cluster = new LocalCluster({ DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn' });
+  const port = await LocalCluster.freePort();
+  const base = `http://127.0.0.1:${port}`;
+  // The API first: it applies the migrations the scheduler relies on.
+  const apiProcess = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
+  await LocalCluster.waitForHttp(`${base}/health/ready`, apiProcess);
+  cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200' });
+  cluster.start('worker', {
+    WORKER_ID, WORKER_POOL, WORKER_VCPUS: '64', WORKER_MEMORY_MIB: '65536', WORKER_GPUS: 'none',
+    JOB_NETWORK_MODE: 'none', WORKER_MAX_CONCURRENT_JOBS: '64',
+  });
+  const api = new ApiClient(base, Math.max(o.clients, 8));
+  await waitUntil('the worker to join', 30_000, async () => {
+    const { workers } = await api.expect(200, 'GET', '/api/v1/workers');
+    return workers.some((w: { workerId: string; state: string }) => w.workerId === WORKER_ID && w.state === 'ACTIVE');
+  }, cluster);
+  return { cluster, api, apiProcess };
+}
+
+async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, cluster: LocalCluster): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const dead = cluster.processes.find((p) => p.child.exitCode !== null);
+    if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${dead.output.join('')}`);
+    if (await check()) return;
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+// ---------------------------------------------------------------- part 1
+
+interface JobTimes { id: string; createdMs: number; startingMs: number; runningMs: number; stoppedMs: number }
+
+/**
+ * Submits one job at a time (optionally paced to `rate` per second) and
+ * keeps each job's client send time. One at a time because this part
+ * measures latency, not the API's concurrency; pacing shows the latency of a
+ * cluster that is not saturated.
+ */
+async function submitForLatency(api: ApiClient, o: Options, queue: string): Promise<Map<string, number>> {
+  const sentAt = new Map<string, number>();
+  const start = Date.now();
+  for (let i = 0; i < o.jobs; i++) {
+    if (o.rate > 0) {
+      const due = start + (i * 1000) / o.rate;
+      if (due > Date.now()) await sleep(due - Date.now());
+    }
+    const reply = await api.request('POST', '/api/v1/jobs', { name: `latency-${i}`, queue, definition: 'bench-true' });
+    if (reply.status !== 201) throw new Error(`submit ${i}: ${reply.status} ${JSON.stringify(reply.body)}`);
+    sentAt.set(reply.body.jobId, reply.sentAt);
+  }
+  return sentAt;
+}
+
+/** Polls Postgres (the source of truth) until every job of the queue has finished. */
+async function waitForFinished(db: pg.Client, queue: string, n: number, cluster: LocalCluster): Promise<Record<string, number>> {
+  let counts: Record<string, number> = {};
+  await waitUntil(`${n} jobs to finish`, Math.max(120_000, n * 1000), async () => {
+    const { rows } = await db.query(`SELECT status, count(*)::int AS n FROM jobs WHERE queue = $1 GROUP BY status`, [queue]);
+    counts = Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    return (counts.SUCCEEDED ?? 0) + (counts.FAILED ?? 0) >= n;
+  }, cluster);
+  return counts;
+}
+
+/**
+ * Each job's times from Postgres, in epoch ms: created_at (the API's insert),
+ * the STARTING event (the scheduler's placement commit), the RUNNING event
+ * (the container's real start, as Docker reports it) and stopped_at.
+ */
+async function jobTimes(db: pg.Client, queue: string): Promise<JobTimes[]> {
+  const { rows } = await db.query(
+    `SELECT j.id,
+            extract(epoch FROM j.created_at)::float8 * 1000 AS created_ms,
+            extract(epoch FROM s.at)::float8 * 1000 AS starting_ms,
+            extract(epoch FROM r.at)::float8 * 1000 AS running_ms,
+            extract(epoch FROM j.stopped_at)::float8 * 1000 AS stopped_ms
+     FROM jobs j
+     JOIN job_events s ON s.job_id = j.id AND s.to_status = 'STARTING'
+     JOIN job_events r ON r.job_id = j.id AND r.to_status = 'RUNNING'
+     WHERE j.queue = $1`,
+    [queue],
+  );
+  return rows.map((r) => ({ id: r.id, createdMs: r.created_ms, startingMs: r.starting_ms, runningMs: r.running_ms, stoppedMs: r.stopped_ms }));
+}
+
+async function latencyPart(api: ApiClient, db: pg.Client, cluster: LocalCluster, o: Options) {
+  const queue = 'bench-latency';
+  await api.expect(201, 'POST', '/api/v1/job-queues', { name: queue, priority: 10, pools: [WORKER_POOL] });
+  progress(`part 1: submitting ${o.jobs} jobs ${o.rate > 0 ? `at ${o.rate}/s` : 'back to back'}`);
+  const cpuBefore = cpuSample(cluster);
+  const t0 = Date.now();
+  const sentAt = await submitForLatency(api, o, queue);
+  const submitMs = Date.now() - t0;
+  const statuses = await waitForFinished(db, queue, o.jobs, cluster);
+  const cpu = cpuDelta(cpuBefore, cpuSample(cluster), Date.now() - t0);
+  const times = await jobTimes(db, queue);
+
+  const fromSend = (t: JobTimes, to: number) => to - sentAt.get(t.id)!;
+  const firstSend = Math.min(...sentAt.values());
+  const lastStop = Math.max(...times.map((t) => t.stoppedMs));
+  return {
+    jobs: o.jobs,
+    submission: o.rate > 0 ? `one at a time, paced at ${o.rate} jobs/s` : 'one at a time, back to back',
+    submitSeconds: submitMs / 1000,
+    statuses,
+    measuredJobs: times.length,
+    // The main figure: what a user sees, from sending the POST to the container running.
+    submitToRunningMs: { from: 'client send time (Date.now() just before the POST)', to: 'RUNNING event at (container real start)', ...summarize(times.map((t) => fromSend(t, t.runningMs))) },
+    // The same from the job row's created_at: excludes the HTTP round trip up to the insert.
+    createdToRunningMs: { from: 'jobs.created_at', ...summarize(times.map((t) => t.runningMs - t.createdMs)) },
+    // Placement: API reply + intake + scheduler pass + placement commit.
+    submitToStartingMs: { from: 'client send time', to: 'STARTING event at (placement committed)', ...summarize(times.map((t) => fromSend(t, t.startingMs))) },
+    // Dispatch + worker claim + docker create/start + inspect.
+    startingToRunningMs: summarize(times.map((t) => t.runningMs - t.startingMs)),
+    wallSecondsToFinishAll: { from: 'first submit sent', to: 'last job stopped_at', value: Math.round(lastStop - firstSend) / 1000 },
+    finishedJobsPerSecond: Math.round((times.length / ((lastStop - firstSend) / 1000)) * 10) / 10,
+    cpu,
+  };
+}
+
+// ---------------------------------------------------------------- part 2
+
+/** Fires `total` submits from `clients` concurrent loops; each loop sends its next request when the last one answered. */
+async function fireSubmits(api: ApiClient, queue: string, total: number, clients: number, label: string) {
+  const latencies: number[] = [];
+  const rejected: Record<string, number> = {};
+  let accepted = 0;
+  let next = 0;
+  const loop = async () => {
+    while (next < total) {
+      const i = next++;
+      const reply = await api.request('POST', '/api/v1/jobs', { name: `${label}-${i}`, queue, definition: 'bench-true' })
+        .catch((err: Error) => ({ status: `error ${err.message}`, ms: NaN }));
+      if (reply.status === 201) {
+        accepted++;
+        latencies.push(reply.ms);
+      } else {
+        rejected[String(reply.status)] = (rejected[String(reply.status)] ?? 0) + 1;
+      }
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: clients }, loop));
+  return { wallMs: performance.now() - started, accepted, rejected, latencies };
+}
+
+/**
+ * The queue's pools list a pool no worker serves, so its jobs stay RUNNABLE
+ * and the worker and Docker stay idle: the figure is the API's (and the
+ * scheduler's intake, which keeps running as in production).
+ */
+async function throughputPart(api: ApiClient, cluster: LocalCluster, o: Options) {
+  const queue = 'bench-throughput';
+  await api.expect(201, 'POST', '/api/v1/job-queues', { name: queue, priority: 10, pools: ['bench-unserved'] });
+  if (o.warmup > 0) {
+    progress(`part 2: warm-up, ${o.warmup} submits`);
+    await fireSubmits(api, queue, o.warmup, o.clients, 'warmup');
+  }
+  progress(`part 2: ${o.submitJobs} submits from ${o.clients} concurrent clients`);
+  const cpuBefore = cpuSample(cluster);
+  const run = await fireSubmits(api, queue, o.submitJobs, o.clients, 'throughput');
+  const cpu = cpuDelta(cpuBefore, cpuSample(cluster), run.wallMs);
+  return {
+    submits: o.submitJobs,
+    clients: o.clients,
+    warmupSubmits: o.warmup,
+    client: 'node:http keep-alive agent, one connection per client',
+    accepted: run.accepted,
+    rejected: run.rejected,
+    wallSeconds: Math.round(run.wallMs) / 1000,
+    acceptedJobsPerSecond: Math.round((run.accepted / (run.wallMs / 1000)) * 10) / 10,
+    requestLatencyMs: summarize(run.latencies),
+    cpu,
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpuCount: cpus.length,
+    totalMemoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    loadAverageAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+async function main(): Promise<number> {
+  const o = readOptions();
+  refuseSharedState(o);
+  const info = machine();
+  const db = new pg.Client({ connectionString: o.databaseUrl });
+  await db.connect();
+  let cluster: LocalCluster | undefined;
+  let api: ApiClient | undefined;
+  try {
+    await resetState(db, o.redisUrl);
+    progress('starting api, scheduler and worker');
+    const started = await startCluster(o);
+    cluster = started.cluster;
+    api = started.api;
+    await api.expect(201, 'POST', '/api/v1/job-definitions', {
+      name: 'bench-true', image: IMAGE, command: ['true'], resources: { vcpus: 0.1, memoryMiB: 32 },
+    });
+    const latency = await latencyPart(api, db, cluster, o);
+    const throughput = await throughputPart(api, cluster, o);
+    api.close();
+    progress('stopping the cluster');
+    const exitCodes = await cluster.stop();
+    console.log(JSON.stringify({
+      benchmark: 'gpubatch e2e', at: new Date().toISOString(), machine: info,
+      options: { jobs: o.jobs, rate: o.rate, clients: o.clients, submitJobs: o.submitJobs, warmup: o.warmup },
+      part1SubmitToRunning: latency, part2ApiSubmitThroughput: throughput, exitCodes,
+    }, null, 2));
+    return Object.values(exitCodes).every((c) => c === 0) ? 0 : 1;
+  } catch (err) {
+    for (const p of cluster?.processes ?? []) progress(`${p.name} output (tail):\n${p.output.slice(-20).join('')}`);
+    throw err;
+  } finally {
+    api?.close();
+    await cluster?.stop(); // no-op when already stopped
+    await db.end();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    progress(`failed: ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);
