@@ -9,7 +9,6 @@ const common = {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
   testEnvironment: 'node',
-  testTimeout: 60_000,
 };
 
 /** @type {import('jest').Config} */
@@ -17,6 +16,8 @@ export default {
   // Clean shutdown is pinned by the e2e test (each process exits 0 on SIGTERM);
   // here a client socket lingering after a test must not hold the run open.
   forceExit: true,
+  // Integration and e2e tests start real processes and containers; each still bounds its own waits.
+  testTimeout: 60_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'] },
     {

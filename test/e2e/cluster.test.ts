@@ -118,6 +118,26 @@ describe('end to end: api, scheduler and worker processes', () => {
     expect(await docs.text()).toContain('swagger');
   });
 
+  it('gives concurrent GPU jobs on one worker disjoint devices, through Docker device requests', async () => {
+    await call('POST', '/api/v1/job-definitions', {
+      name: 'e2e-gpu', image: testEnv().testImage, command: ['sh', '-c', 'sleep 1; echo "devices=$NVIDIA_VISIBLE_DEVICES"'],
+      resources: { vcpus: 0.5, memoryMiB: 64, gpus: 1, gpuModel: 'A100' },
+    });
+    const ids = await Promise.all([1, 2].map(async (i) => (await call('POST', '/api/v1/jobs', { name: `gpu-${i}`, queue: 'e2e', definition: 'e2e-gpu' })).body.jobId));
+    const jobs = await Promise.all(ids.map(finished));
+    expect(jobs.map((j) => j.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    const [a, b] = jobs.map((j) => j.attempts[0]);
+    // They ran at the same time...
+    expect(Date.parse(a.startedAt)).toBeLessThan(Date.parse(b.stoppedAt));
+    expect(Date.parse(b.startedAt)).toBeLessThan(Date.parse(a.stoppedAt));
+    // ...on different GPUs, and each container saw exactly its own.
+    expect([...a.gpuDevices, ...b.gpuDevices].sort()).toEqual([0, 1]);
+    for (const [i, id] of ids.entries()) {
+      const lines = (await call('GET', `/api/v1/jobs/${id}/logs`)).body.lines.map((l: { text: string }) => l.text);
+      expect(lines).toEqual([`devices=${jobs[i].attempts[0].gpuDevices.join(',')}`]);
+    }
+  });
+
   it('every process exits 0 on SIGTERM', async () => {
     expect(await cluster.stop()).toEqual({ worker: 0, scheduler: 0, api: 0 });
   });

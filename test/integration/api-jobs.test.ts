@@ -42,6 +42,7 @@ describe('jobs and job queues API', () => {
       ['unknown state', { name: 'q', priority: 1, state: 'PAUSED' }, 'state must be ENABLED or DISABLED'],
       ['bad pool name', { name: 'q', priority: 1, pools: ['a b'] }, 'each of pools must be 1-128'],
       ['name with a slash', { name: 'a/b', priority: 1 }, 'name must be 1-128'],
+      ['unknown scheduling policy', { name: 'q', priority: 1, schedulingPolicy: 'LIFO' }, 'schedulingPolicy must be FIFO or FAIR_SHARE'],
     ])('rejects %s with 400', async (_c, body, message) => {
       const res = await api.post('/api/v1/job-queues', body);
       expect(res.status).toBe(400);
@@ -122,6 +123,11 @@ describe('jobs and job queues API', () => {
       ['override command not strings', { overrides: { command: [1, 2] } }, 'overrides.command must be an array of strings'],
       ['unknown top-level field', { dependsOnn: [] }, 'property dependsOnn should not exist'],
       ['unknown nested field', { overrides: { image: 'x' } }, 'overrides.property image should not exist'],
+      ['empty gpuModel', { overrides: { resources: { gpuModel: '' } } }, 'overrides.resources.gpuModel must be one or more model names separated by |, none empty'],
+      ['gpuModel with an empty alternative', { overrides: { resources: { gpuModel: 'A100||H100' } } }, 'overrides.resources.gpuModel must be one or more model names'],
+      ['label selector that does not parse', { labelSelector: 'zone=a b' }, 'labelSelector term "zone=a b" has a value that is not a valid label value'],
+      ['label selector with no key', { labelSelector: '=a' }, 'labelSelector term "=a" must start with a label key'],
+      ['gpus negative', { overrides: { resources: { gpus: -1 } } }, 'overrides.resources.gpus must not be less than 0'],
       ['clientToken too long', { clientToken: 'x'.repeat(65) }, 'clientToken must be shorter than or equal to 64 characters'],
     ])('rejects %s with 400 naming the field', async (_c, over, message) => {
       const res = await api.post('/api/v1/jobs', { name: 'ok', queue: 'q', definition: 'd', ...over });

@@ -62,7 +62,7 @@ describe('scheduler (real Postgres and Redis)', () => {
       return j.statusReason?.startsWith('RESOURCE') ? j : undefined;
     });
     expect(detail.status).toBe('RUNNABLE');
-    expect(detail.statusReason).toBe('RESOURCE: needs 1 vCPU, 1024 MiB, 1 GPU; no worker has that free now');
+    expect(detail.statusReason).toBe('RESOURCE: needs 1 GPU, 1 vCPU, 1024 MiB; largest free block is 0 on worker w-gpu');
     for (const d of dispatched) {
       const placed = await job(d.jobId);
       expect(placed.status).toBe('STARTING');
@@ -186,7 +186,7 @@ describe('scheduler (real Postgres and Redis)', () => {
       const r = (await job(id)).statusReason;
       return r?.startsWith('UNSCHEDULABLE') ? r : undefined;
     });
-    expect(reason).toBe('UNSCHEDULABLE: no worker has 16 vCPU, 64 MiB (largest: 2 vCPU, 8192 MiB, 0 GPU)');
+    expect(reason).toBe('UNSCHEDULABLE: no worker has 16 vCPU (largest: 2)');
     await worker.join({ id: 'w-big', vcpus: 32 });
     await waitFor('placement on the big worker', async () => (await worker.dispatched('w-big')).some((d) => d.jobId === id));
   });
@@ -200,5 +200,48 @@ describe('scheduler (real Postgres and Redis)', () => {
     await waitFor('a reason', async () => (await job(id)).statusReason?.startsWith('UNSCHEDULABLE'));
     const states = (await api.get('/api/v1/workers')).body.workers.map((w: { workerId: string; state: string }) => [w.workerId, w.state]);
     expect(states).toEqual([['w-draining', 'DRAINING'], ['w-silent', 'LOST']]);
+  });
+
+  it('places by GPU model, labels and NVLink group, from a FAIR_SHARE queue', async () => {
+    await worker.join({ id: 'w-t4', labels: { zone: 'a' }, gpus: [0, 1, 2, 3].map((i) => ({ ...GPU(i), model: 'Tesla T4' })) });
+    await worker.join({ id: 'w-a100-b', labels: { zone: 'b' }, gpus: [0, 1, 2, 3].map(GPU) });
+    await worker.join({ id: 'w-a100-a', labels: { zone: 'a', nvlink: 'true' }, gpus: [0, 1, 2, 3].map((i) => ({ ...GPU(i), nvlinkGroup: i < 2 ? 0 : 1 })) });
+    await worker.join({ id: 'w-busy', labels: { zone: 'a' }, gpus: [0, 1].map(GPU) });
+    const f = await api.fixture(
+      { resources: { vcpus: 1, memoryMiB: 64, gpus: 2, gpuModel: 'A100|H100' }, labelSelector: 'zone=a,nvlink' },
+      { schedulingPolicy: 'FAIR_SHARE' },
+    );
+    const id = await submit(f.queue, f.definition, { project: 'vision' });
+    await start();
+    const [d] = await waitFor('placement', async () => {
+      const list = await worker.dispatched('w-a100-a');
+      return list.length ? list : undefined;
+    });
+    expect(d).toMatchObject({ jobId: id, gpuDevices: [0, 1] });
+    expect((await api.get(`/api/v1/job-queues/${f.queue}`)).body.schedulingPolicy).toBe('FAIR_SHARE');
+    const w = (await api.get('/api/v1/workers/w-a100-a')).body;
+    expect(w).toMatchObject({ labels: { zone: 'a', nvlink: 'true' }, free: { gpus: 2 }, allocated: { gpus: 2 } });
+    expect(w.gpus.map((g: { jobId: string | null; nvlinkGroup: number }) => [g.jobId, g.nvlinkGroup])).toEqual([[id, 0], [id, 0], [null, 1], [null, 1]]);
+  });
+
+  it('reserves a worker for a blocked big job and backfills only jobs that end before it starts', async () => {
+    await worker.join({ id: 'w-4', gpus: [0, 1, 2, 3].map(GPU) });
+    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64, gpus: 1 } });
+    await start();
+    const first = await submit(f.queue, f.definition, { overrides: { resources: { gpus: 3 } }, timeoutSeconds: 3600 });
+    await waitFor('the 3-GPU job to be placed', async () => (await job(first)).status === 'STARTING');
+    const big = await submit(f.queue, f.definition, { overrides: { resources: { gpus: 4 } }, timeoutSeconds: 600 });
+    const endless = await submit(f.queue, f.definition);
+    const short = await submit(f.queue, f.definition, { timeoutSeconds: 60 });
+
+    await waitFor('the short job to backfill', async () => (await job(short)).status === 'STARTING');
+    const reserved = await waitFor('the reservation reason', async () => {
+      const r = (await job(big)).statusReason;
+      return r?.startsWith('RESERVED') ? r : undefined;
+    });
+    expect(reserved).toMatch(/^RESERVED: waiting for worker w-4, estimated start \d{4}-\d\d-\d\d \d\d:\d\dZ$/);
+    const blocked = await job(endless);
+    expect(blocked.status).toBe('RUNNABLE');
+    expect(blocked.statusReason).toMatch(new RegExp(`^PRIORITY: worker w-4 is reserved for job ${big} from .*; a job without timeoutSeconds cannot backfill$`));
   });
 });

@@ -51,6 +51,7 @@ describe('worker agent over real Redis and Docker', () => {
     redisUrl: testEnv().redisUrl,
     workerId,
     pool: 'test-pool',
+    labels: { zone: 'a' },
     vcpus: 4,
     memoryMiB: 4096,
     gpus: { mode: 'list', gpus: GPUS },
@@ -128,11 +129,11 @@ describe('worker agent over real Redis and Docker', () => {
     expect(agent.descriptor).toMatchObject({ id: workerId, pool: 'test-pool', vcpus: 4, memoryMiB: 4096, state: 'ACTIVE' });
 
     const first = await waitFor('the descriptor in the workers hash', descriptor);
-    expect(first).toMatchObject({ id: workerId, pool: 'test-pool', vcpus: 4, memoryMiB: 4096, state: 'ACTIVE' });
+    expect(first).toMatchObject({ id: workerId, pool: 'test-pool', vcpus: 4, memoryMiB: 4096, state: 'ACTIVE', labels: { zone: 'a' } });
     expect(first.gpus).toEqual([
-      { index: 0, uuid: 'GPU-aaaa', model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920 },
-      { index: 1, uuid: 'GPU-bbbb', model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920 },
-      { index: 2, uuid: 'GPU-cccc', model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920 },
+      { index: 0, uuid: 'GPU-aaaa', model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, nvlinkGroup: null },
+      { index: 1, uuid: 'GPU-bbbb', model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, nvlinkGroup: null },
+      { index: 2, uuid: 'GPU-cccc', model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, nvlinkGroup: null },
     ]);
     await waitFor('a later heartbeat', async () => ((await descriptor())!.heartbeatAt > first.heartbeatAt ? true : undefined));
     expect((await workerChangedEvents()).length).toBe(1);

@@ -1,11 +1,12 @@
 import { Worker } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
+import type { SchedulingPolicy } from '#libs/core';
 import type { Logger } from '#libs/log';
 import { closeRedis, createRedis, QueueNames, type WorkerEvent } from '#libs/queue';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { IntakeConsumers } from './intake/intake-consumers.js';
-import { PlacementPass } from './placement/placement-pass.js';
+import { PlacementPass, type QueueRow } from './placement/placement-pass.js';
 import { loadRunnable, rebuildFromPostgres } from './reconciler/rebuild.js';
 import { EventRecorder } from './recorder/event-recorder.js';
 import { ClusterState } from './state/cluster-state.js';
@@ -13,6 +14,8 @@ import { WorkerRegistry } from './workers/worker-registry.js';
 
 // RUNNABLE jobs whose intake add was lost (Redis blip after commit) are found by this sweep.
 const RUNNABLE_SWEEP_MS = 30_000;
+// Fair-share usage moves slowly (half-lives of days): re-read it this often.
+const FAIR_SHARE_REFRESH_MS = 60_000;
 
 /**
  * What the leader runs: intake, worker reports, worker registry and
@@ -33,11 +36,16 @@ export class ControlLoop {
   private again = false;
   private stopped = false;
   private lastSweep = 0;
+  private fairShare: SchedulingPolicy['fairShare'];
+  private fairShareReadAt = 0;
 
   constructor(
     private readonly db: DataSource,
     redis: Redis,
-    private readonly config: { redisUrl: string; intervalMs: number; workerTimeoutMs: number },
+    private readonly config: {
+      redisUrl: string; intervalMs: number; workerTimeoutMs: number;
+      fairShareHalfLifeSeconds: number; fairShareWeights: Map<string, number>;
+    },
     private readonly logger: Logger,
   ) {
     this.registry = new WorkerRegistry(db, redis, this.state, config.workerTimeoutMs, logger);
@@ -88,8 +96,7 @@ export class ControlLoop {
   private async pass(): Promise<void> {
     const now = Date.now();
     await this.registry.sync(now);
-    const queues: { name: string; priority: number; pools: string[] }[] =
-      await this.db.query(`SELECT name, priority, pools FROM job_queues`);
+    const queues: QueueRow[] = await this.db.query(`SELECT name, priority, pools, scheduling_policy FROM job_queues`);
     await this.intake.follow(queues.map((q) => q.name));
     if (now - this.lastSweep >= RUNNABLE_SWEEP_MS) {
       this.lastSweep = now;
@@ -97,8 +104,25 @@ export class ControlLoop {
     }
     const arrived = this.intake.drain();
     if (arrived.length > 0) await loadRunnable(this.db, this.state, arrived);
-    const placed = await this.placement.run(queues);
+    if (now - this.fairShareReadAt >= FAIR_SHARE_REFRESH_MS && queues.some((q) => q.scheduling_policy === 'FAIR_SHARE')) {
+      this.fairShareReadAt = now;
+      this.fairShare = { usage: await this.projectUsage(), weights: this.config.fairShareWeights };
+    }
+    const placed = await this.placement.run(queues, this.fairShare, now);
     if (placed > 0) this.logger.debug({ placed, runnable: this.state.runnable.size }, 'placed jobs');
+  }
+
+  /** Decayed GPU-seconds per project from the usage rows: Slurm-style fair share. */
+  private async projectUsage(): Promise<Map<string, number>> {
+    const halfLife = this.config.fairShareHalfLifeSeconds;
+    const rows: { project: string; usage: number }[] = await this.db.query(
+      `SELECT j.project, sum(u.gpus * u.billed_seconds * power(0.5, extract(epoch FROM now() - u.stopped_at) / $1))::float8 AS usage
+       FROM usage u JOIN jobs j ON j.id = u.job_id
+       WHERE u.stopped_at > now() - make_interval(secs => $1 * 10)
+       GROUP BY j.project`,
+      [halfLife],
+    );
+    return new Map(rows.map((r) => [r.project, r.usage]));
   }
 
   async stop(): Promise<void> {

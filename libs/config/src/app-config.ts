@@ -1,4 +1,5 @@
 import { hostname, cpus, totalmem } from 'node:os';
+import { LabelSelectorSyntaxError, parseLabelSelector, validateLabels } from '#libs/core';
 import { ConfigError, EnvReader } from './env-reader.js';
 
 type Env = Record<string, string | undefined>;
@@ -21,16 +22,25 @@ export interface SchedulerConfig {
   intervalMs: number;
   /** A worker silent for this long is LOST. */
   workerTimeoutMs: number;
+  /** Fair share: past usage counts half after this long. */
+  fairShareHalfLifeSeconds: number;
+  /** Fair share: per-project weights (default 1); a weight of 2 earns twice the share. */
+  fairShareWeights: Map<string, number>;
   logLevel: LogLevel;
 }
 
 /** GPUs a worker declares: detected, none, or listed in configuration. */
-export type GpuSetting = { mode: 'auto' } | { mode: 'none' } | { mode: 'list'; gpus: { model: string; memoryMiB: number; uuid?: string }[] };
+export type GpuSetting =
+  | { mode: 'auto' }
+  | { mode: 'none' }
+  | { mode: 'list'; gpus: { model: string; memoryMiB: number; uuid?: string; nvlinkGroup?: number }[] };
 
 export interface WorkerConfig {
   redisUrl: string;
   workerId: string;
   pool: string;
+  /** Labels job selectors match, from WORKER_LABELS (`zone=a,nvlink=true`). */
+  labels: Record<string, string>;
   vcpus: number;
   memoryMiB: number;
   gpus: GpuSetting;
@@ -68,6 +78,8 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     databaseUrl: r.url('DATABASE_URL', ['postgres', 'postgresql']),
     intervalMs: r.int('SCHEDULER_INTERVAL_MS', 1000, 10, 60_000),
     workerTimeoutMs: r.int('WORKER_HEARTBEAT_TIMEOUT_MS', 15_000, 1000),
+    fairShareHalfLifeSeconds: r.int('FAIR_SHARE_HALF_LIFE_SECONDS', 7 * 24 * 3600, 60),
+    fairShareWeights: parseWeights(env.FAIR_SHARE_WEIGHTS),
   };
 }
 
@@ -78,6 +90,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     ...common(r),
     workerId: r.identifier('WORKER_ID', hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 128)),
     pool: r.identifier('WORKER_POOL', 'default'),
+    labels: parseLabels(env.WORKER_LABELS),
     vcpus: r.number('WORKER_VCPUS', cpus().length, 0.001),
     memoryMiB: r.int('WORKER_MEMORY_MIB', Math.floor(totalmem() / 2 ** 20), 1),
     gpus: parseGpuSetting(env.WORKER_GPUS),
@@ -106,11 +119,53 @@ function parseGpuSetting(raw: string | undefined): GpuSetting {
       typeof g !== 'object' || g === null ||
       typeof g.model !== 'string' || g.model.trim() === '' ||
       !Number.isInteger(g.memoryMiB) || g.memoryMiB <= 0 ||
-      (g.uuid !== undefined && typeof g.uuid !== 'string')
+      (g.uuid !== undefined && typeof g.uuid !== 'string') ||
+      (g.nvlinkGroup !== undefined && (!Number.isInteger(g.nvlinkGroup) || g.nvlinkGroup < 0))
     ) {
-      throw new ConfigError('WORKER_GPUS', `${rule}; entry ${i} is not`);
+      throw new ConfigError('WORKER_GPUS', `${rule} (optional "uuid", "nvlinkGroup" a non-negative integer); entry ${i} is not`);
     }
-    return { model: g.model.trim(), memoryMiB: g.memoryMiB, ...(g.uuid ? { uuid: g.uuid } : {}) };
+    return {
+      model: g.model.trim(), memoryMiB: g.memoryMiB,
+      ...(g.uuid ? { uuid: g.uuid } : {}), ...(g.nvlinkGroup !== undefined ? { nvlinkGroup: g.nvlinkGroup } : {}),
+    };
   });
   return { mode: 'list', gpus };
+}
+
+/** `zone=a,nvlink=true`: the same key and value rules as label selectors. */
+function parseLabels(raw: string | undefined): Record<string, string> {
+  if (!raw?.trim()) return {};
+  const labels: Record<string, string> = {};
+  for (const term of raw.split(',')) {
+    const eq = term.indexOf('=');
+    if (eq <= 0) throw new ConfigError('WORKER_LABELS', `must be key=value pairs separated by commas; "${term.trim()}" is not`);
+    labels[term.slice(0, eq).trim()] = term.slice(eq + 1).trim();
+  }
+  try {
+    validateLabels(labels);
+    parseLabelSelector(Object.keys(labels).join(','));
+  } catch (error) {
+    if (error instanceof LabelSelectorSyntaxError) throw new ConfigError('WORKER_LABELS', error.message);
+    throw error;
+  }
+  return labels;
+}
+
+/** `{"vision": 2, "nlp": 1}` */
+function parseWeights(raw: string | undefined): Map<string, number> {
+  if (!raw?.trim()) return new Map();
+  const rule = 'must be a JSON object of project name to a positive number';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('FAIR_SHARE_WEIGHTS', rule);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError('FAIR_SHARE_WEIGHTS', rule);
+  const weights = new Map<string, number>();
+  for (const [project, weight] of Object.entries(parsed)) {
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) throw new ConfigError('FAIR_SHARE_WEIGHTS', `${rule}; ${project} is not`);
+    weights.set(project, weight);
+  }
+  return weights;
 }

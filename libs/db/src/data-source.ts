@@ -8,11 +8,12 @@ import { JobEntity } from './entities/job.entity.js';
 import { UsageEntity } from './entities/usage.entity.js';
 import { WorkerEntity } from './entities/worker.entity.js';
 import { InitialSchema1763769600000 } from './migrations/1763769600000-initial-schema.js';
+import { GpuAwareScheduling1763773200000 } from './migrations/1763773200000-gpu-aware-scheduling.js';
 
 export const ENTITIES = [
   JobDefinitionEntity, JobQueueEntity, JobEntity, JobAttemptEntity, JobEventEntity, JobLogEntity, WorkerEntity, UsageEntity,
 ];
-export const MIGRATIONS = [InitialSchema1763769600000];
+export const MIGRATIONS = [InitialSchema1763769600000, GpuAwareScheduling1763773200000];
 
 /** The one way to reach Postgres: migrations only, never `synchronize`. */
 export function createDataSource(url: string, poolSize = 10): DataSource {

@@ -61,6 +61,8 @@ export interface GpuDevice {
   uuid: string | null;
   model: string;
   memoryMiB: number;
+  /** Devices sharing a group talk over NVLink; null when unknown. */
+  nvlinkGroup?: number | null;
 }
 
 export type WorkerState = 'ACTIVE' | 'DRAINING';
@@ -73,6 +75,8 @@ export interface WorkerDescriptor {
   vcpus: number;
   memoryMiB: number;
   gpus: GpuDevice[];
+  /** Free-form labels (`zone=a`, `nvlink=true`) that job label selectors match. */
+  labels?: Record<string, string>;
   state: WorkerState;
   /** Epoch ms of the last heartbeat. */
   heartbeatAt: number;

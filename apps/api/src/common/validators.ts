@@ -1,4 +1,5 @@
 import { registerDecorator, type ValidationArguments, type ValidationOptions } from 'class-validator';
+import { parseGpuModel, parseLabelSelector } from '#libs/core';
 
 /** Names of things (definitions, queues, pools, projects): AWS Batch's rule. */
 export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
@@ -38,3 +39,36 @@ export function IsStringMap(opts: { env?: boolean; maxEntries?: number } = {}, v
       },
     });
 }
+
+/** Validates with a core parser; the parser's own message (naming the field) becomes the 400 message. */
+function IsParsedBy(name: string, parse: (text: string) => unknown) {
+  return (target: object, propertyName: string) => {
+    let lastError = '';
+    registerDecorator({
+      name,
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'string') {
+            lastError = `${propertyName} must be a string`;
+            return false;
+          }
+          try {
+            parse(value);
+            return true;
+          } catch (error) {
+            lastError = (error as Error).message;
+            return false;
+          }
+        },
+        defaultMessage: () => lastError,
+      },
+    });
+  };
+}
+
+/** `A100|H100`: one or more GPU model names. */
+export const IsGpuModel = () => IsParsedBy('isGpuModel', parseGpuModel);
+/** `zone=a,nvlink,!spot`: a label selector. */
+export const IsLabelSelector = () => IsParsedBy('isLabelSelector', parseLabelSelector);

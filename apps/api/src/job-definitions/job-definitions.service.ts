@@ -17,13 +17,14 @@ export class JobDefinitionsService {
       // The lock on existing revisions makes concurrent registrations of one name take turns.
       `WITH locked AS (SELECT revision FROM job_definitions WHERE name = $1 FOR UPDATE)
        INSERT INTO job_definitions (name, revision, image, command, environment, vcpus, memory_mib, gpus,
-                                    timeout_seconds, retry_attempts, parameters, tags)
-       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM locked
+                                    timeout_seconds, retry_attempts, parameters, tags, gpu_model, label_selector)
+       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM locked
        RETURNING id`,
       [
         dto.name, dto.image, JSON.stringify(dto.command ?? []), JSON.stringify(dto.environment ?? {}),
         dto.resources.vcpus, dto.resources.memoryMiB, dto.resources.gpus ?? 0, dto.timeoutSeconds ?? null,
         dto.retryStrategy?.attempts ?? 1, JSON.stringify(dto.parameters ?? {}), JSON.stringify(dto.tags ?? {}),
+        dto.resources.gpuModel ?? null, dto.labelSelector ?? null,
       ],
     ).catch((error: { code?: string }) => {
       // Two first registrations of a new name race on the unique key: the loser retries once.

@@ -50,8 +50,8 @@ export class JobsService {
     const inserted: { job_id: string }[] = await this.db.query(
       `WITH job AS (
          INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
-                           vcpus, memory_mib, gpus, timeout_seconds, max_attempts, project, tags, client_token)
-         VALUES ($1, $2, $3, $4, 'RUNNABLE', 'Waiting for the scheduler', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                           vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token)
+         VALUES ($1, $2, $3, $4, 'RUNNABLE', 'Waiting for the scheduler', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
          ON CONFLICT (client_token) DO NOTHING
          RETURNING id, created_at)
        INSERT INTO job_events (job_id, at, from_status, to_status, reason)
@@ -62,7 +62,7 @@ export class JobsService {
       [
         id, dto.name, queue.name, definition.id, job.priority, definition.image, JSON.stringify(job.command),
         JSON.stringify(job.environment), job.resources.vcpus, job.resources.memoryMiB, job.resources.gpus,
-        job.timeoutSeconds, job.maxAttempts, dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null,
+        job.resources.gpus > 0 ? job.resources.gpuModel : null, job.labelSelector, job.timeoutSeconds, job.maxAttempts, dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null,
       ],
     );
     if (inserted.length === 0) {
@@ -85,7 +85,10 @@ export class JobsService {
     return {
       command,
       environment: { ...d.environment, ...dto.overrides?.environment },
-      resources: { vcpus: r?.vcpus ?? d.vcpus, memoryMiB: r?.memoryMiB ?? d.memoryMiB, gpus: r?.gpus ?? d.gpus },
+      resources: {
+        vcpus: r?.vcpus ?? d.vcpus, memoryMiB: r?.memoryMiB ?? d.memoryMiB, gpus: r?.gpus ?? d.gpus, gpuModel: r?.gpuModel ?? d.gpuModel,
+      },
+      labelSelector: dto.labelSelector ?? d.labelSelector,
       timeoutSeconds: dto.timeoutSeconds ?? d.timeoutSeconds,
       maxAttempts: dto.retryStrategy?.attempts ?? d.retryAttempts,
       priority: dto.priority ?? 0,
@@ -133,7 +136,8 @@ export class JobsService {
       image: row.image,
       command: row.command,
       environment: row.environment,
-      resources: { vcpus: Number(row.vcpus), memoryMiB: row.memory_mib, gpus: row.gpus },
+      resources: { vcpus: Number(row.vcpus), memoryMiB: row.memory_mib, gpus: row.gpus, gpuModel: row.gpu_model },
+      labelSelector: row.label_selector,
       timeoutSeconds: row.timeout_seconds,
       retryStrategy: { attempts: row.max_attempts },
       project: row.project,

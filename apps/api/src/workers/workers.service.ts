@@ -44,19 +44,26 @@ export class WorkersService {
       const mine = held.filter((h) => h.worker_id === w.id);
       const holder = new Map<number, HeldRow>();
       for (const h of mine) for (const device of h.gpu_devices) holder.set(device, h);
+      const allocated = {
+        vcpus: mine.reduce((sum, h) => sum + Math.round(Number(h.vcpus) * 1000), 0) / 1000,
+        memoryMiB: mine.reduce((sum, h) => sum + h.memory_mib, 0),
+        gpus: holder.size,
+      };
       return {
         workerId: w.id,
         pool: w.pool,
         hostname: w.hostname,
         state: w.state,
+        labels: w.labels,
         capacity: { vcpus: w.vcpus, memoryMiB: w.memoryMiB, gpus: w.gpus.length },
-        allocated: {
-          vcpus: mine.reduce((sum, h) => sum + Math.round(Number(h.vcpus) * 1000), 0) / 1000,
-          memoryMiB: mine.reduce((sum, h) => sum + h.memory_mib, 0),
-          gpus: holder.size,
+        allocated,
+        free: {
+          vcpus: (Math.round(w.vcpus * 1000) - Math.round(allocated.vcpus * 1000)) / 1000,
+          memoryMiB: w.memoryMiB - allocated.memoryMiB,
+          gpus: w.gpus.length - allocated.gpus,
         },
         gpus: w.gpus.map((g) => ({
-          index: g.index, uuid: g.uuid, model: g.model, memoryMiB: g.memoryMiB,
+          index: g.index, uuid: g.uuid, model: g.model, memoryMiB: g.memoryMiB, nvlinkGroup: g.nvlinkGroup ?? null,
           jobId: holder.get(g.index)?.job_id ?? null, queue: holder.get(g.index)?.queue ?? null,
         })),
         runningJobs: mine.length,

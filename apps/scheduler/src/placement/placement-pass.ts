@@ -1,12 +1,12 @@
 import type { DataSource } from 'typeorm';
-import { place, type Placement, type RunnableJob } from '#libs/core';
+import { schedule, type Placement, type RunnableJob, type SchedulingPolicy } from '#libs/core';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload } from '#libs/queue';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { ClusterState } from '../state/cluster-state.js';
 import type { WorkerRegistry } from '../workers/worker-registry.js';
 
-interface QueueRow { name: string; priority: number; pools: string[] }
+export interface QueueRow { name: string; priority: number; pools: string[]; scheduling_policy: 'FIFO' | 'FAIR_SHARE' }
 
 interface PlacedRow {
   id: string; name: string; queue: string; attempt_count: number; image: string; command: string[];
@@ -28,21 +28,22 @@ export class PlacementPass {
     private readonly logger: Logger,
   ) {}
 
-  async run(queues: QueueRow[]): Promise<number> {
+  async run(queues: QueueRow[], fairShare: SchedulingPolicy['fairShare'], now: number): Promise<number> {
     if (this.state.runnable.size === 0) return 0;
     const byName = new Map(queues.map((q) => [q.name, q]));
-    const jobs: RunnableJob[] = [...this.state.runnable.values()].map((j) => ({
-      ...j,
-      queuePriority: byName.get(j.queue)?.priority ?? 0,
-      pools: byName.get(j.queue)?.pools ?? [],
-    }));
-    const { placements, waiting } = place(this.registry.nodes(), jobs);
-    const placed = await this.commit(placements);
+    const jobs: RunnableJob[] = [...this.state.runnable.values()].map((j) => {
+      const queue = byName.get(j.queue);
+      return { ...j, queuePriority: queue?.priority ?? 0, pools: queue?.pools ?? [], fairShare: queue?.scheduling_policy === 'FAIR_SHARE' };
+    });
+    const { placements, waiting } = schedule({
+      now, workers: this.registry.nodes(), jobs, running: this.state.running(), policy: { mode: 'backfill', fairShare },
+    });
+    const placed = await this.commit(placements, now);
     await this.writeReasons(waiting);
     return placed;
   }
 
-  private async commit(placements: Placement[]): Promise<number> {
+  private async commit(placements: Placement[], now: number): Promise<number> {
     if (placements.length === 0) return 0;
     const rows: PlacedRow[] = await this.db.query(
       `WITH p(job_id, worker_id, pool, gpus_text) AS (
@@ -80,7 +81,9 @@ export class PlacementPass {
     for (const r of rows) {
       const gpuDevices = gpusByJob.get(r.id) ?? [];
       const vcpus = Number(r.vcpus);
-      this.state.hold(r.worker_id, ClusterState.attemptKey(r.id, r.attempt_count), { vcpus, memoryMiB: r.memory_mib, gpuDevices });
+      this.state.hold(r.worker_id, ClusterState.attemptKey(r.id, r.attempt_count), {
+        jobId: r.id, vcpus, memoryMiB: r.memory_mib, gpuDevices, startedAt: now, timeoutSeconds: r.timeout_seconds,
+      });
       const payload: DispatchPayload = {
         jobId: r.id, jobName: r.name, queue: r.queue, attempt: r.attempt_count, image: r.image, command: r.command,
         environment: r.environment, resources: { vcpus, memoryMiB: r.memory_mib, gpus: gpuDevices.length },

@@ -1,18 +1,31 @@
 import type { DataSource } from 'typeorm';
+import { parseGpuModel, parseLabelSelector } from '#libs/core';
 import type { DispatchPayload } from '#libs/queue';
-import type { ClusterState, RunnableEntry } from '../state/cluster-state.js';
-import { ClusterState as State } from '../state/cluster-state.js';
+import { ClusterState, type RunnableEntry } from '../state/cluster-state.js';
 
 export interface RunnableRow {
   id: string; queue: string; priority: number; created_at: Date; vcpus: string; memory_mib: number; gpus: number;
+  gpu_model: string | null; label_selector: string | null; timeout_seconds: number | null; project: string;
 }
 
-export const RUNNABLE_COLUMNS = `id, queue, priority, created_at, vcpus, memory_mib, gpus`;
+export const RUNNABLE_COLUMNS = `id, queue, priority, created_at, vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, project`;
+
+// The API validated both at submit; a row that still does not parse must wait, never run anywhere.
+const NO_MODEL_MATCHES = ['(unparseable gpuModel)'];
 
 export function toRunnable(r: RunnableRow): RunnableEntry {
+  let gpuModel: readonly string[] | undefined;
+  let labelSelector;
+  try {
+    gpuModel = r.gpu_model ? parseGpuModel(r.gpu_model) : undefined;
+    labelSelector = r.label_selector ? parseLabelSelector(r.label_selector) : undefined;
+  } catch {
+    gpuModel = NO_MODEL_MATCHES;
+  }
   return {
-    id: r.id, queue: r.queue, priority: r.priority, submittedAt: r.created_at.getTime(),
-    resources: { vcpus: Number(r.vcpus), memoryMiB: r.memory_mib, gpus: r.gpus },
+    id: r.id, queue: r.queue, priority: r.priority, submittedAt: r.created_at.getTime(), project: r.project,
+    resources: { vcpus: Number(r.vcpus), memoryMiB: r.memory_mib, gpus: r.gpus, gpuModel },
+    labelSelector, timeoutSeconds: r.timeout_seconds,
   };
 }
 
@@ -24,16 +37,19 @@ export function toRunnable(r: RunnableRow): RunnableEntry {
  */
 export async function rebuildFromPostgres(db: DataSource, state: ClusterState): Promise<Map<string, DispatchPayload[]>> {
   state.clear();
-  const active: (DispatchPayload & { workerId: string; status: string; vcpus: string; memoryMiB: number })[] = await db.query(
+  const active: (DispatchPayload & { workerId: string; status: string; vcpus: string; memoryMiB: number; heldSince: Date })[] = await db.query(
     `SELECT a.job_id AS "jobId", a.attempt, a.worker_id AS "workerId", a.status, a.gpu_devices AS "gpuDevices",
-            a.vcpus, a.memory_mib AS "memoryMiB", j.name AS "jobName", j.queue, j.image, j.command, j.environment,
-            j.gpus, j.timeout_seconds AS "timeoutSeconds"
+            a.vcpus, a.memory_mib AS "memoryMiB", COALESCE(a.started_at, a.created_at) AS "heldSince",
+            j.name AS "jobName", j.queue, j.image, j.command, j.environment, j.timeout_seconds AS "timeoutSeconds"
      FROM job_attempts a JOIN jobs j ON j.id = a.job_id
      WHERE a.status IN ('STARTING', 'RUNNING')`,
   );
   const toDispatch = new Map<string, DispatchPayload[]>();
   for (const a of active) {
-    state.hold(a.workerId, State.attemptKey(a.jobId, a.attempt), { vcpus: Number(a.vcpus), memoryMiB: a.memoryMiB, gpuDevices: a.gpuDevices });
+    state.hold(a.workerId, ClusterState.attemptKey(a.jobId, a.attempt), {
+      jobId: a.jobId, vcpus: Number(a.vcpus), memoryMiB: a.memoryMiB, gpuDevices: a.gpuDevices,
+      startedAt: a.heldSince.getTime(), timeoutSeconds: a.timeoutSeconds,
+    });
     if (a.status !== 'STARTING') continue;
     const payload: DispatchPayload = {
       jobId: a.jobId, jobName: a.jobName, queue: a.queue, attempt: a.attempt, image: a.image, command: a.command,

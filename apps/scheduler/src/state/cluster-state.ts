@@ -1,19 +1,16 @@
-import { toMilliCpu, type Resources } from '#libs/core';
+import { toMilliCpu, type RunnableJob, type RunningAttempt } from '#libs/core';
 
-/** A runnable job as the leader keeps it in memory. */
-export interface RunnableEntry {
-  id: string;
-  queue: string;
-  priority: number;
-  submittedAt: number;
-  resources: Resources;
-}
+/** A runnable job as the leader keeps it in memory: everything but its queue's settings. */
+export type RunnableEntry = Omit<RunnableJob, 'queuePriority' | 'pools' | 'fairShare'>;
 
-/** What one attempt holds on its worker. */
-export interface Held {
+/** What one attempt holds on its worker, and until when it may run. */
+interface Held {
+  jobId: string;
   milliCpu: number;
   memoryMiB: number;
   gpuDevices: number[];
+  startedAt: number;
+  timeoutSeconds: number | null;
 }
 
 /**
@@ -30,10 +27,10 @@ export class ClusterState {
     return `${jobId}.${attempt}`;
   }
 
-  hold(workerId: string, attemptKey: string, resources: { vcpus: number; memoryMiB: number; gpuDevices: number[] }): void {
+  hold(workerId: string, attemptKey: string, a: { jobId: string; vcpus: number; memoryMiB: number; gpuDevices: number[]; startedAt: number; timeoutSeconds: number | null }): void {
     let onWorker = this.held.get(workerId);
     if (!onWorker) this.held.set(workerId, (onWorker = new Map()));
-    onWorker.set(attemptKey, { milliCpu: toMilliCpu(resources.vcpus), memoryMiB: resources.memoryMiB, gpuDevices: resources.gpuDevices });
+    onWorker.set(attemptKey, { ...a, milliCpu: toMilliCpu(a.vcpus) });
   }
 
   /** Frees an attempt's resources; false when it held none (already released). */
@@ -51,6 +48,17 @@ export class ClusterState {
       gpuIndices.push(...h.gpuDevices);
     }
     return { vcpus: milliCpu / 1000, memoryMiB, gpuIndices };
+  }
+
+  /** Every attempt holding resources, for the core's reservation estimates. */
+  running(): RunningAttempt[] {
+    const all: RunningAttempt[] = [];
+    for (const [workerId, onWorker] of this.held) {
+      for (const h of onWorker.values()) {
+        all.push({ jobId: h.jobId, workerId, startedAt: h.startedAt, timeoutSeconds: h.timeoutSeconds, vcpus: h.milliCpu / 1000, memoryMiB: h.memoryMiB, gpuIndices: h.gpuDevices });
+      }
+    }
+    return all;
   }
 
   clear(): void {

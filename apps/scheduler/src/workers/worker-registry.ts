@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
-import type { WorkerNode } from '#libs/core';
+import { validateLabels, type WorkerNode } from '#libs/core';
 import type { Logger } from '#libs/log';
 import { RedisKeys, type WorkerDescriptor } from '#libs/queue';
 import type { ClusterState } from '../state/cluster-state.js';
@@ -68,16 +68,16 @@ export class WorkerRegistry {
   }
 
   private async record(d: WorkerDescriptor, state: RecordedState, now: number): Promise<boolean> {
-    const fingerprint = JSON.stringify([d.pool, d.hostname, d.vcpus, d.memoryMiB, d.gpus, d.startedAt]);
+    const fingerprint = JSON.stringify([d.pool, d.hostname, d.vcpus, d.memoryMiB, d.gpus, d.labels, d.startedAt]);
     const prev = this.recorded.get(d.id);
     const stateChanged = prev?.state !== state || prev.fingerprint !== fingerprint;
     if (!stateChanged && now - prev.heartbeatWrittenAt < HEARTBEAT_WRITE_INTERVAL_MS) return false;
     await this.db.query(
-      `INSERT INTO workers (id, pool, hostname, vcpus, memory_mib, gpus, state, last_heartbeat_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       ON CONFLICT (id) DO UPDATE SET pool = $2, hostname = $3, vcpus = $4, memory_mib = $5, gpus = $6, state = $7,
-         last_heartbeat_at = $8`,
-      [d.id, d.pool, d.hostname, d.vcpus, d.memoryMiB, JSON.stringify(d.gpus), state, new Date(d.heartbeatAt)],
+      `INSERT INTO workers (id, pool, hostname, vcpus, memory_mib, gpus, labels, state, last_heartbeat_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (id) DO UPDATE SET pool = $2, hostname = $3, vcpus = $4, memory_mib = $5, gpus = $6, labels = $7, state = $8,
+         last_heartbeat_at = $9`,
+      [d.id, d.pool, d.hostname, d.vcpus, d.memoryMiB, JSON.stringify(d.gpus), JSON.stringify(d.labels ?? {}), state, new Date(d.heartbeatAt)],
     );
     this.recorded.set(d.id, { state, heartbeatWrittenAt: now, fingerprint });
     if (stateChanged) this.logger.info({ workerId: d.id, state, pool: d.pool, gpus: d.gpus.length }, 'worker state recorded');
@@ -90,7 +90,8 @@ export class WorkerRegistry {
       id: d.id,
       pool: d.pool,
       schedulable: this.recorded.get(d.id)?.state === 'ACTIVE',
-      capacity: { vcpus: d.vcpus, memoryMiB: d.memoryMiB, gpuIndices: d.gpus.map((g) => g.index) },
+      labels: d.labels ?? {},
+      capacity: { vcpus: d.vcpus, memoryMiB: d.memoryMiB, gpus: d.gpus.map((g) => ({ index: g.index, model: g.model, nvlinkGroup: g.nvlinkGroup })) },
       allocated: this.state.allocatedOn(d.id),
     }));
   }
@@ -113,6 +114,16 @@ export function parseDescriptor(json: string): WorkerDescriptor | null {
     typeof d.id === 'string' && typeof d.pool === 'string' && typeof d.hostname === 'string' &&
     Number.isFinite(d.vcpus) && d.vcpus > 0 && Number.isInteger(d.memoryMiB) && d.memoryMiB > 0 &&
     indices !== null && indices.every((i) => Number.isInteger(i) && i >= 0) && new Set(indices).size === indices.length &&
-    (d.state === 'ACTIVE' || d.state === 'DRAINING') && Number.isFinite(d.heartbeatAt);
+    (d.state === 'ACTIVE' || d.state === 'DRAINING') && Number.isFinite(d.heartbeatAt) &&
+    d.gpus.every((g) => typeof g.model === 'string' && g.model !== '') && validLabels(d.labels ?? {});
   return valid ? d : null;
+}
+
+function validLabels(labels: Record<string, string>): boolean {
+  try {
+    validateLabels(labels);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -12,7 +12,7 @@ export class CapacityError extends Error {
 
 /** What this worker declares when it joins the pool; throws CapacityError on nonsense. */
 export function declareCapacity(
-  config: Pick<WorkerConfig, 'workerId' | 'pool' | 'vcpus' | 'memoryMiB'>,
+  config: Pick<WorkerConfig, 'workerId' | 'pool' | 'vcpus' | 'memoryMiB'> & Partial<Pick<WorkerConfig, 'labels'>>,
   gpus: GpuDevice[],
   now: number = Date.now(),
 ): WorkerDescriptor {
@@ -23,6 +23,7 @@ export function declareCapacity(
     vcpus: config.vcpus,
     memoryMiB: config.memoryMiB,
     gpus: [...gpus].sort((a, b) => a.index - b.index),
+    labels: config.labels ?? {},
     state: 'ACTIVE',
     heartbeatAt: now,
     startedAt: now,

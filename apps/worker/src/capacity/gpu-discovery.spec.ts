@@ -46,11 +46,11 @@ describe('discoverGpus from configuration', () => {
   it('numbers a configured list 0..n-1', async () => {
     const gpus = await discoverGpus({
       mode: 'list',
-      gpus: [{ model: 'A100', memoryMiB: 40960, uuid: 'GPU-x' }, { model: 'A100', memoryMiB: 40960 }],
+      gpus: [{ model: 'A100', memoryMiB: 40960, uuid: 'GPU-x', nvlinkGroup: 0 }, { model: 'A100', memoryMiB: 40960 }],
     });
     expect(gpus).toEqual([
-      { index: 0, uuid: 'GPU-x', model: 'A100', memoryMiB: 40960 },
-      { index: 1, uuid: null, model: 'A100', memoryMiB: 40960 },
+      { index: 0, uuid: 'GPU-x', model: 'A100', memoryMiB: 40960, nvlinkGroup: 0 },
+      { index: 1, uuid: null, model: 'A100', memoryMiB: 40960, nvlinkGroup: null },
     ]);
   });
 });

@@ -42,7 +42,7 @@ export async function discoverGpus(setting: GpuSetting, options: DiscoveryOption
     case 'none':
       return [];
     case 'list':
-      return setting.gpus.map((g, index) => ({ index, uuid: g.uuid ?? null, model: g.model, memoryMiB: g.memoryMiB }));
+      return setting.gpus.map((g, index) => ({ index, uuid: g.uuid ?? null, model: g.model, memoryMiB: g.memoryMiB, nvlinkGroup: g.nvlinkGroup ?? null }));
     case 'auto': {
       const csv = await runNvidiaSmi(options);
       return csv === null ? [] : parseNvidiaSmi(csv);

@@ -13,6 +13,8 @@ export class JobDefinitionEntity {
   @Column({ type: 'numeric', transformer: numericToNumber }) vcpus!: number;
   @Column({ name: 'memory_mib' }) memoryMiB!: number;
   @Column() gpus!: number;
+  @Column({ name: 'gpu_model', type: 'text', nullable: true }) gpuModel!: string | null;
+  @Column({ name: 'label_selector', type: 'text', nullable: true }) labelSelector!: string | null;
   @Column({ name: 'timeout_seconds', type: 'integer', nullable: true }) timeoutSeconds!: number | null;
   @Column({ name: 'retry_attempts' }) retryAttempts!: number;
   @Column({ type: 'jsonb' }) parameters!: Record<string, string>;

@@ -6,6 +6,7 @@ export class JobQueueEntity {
   @Column() priority!: number;
   @Column() state!: 'ENABLED' | 'DISABLED';
   @Column({ type: 'text', array: true }) pools!: string[];
+  @Column({ name: 'scheduling_policy', type: 'varchar' }) schedulingPolicy!: 'FIFO' | 'FAIR_SHARE';
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }

@@ -17,6 +17,8 @@ export class JobEntity {
   @Column({ type: 'numeric', transformer: numericToNumber }) vcpus!: number;
   @Column({ name: 'memory_mib' }) memoryMiB!: number;
   @Column() gpus!: number;
+  @Column({ name: 'gpu_model', type: 'text', nullable: true }) gpuModel!: string | null;
+  @Column({ name: 'label_selector', type: 'text', nullable: true }) labelSelector!: string | null;
   @Column({ name: 'timeout_seconds', type: 'integer', nullable: true }) timeoutSeconds!: number | null;
   @Column({ name: 'max_attempts' }) maxAttempts!: number;
   @Column({ name: 'attempt_count' }) attemptCount!: number;

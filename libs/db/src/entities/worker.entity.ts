@@ -12,6 +12,7 @@ export class WorkerEntity {
   @Column({ type: 'numeric', transformer: numericToNumber }) vcpus!: number;
   @Column({ name: 'memory_mib' }) memoryMiB!: number;
   @Column({ type: 'jsonb' }) gpus!: GpuDevice[];
+  @Column({ type: 'jsonb' }) labels!: Record<string, string>;
   @Column({ type: 'varchar' }) state!: WorkerStatus;
   @Column({ name: 'registered_at', type: 'timestamptz' }) registeredAt!: Date;
   @Column({ name: 'last_heartbeat_at', type: 'timestamptz' }) lastHeartbeatAt!: Date;

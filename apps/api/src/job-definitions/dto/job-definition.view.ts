@@ -8,7 +8,9 @@ export class JobDefinitionView {
   @ApiProperty() image!: string;
   @ApiProperty({ type: [String] }) command!: string[];
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) environment!: Record<string, string>;
-  @ApiProperty({ example: { vcpus: 1, memoryMiB: 512, gpus: 0 } }) resources!: { vcpus: number; memoryMiB: number; gpus: number };
+  @ApiProperty({ example: { vcpus: 1, memoryMiB: 512, gpus: 1, gpuModel: 'A100' } })
+  resources!: { vcpus: number; memoryMiB: number; gpus: number; gpuModel: string | null };
+  @ApiPropertyOptional({ type: String, nullable: true }) labelSelector!: string | null;
   @ApiPropertyOptional({ type: Number, nullable: true }) timeoutSeconds!: number | null;
   @ApiProperty({ example: { attempts: 1 } }) retryStrategy!: { attempts: number };
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) parameters!: Record<string, string>;
@@ -23,7 +25,8 @@ export class JobDefinitionView {
       image: d.image,
       command: d.command,
       environment: d.environment,
-      resources: { vcpus: d.vcpus, memoryMiB: d.memoryMiB, gpus: d.gpus },
+      resources: { vcpus: d.vcpus, memoryMiB: d.memoryMiB, gpus: d.gpus, gpuModel: d.gpuModel },
+      labelSelector: d.labelSelector,
       timeoutSeconds: d.timeoutSeconds,
       retryStrategy: { attempts: d.retryAttempts },
       parameters: d.parameters,

@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, IsArray, IsDefined, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
-import { IsStringMap, NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
+import { IsLabelSelector, IsStringMap, NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { ResourcesDto } from './resources.dto.js';
 import { RetryStrategyDto } from './retry-strategy.dto.js';
 
@@ -41,6 +41,11 @@ export class RegisterJobDefinitionDto {
   @ValidateNested()
   @Type(() => ResourcesDto)
   resources!: ResourcesDto;
+
+  @ApiPropertyOptional({ example: 'zone=a,nvlink=true', description: 'Workers whose labels match: key=value, key!=value, key, !key; comma = and' })
+  @IsOptional()
+  @IsLabelSelector()
+  labelSelector?: string;
 
   @ApiPropertyOptional({ description: 'Per-attempt limit in seconds' })
   @IsOptional()

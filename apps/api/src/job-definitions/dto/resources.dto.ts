@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsNumber, IsOptional, Max, Min } from 'class-validator';
+import { IsGpuModel } from '../../common/validators.js';
 
 export class ResourcesDto {
   @ApiProperty({ example: 2, description: 'vCPUs, up to 3 decimals (0.5 is half a CPU)' })
@@ -20,6 +21,11 @@ export class ResourcesDto {
   @Min(0)
   @Max(64)
   gpus?: number;
+
+  @ApiPropertyOptional({ example: 'A100|H100', description: 'Allowed GPU models, separated by |; a name matches a model or a word of it' })
+  @IsOptional()
+  @IsGpuModel()
+  gpuModel?: string;
 }
 
 /** Resources at submit: any subset overrides the definition's. */
@@ -32,4 +38,7 @@ export class ResourceOverridesDto {
 
   @ApiPropertyOptional() @IsOptional() @IsInt() @Min(0) @Max(64)
   gpus?: number;
+
+  @ApiPropertyOptional({ example: 'A100' }) @IsOptional() @IsGpuModel()
+  gpuModel?: string;
 }

@@ -4,6 +4,7 @@ import type { JobQueueEntity } from '#libs/db';
 import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 
 export const QUEUE_STATES = ['ENABLED', 'DISABLED'] as const;
+export const SCHEDULING_POLICIES = ['FIFO', 'FAIR_SHARE'] as const;
 
 export class CreateJobQueueDto {
   @ApiProperty({ example: 'train' })
@@ -29,6 +30,11 @@ export class CreateJobQueueDto {
   @IsString({ each: true })
   @Matches(NAME_PATTERN, { each: true, message: `each of pools ${NAME_RULE}` })
   pools?: string[];
+
+  @ApiPropertyOptional({ enum: SCHEDULING_POLICIES, default: 'FIFO', description: 'FAIR_SHARE orders jobs across projects by their decayed recent GPU usage' })
+  @IsOptional()
+  @IsIn(SCHEDULING_POLICIES, { message: 'schedulingPolicy must be FIFO or FAIR_SHARE' })
+  schedulingPolicy?: (typeof SCHEDULING_POLICIES)[number];
 }
 
 /** PATCH body: any of priority, state and pools, with the same rules. */
@@ -39,12 +45,13 @@ export class JobQueueView {
   @ApiProperty() priority!: number;
   @ApiProperty({ enum: QUEUE_STATES }) state!: string;
   @ApiProperty({ type: [String] }) pools!: string[];
+  @ApiProperty({ enum: SCHEDULING_POLICIES }) schedulingPolicy!: string;
   @ApiProperty() createdAt!: string;
   @ApiProperty() updatedAt!: string;
 
   static of(q: JobQueueEntity): JobQueueView {
     return {
-      name: q.name, priority: q.priority, state: q.state, pools: q.pools,
+      name: q.name, priority: q.priority, state: q.state, pools: q.pools, schedulingPolicy: q.schedulingPolicy,
       createdAt: q.createdAt.toISOString(), updatedAt: q.updatedAt.toISOString(),
     };
   }

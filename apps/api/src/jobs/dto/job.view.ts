@@ -48,7 +48,8 @@ export class JobDetailView extends JobSummaryView {
   @ApiProperty() image!: string;
   @ApiProperty({ type: [String] }) command!: string[];
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) environment!: Record<string, string>;
-  @ApiProperty() resources!: { vcpus: number; memoryMiB: number; gpus: number };
+  @ApiProperty() resources!: { vcpus: number; memoryMiB: number; gpus: number; gpuModel: string | null };
+  @ApiPropertyOptional({ type: String, nullable: true }) labelSelector!: string | null;
   @ApiPropertyOptional({ type: Number, nullable: true }) timeoutSeconds!: number | null;
   @ApiProperty() retryStrategy!: { attempts: number };
   @ApiProperty() project!: string;

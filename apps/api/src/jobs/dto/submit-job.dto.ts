@@ -17,8 +17,8 @@ export class JobOverridesDto extends PickType(RegisterJobDefinitionDto, ['comman
   resources?: ResourceOverridesDto;
 }
 
-/** The submit body; timeout, retry strategy, parameters and tags follow the definition's rules. */
-export class SubmitJobDto extends PickType(RegisterJobDefinitionDto, ['timeoutSeconds', 'retryStrategy', 'parameters', 'tags'] as const) {
+/** The submit body; timeout, retry strategy, parameters, tags and label selector override the definition's, with its rules. */
+export class SubmitJobDto extends PickType(RegisterJobDefinitionDto, ['timeoutSeconds', 'retryStrategy', 'parameters', 'tags', 'labelSelector'] as const) {
   @ApiProperty({ example: 'resnet-epoch-1' })
   @IsString()
   @Matches(NAME_PATTERN, { message: `name ${NAME_RULE}` })

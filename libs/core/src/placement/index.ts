@@ -1,0 +1,5 @@
+export * from './types.js';
+export * from './order.js';
+export * from './gpu-choice.js';
+export * from './schedule.js';
+export { formatTime, describeRequest } from './reasons.js';

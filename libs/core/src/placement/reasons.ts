@@ -1,0 +1,85 @@
+import { modelMatches } from '../gpu-model.js';
+import { fromMilliCpu, toMilliCpu } from '../resources.js';
+import type { RunnableJob } from './types.js';
+import type { WorkerState } from './worker-state.js';
+
+/** "14:05Z" today, or a full UTC time further away: when a reservation is expected to start. */
+export function formatTime(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 16).replace('T', ' ')}Z`;
+}
+
+/** "4 GPU (A100|H100), 8 vCPU, 32768 MiB" */
+export function describeRequest(job: RunnableJob): string {
+  const r = job.resources;
+  const parts: string[] = [];
+  if (r.gpus > 0) parts.push(`${r.gpus} GPU${r.gpuModel?.length ? ` (${r.gpuModel.join('|')})` : ''}`);
+  parts.push(`${r.vcpus} vCPU`, `${r.memoryMiB} MiB`);
+  return parts.join(', ');
+}
+
+function where(job: RunnableJob): string {
+  const parts: string[] = [];
+  if (job.pools.length) parts.push(`in pools [${job.pools.join(', ')}]`);
+  if (job.labelSelector?.length) parts.push('matching its labelSelector');
+  return parts.length ? ` ${parts.join(' ')}` : '';
+}
+
+/**
+ * Why a job that was neither placed nor given a reservation waits:
+ * UNSCHEDULABLE (no worker could ever run it), PRIORITY (capacity exists
+ * but jobs ahead took it or hold it reserved), or RESOURCE (not enough free now).
+ */
+export interface Explanation {
+  /** The reason when no job of the same queue is ahead of this one. */
+  text: string;
+  /** True when free capacity existed at the start of the pass: jobs ahead took it. */
+  takenByJobsAhead: boolean;
+}
+
+/** The reason for a waiting job, given how many jobs of its queue wait ahead of it. */
+export function waitingReason(job: RunnableJob, explanation: Explanation, ahead: number): string {
+  return explanation.takenByJobsAhead && ahead > 0 ? `PRIORITY: ${ahead} jobs ahead in queue ${job.queue}` : explanation.text;
+}
+
+/** Why jobs of this shape wait; the same for every job of the shape in one pass, so it is computed once. */
+export function explain(job: RunnableJob, workers: readonly WorkerState[], blocker: WorkerState | undefined): Explanation {
+  const text = (t: string): Explanation => ({ text: t, takenByJobsAhead: false });
+  const r = job.resources;
+  const eligible = workers.filter((w) => w.node.schedulable && w.admits(job));
+  if (eligible.length === 0) return text(`UNSCHEDULABLE: no active worker${where(job)} to run it`);
+  if (!eligible.some((w) => w.couldEverFit(job))) {
+    if (r.gpus > 0 && !eligible.some((w) => countModel(w, job) >= r.gpus)) {
+      const largest = Math.max(...eligible.map((w) => countModel(w, job)));
+      return text(`UNSCHEDULABLE: no worker${where(job)} has ${r.gpus} GPU${r.gpuModel?.length ? ` (${r.gpuModel.join('|')})` : ''} (largest: ${largest})`);
+    }
+    const maxCpu = Math.max(...eligible.map((w) => w.node.capacity.vcpus));
+    const maxMem = Math.max(...eligible.map((w) => w.node.capacity.memoryMiB));
+    return text(toMilliCpu(r.vcpus) > toMilliCpu(maxCpu)
+      ? `UNSCHEDULABLE: no worker${where(job)} has ${r.vcpus} vCPU (largest: ${maxCpu})`
+      : r.memoryMiB > maxMem
+        ? `UNSCHEDULABLE: no worker${where(job)} has ${r.memoryMiB} MiB (largest: ${maxMem})`
+        : `UNSCHEDULABLE: no worker${where(job)} has ${describeRequest(job)} at once`);
+  }
+  if (blocker?.reservation) {
+    return text(`PRIORITY: worker ${blocker.node.id} is reserved for job ${blocker.reservation.jobId} from ${formatTime(blocker.reservation.startAt)}; ` +
+      (job.timeoutSeconds ? 'this job would not end before then' : 'a job without timeoutSeconds cannot backfill'));
+  }
+  const fitAtStart = eligible.some((w) => w.initialFree.milliCpu >= toMilliCpu(r.vcpus) && w.initialFree.memoryMiB >= r.memoryMiB && w.initialFree.gpus >= r.gpus);
+  if (r.gpus > 0) {
+    const best = eligible.reduce((a, w) => (w.freeGpusFor(job).length > a.freeGpusFor(job).length ? w : a));
+    return {
+      takenByJobsAhead: fitAtStart,
+      text: `RESOURCE: needs ${describeRequest(job)}; largest free block is ${best.freeGpusFor(job).length} on worker ${best.node.id}`,
+    };
+  }
+  const best = eligible.reduce((a, w) => (w.milliCpu > a.milliCpu ? w : a));
+  return {
+    takenByJobsAhead: fitAtStart,
+    text: `RESOURCE: needs ${describeRequest(job)}; most free is ${fromMilliCpu(best.milliCpu)} vCPU, ${best.memoryMiB} MiB on worker ${best.node.id}`,
+  };
+}
+
+function countModel(w: WorkerState, job: RunnableJob): number {
+  return w.node.capacity.gpus.filter((g) => modelMatches(job.resources.gpuModel, g.model)).length;
+}

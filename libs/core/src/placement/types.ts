@@ -1,0 +1,107 @@
+import type { GpuModelConstraint } from '../gpu-model.js';
+import type { LabelSelector } from '../labels.js';
+
+/** One GPU of a worker. Devices sharing an `nvlinkGroup` talk over NVLink. */
+export interface GpuSlot {
+  index: number;
+  model: string;
+  nvlinkGroup?: number | null;
+}
+
+/** A worker as the scheduler sees it: capacity, labels and what is already held. */
+export interface WorkerNode {
+  id: string;
+  pool: string;
+  /** False for DRAINING or LOST workers: nothing new is placed on them. */
+  schedulable: boolean;
+  labels?: Readonly<Record<string, string>>;
+  capacity: { vcpus: number; memoryMiB: number; gpus: readonly GpuSlot[] };
+  allocated: { vcpus: number; memoryMiB: number; gpuIndices: readonly number[] };
+}
+
+/** What one job asks for. */
+export interface JobRequest {
+  vcpus: number;
+  memoryMiB: number;
+  gpus: number;
+  /** Allowed GPU models (parsed from `A100|H100`); absent means any. */
+  gpuModel?: GpuModelConstraint;
+}
+
+/** A job waiting for capacity. */
+export interface RunnableJob {
+  id: string;
+  queue: string;
+  /** The job queue's priority: higher goes first. */
+  queuePriority: number;
+  /** The job's own priority inside its queue: higher goes first. */
+  priority: number;
+  /** Submit time in epoch milliseconds: earlier goes first. */
+  submittedAt: number;
+  resources: JobRequest;
+  /** Pools allowed to run it (from its queue); empty means any pool. */
+  pools: readonly string[];
+  labelSelector?: LabelSelector;
+  /** Per-attempt limit; a job without one never backfills into a reservation. */
+  timeoutSeconds?: number | null;
+  /** For FAIR_SHARE queues: whose usage orders it. */
+  project?: string;
+  /** True when its queue orders by fair share instead of FIFO. */
+  fairShare?: boolean;
+}
+
+/** An attempt holding resources now; its timeout lets the core estimate when they free up. */
+export interface RunningAttempt {
+  jobId: string;
+  workerId: string;
+  /** Epoch ms. */
+  startedAt: number;
+  timeoutSeconds: number | null;
+  vcpus: number;
+  memoryMiB: number;
+  gpuIndices: readonly number[];
+}
+
+export interface SchedulingPolicy {
+  /**
+   * `backfill` (default): the first blocked jobs reserve the worker where they
+   * fit soonest; later jobs use a reserved worker only if their timeout ends
+   * before the reservation starts (EASY backfill). `strict-fifo`: no job
+   * passes one that does not fit.
+   */
+  mode?: 'backfill' | 'strict-fifo';
+  /** Decayed GPU-seconds per project and per-project weights (default 1), for FAIR_SHARE queues. */
+  fairShare?: { usage: ReadonlyMap<string, number>; weights?: ReadonlyMap<string, number> };
+  /** Most reservations made in one pass (default 16). */
+  maxReservations?: number;
+}
+
+export interface ScheduleInput {
+  /** Epoch ms: the core never reads the clock. */
+  now: number;
+  workers: readonly WorkerNode[];
+  jobs: readonly RunnableJob[];
+  running?: readonly RunningAttempt[];
+  policy?: SchedulingPolicy;
+}
+
+export interface Placement {
+  jobId: string;
+  workerId: string;
+  /** GPU device indices on the worker, ascending. */
+  gpuDevices: number[];
+}
+
+export interface Reservation {
+  jobId: string;
+  workerId: string;
+  /** Estimated start, epoch ms. */
+  startAt: number;
+}
+
+export interface ScheduleResult {
+  placements: Placement[];
+  /** A reason, for a person, for every job left waiting. */
+  waiting: Map<string, string>;
+  reservations: Reservation[];
+}
