@@ -38,6 +38,8 @@ export class ControlLoop {
   private lastSweep = 0;
   private fairShare: SchedulingPolicy['fairShare'];
   private fairShareReadAt = 0;
+  private changed = true;
+  private queuesSeen = '';
 
   constructor(
     private readonly db: DataSource,
@@ -50,8 +52,8 @@ export class ControlLoop {
   ) {
     this.registry = new WorkerRegistry(db, redis, this.state, config.workerTimeoutMs, logger);
     this.dispatcher = new Dispatcher(redis);
-    this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(), logger);
-    this.recorder = new EventRecorder(db, this.state, () => this.wake(), logger);
+    this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
+    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger);
     this.placement = new PlacementPass(db, this.state, this.registry, this.dispatcher, logger);
   }
 
@@ -72,12 +74,17 @@ export class ControlLoop {
     this.events.on('failed', (job, err) => this.logger.error({ err, event: job?.data }, 'recording a worker report failed'));
     this.events.on('error', (err) => this.logger.error({ err }, 'events consumer error'));
     this.timer = setInterval(() => this.wake(), this.config.intervalMs);
-    this.wake();
+    this.wake(true);
   }
 
-  /** Asks for a pass; passes never overlap, and a request during one runs another after it. */
-  wake(): void {
+  /**
+   * Asks for a pass; passes never overlap, and a request during one runs
+   * another after it. `changed` says something happened (a submit, a report,
+   * a worker); timer passes without a change skip the core.
+   */
+  wake(changed = false): void {
     if (this.stopped) return;
+    if (changed) this.changed = true;
     if (this.running) {
       this.again = true;
       return;
@@ -95,19 +102,30 @@ export class ControlLoop {
 
   private async pass(): Promise<void> {
     const now = Date.now();
-    await this.registry.sync(now);
+    // Taken first: anything that happens while this pass runs asks for the next one.
+    let changed = this.changed;
+    this.changed = false;
+    changed = (await this.registry.sync(now)) || changed;
     const queues: QueueRow[] = await this.db.query(`SELECT name, priority, pools, scheduling_policy FROM job_queues`);
+    const queuesSeen = JSON.stringify(queues);
+    changed ||= queuesSeen !== this.queuesSeen;
+    this.queuesSeen = queuesSeen;
     await this.intake.follow(queues.map((q) => q.name));
     if (now - this.lastSweep >= RUNNABLE_SWEEP_MS) {
       this.lastSweep = now;
+      const before = this.state.runnable.size;
       await loadRunnable(this.db, this.state);
+      changed ||= this.state.runnable.size !== before;
     }
     const arrived = this.intake.drain();
     if (arrived.length > 0) await loadRunnable(this.db, this.state, arrived);
     if (now - this.fairShareReadAt >= FAIR_SHARE_REFRESH_MS && queues.some((q) => q.scheduling_policy === 'FAIR_SHARE')) {
       this.fairShareReadAt = now;
       this.fairShare = { usage: await this.projectUsage(), weights: this.config.fairShareWeights };
+      changed = true;
     }
+    // Nothing new since the last pass: the same inputs would give the same placements (none) and reasons.
+    if (!changed) return;
     const placed = await this.placement.run(queues, this.fairShare, now);
     if (placed > 0) this.logger.debug({ placed, runnable: this.state.runnable.size }, 'placed jobs');
   }

@@ -39,7 +39,23 @@ export interface Explanation {
 
 /** The reason for a waiting job, given how many jobs of its queue wait ahead of it. */
 export function waitingReason(job: RunnableJob, explanation: Explanation, ahead: number): string {
-  return explanation.takenByJobsAhead && ahead > 0 ? `PRIORITY: ${ahead} jobs ahead in queue ${job.queue}` : explanation.text;
+  return explanation.takenByJobsAhead && ahead > 0 ? priorityReason(ahead, job.queue) : explanation.text;
+}
+
+/**
+ * `PRIORITY: 12 jobs ahead in queue train`. Past 100 the count is rounded to
+ * two significant digits ("about 1,200"), so a deep queue's reasons do not
+ * all change, and get rewritten, each time the job at its head starts.
+ */
+export function priorityReason(ahead: number, queue: string): string {
+  if (ahead < 100) return `PRIORITY: ${ahead} jobs ahead in queue ${queue}`;
+  const unit = 10 ** (Math.floor(Math.log10(ahead)) - 1);
+  return `PRIORITY: about ${withThousands(Math.round(ahead / unit) * unit)} jobs ahead in queue ${queue}`;
+}
+
+// Not toLocaleString: it costs a microsecond a call, and a pass formats one reason per waiting job.
+function withThousands(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 /** Why jobs of this shape wait; the same for every job of the shape in one pass, so it is computed once. */

@@ -3,7 +3,9 @@ import { parseGpuModel } from '../gpu-model.js';
 import { parseLabelSelector } from '../labels.js';
 import { chooseGpus } from './gpu-choice.js';
 import { orderJobs } from './order.js';
+import { priorityReason } from './reasons.js';
 import { schedule } from './schedule.js';
+import { WorkerState } from './worker-state.js';
 import type { GpuSlot, RunnableJob, RunningAttempt, ScheduleInput, WorkerNode } from './types.js';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
@@ -252,6 +254,23 @@ describe('schedule (properties)', () => {
     }), { numRuns: 300 });
   });
 
+  it('is work-conserving: a waiting job fits no worker left free, unless that worker is reserved and it cannot backfill', () => {
+    fc.assert(fc.property(fc.array(workerArb, { maxLength: 6 }), fc.array(jobArb, { maxLength: 40 }), (ws, js) => {
+      const { workers, jobs, result } = build(ws, js, 'backfill');
+      const states = new Map(workers.map((w) => [w.id, new WorkerState(w)]));
+      for (const p of result.placements) states.get(p.workerId)!.take(jobs.find((j) => j.id === p.jobId)!, p.gpuDevices);
+      const reservedAt = new Map(result.reservations.map((r) => [r.workerId, r.startAt]));
+      for (const j of jobs.filter((x) => result.waiting.has(x.id))) {
+        for (const s of states.values()) {
+          if (!s.node.schedulable || !s.admits(j) || !s.fitsNow(j)) continue;
+          const startAt = reservedAt.get(s.node.id);
+          expect(startAt).toBeDefined();
+          expect(j.timeoutSeconds === null || NOW + j.timeoutSeconds! * 1000 > startAt!).toBe(true);
+        }
+      }
+    }), { numRuns: 300 });
+  });
+
   it('never lets a backfilled job end after the reservation it used', () => {
     fc.assert(fc.property(fc.array(workerArb, { minLength: 1, maxLength: 4 }), fc.array(jobArb, { maxLength: 30 }), (ws, js) => {
       const { jobs, result } = build(ws, js, 'backfill');
@@ -290,5 +309,14 @@ describe('schedule (properties)', () => {
       }
       throw new Error('the top job never started');
     }), { numRuns: 200 });
+  });
+});
+
+describe('priorityReason', () => {
+  it('counts exactly up to 99, then rounds to two significant digits', () => {
+    expect(priorityReason(12, 'train')).toBe('PRIORITY: 12 jobs ahead in queue train');
+    expect(priorityReason(99, 'q')).toBe('PRIORITY: 99 jobs ahead in queue q');
+    expect(priorityReason(1234, 'q')).toBe('PRIORITY: about 1,200 jobs ahead in queue q');
+    expect(priorityReason(87_561, 'q')).toBe('PRIORITY: about 88,000 jobs ahead in queue q');
   });
 });

@@ -2,7 +2,7 @@ import { modelMatches } from '../gpu-model.js';
 import { toMilliCpu } from '../resources.js';
 import { chooseGpus } from './gpu-choice.js';
 import { orderJobs } from './order.js';
-import { explain, formatTime, waitingReason, type Explanation } from './reasons.js';
+import { explain, formatTime, priorityReason, waitingReason, type Explanation } from './reasons.js';
 import type { Placement, Reservation, RunnableJob, RunningAttempt, ScheduleInput, ScheduleResult } from './types.js';
 import { WorkerState } from './worker-state.js';
 
@@ -29,24 +29,25 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   const placements: Placement[] = [];
   const waiting = new Map<string, string>();
   const reservations: Reservation[] = [];
-  // Capacity only shrinks during a pass, so a shape that found no worker finds none later either.
-  const noFit = new Set<string>();
+  // Capacity only shrinks during a pass, so a shape that found no worker finds none later either;
+  // a longer timeout only shuts more reserved workers, so it is recorded as the shortest that failed.
+  const noFit = new Map<string, number>();
   const aheadInQueue = new Map<string, number>();
-  const explanations = new Map<string, Explanation>();
+  // Keyed by shape, split by whether the job has a timeout: the only way the timeout changes the reason.
+  const explanations = { timed: new Map<string, Explanation>(), untimed: new Map<string, Explanation>() };
   let strictBlocker: RunnableJob | undefined;
 
   for (const job of orderJobs(input.jobs, input.policy?.fairShare)) {
     const ahead = aheadInQueue.get(job.queue) ?? 0;
-    const wait = (reason: string) => {
-      waiting.set(job.id, reason);
-      aheadInQueue.set(job.queue, ahead + 1);
-    };
     if (strictBlocker) {
-      wait(ahead > 0 ? `PRIORITY: ${ahead} jobs ahead in queue ${job.queue}` : `PRIORITY: waiting behind job ${strictBlocker.id} in queue ${strictBlocker.queue}`);
+      waiting.set(job.id, ahead > 0 ? priorityReason(ahead, job.queue) : `PRIORITY: waiting behind job ${strictBlocker.id} in queue ${strictBlocker.queue}`);
+      aheadInQueue.set(job.queue, ahead + 1);
       continue;
     }
     const key = shapeKey(job);
-    const target = noFit.has(key) ? undefined : buckets.bestFit(job, input.now);
+    const timeout = job.timeoutSeconds ?? Infinity;
+    const failedAt = noFit.get(key);
+    const target = failedAt !== undefined && timeout >= failedAt ? undefined : buckets.bestFit(job, input.now);
     if (target) {
       const gpuDevices = chooseGpus(target.freeGpusFor(job), job.resources.gpus);
       buckets.take(target, job, gpuDevices);
@@ -57,7 +58,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       }]);
       continue;
     }
-    noFit.add(key);
+    noFit.set(key, Math.min(timeout, noFit.get(key) ?? Infinity));
     if (mode === 'strict-fifo') strictBlocker = job;
 
     if (mode === 'backfill' && reservations.length < maxReservations) {
@@ -65,27 +66,41 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       if (reservation) {
         reservations.push(reservation);
         byId.get(reservation.workerId)!.reservation = { jobId: job.id, startAt: reservation.startAt };
-        wait(`RESERVED: waiting for worker ${reservation.workerId}, estimated start ${formatTime(reservation.startAt)}`);
+        waiting.set(job.id, `RESERVED: waiting for worker ${reservation.workerId}, estimated start ${formatTime(reservation.startAt)}`);
+        aheadInQueue.set(job.queue, ahead + 1);
         continue;
       }
     }
-    let explanation = explanations.get(key);
+    const cache = timeout === Infinity ? explanations.untimed : explanations.timed;
+    let explanation = cache.get(key);
     if (!explanation) {
       const blocker = schedulable.find((s) => s.reservation && s.admits(job) && s.fitsNow(job));
       explanation = explain(job, states, blocker);
-      explanations.set(key, explanation);
+      cache.set(key, explanation);
     }
-    wait(waitingReason(job, explanation, ahead));
+    waiting.set(job.id, waitingReason(job, explanation, ahead));
+    aheadInQueue.set(job.queue, ahead + 1);
   }
   return { placements, waiting, reservations };
 }
 
-/** Jobs with the same key fit exactly the same workers. */
+const shapeKeys = new WeakMap<RunnableJob, string>();
+
+/** Jobs with the same key fit the same workers (timeouts aside, which only matter on reserved workers). */
 function shapeKey(job: RunnableJob): string {
+  let key = shapeKeys.get(job);
+  if (key === undefined) {
+    key = computeShapeKey(job);
+    shapeKeys.set(job, key);
+  }
+  return key;
+}
+
+function computeShapeKey(job: RunnableJob): string {
   const r = job.resources;
   return [
     toMilliCpu(r.vcpus), r.memoryMiB, r.gpus, r.gpuModel?.join('|') ?? '', job.pools.join(','),
-    job.labelSelector ? JSON.stringify(job.labelSelector) : '', job.timeoutSeconds ?? '',
+    job.labelSelector ? JSON.stringify(job.labelSelector) : '',
   ].join(' ');
 }
 
