@@ -37,6 +37,7 @@ describe('end to end: api, scheduler and worker processes', () => {
     await LocalCluster.waitForHttp(`${base}/health/ready`, api);
     cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200' });
     cluster.start('worker', {
+      JOB_STOP_GRACE_SECONDS: '2',
       WORKER_ID: 'e2e-worker', WORKER_POOL: 'e2e', WORKER_VCPUS: '2', WORKER_MEMORY_MIB: '1024',
       WORKER_GPUS: '[{"model":"A100","memoryMiB":81920},{"model":"A100","memoryMiB":81920}]', JOB_NETWORK_MODE: 'none',
     });
@@ -136,6 +137,29 @@ describe('end to end: api, scheduler and worker processes', () => {
       const lines = (await call('GET', `/api/v1/jobs/${id}/logs`)).body.lines.map((l: { text: string }) => l.text);
       expect(lines).toEqual([`devices=${jobs[i].attempts[0].gpuDevices.join(',')}`]);
     }
+  });
+
+  it('stops a job at its timeout without retrying it, and terminates a running job, freeing its GPU', async () => {
+    await call('POST', '/api/v1/job-definitions', {
+      name: 'e2e-sleeper', image: testEnv().testImage, command: ['sh', '-c', 'trap "echo stopping; exit 7" TERM; sleep 30 & wait'],
+      resources: { vcpus: 0.5, memoryMiB: 64, gpus: 2 }, retryStrategy: { attempts: 2 },
+    });
+    const timed = (await call('POST', '/api/v1/jobs', { name: 'timed', queue: 'e2e', definition: 'e2e-sleeper', timeoutSeconds: 1 })).body.jobId;
+    const timedOut = await finished(timed);
+    expect(timedOut).toMatchObject({ status: 'FAILED', statusReason: 'Job attempt duration exceeded timeout' });
+    expect(timedOut.attempts).toHaveLength(1); // a timeout is not retried
+    expect(timedOut.attempts[0].exitCode).toBe(7); // it got SIGTERM first
+    expect((await call('GET', `/api/v1/jobs/${timed}/logs`)).body.lines.map((l: { text: string }) => l.text)).toEqual(['stopping']);
+
+    // Both GPUs held by a running job; a second 2-GPU job waits until terminate frees them.
+    const victim = (await call('POST', '/api/v1/jobs', { name: 'victim', queue: 'e2e', definition: 'e2e-sleeper' })).body.jobId;
+    await waitFor('RUNNING', async () => (await call('GET', `/api/v1/jobs/${victim}`)).body.status === 'RUNNING', 30_000, 100);
+    const next = (await call('POST', '/api/v1/jobs', { name: 'next', queue: 'e2e', definition: 'e2e-shell', overrides: { resources: { gpus: 2 } } })).body.jobId;
+    expect((await call('POST', `/api/v1/jobs/${victim}/terminate`, { reason: 'Operator stop' })).body).toEqual({ jobId: victim, status: 'RUNNING', stopping: true });
+    const stopped = await finished(victim);
+    expect(stopped).toMatchObject({ status: 'FAILED', statusReason: 'Operator stop' });
+    expect(stopped.attempts).toHaveLength(1);
+    expect((await finished(next)).status).toBe('SUCCEEDED');
   });
 
   it('every process exits 0 on SIGTERM', async () => {

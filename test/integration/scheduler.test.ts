@@ -245,3 +245,104 @@ describe('scheduler (real Postgres and Redis)', () => {
     expect(blocked.statusReason).toMatch(new RegExp(`^PRIORITY: worker w-4 is reserved for job ${big} from .*; a job without timeoutSeconds cannot backfill$`));
   });
 });
+
+describe('scheduler: cancel, terminate and lost workers', () => {
+  let db: DataSource;
+  let api: ApiHarness;
+  let worker: WorkerProtocol;
+  let scheduler: Scheduler | undefined;
+
+  beforeAll(async () => { db = await openTestDatabase(); });
+  beforeEach(async () => {
+    await resetState(db);
+    api = await ApiHarness.start();
+    worker = new WorkerProtocol();
+  });
+  afterEach(async () => {
+    await scheduler?.stop();
+    scheduler = undefined;
+    await worker.close();
+    await api.close();
+  });
+  afterAll(async () => { await db.destroy(); });
+
+  const job = async (id: string) => (await api.get(`/api/v1/jobs/${id}`)).body;
+  const submit = async (queue: string, definition: string, extra: Record<string, unknown> = {}) =>
+    (await api.post('/api/v1/jobs', { name: 'job', queue, definition, ...extra })).body.jobId as string;
+
+  it('cancels a waiting job: FAILED with the reason, and the scheduler never places it', async () => {
+    const f = await api.fixture();
+    const id = await submit(f.queue, f.definition);
+    scheduler = await startTestScheduler();
+    expect(await api.post(`/api/v1/jobs/${id}/cancel`, { reason: 'Wrong input data' })).toEqual({ status: 200, body: { jobId: id, status: 'FAILED' } });
+    const cancelled = await job(id);
+    expect(cancelled).toMatchObject({ status: 'FAILED', statusReason: 'Wrong input data' });
+    expect(cancelled.events.at(-1)).toMatchObject({ from: 'RUNNABLE', to: 'FAILED', reason: 'Wrong input data' });
+    await worker.join({ id: 'w-late' });
+    const other = await submit(f.queue, f.definition);
+    await waitFor('the other job to be placed', async () => (await worker.dispatched('w-late')).some((d) => d.jobId === other));
+    expect((await worker.dispatched('w-late')).map((d) => d.jobId)).toEqual([other]);
+    // Finished jobs are left as they are; a missing reason is a 400; an unknown job a 404.
+    expect(await api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'again' })).toEqual({ status: 200, body: { jobId: id, status: 'FAILED' } });
+    expect((await api.post(`/api/v1/jobs/${id}/cancel`, { reason: '' })).body.message).toBe('reason must not be empty');
+    expect((await api.post('/api/v1/jobs/nope/cancel', { reason: 'x' })).status).toBe(404);
+  });
+
+  it('terminates a job no worker claimed yet: FAILED with the reason, not retried, its GPU freed for the next job', async () => {
+    await worker.join({ id: 'w-1', gpus: [GPU(0)] });
+    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64, gpus: 1 }, retryStrategy: { attempts: 3 } });
+    const first = await submit(f.queue, f.definition);
+    const second = await submit(f.queue, f.definition);
+    scheduler = await startTestScheduler();
+    await waitFor('first placed', async () => (await job(first)).status === 'STARTING');
+    expect((await api.post(`/api/v1/jobs/${first}/cancel`, { reason: 'x' })).body.code).toBe('JOB_NOT_CANCELLABLE');
+    const res = await api.post(`/api/v1/jobs/${first}/terminate`, { reason: 'Operator stop' });
+    expect(res.body).toEqual({ jobId: first, status: 'STARTING', stopping: true });
+    const done = await waitFor('FAILED', async () => {
+      const j = await job(first);
+      return j.status === 'FAILED' ? j : undefined;
+    });
+    expect(done.statusReason).toBe('Operator stop');
+    expect(done.attempts).toHaveLength(1);
+    await waitFor('the freed GPU to go to the second job', async () => (await worker.dispatched('w-1')).some((d) => d.jobId === second && d.gpuDevices[0] === 0));
+  });
+
+  it('sends terminate to the worker running the job', async () => {
+    await worker.join({ id: 'w-run' });
+    await worker.claim('w-run');
+    const f = await api.fixture();
+    const id = await submit(f.queue, f.definition);
+    scheduler = await startTestScheduler();
+    await waitFor('placement', async () => (await job(id)).status === 'STARTING');
+    await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-run', containerId: 'c', startedAt: new Date().toISOString() });
+    await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
+    expect((await api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'Stop it' })).body).toEqual({ jobId: id, status: 'RUNNING', stopping: true });
+    expect(await worker.commands('w-run')).toEqual([{ type: 'terminate', jobId: id, attempt: 1, reason: 'Stop it' }]);
+  });
+
+  it('fails a lost worker\'s attempts with "Worker lost", bills to the last heartbeat, retries elsewhere, and stops them when it returns', async () => {
+    await worker.join({ id: 'w-doomed' });
+    await worker.claim('w-doomed');
+    const f = await api.fixture({ retryStrategy: { attempts: 2 } });
+    const id = await submit(f.queue, f.definition);
+    scheduler = await startTestScheduler({ WORKER_HEARTBEAT_TIMEOUT_MS: '2000' });
+    await waitFor('placement', async () => (await job(id)).status === 'STARTING');
+    const startedAt = new Date(Date.now() - 5000).toISOString();
+    await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-doomed', containerId: 'c', startedAt });
+    await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
+
+    await worker.silence('w-doomed', 3000);
+    const lastHeartbeat = JSON.parse((await worker.redis.hget('gpubatch:workers', 'w-doomed'))!).heartbeatAt;
+    await worker.join({ id: 'w-healthy' });
+    await waitFor('the retry on the healthy worker', async () => (await worker.dispatched('w-healthy')).some((d) => d.jobId === id && d.attempt === 2));
+    const detail = await job(id);
+    expect(detail.attempts[0]).toMatchObject({ status: 'FAILED', reason: 'Worker lost: w-doomed', workerId: 'w-doomed' });
+    expect(detail.events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'RUNNABLE', 'STARTING', 'RUNNING', 'RUNNABLE', 'STARTING']);
+    const [usage] = await db.query(`SELECT started_at, stopped_at FROM usage WHERE job_id = $1`, [id]);
+    expect(usage).toEqual({ started_at: new Date(startedAt), stopped_at: new Date(lastHeartbeat) });
+    expect((await api.get('/api/v1/workers/w-doomed')).body).toMatchObject({ state: 'LOST', allocated: { vcpus: 0, gpus: 0 } });
+
+    await worker.join({ id: 'w-doomed' }); // it comes back
+    await waitFor('a terminate for the stale attempt', async () => (await worker.commands('w-doomed')).some((c) => c.jobId === id && c.attempt === 1));
+  });
+});

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { jest } from '@jest/globals';
 import { Queue, type Job } from 'bullmq';
+import Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { WorkerConfig } from '#libs/config';
@@ -11,17 +12,20 @@ import {
   RedisKeys,
   type AttemptExitedEvent,
   type AttemptRunningEvent,
+  type ControlCommand,
   type DispatchPayload,
   type WorkerDescriptor,
   type WorkerEvent,
 } from '#libs/queue';
 import { CapacityError } from '../../apps/worker/src/capacity/capacity.js';
+import { containerName } from '../../apps/worker/src/runner/container-spec.js';
 import { startWorker, type WorkerAgent } from '../../apps/worker/src/worker-agent.js';
 import { testEnv } from '../support/test-env.js';
 
 jest.setTimeout(30_000);
 
 const logger = pino({ level: 'silent' });
+const docker = new Docker({ socketPath: process.env.DOCKER_SOCKET ?? '/var/run/docker.sock' });
 const GPUS = [
   { model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, uuid: 'GPU-aaaa' },
   { model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, uuid: 'GPU-bbbb' },
@@ -39,11 +43,24 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | nul
   }
 }
 
+/** The daemon's container events for `name` from `since` (epoch seconds) until now. */
+async function dockerEvents(name: string, since: number): Promise<{ Action?: string; status?: string }[]> {
+  const stream = (await docker.getEvents({
+    since,
+    until: Math.ceil(Date.now() / 1000) + 1,
+    filters: { type: ['container'], container: [name] },
+  })) as NodeJS.ReadableStream;
+  let raw = '';
+  for await (const chunk of stream) raw += chunk.toString();
+  return raw.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line));
+}
+
 describe('worker agent over real Redis and Docker', () => {
   let redis: Redis;
   let events: Queue<WorkerEvent>;
   let workerId: string;
   let dispatch: Queue<DispatchPayload>;
+  let control: Queue<ControlCommand>;
   let agent: WorkerAgent | undefined;
   const eventIds: string[] = [];
 
@@ -60,6 +77,7 @@ describe('worker agent over real Redis and Docker', () => {
     heartbeatMs: 100,
     maxLogBytes: 64 * 1024,
     maxConcurrentJobs: 4,
+    stopGraceSeconds: 1,
     logLevel: 'silent',
     ...over,
   });
@@ -81,6 +99,14 @@ describe('worker agent over real Redis and Docker', () => {
   async function send(job: DispatchPayload): Promise<void> {
     eventIds.push(JobIds.event(job.jobId, job.attempt, 'running'), JobIds.event(job.jobId, job.attempt, 'exited'));
     await dispatch.add('attempt', job, { jobId: JobIds.dispatch(job.jobId, job.attempt) });
+  }
+
+  /** Sends a terminate the way the API does; resolves once the worker has taken it. */
+  async function terminate(job: DispatchPayload, reason: string): Promise<void> {
+    const command: ControlCommand = { type: 'terminate', jobId: job.jobId, attempt: job.attempt, reason };
+    const id = JobIds.terminate(job.jobId, job.attempt);
+    await control.add(command.type, command, { jobId: id });
+    await waitFor(`the worker to take the terminate of ${job.jobId}`, async () => (await control.getJobState(id)) === 'completed');
   }
 
   async function reported<E extends WorkerEvent>(job: DispatchPayload, kind: 'running' | 'exited'): Promise<E> {
@@ -111,6 +137,7 @@ describe('worker agent over real Redis and Docker', () => {
   beforeEach(() => {
     workerId = `test-${randomUUID()}`;
     dispatch = new Queue<DispatchPayload>(QueueNames.dispatch(workerId), { connection: redis });
+    control = new Queue<ControlCommand>(QueueNames.control(workerId), { connection: redis });
     agent = undefined;
     eventIds.length = 0;
   });
@@ -121,6 +148,8 @@ describe('worker agent over real Redis and Docker', () => {
     for (const job of await workerChangedEvents()) await job.remove();
     await dispatch.obliterate({ force: true });
     await dispatch.close();
+    await control.obliterate({ force: true });
+    await control.close();
     await redis.multi().hdel(RedisKeys.workers, workerId).srem(RedisKeys.drainRequests, workerId).exec();
   });
 
@@ -221,6 +250,84 @@ describe('worker agent over real Redis and Docker', () => {
     expect(await descriptor()).toBeNull();
     // Fulfilled: a worker restarted under this id joins normally.
     expect(await redis.sismember(RedisKeys.drainRequests, workerId)).toBe(0);
+  });
+
+  it('stops an attempt that outlives its timeout and reports it ended timeout', async () => {
+    agent = await startWorker(config(), logger);
+    const job = payload({ timeoutSeconds: 1, command: ['sh', '-c', 'trap "echo got TERM; exit 7" TERM; sleep 30 & wait'] });
+    await send(job);
+    const exited = await reported<AttemptExitedEvent>(job, 'exited');
+    expect(exited.end).toEqual({ kind: 'timeout', timeoutSeconds: 1, exitCode: 7 });
+    expect(exited.logs.map((l) => l.text)).toEqual(['got TERM']);
+    const ranFor = Date.parse(exited.stoppedAt) - Date.parse(exited.startedAt!);
+    expect(ranFor).toBeGreaterThanOrEqual(950);
+    expect(ranFor).toBeLessThan(2500);
+  });
+
+  it('reports exited for an attempt that ends before its timeout', async () => {
+    agent = await startWorker(config(), logger);
+    const job = payload({ timeoutSeconds: 30, command: ['sh', '-c', 'echo quick'] });
+    await send(job);
+    const exited = await reported<AttemptExitedEvent>(job, 'exited');
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 0, oomKilled: false });
+    expect(exited.logs.map((l) => l.text)).toEqual(['quick']);
+  });
+
+  it('terminates a running attempt on a command from its control queue', async () => {
+    agent = await startWorker(config(), logger);
+    const job = payload({ command: ['sleep', '30'] });
+    await send(job);
+    const running = await reported<AttemptRunningEvent>(job, 'running');
+
+    const asked = Date.now();
+    await terminate(job, 'Terminated by operator: wrong input');
+    const exited = await reported<AttemptExitedEvent>(job, 'exited');
+    // `sleep` as PID 1 ignores SIGTERM: the SIGKILL after the 1 s grace ends it.
+    expect(exited).toMatchObject({
+      containerId: running.containerId,
+      startedAt: running.startedAt,
+      end: { kind: 'terminated', reason: 'Terminated by operator: wrong input', exitCode: 137 },
+    });
+    expect(Date.now() - asked).toBeLessThan(5_000);
+    expect(Date.parse(exited.stoppedAt)).toBeGreaterThanOrEqual(asked - 50);
+    await waitFor('the dispatch job to complete', async () => (await dispatch.getJobState(JobIds.dispatch(job.jobId, 1))) === 'completed');
+    await expect(docker.getContainer(running.containerId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('ends an attempt whose terminate arrived before its claim without creating a container', async () => {
+    agent = await startWorker(config(), logger);
+    const job = payload({ command: ['sleep', '30'] });
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await terminate(job, 'Terminated before it started');
+    await send(job);
+
+    const exited = await reported<AttemptExitedEvent>(job, 'exited');
+    expect(exited).toMatchObject({
+      containerId: null,
+      startedAt: null,
+      end: { kind: 'terminated', reason: 'Terminated before it started', exitCode: null },
+      logs: [],
+    });
+    expect(await events.getJob(JobIds.event(job.jobId, 1, 'running'))).toBeUndefined();
+    const name = containerName(job.jobId, 1);
+    await expect(docker.getContainer(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    // Not even created and removed again: the daemon saw no event for that name.
+    const seen = await dockerEvents(name, since);
+    expect(seen).toEqual([]);
+  });
+
+  it('still takes terminate commands while it drains', async () => {
+    agent = await startWorker(config(), logger);
+    const job = payload({ command: ['sleep', '30'] });
+    await send(job);
+    await reported(job, 'running');
+
+    const stopped = agent.stop();
+    await waitFor('DRAINING in the heartbeat', async () => (await descriptor())?.state === 'DRAINING');
+    await terminate(job, 'drain faster');
+    await stopped;
+    expect((await reported<AttemptExitedEvent>(job, 'exited')).end).toEqual({ kind: 'terminated', reason: 'drain faster', exitCode: 137 });
+    expect(await descriptor()).toBeNull();
   });
 
   it('refuses to start on nonsense capacity, and never joins', async () => {

@@ -15,7 +15,7 @@ const logger = pino({ level: 'silent' });
 const workerId = `test-${randomUUID()}`;
 
 function runner(over: Partial<RunnerOptions> = {}): ContainerRunner {
-  return new ContainerRunner(docker, { workerId, networkMode: 'none', maxLogBytes: 64 * 1024, pullTimeoutMs: 20_000, ...over }, logger);
+  return new ContainerRunner(docker, { workerId, networkMode: 'none', maxLogBytes: 64 * 1024, pullTimeoutMs: 20_000, stopGraceSeconds: 1, ...over }, logger);
 }
 
 function payload(over: Partial<DispatchPayload> = {}): DispatchPayload {
@@ -35,17 +35,25 @@ function payload(over: Partial<DispatchPayload> = {}): DispatchPayload {
 }
 
 /** Runs an attempt, keeping the running report and, if asked, what Docker says of the live container. */
-async function run(job: DispatchPayload, options: { runner?: ContainerRunner; inspect?: boolean } = {}) {
+async function run(
+  job: DispatchPayload,
+  options: { runner?: ContainerRunner; inspect?: boolean; signal?: AbortSignal; onRunning?: (event: AttemptRunningEvent) => Promise<void> } = {},
+) {
   const running: AttemptRunningEvent[] = [];
   let inspected: Docker.ContainerInspectInfo | undefined;
   const exited: AttemptExitedEvent = await (options.runner ?? runner()).run(job, {
     onRunning: async (event) => {
       running.push(event);
       if (options.inspect) inspected = await docker.getContainer(event.containerId).inspect();
+      await options.onRunning?.(event);
     },
+    signal: options.signal,
   });
   return { running, exited, inspected };
 }
+
+/** Milliseconds from the container's start to its stop, as reported. */
+const ranFor = (exited: AttemptExitedEvent) => Date.parse(exited.stoppedAt) - Date.parse(exited.startedAt!);
 
 const texts = (exited: AttemptExitedEvent, stream?: 'stdout' | 'stderr') =>
   exited.logs.filter((l) => !stream || l.stream === stream).map((l) => l.text);
@@ -213,5 +221,138 @@ describe('ContainerRunner on the real Docker engine', () => {
     expect(kept.length).toBe(20);
     expect(kept[0].text).toBe('0'.repeat(49));
     expect(kept.reduce((sum, l) => sum + Buffer.byteLength(l.text) + 1, 0)).toBeLessThanOrEqual(1024);
+  });
+});
+
+describe('ContainerRunner timeouts on the real Docker engine', () => {
+  it('stops a container that outlives its timeout and ends the attempt timeout', async () => {
+    const started = Date.now();
+    const { running, exited } = await run(payload({ timeoutSeconds: 1, command: ['sleep', '30'] }), { runner: runner({ stopGraceSeconds: 1 }) });
+    expect(Date.now() - started).toBeLessThan(8_000);
+    // `sleep` as PID 1 has no SIGTERM handler, so the kernel drops SIGTERM and the SIGKILL after the grace ends it.
+    expect(exited.end).toEqual({ kind: 'timeout', timeoutSeconds: 1, exitCode: 137 });
+    expect(exited.startedAt).toBe(running[0].startedAt);
+    expect(ranFor(exited)).toBeGreaterThanOrEqual(1000 + 1000 - 50);
+    expect(ranFor(exited)).toBeLessThan(1000 + 1000 + 1500);
+    await expect(docker.getContainer(exited.containerId!).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('sends SIGTERM first, at the deadline: a container that handles it exits with its own code and output', async () => {
+    const job = payload({ timeoutSeconds: 1, command: ['sh', '-c', 'trap "echo got TERM; exit 7" TERM; echo started; sleep 30 & wait'] });
+    const started = Date.now();
+    // A long grace: the exit must come from SIGTERM, not from the SIGKILL after it.
+    const { exited } = await run(job, { runner: runner({ stopGraceSeconds: 20 }) });
+    expect(Date.now() - started).toBeLessThan(6_000);
+    expect(exited.end).toEqual({ kind: 'timeout', timeoutSeconds: 1, exitCode: 7 });
+    expect(texts(exited, 'stdout')).toEqual(['started', 'got TERM']);
+    // Stopped about a second after it started: not before the deadline.
+    expect(ranFor(exited)).toBeGreaterThanOrEqual(950);
+    expect(ranFor(exited)).toBeLessThan(2500);
+  });
+
+  it('SIGKILLs a container that ignores SIGTERM once the grace period is over', async () => {
+    const job = payload({ timeoutSeconds: 1, command: ['sh', '-c', 'trap "" TERM; echo ignoring; sleep 30 & wait'] });
+    const { exited } = await run(job, { runner: runner({ stopGraceSeconds: 2 }) });
+    expect(exited.end).toEqual({ kind: 'timeout', timeoutSeconds: 1, exitCode: 137 });
+    expect(texts(exited)).toEqual(['ignoring']);
+    expect(ranFor(exited)).toBeGreaterThanOrEqual(1000 + 2000 - 50);
+    expect(ranFor(exited)).toBeLessThan(1000 + 2000 + 1500);
+  });
+
+  it('lets a container that exits before its timeout end as exited', async () => {
+    const started = Date.now();
+    const { exited } = await run(payload({ timeoutSeconds: 5, command: ['sh', '-c', 'sleep 0.2; echo done; exit 4'] }));
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 4, oomKilled: false });
+    expect(texts(exited)).toEqual(['done']);
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+});
+
+describe('ContainerRunner terminate (abort signal) on the real Docker engine', () => {
+  it('stops a running container, SIGTERM first, and ends the attempt terminated with the reason', async () => {
+    const abort = new AbortController();
+    const job = payload({ timeoutSeconds: 60, command: ['sh', '-c', 'trap "echo got TERM; exit 7" TERM; sleep 30 & wait'] });
+    const { running, exited } = await run(job, {
+      runner: runner({ stopGraceSeconds: 20 }),
+      signal: abort.signal,
+      onRunning: async () => {
+        setTimeout(() => abort.abort('wrong input data'), 300);
+      },
+    });
+    expect(running).toHaveLength(1);
+    expect(exited.end).toEqual({ kind: 'terminated', reason: 'wrong input data', exitCode: 7 });
+    expect(texts(exited)).toEqual(['got TERM']);
+    expect(ranFor(exited)).toBeLessThan(3_000);
+    await expect(docker.getContainer(exited.containerId!).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('SIGKILLs a terminated container after the grace when SIGTERM does not end it', async () => {
+    const abort = new AbortController();
+    const { exited } = await run(payload({ command: ['sleep', '30'] }), {
+      signal: abort.signal,
+      onRunning: async () => {
+        abort.abort('operator');
+      },
+    });
+    expect(exited.end).toEqual({ kind: 'terminated', reason: 'operator', exitCode: 137 });
+    expect(ranFor(exited)).toBeGreaterThanOrEqual(1000 - 50);
+    expect(ranFor(exited)).toBeLessThan(3_000);
+  });
+
+  it('never creates a container for an attempt terminated before it started', async () => {
+    const abort = new AbortController();
+    abort.abort('cancelled early');
+    const job = payload({ command: ['sleep', '30'] });
+    const { running, exited } = await run(job, { signal: abort.signal });
+    expect(exited).toMatchObject({
+      containerId: null,
+      startedAt: null,
+      end: { kind: 'terminated', reason: 'cancelled early', exitCode: null },
+      logs: [],
+      logsTruncated: false,
+    });
+    expect(running).toEqual([]);
+    await expect(docker.getContainer(containerName(job.jobId, 1)).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('abandons an image pull when the attempt is terminated, and starts nothing', async () => {
+    const sockets = new Set<Socket>();
+    const registry = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+    const { port } = registry.address() as AddressInfo;
+    try {
+      const abort = new AbortController();
+      setTimeout(() => abort.abort('not needed any more'), 500);
+      const started = Date.now();
+      const job = payload({ image: `127.0.0.1:${port}/stalled:1` });
+      const { running, exited } = await run(job, { runner: runner({ pullTimeoutMs: 20_000 }), signal: abort.signal });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(exited).toMatchObject({ containerId: null, startedAt: null, end: { kind: 'terminated', reason: 'not needed any more', exitCode: null } });
+      expect(running).toEqual([]);
+      await expect(docker.getContainer(containerName(job.jobId, 1)).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => registry.close(resolve));
+    }
+  });
+
+  it('copes with a container that is already gone when it is stopped', async () => {
+    const abort = new AbortController();
+    const { exited } = await run(payload({ command: ['sleep', '30'] }), {
+      signal: abort.signal,
+      onRunning: async (event) => {
+        abort.abort('gone anyway');
+        await docker.getContainer(event.containerId).remove({ force: true });
+      },
+    });
+    expect(exited.end).toEqual({ kind: 'terminated', reason: 'gone anyway', exitCode: null });
+    expect(exited.logs).toEqual([]);
+  });
+
+  it('ignores a terminate that comes after the container exited', async () => {
+    const abort = new AbortController();
+    const { exited } = await run(payload({ command: ['sh', '-c', 'exit 2'] }), { signal: abort.signal });
+    abort.abort('too late');
+    expect(exited.end).toEqual({ kind: 'exited', exitCode: 2, oomKilled: false });
   });
 });

@@ -1,8 +1,8 @@
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadSchedulerConfig } from '#libs/config';
 import { createLogger } from '#libs/log';
-import { eventJobId, QueueNames, RedisKeys, type DispatchPayload, type WorkerDescriptor, type WorkerEvent } from '#libs/queue';
+import { eventJobId, QueueNames, RedisKeys, type ControlCommand, type DispatchPayload, type WorkerDescriptor, type WorkerEvent } from '#libs/queue';
 import { startScheduler } from '../../apps/scheduler/src/scheduler.js';
 import { testEnv } from './test-env.js';
 
@@ -24,6 +24,7 @@ export class WorkerProtocol {
   readonly redis = new Redis(testEnv().redisUrl, { maxRetriesPerRequest: null });
   private readonly events = new Queue<WorkerEvent>(QueueNames.events, { connection: this.redis });
   private readonly dispatchQueues = new Map<string, Queue<DispatchPayload>>();
+  private readonly claimers: { worker: Worker; connection: Redis; release: () => void }[] = [];
 
   async join(d: Partial<WorkerDescriptor> & { id: string }): Promise<WorkerDescriptor> {
     const descriptor: WorkerDescriptor = {
@@ -42,6 +43,32 @@ export class WorkerProtocol {
     return jobs.map((j) => j.data).sort((a, b) => a.jobId.localeCompare(b.jobId) || a.attempt - b.attempt);
   }
 
+  /** Claims (and holds, as a running worker does) every attempt dispatched to `workerId`. */
+  async claim(workerId: string): Promise<void> {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const connection = new Redis(testEnv().redisUrl, { maxRetriesPerRequest: null });
+    const worker = new Worker(QueueNames.dispatch(workerId), () => held, { connection, concurrency: 16 });
+    this.claimers.push({ worker, connection, release });
+    await worker.waitUntilReady();
+  }
+
+  /** The commands queued for a worker (terminate). */
+  async commands(workerId: string): Promise<ControlCommand[]> {
+    const queue = new Queue<ControlCommand>(QueueNames.control(workerId), { connection: this.redis });
+    try {
+      return (await queue.getJobs(['waiting'])).map((j) => j.data);
+    } finally {
+      await queue.close();
+    }
+  }
+
+  /** Makes a worker's heartbeat `ageMs` old, as if it went silent. */
+  async silence(workerId: string, ageMs: number): Promise<void> {
+    const d = JSON.parse((await this.redis.hget(RedisKeys.workers, workerId))!);
+    await this.redis.hset(RedisKeys.workers, workerId, JSON.stringify({ ...d, heartbeatAt: Date.now() - ageMs }));
+  }
+
   async report(event: WorkerEvent): Promise<void> {
     await this.events.add(event.type, event, { jobId: eventJobId(event), removeOnComplete: true });
   }
@@ -53,6 +80,11 @@ export class WorkerProtocol {
   }
 
   async close(): Promise<void> {
+    for (const c of this.claimers) c.release();
+    await Promise.all(this.claimers.map(async (c) => {
+      await c.worker.close(true);
+      c.connection.disconnect();
+    }));
     await Promise.all([...this.dispatchQueues.values(), this.events].map((q) => q.close()));
     this.redis.disconnect();
   }

@@ -7,7 +7,7 @@ import { closeRedis, createRedis, QueueNames, type WorkerEvent } from '#libs/que
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { IntakeConsumers } from './intake/intake-consumers.js';
 import { PlacementPass, type QueueRow } from './placement/placement-pass.js';
-import { loadRunnable, rebuildFromPostgres } from './reconciler/rebuild.js';
+import { loadRunnable, rebuildFromPostgres, syncRunnable } from './reconciler/rebuild.js';
 import { EventRecorder } from './recorder/event-recorder.js';
 import { ClusterState } from './state/cluster-state.js';
 import { WorkerRegistry } from './workers/worker-registry.js';
@@ -105,7 +105,10 @@ export class ControlLoop {
     // Taken first: anything that happens while this pass runs asks for the next one.
     let changed = this.changed;
     this.changed = false;
-    changed = (await this.registry.sync(now)) || changed;
+    const workers = await this.registry.sync(now);
+    changed ||= workers.changed;
+    changed = (await this.recoverLostWorkers()) || changed;
+    for (const workerId of workers.returned) await this.stopStaleAttempts(workerId);
     const queues: QueueRow[] = await this.db.query(`SELECT name, priority, pools, scheduling_policy FROM job_queues`);
     const queuesSeen = JSON.stringify(queues);
     changed ||= queuesSeen !== this.queuesSeen;
@@ -113,9 +116,7 @@ export class ControlLoop {
     await this.intake.follow(queues.map((q) => q.name));
     if (now - this.lastSweep >= RUNNABLE_SWEEP_MS) {
       this.lastSweep = now;
-      const before = this.state.runnable.size;
-      await loadRunnable(this.db, this.state);
-      changed ||= this.state.runnable.size !== before;
+      changed = (await syncRunnable(this.db, this.state)) || changed;
     }
     const arrived = this.intake.drain();
     if (arrived.length > 0) await loadRunnable(this.db, this.state, arrived);
@@ -128,6 +129,51 @@ export class ControlLoop {
     if (!changed) return;
     const placed = await this.placement.run(queues, this.fairShare, now);
     if (placed > 0) this.logger.debug({ placed, runnable: this.state.runnable.size }, 'placed jobs');
+  }
+
+  /**
+   * Fails the attempts of LOST workers with `Worker lost: <id>` (billed up
+   * to the last heartbeat), frees what they held and lets them retry.
+   * Idempotent: it acts on whatever LOST workers still hold, so a new leader
+   * finishes what an old one started.
+   */
+  private async recoverLostWorkers(): Promise<boolean> {
+    let recovered = false;
+    for (const worker of this.registry.lost()) {
+      const attempts = this.state.heldOn(worker.id);
+      if (attempts.length === 0) continue;
+      const rows: { job_id: string; attempt: number; started_at: Date | null }[] = await this.db.query(
+        `SELECT job_id, attempt, started_at FROM job_attempts WHERE worker_id = $1 AND status IN ('STARTING', 'RUNNING')`,
+        [worker.id],
+      );
+      for (const a of attempts) {
+        const row = rows.find((r) => r.job_id === a.jobId && r.attempt === a.attempt);
+        const startedAt = row?.started_at ?? null;
+        const stoppedAt = new Date(Math.max(worker.lastHeartbeatAt, startedAt?.getTime() ?? 0));
+        await this.dispatcher.withdraw(worker.id, a.jobId, a.attempt);
+        await this.recorder.record({
+          type: 'attempt-exited', jobId: a.jobId, attempt: a.attempt, workerId: worker.id, containerId: null,
+          startedAt: startedAt?.toISOString() ?? null, stoppedAt: stoppedAt.toISOString(),
+          end: { kind: 'worker-lost', workerId: worker.id }, logs: [], logsTruncated: false,
+        });
+      }
+      this.logger.warn({ workerId: worker.id, attempts: attempts.length }, 'worker lost: its attempts failed and were freed');
+      recovered = true;
+    }
+    return recovered;
+  }
+
+  /** A LOST worker came back: it must stop the containers of attempts already failed as lost, not report them. */
+  private async stopStaleAttempts(workerId: string): Promise<void> {
+    const stale: { job_id: string; attempt: number }[] = await this.db.query(
+      `SELECT job_id, attempt FROM job_attempts
+       WHERE worker_id = $1 AND reason = $2 AND stopped_at > now() - interval '7 days'`,
+      [workerId, `Worker lost: ${workerId}`],
+    );
+    for (const a of stale) {
+      await this.dispatcher.command(workerId, { type: 'terminate', jobId: a.job_id, attempt: a.attempt, reason: `Worker lost: ${workerId}` });
+    }
+    if (stale.length) this.logger.warn({ workerId, attempts: stale.length }, 'worker is back: told it to stop attempts failed as lost');
   }
 
   /** Decayed GPU-seconds per project from the usage rows: Slurm-style fair share. */

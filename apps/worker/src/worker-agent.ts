@@ -4,6 +4,8 @@ import type { Logger } from '#libs/log';
 import { closeRedis, createRedis, type WorkerDescriptor } from '#libs/queue';
 import { declareCapacity } from './capacity/capacity.js';
 import { discoverGpus } from './capacity/gpu-discovery.js';
+import { AttemptRegistry } from './control/attempt-registry.js';
+import { ControlConsumer } from './control/control-consumer.js';
 import { DispatchConsumer } from './dispatch/dispatch-consumer.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
 import { EventReporter } from './reporter/event-reporter.js';
@@ -15,7 +17,7 @@ const PULL_TIMEOUT_MS = 30 * 60_000;
 export interface WorkerAgent {
   /** What the worker declared when it joined. */
   descriptor: WorkerDescriptor;
-  /** Drains: no new attempts, running ones finish and report, then the worker leaves the pool. */
+  /** Drains: no new attempts, running ones finish (or are terminated) and report, then the worker leaves the pool. */
   stop(): Promise<void>;
   /** Resolves once the worker has left, whether through stop() or an operator's drain request. */
   left: Promise<void>;
@@ -37,15 +39,24 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const reporter = new EventReporter(redis);
   const runner = new ContainerRunner(
     docker,
-    { workerId: config.workerId, networkMode: config.networkMode, maxLogBytes: config.maxLogBytes, pullTimeoutMs: PULL_TIMEOUT_MS },
+    {
+      workerId: config.workerId,
+      networkMode: config.networkMode,
+      maxLogBytes: config.maxLogBytes,
+      pullTimeoutMs: PULL_TIMEOUT_MS,
+      stopGraceSeconds: config.stopGraceSeconds,
+    },
     logger,
   );
+  const attempts = new AttemptRegistry();
   const consumer = new DispatchConsumer(
     { redisUrl: config.redisUrl, workerId: config.workerId, concurrency: config.maxConcurrentJobs },
     runner,
     reporter,
+    attempts,
     logger,
   );
+  const control = new ControlConsumer({ redisUrl: config.redisUrl, workerId: config.workerId }, attempts, logger);
 
   let markLeft!: () => void;
   const left = new Promise<void>((resolve) => (markLeft = resolve));
@@ -57,6 +68,8 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       const closed = consumer.close();
       await heartbeat.setState('DRAINING');
       await closed;
+      // Only now: a terminate must still reach the attempts that run on during the drain.
+      await control.close();
       await heartbeat.leave();
       await reporter.close();
       await closeRedis(redis);
@@ -80,10 +93,12 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
 
   try {
     await heartbeat.join();
+    // Commands first: a terminate for an attempt claimed at once must find a listener.
+    await control.start();
     await consumer.start();
   } catch (error) {
     logger.error({ err: error }, 'worker failed to join; cleaning up');
-    await Promise.allSettled([consumer.close(), heartbeat.leave()]);
+    await Promise.allSettled([consumer.close(), control.close(), heartbeat.leave()]);
     await reporter.close();
     redis.disconnect();
     throw error;

@@ -51,6 +51,8 @@ export interface WorkerConfig {
   maxLogBytes: number;
   /** How many attempts may run at once on this worker (resources permitting). */
   maxConcurrentJobs: number;
+  /** Between SIGTERM and SIGKILL when a container is stopped (timeout, terminate). */
+  stopGraceSeconds: number;
   logLevel: LogLevel;
 }
 
@@ -99,6 +101,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     heartbeatMs,
     maxLogBytes: r.int('JOB_MAX_LOG_BYTES', 10 * 2 ** 20, 1024),
     maxConcurrentJobs: r.int('WORKER_MAX_CONCURRENT_JOBS', 64, 1, 10_000),
+    stopGraceSeconds: r.int('JOB_STOP_GRACE_SECONDS', 30, 0, 3600),
   };
 }
 

@@ -4,7 +4,13 @@ import type { JobStatus } from './job-state.js';
 export type AttemptEnd =
   | { kind: 'exited'; exitCode: number; oomKilled: boolean }
   | { kind: 'pull-failed'; message: string }
-  | { kind: 'start-failed'; message: string };
+  | { kind: 'start-failed'; message: string }
+  /** Stopped by the worker when `timeoutSeconds` ran out (SIGTERM, grace, SIGKILL). */
+  | { kind: 'timeout'; timeoutSeconds: number; exitCode: number | null }
+  /** Stopped on request (POST /jobs/{id}/terminate); `reason` is the caller's. */
+  | { kind: 'terminated'; reason: string; exitCode: number | null }
+  /** The worker stopped heart-beating while the attempt held resources. */
+  | { kind: 'worker-lost'; workerId: string };
 
 export interface AttemptOutcome {
   /** Final status of this attempt. */
@@ -12,6 +18,8 @@ export interface AttemptOutcome {
   /** The reason a person reads (`statusReason`). */
   reason: string;
   exitCode: number | null;
+  /** Whether a failure may use the attempts left: not after a timeout or a terminate (AWS Batch rules). */
+  retryable: boolean;
 }
 
 /** Maps every way an attempt can end to its status and reason (AWS Batch wording). */
@@ -19,14 +27,20 @@ export function attemptOutcome(end: AttemptEnd): AttemptOutcome {
   switch (end.kind) {
     case 'exited':
       if (end.oomKilled) {
-        return { status: 'FAILED', reason: 'OutOfMemoryError: Container killed due to memory usage', exitCode: end.exitCode };
+        return { status: 'FAILED', reason: 'OutOfMemoryError: Container killed due to memory usage', exitCode: end.exitCode, retryable: true };
       }
-      if (end.exitCode === 0) return { status: 'SUCCEEDED', reason: 'Essential container exited with code 0', exitCode: 0 };
-      return { status: 'FAILED', reason: `Essential container exited with code ${end.exitCode}`, exitCode: end.exitCode };
+      if (end.exitCode === 0) return { status: 'SUCCEEDED', reason: 'Essential container exited with code 0', exitCode: 0, retryable: false };
+      return { status: 'FAILED', reason: `Essential container exited with code ${end.exitCode}`, exitCode: end.exitCode, retryable: true };
     case 'pull-failed':
-      return { status: 'FAILED', reason: `CannotPullContainerError: ${end.message}`, exitCode: null };
+      return { status: 'FAILED', reason: `CannotPullContainerError: ${end.message}`, exitCode: null, retryable: true };
     case 'start-failed':
-      return { status: 'FAILED', reason: `CannotStartContainerError: ${end.message}`, exitCode: null };
+      return { status: 'FAILED', reason: `CannotStartContainerError: ${end.message}`, exitCode: null, retryable: true };
+    case 'timeout':
+      return { status: 'FAILED', reason: 'Job attempt duration exceeded timeout', exitCode: end.exitCode, retryable: false };
+    case 'terminated':
+      return { status: 'FAILED', reason: end.reason, exitCode: end.exitCode, retryable: false };
+    case 'worker-lost':
+      return { status: 'FAILED', reason: `Worker lost: ${end.workerId}`, exitCode: null, retryable: true };
     default:
       return assertExhaustive(end);
   }

@@ -27,7 +27,19 @@ export function parseGpuModel(text: string): GpuModelConstraint {
 /** Whether a GPU of `model` satisfies the constraint (an empty constraint allows any). */
 export function modelMatches(constraint: GpuModelConstraint | undefined, model: string): boolean {
   if (!constraint || constraint.length === 0) return true;
-  const name = model.toLowerCase();
-  const words = name.split(/[^a-z0-9.]+/);
+  const { name, words } = modelWords(model);
   return constraint.some((c) => c === name || words.includes(c));
+}
+
+// A cluster has a handful of model names and the core asks about them per GPU, per job: split each once.
+const wordsByModel = new Map<string, { name: string; words: string[] }>();
+
+function modelWords(model: string): { name: string; words: string[] } {
+  let entry = wordsByModel.get(model);
+  if (!entry) {
+    const name = model.toLowerCase();
+    entry = { name, words: name.split(/[^a-z0-9.]+/) };
+    if (wordsByModel.size < 10_000) wordsByModel.set(model, entry);
+  }
+  return entry;
 }

@@ -7,3 +7,4 @@ export * from './fair-share.js';
 export * from './billing.js';
 export * from './failure.js';
 export * from './parameters.js';
+export * from './sim/index.js';

@@ -11,6 +11,8 @@ export const QueueNames = {
   dispatch: (workerId: string) => `dispatch.${workerId}`,
   /** Attempt lifecycle reports from workers to the scheduler. */
   events: 'events',
+  /** Commands for one worker (terminate an attempt). */
+  control: (workerId: string) => `control.${workerId}`,
 } as const;
 
 /** Redis keys that are not BullMQ queues. */
@@ -28,6 +30,7 @@ export const JobIds = {
   intake: (jobId: string) => jobId,
   dispatch: (jobId: string, attempt: number) => `${jobId}.${attempt}`,
   event: (jobId: string, attempt: number, kind: string) => `${jobId}.${attempt}.${kind}`,
+  terminate: (jobId: string, attempt: number) => `${jobId}.${attempt}.terminate`,
 } as const;
 
 /** BullMQ priorities run 1 (first) .. 2^21 (last); ours run higher-first. */
@@ -44,6 +47,7 @@ export function eventJobId(event: WorkerEvent): string | undefined {
     case 'attempt-exited':
       return JobIds.event(event.jobId, event.attempt, 'exited');
     case 'worker-changed':
+    case 'job-changed':
       return undefined;
   }
 }

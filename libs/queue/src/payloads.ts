@@ -49,12 +49,28 @@ export interface AttemptExitedEvent {
   logsTruncated: boolean;
 }
 
+/** Stop one attempt: SIGTERM, the grace period, then SIGKILL; report it ended `terminated`. */
+export interface TerminateCommand {
+  type: 'terminate';
+  jobId: string;
+  attempt: number;
+  reason: string;
+}
+
+export type ControlCommand = TerminateCommand;
+
 export interface WorkerChangedEvent {
   type: 'worker-changed';
   workerId: string;
 }
 
-export type WorkerEvent = AttemptRunningEvent | AttemptExitedEvent | WorkerChangedEvent;
+/** A job left RUNNABLE outside the scheduler (cancelled): it must leave the leader's model. */
+export interface JobChangedEvent {
+  type: 'job-changed';
+  jobId: string;
+}
+
+export type WorkerEvent = AttemptRunningEvent | AttemptExitedEvent | WorkerChangedEvent | JobChangedEvent;
 
 export interface GpuDevice {
   index: number;

@@ -5,6 +5,7 @@ import type { ApiConfig } from '#libs/config';
 import type { Logger } from '#libs/log';
 import { closeRedis } from '#libs/queue';
 import { IntakeQueues } from './intake-queues.js';
+import { WorkerChannels } from './worker-channels.js';
 import { API_CONFIG, LOGGER, REDIS } from './tokens.js';
 
 /** Postgres, Redis, intake queues and the logger, shared by every API module. */
@@ -20,20 +21,22 @@ export class InfraModule implements OnApplicationShutdown {
         { provide: REDIS, useValue: deps.redis },
         { provide: LOGGER, useValue: deps.logger },
         { provide: IntakeQueues, useFactory: () => new IntakeQueues(deps.redis) },
+        { provide: WorkerChannels, useFactory: () => new WorkerChannels(deps.redis) },
       ],
-      exports: [API_CONFIG, DataSource, REDIS, LOGGER, IntakeQueues],
+      exports: [API_CONFIG, DataSource, REDIS, LOGGER, IntakeQueues, WorkerChannels],
     };
   }
 
   constructor(
     @Inject(IntakeQueues) private readonly intake: IntakeQueues,
+    @Inject(WorkerChannels) private readonly channels: WorkerChannels,
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(REDIS) private readonly redis: Redis,
   ) {}
 
   /** Nest calls this after the HTTP server has stopped, so no request is cut off. */
   async onApplicationShutdown(): Promise<void> {
-    await this.intake.close();
+    await Promise.all([this.intake.close(), this.channels.close()]);
     await Promise.allSettled([this.dataSource.destroy(), closeRedis(this.redis)]);
   }
 }

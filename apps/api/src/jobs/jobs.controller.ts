@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Inject, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiPayloadTooLargeResponse, ApiTags,
 } from '@nestjs/swagger';
@@ -7,11 +7,16 @@ import { JobDetailView, JobListView, JobLogsView, SubmitJobResponse } from './dt
 import { ListJobsQuery, LogsQuery } from './dto/list-jobs.query.js';
 import { SubmitJobDto } from './dto/submit-job.dto.js';
 import { JobsService } from './jobs.service.js';
+import { JobStopService } from './job-stop.service.js';
+import { StopJobDto, StopJobResponse } from './dto/stop-job.dto.js';
 
 @ApiTags('jobs')
 @Controller('api/v1/jobs')
 export class JobsController {
-  constructor(@Inject(JobsService) private readonly jobs: JobsService) {}
+  constructor(
+    @Inject(JobsService) private readonly jobs: JobsService,
+    @Inject(JobStopService) private readonly stopper: JobStopService,
+  ) {}
 
   @Post()
   @ApiCreatedResponse({ type: SubmitJobResponse, description: 'Committed to Postgres before this reply' })
@@ -35,6 +40,25 @@ export class JobsController {
   @ApiNotFoundResponse({ type: ErrorResponse })
   async describe(@Param('id') id: string): Promise<JobDetailView> {
     return this.jobs.describe(id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiOkResponse({ type: StopJobResponse, description: 'A SUBMITTED, PENDING or RUNNABLE job is now FAILED with the reason; a finished job is unchanged' })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiConflictResponse({ type: ErrorResponse, description: 'JOB_NOT_CANCELLABLE: it is STARTING or RUNNING; use terminate' })
+  async cancel(@Param('id') id: string, @Body() dto: StopJobDto): Promise<StopJobResponse> {
+    return this.stopper.cancel(id, dto.reason);
+  }
+
+  @Post(':id/terminate')
+  @HttpCode(200)
+  @ApiOkResponse({ type: StopJobResponse, description: 'Cancels a waiting job, or stops a STARTING/RUNNING container (SIGTERM, grace, SIGKILL); a finished job is unchanged' })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async terminate(@Param('id') id: string, @Body() dto: StopJobDto): Promise<StopJobResponse> {
+    return this.stopper.terminate(id, dto.reason);
   }
 
   @Get(':id/logs')

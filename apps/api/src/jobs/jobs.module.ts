@@ -3,10 +3,11 @@ import { JobDefinitionsModule } from '../job-definitions/job-definitions.module.
 import { JobQueuesModule } from '../job-queues/job-queues.module.js';
 import { JobsController } from './jobs.controller.js';
 import { JobsService } from './jobs.service.js';
+import { JobStopService } from './job-stop.service.js';
 
 @Module({
   imports: [JobDefinitionsModule, JobQueuesModule],
   controllers: [JobsController],
-  providers: [JobsService],
+  providers: [JobsService, JobStopService],
 })
 export class JobsModule {}

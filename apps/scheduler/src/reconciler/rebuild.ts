@@ -69,3 +69,25 @@ export async function loadRunnable(db: DataSource, state: ClusterState, ids?: st
     : await db.query(`SELECT ${RUNNABLE_COLUMNS} FROM jobs WHERE status = 'RUNNABLE'`);
   for (const row of rows) if (!state.runnable.has(row.id)) state.runnable.set(row.id, toRunnable(row));
 }
+
+/**
+ * The periodic sweep: adds RUNNABLE jobs the model missed and drops those
+ * that left RUNNABLE without the scheduler (cancelled). True if anything changed.
+ */
+export async function syncRunnable(db: DataSource, state: ClusterState): Promise<boolean> {
+  const rows: RunnableRow[] = await db.query(`SELECT ${RUNNABLE_COLUMNS} FROM jobs WHERE status = 'RUNNABLE'`);
+  const present = new Set(rows.map((r) => r.id));
+  let changed = false;
+  for (const id of state.runnable.keys()) {
+    if (present.has(id)) continue;
+    state.runnable.delete(id);
+    state.reasons.delete(id);
+    changed = true;
+  }
+  for (const row of rows) {
+    if (state.runnable.has(row.id)) continue;
+    state.runnable.set(row.id, toRunnable(row));
+    changed = true;
+  }
+  return changed;
+}

@@ -26,6 +26,11 @@ export class EventRecorder {
         return this.exited(event);
       case 'worker-changed':
         return this.onChange();
+      case 'job-changed':
+        // Cancelled in Postgres by the API: it must not wait, reserve or be placed any more.
+        this.state.runnable.delete(event.jobId);
+        this.state.reasons.delete(event.jobId);
+        return this.onChange();
     }
   }
 
@@ -82,7 +87,7 @@ export class EventRecorder {
       `SELECT status, attempt_count, max_attempts FROM jobs WHERE id = $1 FOR UPDATE`, [e.jobId],
     );
     if (!job || job.attempt_count !== e.attempt || !['STARTING', 'RUNNING'].includes(job.status)) return false;
-    const retry = outcome.status === 'FAILED' && e.attempt < job.max_attempts;
+    const retry = outcome.status === 'FAILED' && outcome.retryable && e.attempt < job.max_attempts;
     const next = retry ? 'RUNNABLE' : outcome.status;
     const reason = retry
       ? `Attempt ${e.attempt} failed (${outcome.reason}); retrying, attempt ${e.attempt + 1} of ${job.max_attempts}`

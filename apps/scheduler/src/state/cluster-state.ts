@@ -50,6 +50,14 @@ export class ClusterState {
     return { vcpus: milliCpu / 1000, memoryMiB, gpuIndices };
   }
 
+  /** The attempts holding resources on one worker. */
+  heldOn(workerId: string): { jobId: string; attempt: number }[] {
+    return [...(this.held.get(workerId)?.keys() ?? [])].map((key) => {
+      const dot = key.lastIndexOf('.');
+      return { jobId: key.slice(0, dot), attempt: Number(key.slice(dot + 1)) };
+    });
+  }
+
   /** Every attempt holding resources, for the core's reservation estimates. */
   running(): RunningAttempt[] {
     const all: RunningAttempt[] = [];

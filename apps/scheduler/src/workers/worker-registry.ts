@@ -33,8 +33,11 @@ export class WorkerRegistry {
     this.recorded = new Map(rows.map((r) => [r.id, { state: r.state, heartbeatWrittenAt: 0, fingerprint: '' }]));
   }
 
-  /** Reads heartbeats and records every change of worker state. Returns true when placement may change. */
-  async sync(now: number): Promise<boolean> {
+  /**
+   * Reads heartbeats and records every change of worker state. `changed`
+   * when placement may change; `returned` lists LOST workers heard from again.
+   */
+  async sync(now: number): Promise<{ changed: boolean; returned: string[] }> {
     const [raw, drains] = await Promise.all([this.redis.hgetall(RedisKeys.workers), this.redis.smembers(RedisKeys.drainRequests)]);
     this.drainRequested = new Set(drains);
     const seen = new Map<string, WorkerDescriptor>();
@@ -49,9 +52,11 @@ export class WorkerRegistry {
     this.descriptors = seen;
 
     let changed = false;
+    const returned: string[] = [];
     for (const d of seen.values()) {
       const state: RecordedState = now - d.heartbeatAt > this.workerTimeoutMs ? 'LOST'
         : d.state === 'DRAINING' || this.drainRequested.has(d.id) ? 'DRAINING' : 'ACTIVE';
+      if (state !== 'LOST' && this.recorded.get(d.id)?.state === 'LOST') returned.push(d.id);
       changed = (await this.record(d, state, now)) || changed;
     }
     for (const [id, rec] of this.recorded) {
@@ -64,7 +69,14 @@ export class WorkerRegistry {
         this.logger.info({ workerId: id }, 'worker left');
       }
     }
-    return changed;
+    return { changed, returned };
+  }
+
+  /** LOST workers with the time of their last heartbeat. */
+  lost(): { id: string; lastHeartbeatAt: number }[] {
+    return [...this.descriptors.values()]
+      .filter((d) => this.recorded.get(d.id)?.state === 'LOST')
+      .map((d) => ({ id: d.id, lastHeartbeatAt: d.heartbeatAt }));
   }
 
   private async record(d: WorkerDescriptor, state: RecordedState, now: number): Promise<boolean> {

@@ -2,6 +2,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '#libs/log';
 import { closeRedis, createRedis, QueueNames, type DispatchPayload } from '#libs/queue';
+import type { AttemptRegistry } from '../control/attempt-registry.js';
 import type { EventReporter } from '../reporter/event-reporter.js';
 import type { ContainerRunner } from '../runner/container-runner.js';
 
@@ -14,7 +15,8 @@ export interface DispatchConsumerOptions {
 /**
  * Claims this worker's dispatch jobs and runs each attempt. The BullMQ lock
  * is the worker's lease on the attempt, so the job stays active (and its
- * lock renewed) for as long as the container runs.
+ * lock renewed) for as long as the container runs. Each attempt is
+ * registered while it runs, so that a terminate command can stop it.
  */
 export class DispatchConsumer {
   private readonly connection: Redis;
@@ -26,6 +28,7 @@ export class DispatchConsumer {
     options: DispatchConsumerOptions,
     private readonly runner: ContainerRunner,
     private readonly reporter: EventReporter,
+    private readonly attempts: AttemptRegistry,
     private readonly logger: Logger,
   ) {
     // Its own connection: a worker's blocking fetch must not stall other commands.
@@ -60,7 +63,12 @@ export class DispatchConsumer {
 
   private async process(job: Job<DispatchPayload>): Promise<void> {
     const payload = job.data;
-    const exited = await this.runner.run(payload, { onRunning: (event) => this.reporter.report(event) });
-    await this.reporter.report(exited);
+    const claimed = this.attempts.claim(payload.jobId, payload.attempt);
+    try {
+      const exited = await this.runner.run(payload, { onRunning: (event) => this.reporter.report(event), signal: claimed.signal });
+      await this.reporter.report(exited);
+    } finally {
+      claimed.release();
+    }
   }
 }

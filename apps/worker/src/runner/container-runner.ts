@@ -5,6 +5,7 @@ import type { Logger } from '#libs/log';
 import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
 import { containerSpec } from './container-spec.js';
 import { dockerErrorMessage, dockerStatus } from './docker-error.js';
+import { alarm, timeoutDeadline } from './deadline.js';
 import { dockerTime, stopTime } from './docker-time.js';
 import { LogCollector } from './log-collector.js';
 
@@ -14,23 +15,36 @@ export interface RunnerOptions {
   maxLogBytes: number;
   /** Upper bound on one image pull: a registry that stalls must not hold an attempt forever. */
   pullTimeoutMs: number;
+  /** Between SIGTERM and SIGKILL when the runner stops a container (timeout, terminate). */
+  stopGraceSeconds: number;
 }
 
 export interface RunHooks {
   /** Awaited before the runner waits for the exit, so the container still exists while it runs. */
   onRunning(event: AttemptRunningEvent): Promise<void>;
+  /**
+   * Aborted to terminate the attempt, with the reason (a string) as the abort
+   * reason: before the container starts, it never starts; once it runs, it
+   * is stopped (SIGTERM, grace, SIGKILL). Either way the attempt ends `terminated`.
+   */
+  signal?: AbortSignal;
 }
 
-interface Exit {
-  stoppedAt: string;
-  end: Extract<AttemptEnd, { kind: 'exited' }>;
+type Exit = { stoppedAt: string; end: Extract<AttemptEnd, { kind: 'exited' | 'timeout' | 'terminated' }> };
+
+/** Why the runner stops a running container. */
+type StopCause = { kind: 'timeout'; timeoutSeconds: number } | { kind: 'terminated'; reason: string };
+
+/** The `terminated` reason carried by an aborted signal. */
+export function terminateReason(signal: AbortSignal): string {
+  return typeof signal.reason === 'string' && signal.reason.trim() !== '' ? signal.reason : 'Terminated by the worker';
 }
 
 /**
- * Runs one attempt in a Docker container: image, create, start, wait,
- * logs, remove. What the container did is the result (an exit code is not
- * an error); it throws only when Docker fails after the container started,
- * when the outcome is unknown.
+ * Runs one attempt in a Docker container: image, create, start, wait (or
+ * stop it on timeout or terminate), logs, remove. What the container did is
+ * the result (an exit code is not an error); it throws only when Docker
+ * fails after the container started, when the outcome is unknown.
  */
 export class ContainerRunner {
   constructor(
@@ -53,13 +67,22 @@ export class ContainerRunner {
       logs: [],
       logsTruncated: false,
     });
+    const { signal } = hooks;
+    // Terminated before its container started: it never starts.
+    const terminatedEarly = (containerId: string | null): AttemptExitedEvent => {
+      log.info({ containerId }, 'attempt terminated before its container started');
+      return ended(containerId, { kind: 'terminated', reason: terminateReason(signal!), exitCode: null });
+    };
+    if (signal?.aborted) return terminatedEarly(null);
 
     let pullError: string | null;
     try {
-      pullError = await this.ensureImage(payload.image);
+      pullError = await this.ensureImage(payload.image, signal);
     } catch (error) {
+      if (signal?.aborted) return terminatedEarly(null);
       return ended(null, { kind: 'start-failed', message: `cannot inspect image ${payload.image}: ${dockerErrorMessage(error)}` });
     }
+    if (signal?.aborted) return terminatedEarly(null);
     if (pullError !== null) {
       log.warn({ image: payload.image, reason: pullError }, 'image pull failed');
       return ended(null, { kind: 'pull-failed', message: pullError });
@@ -74,14 +97,18 @@ export class ContainerRunner {
     }
 
     try {
+      if (signal?.aborted) return terminatedEarly(container.id);
+      const beforeStart = Date.now();
       try {
         await container.start();
       } catch (error) {
         log.warn({ err: error, containerId: container.id }, 'container start failed');
         return ended(container.id, { kind: 'start-failed', message: dockerErrorMessage(error) });
       }
+      const afterStart = Date.now();
       const startedAt = dockerTime((await container.inspect()).State.StartedAt);
-      log.info({ containerId: container.id, startedAt }, 'container running');
+      const deadline = timeoutDeadline(payload.timeoutSeconds, startedAt, beforeStart, afterStart);
+      log.info({ containerId: container.id, startedAt, timeoutSeconds: payload.timeoutSeconds }, 'container running');
       try {
         await hooks.onRunning({
           type: 'attempt-running',
@@ -95,7 +122,7 @@ export class ContainerRunner {
         // The exit report carries startedAt too, so the run goes on.
         log.error({ err: error }, 'reporting attempt-running failed');
       }
-      const exit = await this.waitForExit(container);
+      const exit = await this.waitForExit(container, { deadline, timeoutSeconds: payload.timeoutSeconds ?? 0, signal }, log);
       const stoppedAt = stopTime(startedAt, exit.stoppedAt);
       const logs = await this.collectLogs(container);
       log.info({ containerId: container.id, ...exit.end, stoppedAt }, 'container exited');
@@ -117,10 +144,10 @@ export class ContainerRunner {
   }
 
   /** null when the image is present (pulled if need be), else why it could not be had. */
-  private async ensureImage(image: string): Promise<string | null> {
+  private async ensureImage(image: string, signal: AbortSignal | undefined): Promise<string | null> {
     if (await this.imageExists(image)) return null;
     try {
-      await this.pull(image);
+      await this.pull(image, signal);
     } catch (error) {
       return dockerErrorMessage(error);
     }
@@ -137,14 +164,17 @@ export class ContainerRunner {
     }
   }
 
-  private pull(image: string): Promise<void> {
+  /** Pulls `image`; gives up after pullTimeoutMs, or at once when `signal` aborts (a terminate). */
+  private pull(image: string, signal: AbortSignal | undefined): Promise<void> {
     const abort = new AbortController();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
+      const onTerminate = () => settle(new Error(`pulling ${image} was abandoned: the attempt was terminated`));
       const settle = (error?: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onTerminate);
         if (error) {
           abort.abort();
           reject(error);
@@ -156,6 +186,8 @@ export class ContainerRunner {
         () => settle(new Error(`pulling ${image} did not finish within ${this.options.pullTimeoutMs} ms`)),
         this.options.pullTimeoutMs,
       );
+      if (signal?.aborted) return onTerminate();
+      signal?.addEventListener('abort', onTerminate, { once: true });
       this.docker.pull(image, { abortSignal: abort.signal }).then(
         (stream) => {
           if (settled) return (stream as Readable).destroy();
@@ -186,20 +218,108 @@ export class ContainerRunner {
     }
   }
 
-  /** Where a job timeout would race the wait and stop the container. */
-  private async waitForExit(container: Docker.Container): Promise<Exit> {
-    await container.wait({ condition: 'not-running' });
-    const { State } = await container.inspect();
-    return {
-      stoppedAt: dockerTime(State.FinishedAt),
-      end: { kind: 'exited', exitCode: State.ExitCode, oomKilled: State.OOMKilled },
-    };
+  /**
+   * Waits for the container to exit by itself, unless the deadline passes or
+   * the attempt is terminated first: then it stops the container (SIGTERM,
+   * stopGraceSeconds, SIGKILL) and the attempt ends `timeout` or `terminated`.
+   */
+  private async waitForExit(
+    container: Docker.Container,
+    when: { deadline: number | null; timeoutSeconds: number; signal: AbortSignal | undefined },
+    log: Logger,
+  ): Promise<Exit> {
+    const exited = container.wait({ condition: 'not-running' });
+    const { deadline, signal } = when;
+    let cancel = () => {};
+    const stopRequested = new Promise<StopCause>((resolve) => {
+      const onAbort = () => resolve({ kind: 'terminated', reason: terminateReason(signal!) });
+      const cancelAlarm = deadline === null ? () => {} : alarm(deadline, () => resolve({ kind: 'timeout', timeoutSeconds: when.timeoutSeconds }));
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+      cancel = () => {
+        cancelAlarm();
+        signal?.removeEventListener('abort', onAbort);
+      };
+    });
+    let cause: StopCause | null;
+    try {
+      cause = await Promise.race([exited.then(() => null), stopRequested]);
+    } finally {
+      cancel();
+    }
+
+    if (cause === null) {
+      const { State } = await container.inspect();
+      return { stoppedAt: dockerTime(State.FinishedAt), end: { kind: 'exited', exitCode: State.ExitCode, oomKilled: State.OOMKilled } };
+    }
+
+    log.info({ containerId: container.id, ...cause, graceSeconds: this.options.stopGraceSeconds }, 'stopping container');
+    const stop = await this.stop(container, log);
+    if (stop === 'failed') {
+      // Neither stop nor kill went through: whether it still runs is unknown (the removal that follows tries once more).
+      throw new Error(`cannot stop container ${container.id} (${cause.kind})`);
+    }
+    // A container removed under us ends the wait with an error: it is gone all the same.
+    await exited.catch((error: unknown) => {
+      if (stop !== 'gone' && dockerStatus(error) !== 404) throw error;
+    });
+    let State: Docker.ContainerInspectInfo['State'];
+    try {
+      ({ State } = await container.inspect());
+    } catch (error) {
+      if (dockerStatus(error) !== 404) throw error;
+      log.warn({ containerId: container.id }, 'container gone while being stopped');
+      return { stoppedAt: new Date().toISOString(), end: { ...cause, exitCode: null } };
+    }
+    const stoppedAt = dockerTime(State.FinishedAt);
+    // It exited by itself just before the stop request reached it: that exit is the result.
+    if (stop === 'not-running') {
+      return { stoppedAt, end: { kind: 'exited', exitCode: State.ExitCode, oomKilled: State.OOMKilled } };
+    }
+    return { stoppedAt, end: { ...cause, exitCode: State.ExitCode } };
+  }
+
+  /**
+   * SIGTERM, then SIGKILL after the grace period (Docker's stop does both and
+   * returns once the container is down). Never throws: a container that has
+   * already stopped or is gone is what we wanted; a daemon that refuses both
+   * stop and kill is 'failed'.
+   */
+  private async stop(container: Docker.Container, log: Logger): Promise<'stopped' | 'not-running' | 'gone' | 'failed'> {
+    try {
+      await container.stop({ t: this.options.stopGraceSeconds });
+      return 'stopped';
+    } catch (error) {
+      const status = dockerStatus(error);
+      if (status === 304) return 'not-running';
+      if (status === 404) return 'gone';
+      log.error({ err: error, containerId: container.id }, 'container stop failed; killing it');
+    }
+    try {
+      await container.kill({ signal: 'SIGKILL' });
+      return 'stopped';
+    } catch (error) {
+      const status = dockerStatus(error);
+      if (status === 404) return 'gone';
+      // 409: not running any more.
+      if (status === 409) return 'not-running';
+      log.error({ err: error, containerId: container.id }, 'container kill failed');
+      return 'failed';
+    }
   }
 
   private async collectLogs(container: Docker.Container): Promise<LogCollector> {
     const collector = new LogCollector(this.options.maxLogBytes);
     // follow: a stream read frame by frame, so a huge output is never held whole; it ends at once on a stopped container.
-    const stream = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true })) as Readable;
+    let stream: Readable;
+    try {
+      stream = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true })) as Readable;
+    } catch (error) {
+      // Removed under us (only a stop tolerates that): its output went with it.
+      if (dockerStatus(error) !== 404) throw error;
+      collector.finish();
+      return collector;
+    }
     await new Promise<void>((resolve, reject) => {
       stream.on('data', (chunk: Buffer) => {
         collector.push(chunk);

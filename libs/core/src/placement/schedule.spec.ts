@@ -320,3 +320,13 @@ describe('priorityReason', () => {
     expect(priorityReason(87_561, 'q')).toBe('PRIORITY: about 88,000 jobs ahead in queue q');
   });
 });
+
+describe('schedule: strict FIFO and jobs that can never run', () => {
+  it('does not let a job no worker could ever fit block the queue', () => {
+    const { placements, waiting } = run({
+      workers: [worker('w')], jobs: [job('huge', { gpus: 16 }), job('small', { gpus: 1, submittedAt: NOW + 1 })], policy: { mode: 'strict-fifo' },
+    });
+    expect(placements.map((p) => p.jobId)).toEqual(['small']);
+    expect(waiting.get('huge')).toMatch(/^UNSCHEDULABLE/);
+  });
+});

@@ -24,7 +24,11 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   const schedulable = states.filter((s) => s.node.schedulable);
   const buckets = new GpuBuckets(schedulable);
   const running = new Map<string, RunningAttempt[]>();
-  for (const r of input.running ?? []) running.set(r.workerId, [...(running.get(r.workerId) ?? []), r]);
+  for (const r of input.running ?? []) {
+    const list = running.get(r.workerId);
+    if (list) list.push(r);
+    else running.set(r.workerId, [r]);
+  }
 
   const placements: Placement[] = [];
   const waiting = new Map<string, string>();
@@ -32,6 +36,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   // Capacity only shrinks during a pass, so a shape that found no worker finds none later either;
   // a longer timeout only shuts more reserved workers, so it is recorded as the shortest that failed.
   const noFit = new Map<string, number>();
+  const noReservation = new Set<string>();
   const aheadInQueue = new Map<string, number>();
   // Keyed by shape, split by whether the job has a timeout: the only way the timeout changes the reason.
   const explanations = { timed: new Map<string, Explanation>(), untimed: new Map<string, Explanation>() };
@@ -52,17 +57,23 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       const gpuDevices = chooseGpus(target.freeGpusFor(job), job.resources.gpus);
       buckets.take(target, job, gpuDevices);
       placements.push({ jobId: job.id, workerId: target.node.id, gpuDevices });
-      running.set(target.node.id, [...(running.get(target.node.id) ?? []), {
+      const attempt: RunningAttempt = {
         jobId: job.id, workerId: target.node.id, startedAt: input.now, timeoutSeconds: job.timeoutSeconds ?? null,
         vcpus: job.resources.vcpus, memoryMiB: job.resources.memoryMiB, gpuIndices: gpuDevices,
-      }]);
+      };
+      const list = running.get(target.node.id);
+      if (list) list.push(attempt);
+      else running.set(target.node.id, [attempt]);
       continue;
     }
     noFit.set(key, Math.min(timeout, noFit.get(key) ?? Infinity));
-    if (mode === 'strict-fifo') strictBlocker = job;
+    // A job no worker could ever run must not block the queue behind it for good.
+    if (mode === 'strict-fifo' && schedulable.some((w) => w.admits(job) && w.couldEverFit(job))) strictBlocker = job;
 
-    if (mode === 'backfill' && reservations.length < maxReservations) {
+    if (mode === 'backfill' && reservations.length < maxReservations && !noReservation.has(key)) {
       const reservation = reserve(job, schedulable, running, input.now);
+      // Reservations only take workers away, so this shape finds none later in the pass either.
+      if (!reservation) noReservation.add(key);
       if (reservation) {
         reservations.push(reservation);
         byId.get(reservation.workerId)!.reservation = { jobId: job.id, startAt: reservation.startAt };

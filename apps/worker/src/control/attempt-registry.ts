@@ -1,0 +1,91 @@
+import { JobIds, type TerminateCommand } from '#libs/queue';
+
+export interface AttemptRegistryOptions {
+  /** How long a terminate for an attempt not claimed here yet is kept. */
+  pendingTtlMs: number;
+  /** Most such terminates kept; the oldest go first. */
+  maxPending: number;
+  now?: () => number;
+}
+
+export const DEFAULT_REGISTRY_OPTIONS: AttemptRegistryOptions = { pendingTtlMs: 5 * 60_000, maxPending: 10_000 };
+
+/** What a terminate did: stopped a claimed attempt, or was kept for a claim still to come. */
+export type TerminateResult = 'stopping' | 'already-stopping' | 'remembered';
+
+export interface ClaimedAttempt {
+  /** Aborts, with the terminate reason, when the attempt is to be terminated (already, if it was asked before the claim). */
+  signal: AbortSignal;
+  /** Forget the attempt once it has ended. */
+  release(): void;
+}
+
+/**
+ * The attempts this worker has claimed, each with the AbortController that
+ * terminates it, and terminates that arrived before their attempt was
+ * claimed (the control command can overtake the dispatch claim).
+ */
+export class AttemptRegistry {
+  private readonly claimed = new Map<string, AbortController>();
+  /** Insertion order is expiry order (one TTL for all), so pruning reads from the front. */
+  private readonly pending = new Map<string, { reason: string; expiresAt: number }>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: AttemptRegistryOptions = DEFAULT_REGISTRY_OPTIONS) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Registers a claimed attempt. */
+  claim(jobId: string, attempt: number): ClaimedAttempt {
+    const key = JobIds.dispatch(jobId, attempt);
+    const controller = new AbortController();
+    this.prune();
+    const early = this.pending.get(key);
+    if (early) {
+      this.pending.delete(key);
+      controller.abort(early.reason);
+    }
+    this.claimed.set(key, controller);
+    return {
+      signal: controller.signal,
+      release: () => {
+        if (this.claimed.get(key) === controller) this.claimed.delete(key);
+      },
+    };
+  }
+
+  /** Terminates the attempt if it is claimed here, else keeps the request for its claim. Never throws. */
+  terminate(command: Pick<TerminateCommand, 'jobId' | 'attempt' | 'reason'>): TerminateResult {
+    const key = JobIds.dispatch(command.jobId, command.attempt);
+    const controller = this.claimed.get(key);
+    if (controller) {
+      if (controller.signal.aborted) return 'already-stopping';
+      controller.abort(command.reason);
+      return 'stopping';
+    }
+    this.prune();
+    this.pending.delete(key);
+    this.pending.set(key, { reason: command.reason, expiresAt: this.now() + this.options.pendingTtlMs });
+    while (this.pending.size > this.options.maxPending) this.pending.delete(this.pending.keys().next().value!);
+    return 'remembered';
+  }
+
+  /** Attempts claimed and not yet released. */
+  get claimedCount(): number {
+    return this.claimed.size;
+  }
+
+  /** Terminates kept for attempts not claimed yet. */
+  get pendingCount(): number {
+    this.prune();
+    return this.pending.size;
+  }
+
+  private prune(): void {
+    const now = this.now();
+    for (const [key, entry] of this.pending) {
+      if (entry.expiresAt > now) break;
+      this.pending.delete(key);
+    }
+  }
+}
