@@ -162,6 +162,20 @@ describe('end to end: api, scheduler and worker processes', () => {
     expect((await finished(next)).status).toBe('SUCCEEDED');
   });
 
+  it('retries by an exit-code rule and succeeds on attempt 2, which the container sees', async () => {
+    await call('POST', '/api/v1/job-definitions', {
+      name: 'e2e-flaky', image: testEnv().testImage, command: ['sh', '-c', 'echo "attempt $GPUBATCH_JOB_ATTEMPT"; [ "$GPUBATCH_JOB_ATTEMPT" = 2 ] || exit 3'],
+      resources: { vcpus: 0.5, memoryMiB: 64 },
+      retryStrategy: { attempts: 3, evaluateOnExit: [{ onExitCode: '3', action: 'RETRY' }, { onExitCode: '*', action: 'EXIT' }] },
+    });
+    const id = (await call('POST', '/api/v1/jobs', { name: 'flaky', queue: 'e2e', definition: 'e2e-flaky' })).body.jobId;
+    const done = await finished(id);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.attempts.map((a: { exitCode: number }) => a.exitCode)).toEqual([3, 0]);
+    expect((await call('GET', `/api/v1/jobs/${id}/logs?attempt=1`)).body.lines.map((l: { text: string }) => l.text)).toEqual(['attempt 1']);
+    expect((await call('GET', `/api/v1/jobs/${id}/logs`)).body.lines.map((l: { text: string }) => l.text)).toEqual(['attempt 2']);
+  });
+
   it('every process exits 0 on SIGTERM', async () => {
     expect(await cluster.stop()).toEqual({ worker: 0, scheduler: 0, api: 0 });
   });

@@ -41,6 +41,14 @@ describe('job definitions API', () => {
     expect((await api.get(`/api/v1/job-definitions/${name}`)).body.revision).toBe(1);
   });
 
+  it('keeps evaluateOnExit rules, actions upper-cased', async () => {
+    const name = `rules-${randomUUID().slice(0, 8)}`;
+    const res = await api.post('/api/v1/job-definitions', body(name, {
+      retryStrategy: { attempts: 3, evaluateOnExit: [{ onExitCode: '3', action: 'exit' }, { onReason: 'CannotPull*', action: 'RETRY' }] },
+    }));
+    expect(res.body.retryStrategy).toEqual({ attempts: 3, evaluateOnExit: [{ onExitCode: '3', action: 'EXIT' }, { onReason: 'CannotPull*', action: 'RETRY' }] });
+  });
+
   it('answers 404 with a code for an unknown definition', async () => {
     const res = await api.get('/api/v1/job-definitions/no-such-definition/3');
     expect(res).toEqual({ status: 404, body: { statusCode: 404, code: 'DEFINITION_NOT_FOUND', message: 'job definition no-such-definition:3 does not exist' } });
@@ -65,6 +73,11 @@ describe('job definitions API', () => {
     ['retry attempts 0', { retryStrategy: { attempts: 0 } }, 'retryStrategy.attempts must not be less than 1'],
     ['retry attempts 11', { retryStrategy: { attempts: 11 } }, 'retryStrategy.attempts must not be greater than 10'],
     ['zero timeout', { timeoutSeconds: 0 }, 'timeoutSeconds must not be less than 1'],
+    ['a retry rule with no action', { retryStrategy: { attempts: 2, evaluateOnExit: [{ onExitCode: '1' }] } }, 'retryStrategy.evaluateOnExit.0.action is required (RETRY or EXIT)'],
+    ['a retry rule with an unknown action', { retryStrategy: { attempts: 2, evaluateOnExit: [{ onExitCode: '1', action: 'MAYBE' }] } }, 'retryStrategy.evaluateOnExit.0.action must be RETRY or EXIT'],
+    ['a retry rule with no pattern', { retryStrategy: { attempts: 2, evaluateOnExit: [{ action: 'EXIT' }] } }, 'retryStrategy.evaluateOnExit.0.a rule needs at least one of onExitCode, onReason, onStatusReason'],
+    ['a non-numeric exit code pattern', { retryStrategy: { attempts: 2, evaluateOnExit: [{ onExitCode: 'abc', action: 'EXIT' }] } }, 'retryStrategy.evaluateOnExit.0.onExitCode must be digits with * or ? wildcards'],
+    ['six retry rules', { retryStrategy: { attempts: 2, evaluateOnExit: Array(6).fill({ onExitCode: '1', action: 'EXIT' }) } }, 'retryStrategy.evaluateOnExit must contain no more than 5 elements'],
   ])('rejects %s with 400 naming the field', async (_case, over, message) => {
     const res = await api.post('/api/v1/job-definitions', body('valid-name', over));
     expect(res.status).toBe(400);

@@ -198,6 +198,12 @@ describe('jobs and job queues API', () => {
         const ready = await broken.get('/health/ready');
         expect(ready.status).toBe(503);
         expect(ready.body.message).toMatch(/^postgres: ok; redis: (down|timeout)/);
+        // Postgres is the source of truth: a submit still commits and answers, without hanging on Redis.
+        const f = await broken.fixture();
+        const res = await broken.post('/api/v1/jobs', { name: 'while-redis-is-down', queue: f.queue, definition: f.definition });
+        expect(res.status).toBe(201);
+        const [row] = await broken.db.query(`SELECT status FROM jobs WHERE id = $1`, [res.body.jobId]);
+        expect(row).toEqual({ status: 'RUNNABLE' });
       } finally {
         await broken.close();
       }

@@ -31,8 +31,8 @@ describe('scheduler (real Postgres and Redis)', () => {
     await db.destroy();
   });
 
-  const start = async () => {
-    const s = await startTestScheduler();
+  const start = async (env: Record<string, string> = {}) => {
+    const s = await startTestScheduler(env);
     schedulers.push(s);
     return s;
   };
@@ -156,6 +156,24 @@ describe('scheduler (real Postgres and Redis)', () => {
     expect(await db.query(`SELECT * FROM usage`)).toEqual([]);
   });
 
+  it('lets an evaluateOnExit rule stop retries for one exit code and not another', async () => {
+    await worker.join({ id: 'w-rules' });
+    const f = await api.fixture({ retryStrategy: { attempts: 3, evaluateOnExit: [{ onExitCode: '3', action: 'EXIT' }] } });
+    const three = await submit(f.queue, f.definition);
+    const four = await submit(f.queue, f.definition);
+    await start();
+    await waitFor('both placed', async () => (await worker.dispatched('w-rules')).length === 2);
+    for (const [id, code] of [[three, 3], [four, 4]] as const) {
+      await worker.report({
+        type: 'attempt-exited', jobId: id, attempt: 1, workerId: 'w-rules', containerId: 'c', startedAt: new Date(Date.now() - 1000).toISOString(),
+        stoppedAt: new Date().toISOString(), end: { kind: 'exited', exitCode: code, oomKilled: false }, logs: [], logsTruncated: false,
+      });
+    }
+    await waitFor('the exit-3 job FAILED', async () => (await job(three)).status === 'FAILED');
+    await waitFor('the exit-4 job retried', async () => (await worker.dispatched('w-rules')).some((d) => d.jobId === four && d.attempt === 2));
+    expect((await job(three)).attempts).toHaveLength(1);
+  });
+
   it('a new leader rebuilds allocations from Postgres and does not over-commit', async () => {
     await worker.join({ id: 'w-full', vcpus: 1 });
     const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
@@ -225,12 +243,13 @@ describe('scheduler (real Postgres and Redis)', () => {
   });
 
   it('reserves a worker for a blocked big job and backfills only jobs that end before it starts', async () => {
-    await worker.join({ id: 'w-4', gpus: [0, 1, 2, 3].map(GPU) });
+    // Five GPUs: after the 3-GPU job and the backfilled 1-GPU job, one stays free, held back by the reservation.
+    await worker.join({ id: 'w-4', gpus: [0, 1, 2, 3, 4].map(GPU) });
     const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64, gpus: 1 } });
     await start();
     const first = await submit(f.queue, f.definition, { overrides: { resources: { gpus: 3 } }, timeoutSeconds: 3600 });
     await waitFor('the 3-GPU job to be placed', async () => (await job(first)).status === 'STARTING');
-    const big = await submit(f.queue, f.definition, { overrides: { resources: { gpus: 4 } }, timeoutSeconds: 600 });
+    const big = await submit(f.queue, f.definition, { overrides: { resources: { gpus: 5 } }, timeoutSeconds: 600 });
     const endless = await submit(f.queue, f.definition);
     const short = await submit(f.queue, f.definition, { timeoutSeconds: 60 });
 
@@ -244,105 +263,150 @@ describe('scheduler (real Postgres and Redis)', () => {
     expect(blocked.status).toBe('RUNNABLE');
     expect(blocked.statusReason).toMatch(new RegExp(`^PRIORITY: worker w-4 is reserved for job ${big} from .*; a job without timeoutSeconds cannot backfill$`));
   });
-});
 
-describe('scheduler: cancel, terminate and lost workers', () => {
-  let db: DataSource;
-  let api: ApiHarness;
-  let worker: WorkerProtocol;
-  let scheduler: Scheduler | undefined;
+  describe('cancel, terminate and lost workers', () => {
 
-  beforeAll(async () => { db = await openTestDatabase(); });
-  beforeEach(async () => {
-    await resetState(db);
-    api = await ApiHarness.start();
-    worker = new WorkerProtocol();
-  });
-  afterEach(async () => {
-    await scheduler?.stop();
-    scheduler = undefined;
-    await worker.close();
-    await api.close();
-  });
-  afterAll(async () => { await db.destroy(); });
-
-  const job = async (id: string) => (await api.get(`/api/v1/jobs/${id}`)).body;
-  const submit = async (queue: string, definition: string, extra: Record<string, unknown> = {}) =>
-    (await api.post('/api/v1/jobs', { name: 'job', queue, definition, ...extra })).body.jobId as string;
-
-  it('cancels a waiting job: FAILED with the reason, and the scheduler never places it', async () => {
-    const f = await api.fixture();
-    const id = await submit(f.queue, f.definition);
-    scheduler = await startTestScheduler();
-    expect(await api.post(`/api/v1/jobs/${id}/cancel`, { reason: 'Wrong input data' })).toEqual({ status: 200, body: { jobId: id, status: 'FAILED' } });
-    const cancelled = await job(id);
-    expect(cancelled).toMatchObject({ status: 'FAILED', statusReason: 'Wrong input data' });
-    expect(cancelled.events.at(-1)).toMatchObject({ from: 'RUNNABLE', to: 'FAILED', reason: 'Wrong input data' });
-    await worker.join({ id: 'w-late' });
-    const other = await submit(f.queue, f.definition);
-    await waitFor('the other job to be placed', async () => (await worker.dispatched('w-late')).some((d) => d.jobId === other));
-    expect((await worker.dispatched('w-late')).map((d) => d.jobId)).toEqual([other]);
-    // Finished jobs are left as they are; a missing reason is a 400; an unknown job a 404.
-    expect(await api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'again' })).toEqual({ status: 200, body: { jobId: id, status: 'FAILED' } });
-    expect((await api.post(`/api/v1/jobs/${id}/cancel`, { reason: '' })).body.message).toBe('reason must not be empty');
-    expect((await api.post('/api/v1/jobs/nope/cancel', { reason: 'x' })).status).toBe(404);
-  });
-
-  it('terminates a job no worker claimed yet: FAILED with the reason, not retried, its GPU freed for the next job', async () => {
-    await worker.join({ id: 'w-1', gpus: [GPU(0)] });
-    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64, gpus: 1 }, retryStrategy: { attempts: 3 } });
-    const first = await submit(f.queue, f.definition);
-    const second = await submit(f.queue, f.definition);
-    scheduler = await startTestScheduler();
-    await waitFor('first placed', async () => (await job(first)).status === 'STARTING');
-    expect((await api.post(`/api/v1/jobs/${first}/cancel`, { reason: 'x' })).body.code).toBe('JOB_NOT_CANCELLABLE');
-    const res = await api.post(`/api/v1/jobs/${first}/terminate`, { reason: 'Operator stop' });
-    expect(res.body).toEqual({ jobId: first, status: 'STARTING', stopping: true });
-    const done = await waitFor('FAILED', async () => {
-      const j = await job(first);
-      return j.status === 'FAILED' ? j : undefined;
+    it('cancels a waiting job: FAILED with the reason, and the scheduler never places it', async () => {
+      const f = await api.fixture();
+      const id = await submit(f.queue, f.definition);
+      await start();
+      expect(await api.post(`/api/v1/jobs/${id}/cancel`, { reason: 'Wrong input data' })).toEqual({ status: 200, body: { jobId: id, status: 'FAILED' } });
+      const cancelled = await job(id);
+      expect(cancelled).toMatchObject({ status: 'FAILED', statusReason: 'Wrong input data' });
+      expect(cancelled.events.at(-1)).toMatchObject({ from: 'RUNNABLE', to: 'FAILED', reason: 'Wrong input data' });
+      await worker.join({ id: 'w-late' });
+      const other = await submit(f.queue, f.definition);
+      await waitFor('the other job to be placed', async () => (await worker.dispatched('w-late')).some((d) => d.jobId === other));
+      expect((await worker.dispatched('w-late')).map((d) => d.jobId)).toEqual([other]);
+      // Finished jobs are left as they are; a missing reason is a 400; an unknown job a 404.
+      expect(await api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'again' })).toEqual({ status: 200, body: { jobId: id, status: 'FAILED' } });
+      expect((await api.post(`/api/v1/jobs/${id}/cancel`, { reason: '' })).body.message).toBe('reason must not be empty');
+      expect((await api.post('/api/v1/jobs/nope/cancel', { reason: 'x' })).status).toBe(404);
     });
-    expect(done.statusReason).toBe('Operator stop');
-    expect(done.attempts).toHaveLength(1);
-    await waitFor('the freed GPU to go to the second job', async () => (await worker.dispatched('w-1')).some((d) => d.jobId === second && d.gpuDevices[0] === 0));
+
+    it('terminates a job no worker claimed yet: FAILED with the reason, not retried, its GPU freed for the next job', async () => {
+      await worker.join({ id: 'w-1', gpus: [GPU(0)] });
+      const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64, gpus: 1 }, retryStrategy: { attempts: 3 } });
+      const first = await submit(f.queue, f.definition);
+      const second = await submit(f.queue, f.definition);
+      await start();
+      await waitFor('first placed', async () => (await job(first)).status === 'STARTING');
+      expect((await api.post(`/api/v1/jobs/${first}/cancel`, { reason: 'x' })).body.code).toBe('JOB_NOT_CANCELLABLE');
+      const res = await api.post(`/api/v1/jobs/${first}/terminate`, { reason: 'Operator stop' });
+      expect(res.body).toEqual({ jobId: first, status: 'STARTING', stopping: true });
+      const done = await waitFor('FAILED', async () => {
+        const j = await job(first);
+        return j.status === 'FAILED' ? j : undefined;
+      });
+      expect(done.statusReason).toBe('Operator stop');
+      expect(done.attempts).toHaveLength(1);
+      await waitFor('the freed GPU to go to the second job', async () => (await worker.dispatched('w-1')).some((d) => d.jobId === second && d.gpuDevices[0] === 0));
+    });
+
+    it('sends terminate to the worker running the job', async () => {
+      await worker.join({ id: 'w-run' });
+      await worker.claim('w-run');
+      const f = await api.fixture();
+      const id = await submit(f.queue, f.definition);
+      await start();
+      await waitFor('placement', async () => (await job(id)).status === 'STARTING');
+      await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-run', containerId: 'c', startedAt: new Date().toISOString() });
+      await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
+      expect((await api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'Stop it' })).body).toEqual({ jobId: id, status: 'RUNNING', stopping: true });
+      expect(await worker.commands('w-run')).toEqual([{ type: 'terminate', jobId: id, attempt: 1, reason: 'Stop it' }]);
+    });
+
+    it('fails a lost worker\'s attempts with "Worker lost", bills to the last heartbeat, retries elsewhere, and stops them when it returns', async () => {
+      await worker.join({ id: 'w-doomed' });
+      await worker.claim('w-doomed');
+      const f = await api.fixture({ retryStrategy: { attempts: 2 } });
+      const id = await submit(f.queue, f.definition);
+      await start({ WORKER_HEARTBEAT_TIMEOUT_MS: '2000' });
+      await waitFor('placement', async () => (await job(id)).status === 'STARTING');
+      const startedAt = new Date(Date.now() - 5000).toISOString();
+      await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-doomed', containerId: 'c', startedAt });
+      await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
+
+      await worker.silence('w-doomed', 3000);
+      const lastHeartbeat = JSON.parse((await worker.redis.hget('gpubatch:workers', 'w-doomed'))!).heartbeatAt;
+      await worker.join({ id: 'w-healthy' });
+      await waitFor('the retry on the healthy worker', async () => (await worker.dispatched('w-healthy')).some((d) => d.jobId === id && d.attempt === 2));
+      const detail = await job(id);
+      expect(detail.attempts[0]).toMatchObject({ status: 'FAILED', reason: 'Worker lost: w-doomed', workerId: 'w-doomed' });
+      expect(detail.events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'RUNNABLE', 'STARTING', 'RUNNING', 'RUNNABLE', 'STARTING']);
+      const [usage] = await db.query(`SELECT started_at, stopped_at FROM usage WHERE job_id = $1`, [id]);
+      expect(usage).toEqual({ started_at: new Date(startedAt), stopped_at: new Date(lastHeartbeat) });
+      expect((await api.get('/api/v1/workers/w-doomed')).body).toMatchObject({ state: 'LOST', allocated: { vcpus: 0, gpus: 0 } });
+
+      await worker.join({ id: 'w-doomed' }); // it comes back
+      await waitFor('a terminate for the stale attempt', async () => (await worker.commands('w-doomed')).some((c) => c.jobId === id && c.attempt === 1));
+    });
+
   });
 
-  it('sends terminate to the worker running the job', async () => {
-    await worker.join({ id: 'w-run' });
-    await worker.claim('w-run');
-    const f = await api.fixture();
-    const id = await submit(f.queue, f.definition);
-    scheduler = await startTestScheduler();
-    await waitFor('placement', async () => (await job(id)).status === 'STARTING');
-    await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-run', containerId: 'c', startedAt: new Date().toISOString() });
-    await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
-    expect((await api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'Stop it' })).body).toEqual({ jobId: id, status: 'RUNNING', stopping: true });
-    expect(await worker.commands('w-run')).toEqual([{ type: 'terminate', jobId: id, attempt: 1, reason: 'Stop it' }]);
-  });
+  describe('dependencies', () => {
+    const exit = (jobId: string, code: number) => worker.report({
+      type: 'attempt-exited', jobId, attempt: 1, workerId: 'w-dep', containerId: 'c', startedAt: new Date(Date.now() - 500).toISOString(),
+      stoppedAt: new Date().toISOString(), end: { kind: 'exited', exitCode: code, oomKilled: false }, logs: [], logsTruncated: false,
+    });
 
-  it('fails a lost worker\'s attempts with "Worker lost", bills to the last heartbeat, retries elsewhere, and stops them when it returns', async () => {
-    await worker.join({ id: 'w-doomed' });
-    await worker.claim('w-doomed');
-    const f = await api.fixture({ retryStrategy: { attempts: 2 } });
-    const id = await submit(f.queue, f.definition);
-    scheduler = await startTestScheduler({ WORKER_HEARTBEAT_TIMEOUT_MS: '2000' });
-    await waitFor('placement', async () => (await job(id)).status === 'STARTING');
-    const startedAt = new Date(Date.now() - 5000).toISOString();
-    await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-doomed', containerId: 'c', startedAt });
-    await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
+    it('holds a job PENDING until its dependencies succeed, then runs it', async () => {
+      await worker.join({ id: 'w-dep' });
+      const f = await api.fixture();
+      const a = await submit(f.queue, f.definition);
+      const b = await submit(f.queue, f.definition);
+      const c = await submit(f.queue, f.definition, { dependsOn: [{ jobId: a }, { jobId: b }] });
+      const pending = await job(c);
+      expect(pending).toMatchObject({ status: 'PENDING', statusReason: `DEPENDENCY: waiting for ${[a, b].sort().join(', ')}` });
+      expect(pending.dependsOn.map((d: { jobId: string }) => d.jobId).sort()).toEqual([a, b].sort());
+      await start();
+      await waitFor('a and b placed', async () => (await worker.dispatched('w-dep')).length === 2);
+      await exit(a, 0);
+      await waitFor('the reason to name only b', async () => (await job(c)).statusReason === `DEPENDENCY: waiting for ${b}`);
+      expect((await job(c)).status).toBe('PENDING');
+      await exit(b, 0);
+      await waitFor('c placed', async () => (await worker.dispatched('w-dep')).some((d) => d.jobId === c));
+      expect((await job(c)).events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
+    });
 
-    await worker.silence('w-doomed', 3000);
-    const lastHeartbeat = JSON.parse((await worker.redis.hget('gpubatch:workers', 'w-doomed'))!).heartbeatAt;
-    await worker.join({ id: 'w-healthy' });
-    await waitFor('the retry on the healthy worker', async () => (await worker.dispatched('w-healthy')).some((d) => d.jobId === id && d.attempt === 2));
-    const detail = await job(id);
-    expect(detail.attempts[0]).toMatchObject({ status: 'FAILED', reason: 'Worker lost: w-doomed', workerId: 'w-doomed' });
-    expect(detail.events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'RUNNABLE', 'STARTING', 'RUNNING', 'RUNNABLE', 'STARTING']);
-    const [usage] = await db.query(`SELECT started_at, stopped_at FROM usage WHERE job_id = $1`, [id]);
-    expect(usage).toEqual({ started_at: new Date(startedAt), stopped_at: new Date(lastHeartbeat) });
-    expect((await api.get('/api/v1/workers/w-doomed')).body).toMatchObject({ state: 'LOST', allocated: { vcpus: 0, gpus: 0 } });
+    it('fails the dependants of a failed job, transitively, with the failed job named', async () => {
+      await worker.join({ id: 'w-dep' });
+      const f = await api.fixture();
+      const a = await submit(f.queue, f.definition);
+      const b = await submit(f.queue, f.definition, { dependsOn: [{ jobId: a }] });
+      const c = await submit(f.queue, f.definition, { dependsOn: [{ jobId: b }] });
+      await start();
+      await waitFor('a placed', async () => (await worker.dispatched('w-dep')).length === 1);
+      await exit(a, 3);
+      await waitFor('c FAILED', async () => (await job(c)).status === 'FAILED');
+      expect((await job(b)).statusReason).toBe(`Dependent job ${a} failed`);
+      expect((await job(c)).statusReason).toBe(`Dependent job ${b} failed`);
+      // A job submitted behind a failed one fails at once.
+      const d = await submit(f.queue, f.definition, { dependsOn: [{ jobId: a }] });
+      expect(await job(d)).toMatchObject({ status: 'FAILED', statusReason: `Dependent job ${a} failed` });
+    });
 
-    await worker.join({ id: 'w-doomed' }); // it comes back
-    await waitFor('a terminate for the stale attempt', async () => (await worker.commands('w-doomed')).some((c) => c.jobId === id && c.attempt === 1));
+    it('fails the dependants of a cancelled job', async () => {
+      const f = await api.fixture();
+      const a = await submit(f.queue, f.definition);
+      const b = await submit(f.queue, f.definition, { dependsOn: [{ jobId: a }] });
+      await start();
+      await api.post(`/api/v1/jobs/${a}/cancel`, { reason: 'not needed' });
+      await waitFor('b FAILED', async () => (await job(b)).status === 'FAILED');
+      expect((await job(b)).statusReason).toBe(`Dependent job ${a} failed`);
+    });
+
+    it.each([
+      ['an unknown job', (ids: string[]) => [{ jobId: 'no-such-job' }, { jobId: ids[0] }], 'dependsOn names jobs that do not exist: no-such-job'],
+      ['the same job twice', (ids: string[]) => [{ jobId: ids[0] }, { jobId: ids[0] }], 'dependsOn must not name a job twice'],
+      ['101 dependencies', () => Array.from({ length: 101 }, (_, i) => ({ jobId: `j${i}` })), 'dependsOn must contain no more than 100 elements'],
+      ['a dependency without jobId', () => [{}], 'dependsOn.0.jobId must be longer than or equal to 1'],
+    ])('rejects %s with 400', async (_c, deps, message) => {
+      const f = await api.fixture();
+      const a = await submit(f.queue, f.definition);
+      const res = await api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, dependsOn: deps([a]) });
+      expect(res.status).toBe(400);
+      expect(res.body.message).toContain(message);
+    });
   });
 });

@@ -7,7 +7,7 @@ import { testEnv } from './test-env.js';
  * a scheduler (it acts on every runnable job and worker it can see).
  */
 export async function resetState(db: DataSource): Promise<void> {
-  await db.query(`TRUNCATE usage, job_logs, job_events, job_attempts, jobs, job_definitions, job_queues, workers RESTART IDENTITY CASCADE`);
+  await db.query(`TRUNCATE usage, job_logs, job_events, job_dependencies, job_attempts, jobs, job_definitions, job_queues, workers, schedules RESTART IDENTITY CASCADE`);
   const redis = new Redis(testEnv().redisUrl);
   try {
     await redis.flushdb();

@@ -8,6 +8,7 @@ import { Dispatcher } from './dispatch/dispatcher.js';
 import { IntakeConsumers } from './intake/intake-consumers.js';
 import { PlacementPass, type QueueRow } from './placement/placement-pass.js';
 import { loadRunnable, rebuildFromPostgres, syncRunnable } from './reconciler/rebuild.js';
+import { settleDependants } from './dependencies/dependency-resolver.js';
 import { EventRecorder } from './recorder/event-recorder.js';
 import { ClusterState } from './state/cluster-state.js';
 import { WorkerRegistry } from './workers/worker-registry.js';
@@ -116,6 +117,7 @@ export class ControlLoop {
     await this.intake.follow(queues.map((q) => q.name));
     if (now - this.lastSweep >= RUNNABLE_SWEEP_MS) {
       this.lastSweep = now;
+      await settleDependants(this.db);
       changed = (await syncRunnable(this.db, this.state)) || changed;
     }
     const arrived = this.intake.drain();

@@ -8,6 +8,7 @@ import { AttemptRegistry } from './control/attempt-registry.js';
 import { ControlConsumer } from './control/control-consumer.js';
 import { DispatchConsumer } from './dispatch/dispatch-consumer.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
+import { LiveLogs } from './logs/live-logs.js';
 import { EventReporter } from './reporter/event-reporter.js';
 import { ContainerRunner } from './runner/container-runner.js';
 
@@ -37,6 +38,8 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
 
   const redis = createRedis(config.redisUrl, `worker-${config.workerId}`);
   const reporter = new EventReporter(redis);
+  // Its own connection, failing fast ('request'): live logs are best effort and must never queue up behind an outage.
+  const liveLogs = new LiveLogs(createRedis(config.redisUrl, `worker-${config.workerId}-logs`, 'request'), { maxBytes: config.maxLogBytes }, logger);
   const runner = new ContainerRunner(
     docker,
     {
@@ -47,6 +50,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       stopGraceSeconds: config.stopGraceSeconds,
     },
     logger,
+    liveLogs,
   );
   const attempts = new AttemptRegistry();
   const consumer = new DispatchConsumer(
@@ -72,6 +76,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       await control.close();
       await heartbeat.leave();
       await reporter.close();
+      await liveLogs.close();
       await closeRedis(redis);
       logger.info({ workerId: config.workerId }, 'left the pool');
       markLeft();
@@ -100,6 +105,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     logger.error({ err: error }, 'worker failed to join; cleaning up');
     await Promise.allSettled([consumer.close(), control.close(), heartbeat.leave()]);
     await reporter.close();
+    await liveLogs.close();
     redis.disconnect();
     throw error;
   }

@@ -8,3 +8,4 @@ export * from './billing.js';
 export * from './failure.js';
 export * from './parameters.js';
 export * from './sim/index.js';
+export * from './retry.js';

@@ -7,3 +7,4 @@ export * from './entities/job-event.entity.js';
 export * from './entities/job-log.entity.js';
 export * from './entities/worker.entity.js';
 export * from './entities/usage.entity.js';
+export * from './entities/schedule.entity.js';

@@ -13,6 +13,8 @@ export const QueueNames = {
   events: 'events',
   /** Commands for one worker (terminate an attempt). */
   control: (workerId: string) => `control.${workerId}`,
+  /** Cron firings: one BullMQ job scheduler per schedule, consumed by the API. */
+  schedules: 'schedules',
 } as const;
 
 /** Redis keys that are not BullMQ queues. */
@@ -23,6 +25,13 @@ export const RedisKeys = {
   drainRequests: 'gpubatch:drain',
   /** The scheduler leader's lease. */
   schedulerLease: 'gpubatch:scheduler:leader',
+  /**
+   * Stream: the live output of one attempt, written by its worker while the
+   * container runs (entries `stream`, `at`, `text`, `seq`: the line's index
+   * in the attempt's output), then one entry with an `end` field once the
+   * attempt ends; it expires an hour later. Postgres keeps the stored copy.
+   */
+  liveLogs: (jobId: string, attempt: number) => `gpubatch:logs:${jobId}:${attempt}`,
 } as const;
 
 /** BullMQ job ids: ours, so that a repeated add is a no-op. */

@@ -4,6 +4,11 @@ export interface IntakePayload {
   jobId: string;
 }
 
+/** One firing of a cron schedule; the submit body is read from Postgres when it fires. */
+export interface ScheduleFiringPayload {
+  schedule: string;
+}
+
 /** Everything a worker needs to run one attempt; it never reads Postgres. */
 export interface DispatchPayload {
   jobId: string;

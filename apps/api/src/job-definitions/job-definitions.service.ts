@@ -2,7 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { JobDefinitionEntity } from '#libs/db';
 import { ApiError } from '../common/api-error.js';
+import type { ExitRule } from '#libs/core';
 import type { RegisterJobDefinitionDto } from './dto/register-job-definition.dto.js';
+import type { RetryStrategyDto } from './dto/retry-strategy.dto.js';
 
 /** `name` or `name:revision`. */
 export const DEFINITION_REF_PATTERN = /^[A-Za-z0-9_-]{1,128}(:[1-9][0-9]{0,8})?$/;
@@ -17,14 +19,14 @@ export class JobDefinitionsService {
       // The lock on existing revisions makes concurrent registrations of one name take turns.
       `WITH locked AS (SELECT revision FROM job_definitions WHERE name = $1 FOR UPDATE)
        INSERT INTO job_definitions (name, revision, image, command, environment, vcpus, memory_mib, gpus,
-                                    timeout_seconds, retry_attempts, parameters, tags, gpu_model, label_selector)
-       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM locked
+                                    timeout_seconds, retry_attempts, retry_rules, parameters, tags, gpu_model, label_selector)
+       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $10, $11, $12, $13 FROM locked
        RETURNING id`,
       [
         dto.name, dto.image, JSON.stringify(dto.command ?? []), JSON.stringify(dto.environment ?? {}),
         dto.resources.vcpus, dto.resources.memoryMiB, dto.resources.gpus ?? 0, dto.timeoutSeconds ?? null,
         dto.retryStrategy?.attempts ?? 1, JSON.stringify(dto.parameters ?? {}), JSON.stringify(dto.tags ?? {}),
-        dto.resources.gpuModel ?? null, dto.labelSelector ?? null,
+        dto.resources.gpuModel ?? null, dto.labelSelector ?? null, JSON.stringify(retryRules(dto.retryStrategy)),
       ],
     ).catch((error: { code?: string }) => {
       // Two first registrations of a new name race on the unique key: the loser retries once.
@@ -67,4 +69,14 @@ export class JobDefinitionsService {
   private repo() {
     return this.db.getRepository(JobDefinitionEntity);
   }
+}
+
+/** The evaluateOnExit rules as stored: only the fields a rule has. */
+export function retryRules(strategy: RetryStrategyDto | undefined): ExitRule[] {
+  return (strategy?.evaluateOnExit ?? []).map(({ onExitCode, onReason, onStatusReason, action }) => ({
+    ...(onExitCode !== undefined ? { onExitCode } : {}),
+    ...(onReason !== undefined ? { onReason } : {}),
+    ...(onStatusReason !== undefined ? { onStatusReason } : {}),
+    action,
+  }));
 }

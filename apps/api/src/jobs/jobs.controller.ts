@@ -1,13 +1,15 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import {
-  ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiPayloadTooLargeResponse, ApiTags,
+  ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiPayloadTooLargeResponse, ApiProduces, ApiTags,
 } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { ErrorResponse } from '../common/error.response.js';
 import { JobDetailView, JobListView, JobLogsView, SubmitJobResponse } from './dto/job.view.js';
 import { ListJobsQuery, LogsQuery } from './dto/list-jobs.query.js';
 import { SubmitJobDto } from './dto/submit-job.dto.js';
 import { JobsService } from './jobs.service.js';
 import { JobStopService } from './job-stop.service.js';
+import { JobLogsService } from './job-logs.service.js';
 import { StopJobDto, StopJobResponse } from './dto/stop-job.dto.js';
 
 @ApiTags('jobs')
@@ -16,6 +18,7 @@ export class JobsController {
   constructor(
     @Inject(JobsService) private readonly jobs: JobsService,
     @Inject(JobStopService) private readonly stopper: JobStopService,
+    @Inject(JobLogsService) private readonly jobLogs: JobLogsService,
   ) {}
 
   @Post()
@@ -62,9 +65,24 @@ export class JobsController {
   }
 
   @Get(':id/logs')
-  @ApiOkResponse({ type: JobLogsView, description: 'stdout and stderr of the attempt, in order' })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  async logs(@Param('id') id: string, @Query() query: LogsQuery): Promise<JobLogsView> {
-    return this.jobs.logs(id, query.attempt);
+  @ApiProduces('application/json', 'text/event-stream')
+  @ApiOkResponse({
+    type: JobLogsView,
+    description: 'stdout and stderr of the attempt, in order. With follow=true, server-sent events instead: '
+      + '`event: line` (data: JSON { stream, at, text }) for each line as the container writes it, from the first, '
+      + 'then `event: end` (data: JSON { jobId, attempt }) once the attempt has ended, and the stream closes. '
+      + 'Output is capped per attempt; a cut one ends with a "[gpubatch] output truncated" line.',
+  })
+  @ApiBadRequestResponse({ type: ErrorResponse, description: 'attempt is not a positive integer, or follow is not true/false' })
+  @ApiNotFoundResponse({ type: ErrorResponse, description: 'JOB_NOT_FOUND, or NOT_FOUND: no such attempt' })
+  async logs(@Param('id') id: string, @Query() query: LogsQuery, @Res() reply: FastifyReply): Promise<void> {
+    if (query.follow !== 'true') {
+      void reply.send(await this.jobLogs.stored(id, query.attempt));
+      return;
+    }
+    // A 404 is still an ordinary error reply; from here on the response is the event stream.
+    const follow = await this.jobLogs.prepareFollow(id, query.attempt);
+    reply.hijack();
+    await follow(reply.raw);
   }
 }

@@ -4,10 +4,12 @@ import { JobQueuesModule } from '../job-queues/job-queues.module.js';
 import { JobsController } from './jobs.controller.js';
 import { JobsService } from './jobs.service.js';
 import { JobStopService } from './job-stop.service.js';
+import { JobLogsService } from './job-logs.service.js';
 
 @Module({
   imports: [JobDefinitionsModule, JobQueuesModule],
   controllers: [JobsController],
-  providers: [JobsService, JobStopService],
+  providers: [JobsService, JobStopService, JobLogsService],
+  exports: [JobsService],
 })
 export class JobsModule {}

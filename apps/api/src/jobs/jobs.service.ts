@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { substituteParameters } from '#libs/core';
 import { JobAttemptEntity, JobEventEntity, type JobDefinitionEntity } from '#libs/db';
 import type { Logger } from '#libs/log';
@@ -8,9 +8,9 @@ import { ApiError } from '../common/api-error.js';
 import { decodeCursor, encodeCursor } from '../common/cursor.js';
 import { IntakeQueues } from '../infra/intake-queues.js';
 import { LOGGER } from '../infra/tokens.js';
-import { JobDefinitionsService } from '../job-definitions/job-definitions.service.js';
+import { JobDefinitionsService, retryRules } from '../job-definitions/job-definitions.service.js';
 import { JobQueuesService } from '../job-queues/job-queues.service.js';
-import type { JobDetailView, JobListView, JobLogsView, JobSummaryView, SubmitJobResponse } from './dto/job.view.js';
+import type { JobDetailView, JobListView, JobSummaryView, SubmitJobResponse } from './dto/job.view.js';
 import type { ListJobsQuery } from './dto/list-jobs.query.js';
 import type { SubmitJobDto } from './dto/submit-job.dto.js';
 
@@ -33,10 +33,10 @@ export class JobsService {
   ) {}
 
   /**
-   * Commits the job (RUNNABLE, with its SUBMITTED and RUNNABLE events) in one
-   * statement, then tells the scheduler through the queue's intake. The reply
-   * comes only after the commit; if Redis is down the scheduler still finds
-   * the job in Postgres.
+   * Commits the job and its first events, then tells the scheduler through
+   * the queue's intake. The reply comes only after the commit; if Redis is
+   * down the scheduler still finds the job in Postgres. A job with
+   * dependencies starts PENDING (or FAILED, if one already failed).
    */
   async submit(dto: SubmitJobDto): Promise<SubmitJobResponse> {
     const queue = await this.queues.get(dto.queue);
@@ -47,33 +47,71 @@ export class JobsService {
     }
     const job = this.mergeJob(dto, definition);
     const id = randomUUID();
-    const inserted: { job_id: string }[] = await this.db.query(
-      `WITH job AS (
-         INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
-                           vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token)
-         VALUES ($1, $2, $3, $4, 'RUNNABLE', 'Waiting for the scheduler', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-         ON CONFLICT (client_token) DO NOTHING
-         RETURNING id, created_at)
-       INSERT INTO job_events (job_id, at, from_status, to_status, reason)
-       SELECT id, created_at, NULL, 'SUBMITTED', 'Job submitted' FROM job
-       UNION ALL
-       SELECT id, created_at, 'SUBMITTED', 'RUNNABLE', 'Waiting for the scheduler' FROM job
-       RETURNING job_id`,
-      [
-        id, dto.name, queue.name, definition.id, job.priority, definition.image, JSON.stringify(job.command),
-        JSON.stringify(job.environment), job.resources.vcpus, job.resources.memoryMiB, job.resources.gpus,
-        job.resources.gpus > 0 ? job.resources.gpuModel : null, job.labelSelector, job.timeoutSeconds, job.maxAttempts, dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null,
-      ],
-    );
-    if (inserted.length === 0) {
+    const dependsOn = [...new Set((dto.dependsOn ?? []).map((d) => d.jobId))];
+    if (dependsOn.length !== (dto.dependsOn ?? []).length) throw new ApiError('VALIDATION_FAILED', 'dependsOn must not name a job twice');
+
+    const created = await this.db.transaction(async (tx) => {
+      const start = await this.startingState(tx, dependsOn);
+      const inserted: { id: string }[] = await tx.query(
+        `WITH job AS (
+           INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
+                             vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
+                             retry_rules, stopped_at)
+           VALUES ($1, $2, $3, $4, $20::varchar, $21::text, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+                   CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END)
+           ON CONFLICT (client_token) DO NOTHING
+           RETURNING id, created_at),
+         events AS (
+           INSERT INTO job_events (job_id, at, from_status, to_status, reason)
+           SELECT id, created_at, NULL, 'SUBMITTED', 'Job submitted' FROM job
+           UNION ALL
+           SELECT id, created_at, 'SUBMITTED', $20::varchar, $21::text FROM job)
+         SELECT id FROM job`,
+        [
+          id, dto.name, queue.name, definition.id, job.priority, definition.image, JSON.stringify(job.command),
+          JSON.stringify(job.environment), job.resources.vcpus, job.resources.memoryMiB, job.resources.gpus,
+          job.resources.gpus > 0 ? job.resources.gpuModel : null, job.labelSelector, job.timeoutSeconds, job.maxAttempts,
+          dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null, JSON.stringify(job.retryRules),
+          start.status, start.reason,
+        ],
+      );
+      if (inserted.length > 0 && dependsOn.length > 0) {
+        await tx.query(`INSERT INTO job_dependencies (job_id, depends_on) SELECT $1, unnest($2::varchar[])`, [id, dependsOn]);
+      }
+      return inserted.length > 0 ? start.status : undefined;
+    });
+    if (!created) {
       // The client token was used before: answer with the job it created, as AWS Batch does.
       const [existing] = await this.db.query(`SELECT id, name FROM jobs WHERE client_token = $1`, [dto.clientToken]);
       return { jobId: existing.id, name: existing.name };
     }
-    await this.intake.add(queue.name, id, job.priority).catch((err: Error) =>
-      this.logger.warn({ err, jobId: id }, 'intake add failed; the scheduler will find the job in Postgres'),
-    );
+    if (created === 'RUNNABLE') {
+      await this.intake.add(queue.name, id, job.priority).catch((err: Error) =>
+        this.logger.warn({ err, jobId: id }, 'intake add failed; the scheduler will find the job in Postgres'),
+      );
+    }
     return { jobId: id, name: dto.name };
+  }
+
+  /**
+   * RUNNABLE, PENDING on unfinished dependencies, or FAILED behind a failed
+   * one. The dependencies are read FOR SHARE: a dependency that finishes
+   * concurrently either is seen finished here or, committing after us, finds
+   * this job among its dependants.
+   */
+  private async startingState(tx: EntityManager, dependsOn: string[]): Promise<{ status: 'RUNNABLE' | 'PENDING' | 'FAILED'; reason: string }> {
+    if (dependsOn.length === 0) return { status: 'RUNNABLE', reason: 'Waiting for the scheduler' };
+    const rows: { id: string; status: string }[] = await tx.query(
+      `SELECT id, status FROM jobs WHERE id = ANY($1) ORDER BY id FOR SHARE`, [dependsOn],
+    );
+    const unknown = dependsOn.filter((d) => !rows.some((r) => r.id === d));
+    if (unknown.length) throw new ApiError('VALIDATION_FAILED', `dependsOn names jobs that do not exist: ${unknown.join(', ')}`);
+    const failed = rows.find((r) => r.status === 'FAILED');
+    if (failed) return { status: 'FAILED', reason: `Dependent job ${failed.id} failed` };
+    const waiting = rows.filter((r) => r.status !== 'SUCCEEDED').map((r) => r.id);
+    if (waiting.length === 0) return { status: 'RUNNABLE', reason: 'Waiting for the scheduler' };
+    const listed = waiting.slice(0, 10).join(', ') + (waiting.length > 10 ? ` and ${waiting.length - 10} more` : '');
+    return { status: 'PENDING', reason: `DEPENDENCY: waiting for ${listed}` };
   }
 
   private mergeJob(dto: SubmitJobDto, d: JobDefinitionEntity) {
@@ -91,6 +129,8 @@ export class JobsService {
       labelSelector: dto.labelSelector ?? d.labelSelector,
       timeoutSeconds: dto.timeoutSeconds ?? d.timeoutSeconds,
       maxAttempts: dto.retryStrategy?.attempts ?? d.retryAttempts,
+      // A submit's retryStrategy replaces the definition's whole, rules included (as in AWS Batch).
+      retryRules: dto.retryStrategy ? retryRules(dto.retryStrategy) : d.retryRules,
       priority: dto.priority ?? 0,
     };
   }
@@ -126,9 +166,10 @@ export class JobsService {
       [id],
     );
     if (!row) throw new ApiError('JOB_NOT_FOUND', `job ${id} does not exist`);
-    const [attempts, events] = await Promise.all([
+    const [attempts, events, dependsOn] = await Promise.all([
       this.db.getRepository(JobAttemptEntity).find({ where: { jobId: id }, order: { attempt: 'ASC' } }),
       this.db.getRepository(JobEventEntity).find({ where: { jobId: id }, order: { id: 'ASC' } }),
+      this.db.query(`SELECT depends_on FROM job_dependencies WHERE job_id = $1 ORDER BY depends_on`, [id]) as Promise<{ depends_on: string }[]>,
     ]);
     return {
       ...toSummary(row),
@@ -139,7 +180,8 @@ export class JobsService {
       resources: { vcpus: Number(row.vcpus), memoryMiB: row.memory_mib, gpus: row.gpus, gpuModel: row.gpu_model },
       labelSelector: row.label_selector,
       timeoutSeconds: row.timeout_seconds,
-      retryStrategy: { attempts: row.max_attempts },
+      retryStrategy: { attempts: row.max_attempts, evaluateOnExit: row.retry_rules },
+      dependsOn: dependsOn.map((d) => ({ jobId: d.depends_on })),
       project: row.project,
       tags: row.tags,
       attempts: attempts.map((a) => ({
@@ -150,18 +192,7 @@ export class JobsService {
     };
   }
 
-  /** The stored output of one attempt (default: the latest). */
-  async logs(id: string, attempt?: number): Promise<JobLogsView> {
-    const [job] = await this.db.query(`SELECT attempt_count FROM jobs WHERE id = $1`, [id]);
-    if (!job) throw new ApiError('JOB_NOT_FOUND', `job ${id} does not exist`);
-    const which = attempt ?? (job.attempt_count > 0 ? job.attempt_count : null);
-    if (which === null) return { jobId: id, attempt: null, lines: [] };
-    if (which > job.attempt_count) throw new ApiError('NOT_FOUND', `job ${id} has no attempt ${which} (it has ${job.attempt_count})`);
-    const lines: { stream: string; at: Date; text: string }[] = await this.db.query(
-      `SELECT stream, at, text FROM job_logs WHERE job_id = $1 AND attempt = $2 ORDER BY id`, [id, which],
-    );
-    return { jobId: id, attempt: which, lines: lines.map((l) => ({ stream: l.stream, at: l.at.toISOString(), text: l.text })) };
-  }
+
 }
 
 function iso(d: Date | null): string | null {

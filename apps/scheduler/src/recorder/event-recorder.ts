@@ -1,8 +1,9 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { attemptOutcome, billedSeconds } from '#libs/core';
+import { attemptOutcome, billedSeconds, shouldRetry } from '#libs/core';
 import type { Logger } from '#libs/log';
 import type { AttemptExitedEvent, AttemptRunningEvent, WorkerEvent } from '#libs/queue';
 import { ClusterState } from '../state/cluster-state.js';
+import { settleDependants } from '../dependencies/dependency-resolver.js';
 import { loadRunnable } from '../reconciler/rebuild.js';
 
 /**
@@ -27,9 +28,10 @@ export class EventRecorder {
       case 'worker-changed':
         return this.onChange();
       case 'job-changed':
-        // Cancelled in Postgres by the API: it must not wait, reserve or be placed any more.
+        // Cancelled in Postgres by the API: it must not wait, reserve or be placed any more, and its dependants fail.
         this.state.runnable.delete(event.jobId);
         this.state.reasons.delete(event.jobId);
+        await this.settle([event.jobId]);
         return this.onChange();
     }
   }
@@ -53,6 +55,7 @@ export class EventRecorder {
     const outcome = attemptOutcome(e.end);
     const startedAt = e.startedAt ? new Date(e.startedAt) : null;
     const stoppedAt = new Date(e.stoppedAt);
+    let finished = false;
     const retry = await this.db.transaction(async (tx) => {
       // Wrapped in a CTE: TypeORM returns [rows, count] for a bare UPDATE but plain rows for a SELECT.
       const [attempt] = await tx.query(
@@ -74,20 +77,29 @@ export class EventRecorder {
         );
       }
       await insertLogs(tx, e);
-      return this.finishJob(tx, e, outcome);
+      const next = await this.finishJob(tx, e, outcome);
+      finished = next === 'SUCCEEDED' || next === 'FAILED';
+      return next === 'RUNNABLE';
     });
     this.state.release(e.workerId, ClusterState.attemptKey(e.jobId, e.attempt));
     if (retry) await loadRunnable(this.db, this.state, [e.jobId]);
+    if (finished) await this.settle([e.jobId]);
     this.onChange();
   }
 
-  /** Moves the job on: SUCCEEDED, FAILED, or back to RUNNABLE while attempts remain. Returns true on retry. */
-  private async finishJob(tx: EntityManager, e: AttemptExitedEvent, outcome: ReturnType<typeof attemptOutcome>): Promise<boolean> {
+  /** Wakes or fails the jobs that depend on jobs that just finished. */
+  private async settle(finished: string[]): Promise<void> {
+    const runnable = await settleDependants(this.db, finished);
+    if (runnable.length) await loadRunnable(this.db, this.state, runnable);
+  }
+
+  /** Moves the job on: SUCCEEDED, FAILED, or back to RUNNABLE while attempts remain. Returns the new status, if any. */
+  private async finishJob(tx: EntityManager, e: AttemptExitedEvent, outcome: ReturnType<typeof attemptOutcome>): Promise<string | undefined> {
     const [job] = await tx.query(
-      `SELECT status, attempt_count, max_attempts FROM jobs WHERE id = $1 FOR UPDATE`, [e.jobId],
+      `SELECT status, attempt_count, max_attempts, retry_rules FROM jobs WHERE id = $1 FOR UPDATE`, [e.jobId],
     );
-    if (!job || job.attempt_count !== e.attempt || !['STARTING', 'RUNNING'].includes(job.status)) return false;
-    const retry = outcome.status === 'FAILED' && outcome.retryable && e.attempt < job.max_attempts;
+    if (!job || job.attempt_count !== e.attempt || !['STARTING', 'RUNNING'].includes(job.status)) return undefined;
+    const retry = shouldRetry({ end: e.end, outcome, attempt: e.attempt, maxAttempts: job.max_attempts, rules: job.retry_rules });
     const next = retry ? 'RUNNABLE' : outcome.status;
     const reason = retry
       ? `Attempt ${e.attempt} failed (${outcome.reason}); retrying, attempt ${e.attempt + 1} of ${job.max_attempts}`
@@ -103,7 +115,7 @@ export class EventRecorder {
       [e.jobId, new Date(e.stoppedAt), job.status, next, reason],
     );
     if (!retry) this.logger.info({ jobId: e.jobId, status: next, reason }, 'job finished');
-    return retry;
+    return next;
   }
 }
 

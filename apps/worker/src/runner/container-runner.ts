@@ -8,6 +8,7 @@ import { dockerErrorMessage, dockerStatus } from './docker-error.js';
 import { alarm, timeoutDeadline } from './deadline.js';
 import { dockerTime, stopTime } from './docker-time.js';
 import { LogCollector } from './log-collector.js';
+import type { LiveAttemptLog, LiveLogs } from '../logs/live-logs.js';
 
 export interface RunnerOptions {
   workerId: string;
@@ -51,9 +52,21 @@ export class ContainerRunner {
     private readonly docker: Docker,
     private readonly options: RunnerOptions,
     private readonly logger: Logger,
+    /** Where output is copied live while the container runs (logs?follow=true); none in tests that do not need it. */
+    private readonly live: LiveLogs | null = null,
   ) {}
 
   async run(payload: DispatchPayload, hooks: RunHooks): Promise<AttemptExitedEvent> {
+    const live = this.live?.open(payload.jobId, payload.attempt) ?? null;
+    try {
+      return await this.runAttempt(payload, hooks, live);
+    } finally {
+      // Also when the container never started: the end marker tells followers the attempt is over.
+      await live?.end();
+    }
+  }
+
+  private async runAttempt(payload: DispatchPayload, hooks: RunHooks, live: LiveAttemptLog | null): Promise<AttemptExitedEvent> {
     const log = this.logger.child({ jobId: payload.jobId, attempt: payload.attempt });
     const ended = (containerId: string | null, end: AttemptEnd): AttemptExitedEvent => ({
       type: 'attempt-exited',
@@ -106,6 +119,7 @@ export class ContainerRunner {
         return ended(container.id, { kind: 'start-failed', message: dockerErrorMessage(error) });
       }
       const afterStart = Date.now();
+      live?.follow(container);
       const startedAt = dockerTime((await container.inspect()).State.StartedAt);
       const deadline = timeoutDeadline(payload.timeoutSeconds, startedAt, beforeStart, afterStart);
       log.info({ containerId: container.id, startedAt, timeoutSeconds: payload.timeoutSeconds }, 'container running');
@@ -139,6 +153,8 @@ export class ContainerRunner {
         logsTruncated: logs.truncated,
       };
     } finally {
+      // Before the removal, which would cut the live copy's last lines.
+      await live?.end();
       await this.remove(container, log);
     }
   }

@@ -65,4 +65,20 @@ describe('LogCollector', () => {
     expect(logs.truncated).toBe(true);
     expect(logs.finish()).toEqual([{ stream: 'stderr', at: '2025-01-02T03:04:05.123Z', text: '[gpubatch] output truncated at 1024 bytes' }]);
   });
+
+  it('hands each kept line to onLine as it completes, the same lines a retaining collector keeps', () => {
+    const bytes = [frame(1, `${T1} one\n`), frame(2, `${T1} two `), frame(2, `${T2} halves\n`), frame(1, `${T2} three\nfour\n`), frame(1, `${T2} ${'x'.repeat(30)}\n`)];
+    const seen: string[] = [];
+    const live = new LogCollector(30, { retain: false, onLine: (line) => seen.push(line.text) });
+    const stored = new LogCollector(30);
+    live.push(bytes[0]);
+    expect(seen).toEqual(['one']);
+    live.push(bytes[1]);
+    expect(seen).toEqual(['one']); // the line is not complete yet
+    for (const b of bytes.slice(2)) live.push(b);
+    for (const b of bytes) stored.push(b);
+    expect(live.finish()).toEqual([]);
+    expect(seen).toEqual(stored.finish().map((l) => l.text));
+    expect(seen).toEqual(['one', 'two halves', 'three', 'four', '[gpubatch] output truncated at 30 bytes']);
+  });
 });

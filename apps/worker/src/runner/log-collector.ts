@@ -3,6 +3,13 @@ import type { LogLine } from '#libs/queue';
 const HEADER_BYTES = 8;
 const STREAMS: Record<number, LogLine['stream'] | undefined> = { 1: 'stdout', 2: 'stderr' };
 
+export interface LogCollectorOptions {
+  /** Called with each line as it is kept (the truncation marker included), in order. */
+  onLine?: (line: LogLine) => void;
+  /** false: lines go to onLine only and `lines` stays empty (a live follower need not hold the output). */
+  retain?: boolean;
+}
+
 /**
  * Turns Docker's multiplexed log stream (8-byte frame headers; requested
  * with timestamps) into one LogLine per line, keeping at most `maxBytes`
@@ -18,7 +25,10 @@ export class LogCollector {
   /** A message Docker split (longer than its 16 KiB line buffer) still being assembled, per stream. */
   private readonly partial: Partial<Record<LogLine['stream'], LogLine>> = {};
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly options: LogCollectorOptions = {},
+  ) {}
 
   /** True once the cap is reached: the caller may stop reading. */
   get truncated(): boolean {
@@ -79,10 +89,15 @@ export class LogCollector {
     const size = Buffer.byteLength(line.text, 'utf8') + 1;
     if (this.bytes + size > this.maxBytes) {
       this.full = true;
-      this.lines.push({ stream: 'stderr', at: line.at, text: `[gpubatch] output truncated at ${this.maxBytes} bytes` });
+      this.emit({ stream: 'stderr', at: line.at, text: `[gpubatch] output truncated at ${this.maxBytes} bytes` });
       return;
     }
     this.bytes += size;
-    this.lines.push(line);
+    this.emit(line);
+  }
+
+  private emit(line: LogLine): void {
+    if (this.options.retain !== false) this.lines.push(line);
+    this.options.onLine?.(line);
   }
 }

@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import type { ExitRule } from '#libs/core';
 import { numericToNumber } from './numeric.transformer.js';
 
 @Entity('job_definitions')
@@ -17,6 +18,7 @@ export class JobDefinitionEntity {
   @Column({ name: 'label_selector', type: 'text', nullable: true }) labelSelector!: string | null;
   @Column({ name: 'timeout_seconds', type: 'integer', nullable: true }) timeoutSeconds!: number | null;
   @Column({ name: 'retry_attempts' }) retryAttempts!: number;
+  @Column({ name: 'retry_rules', type: 'jsonb' }) retryRules!: ExitRule[];
   @Column({ type: 'jsonb' }) parameters!: Record<string, string>;
   @Column({ type: 'jsonb' }) tags!: Record<string, string>;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;

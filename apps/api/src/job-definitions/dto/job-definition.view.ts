@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import type { ExitRule } from '#libs/core';
 import type { JobDefinitionEntity } from '#libs/db';
 
 export class JobDefinitionView {
@@ -12,7 +13,8 @@ export class JobDefinitionView {
   resources!: { vcpus: number; memoryMiB: number; gpus: number; gpuModel: string | null };
   @ApiPropertyOptional({ type: String, nullable: true }) labelSelector!: string | null;
   @ApiPropertyOptional({ type: Number, nullable: true }) timeoutSeconds!: number | null;
-  @ApiProperty({ example: { attempts: 1 } }) retryStrategy!: { attempts: number };
+  @ApiProperty({ example: { attempts: 2, evaluateOnExit: [{ onExitCode: '3', action: 'EXIT' }] } })
+  retryStrategy!: { attempts: number; evaluateOnExit: ExitRule[] };
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) parameters!: Record<string, string>;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
   @ApiProperty() createdAt!: string;
@@ -28,7 +30,7 @@ export class JobDefinitionView {
       resources: { vcpus: d.vcpus, memoryMiB: d.memoryMiB, gpus: d.gpus, gpuModel: d.gpuModel },
       labelSelector: d.labelSelector,
       timeoutSeconds: d.timeoutSeconds,
-      retryStrategy: { attempts: d.retryAttempts },
+      retryStrategy: { attempts: d.retryAttempts, evaluateOnExit: d.retryRules },
       parameters: d.parameters,
       tags: d.tags,
       createdAt: d.createdAt.toISOString(),

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { JOB_STATUSES } from '#libs/core';
+import { JOB_STATUSES, type ExitRule } from '#libs/core';
 
 export class SubmitJobResponse {
   @ApiProperty() jobId!: string;
@@ -51,7 +51,8 @@ export class JobDetailView extends JobSummaryView {
   @ApiProperty() resources!: { vcpus: number; memoryMiB: number; gpus: number; gpuModel: string | null };
   @ApiPropertyOptional({ type: String, nullable: true }) labelSelector!: string | null;
   @ApiPropertyOptional({ type: Number, nullable: true }) timeoutSeconds!: number | null;
-  @ApiProperty() retryStrategy!: { attempts: number };
+  @ApiProperty() retryStrategy!: { attempts: number; evaluateOnExit: ExitRule[] };
+  @ApiProperty({ example: [{ jobId: '…' }] }) dependsOn!: { jobId: string }[];
   @ApiProperty() project!: string;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
   @ApiProperty({ type: [AttemptView] }) attempts!: AttemptView[];

@@ -24,6 +24,14 @@ export class ListJobsQuery {
 
 export class LogsQuery {
   @ApiPropertyOptional({ description: 'Attempt number; default the latest' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
+  @IsOptional() @Type(() => Number)
+  @IsInt({ message: 'attempt must be a positive integer' }) @Min(1, { message: 'attempt must be a positive integer' }) @Max(1000)
   attempt?: number;
+
+  @ApiPropertyOptional({
+    enum: ['true', 'false'], default: 'false',
+    description: 'true: stream the output as server-sent events (text/event-stream) while the attempt runs, ending when it ends',
+  })
+  @IsOptional() @IsIn(['true', 'false'], { message: 'follow must be true or false' })
+  follow?: 'true' | 'false';
 }

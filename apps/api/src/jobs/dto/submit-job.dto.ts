@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, PickType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { ResourceOverridesDto } from '../../job-definitions/dto/resources.dto.js';
 import { RegisterJobDefinitionDto } from '../../job-definitions/dto/register-job-definition.dto.js';
@@ -15,6 +15,15 @@ export class JobOverridesDto extends PickType(RegisterJobDefinitionDto, ['comman
   @ValidateNested()
   @Type(() => ResourceOverridesDto)
   resources?: ResourceOverridesDto;
+}
+
+export const MAX_DEPENDENCIES = 100;
+
+export class DependencyDto {
+  @ApiProperty({ description: 'A job submitted earlier' })
+  @IsString()
+  @Length(1, 64)
+  jobId!: string;
 }
 
 /** The submit body; timeout, retry strategy, parameters, tags and label selector override the definition's, with its rules. */
@@ -53,6 +62,14 @@ export class SubmitJobDto extends PickType(RegisterJobDefinitionDto, ['timeoutSe
   @IsString()
   @Matches(NAME_PATTERN, { message: `project ${NAME_RULE}` })
   project?: string;
+
+  @ApiPropertyOptional({ type: [DependencyDto], description: `Up to ${MAX_DEPENDENCIES} jobs that must succeed first; the job waits PENDING` })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(MAX_DEPENDENCIES)
+  @ValidateNested({ each: true })
+  @Type(() => DependencyDto)
+  dependsOn?: DependencyDto[];
 
   @ApiPropertyOptional({ description: 'Idempotency key: the same token returns the same job' })
   @IsOptional()

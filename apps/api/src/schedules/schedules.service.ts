@@ -1,0 +1,129 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, Not } from 'typeorm';
+import { substituteParameters } from '#libs/core';
+import { ScheduleEntity } from '#libs/db';
+import type { Logger } from '#libs/log';
+import { ApiError } from '../common/api-error.js';
+import { LOGGER } from '../infra/tokens.js';
+import { JobDefinitionsService } from '../job-definitions/job-definitions.service.js';
+import { JobQueuesService } from '../job-queues/job-queues.service.js';
+import type { CreateScheduleDto } from './dto/create-schedule.dto.js';
+import { ScheduleTriggers } from './schedule-triggers.js';
+
+/**
+ * Cron schedules. Postgres is the source of truth; Redis holds one BullMQ
+ * job scheduler per ACTIVE schedule, and `reconcile` makes it so again after
+ * a Redis loss or a failed Redis call.
+ */
+@Injectable()
+export class SchedulesService {
+  constructor(
+    @Inject(DataSource) private readonly db: DataSource,
+    @Inject(JobQueuesService) private readonly queues: JobQueuesService,
+    @Inject(JobDefinitionsService) private readonly definitions: JobDefinitionsService,
+    @Inject(ScheduleTriggers) private readonly triggers: ScheduleTriggers,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /** Checks the submit body against what exists now, so the schedule does not fail at every tick; then commits and arms it. */
+  async create(dto: CreateScheduleDto): Promise<ScheduleEntity> {
+    const submit = dto.submit;
+    if (submit.clientToken !== undefined) {
+      throw new ApiError('VALIDATION_FAILED', 'submit.clientToken must not be set: each firing gets its own token');
+    }
+    await this.queues.get(submit.queue);
+    const definition = await this.definitions.resolveRef(submit.definition);
+    if (definition.status !== 'ACTIVE') {
+      throw new ApiError('DEFINITION_INACTIVE', `job definition ${definition.name}:${definition.revision} is INACTIVE`);
+    }
+    const { missing } = substituteParameters(submit.overrides?.command ?? definition.command, submit.parameters ?? {}, definition.parameters);
+    if (missing.length > 0) {
+      throw new ApiError('VALIDATION_FAILED', `submit.parameters has no value for ${missing.map((m) => `Ref::${m}`).join(', ')} used in command`);
+    }
+
+    const inserted: unknown[] = await this.db.query(
+      `INSERT INTO schedules (name, cron, timezone, submit) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING RETURNING name`,
+      [dto.name, dto.cron.trim(), dto.timezone ?? 'UTC', JSON.stringify(submit)],
+    );
+    if (inserted.length === 0) throw new ApiError('SCHEDULE_EXISTS', `schedule ${dto.name} already exists`);
+    const schedule = await this.get(dto.name);
+    await this.arm(schedule);
+    return schedule;
+  }
+
+  async list(): Promise<ScheduleEntity[]> {
+    return this.repo().find({ order: { name: 'ASC' } });
+  }
+
+  async get(name: string): Promise<ScheduleEntity> {
+    const schedule = await this.repo().findOneBy({ name });
+    if (!schedule) throw new ApiError('SCHEDULE_NOT_FOUND', `schedule ${name} does not exist`);
+    return schedule;
+  }
+
+  /** PAUSED in Postgres first: from then on no firing submits, even one Redis already queued. */
+  async pause(name: string): Promise<ScheduleEntity> {
+    const schedule = await this.setState(name, 'PAUSED');
+    await this.disarm(name);
+    return schedule;
+  }
+
+  /** Fires again from the next tick after now; missed ticks are not caught up. */
+  async resume(name: string): Promise<ScheduleEntity> {
+    const schedule = await this.setState(name, 'ACTIVE');
+    await this.arm(schedule);
+    return schedule;
+  }
+
+  async delete(name: string): Promise<void> {
+    const { affected } = await this.repo().delete({ name });
+    if (!affected) throw new ApiError('SCHEDULE_NOT_FOUND', `schedule ${name} does not exist`);
+    await this.disarm(name);
+  }
+
+  /**
+   * Makes Redis match Postgres: a job scheduler for every ACTIVE schedule
+   * (re-created if missing or different), none for any other name. Redis is
+   * read before Postgres, so a schedule created meanwhile is at worst armed
+   * twice (harmless), never disarmed.
+   */
+  async reconcile(): Promise<{ armed: string[]; disarmed: string[] }> {
+    const inRedis = await this.triggers.list();
+    const active = await this.repo().findBy({ state: 'ACTIVE' });
+    const armed: string[] = [];
+    for (const s of active) {
+      const t = inRedis.get(s.name);
+      inRedis.delete(s.name);
+      if (t && t.pattern === s.cron && t.tz === s.timezone) continue;
+      await this.triggers.set(s);
+      armed.push(s.name);
+    }
+    const disarmed = [...inRedis.keys()];
+    for (const name of disarmed) await this.triggers.remove(name);
+    return { armed, disarmed };
+  }
+
+  private async setState(name: string, state: ScheduleEntity['state']): Promise<ScheduleEntity> {
+    const { affected } = await this.repo().update({ name, state: Not(state) }, { state, updatedAt: new Date() });
+    const schedule = await this.get(name);
+    if (affected) this.logger.info({ schedule: name, state }, 'schedule state changed');
+    return schedule;
+  }
+
+  // A failed Redis call does not fail the request: Postgres holds the truth, firings check it, and reconcile repairs Redis.
+  private async arm(schedule: ScheduleEntity): Promise<void> {
+    await this.triggers.set(schedule).catch((err: Error) =>
+      this.logger.warn({ err, schedule: schedule.name }, 'arming the schedule in Redis failed; the next reconcile will'),
+    );
+  }
+
+  private async disarm(name: string): Promise<void> {
+    await this.triggers.remove(name).catch((err: Error) =>
+      this.logger.warn({ err, schedule: name }, 'disarming the schedule in Redis failed; firings skip it and the next reconcile removes it'),
+    );
+  }
+
+  private repo() {
+    return this.db.getRepository(ScheduleEntity);
+  }
+}

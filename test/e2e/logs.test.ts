@@ -1,0 +1,190 @@
+import { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import { RedisKeys } from '#libs/queue';
+import { LocalCluster } from '../../scripts/lib/local-cluster.js';
+import { openTestDatabase } from '../support/database.js';
+import { resetState } from '../support/reset.js';
+import { testEnv } from '../support/test-env.js';
+import { waitFor } from '../support/wait-for.js';
+
+interface SseEvent {
+  event: string;
+  data: any;
+  receivedAt: number;
+}
+
+/** A follower over real HTTP: the events as they arrive (with when), and whether the server ended the stream. */
+function follow(url: string) {
+  const abort = new AbortController();
+  const events: SseEvent[] = [];
+  let closed = false;
+  const response = fetch(url, { signal: abort.signal, headers: { accept: 'text/event-stream' } });
+  void (async () => {
+    try {
+      const res = await response;
+      if (res.status !== 200) return;
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let cut: number;
+        while ((cut = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event) events.push({ event, data: data === undefined ? undefined : JSON.parse(data), receivedAt: Date.now() });
+        }
+      }
+    } catch {
+      // aborted by the test
+    } finally {
+      closed = true;
+    }
+  })();
+  return {
+    response, events, abort: () => abort.abort(),
+    get closed() { return closed; },
+    lines: () => events.filter((e) => e.event === 'line').map((e) => e.data.text as string),
+  };
+}
+
+/**
+ * Live logs through the three built apps and a real container: the worker
+ * copies output to Redis as it comes, the API streams it as server-sent
+ * events, and Postgres keeps it once the attempt is over.
+ */
+describe('end to end: job logs, followed live and stored', () => {
+  const QUEUE = 'logs-e2e';
+  const POOL = 'logs-e2e';
+  const WORKER = 'logs-e2e-worker';
+  const MAX_LOG_BYTES = 4096;
+  let db: DataSource;
+  let redis: Redis;
+  let cluster: LocalCluster;
+  let base: string;
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, {
+      method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const describeJob = async (id: string) => (await call('GET', `/api/v1/jobs/${id}`)).body;
+  const finished = (id: string) => waitFor(`job ${id} to finish`, async () => {
+    const job = await describeJob(id);
+    return ['SUCCEEDED', 'FAILED'].includes(job.status) ? job : undefined;
+  }, 60_000, 100);
+  const submit = async (definition: string, name = 'logs') =>
+    (await call('POST', '/api/v1/jobs', { name, queue: QUEUE, definition })).body.jobId as string;
+  const define = async (name: string, script: string) => {
+    const res = await call('POST', '/api/v1/job-definitions', {
+      name, image: testEnv().testImage, command: ['sh', '-c', script], resources: { vcpus: 0.5, memoryMiB: 64 },
+    });
+    expect(res.status).toBe(201);
+  };
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    await resetState(db);
+    const { databaseUrl, redisUrl } = testEnv();
+    redis = new Redis(redisUrl);
+    cluster = new LocalCluster({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
+    const port = await LocalCluster.freePort();
+    base = `http://127.0.0.1:${port}`;
+    const api = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
+    await LocalCluster.waitForHttp(`${base}/health/ready`, api);
+    cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200' });
+    cluster.start('worker', {
+      WORKER_ID: WORKER, WORKER_POOL: POOL, WORKER_VCPUS: '2', WORKER_MEMORY_MIB: '1024', WORKER_GPUS: 'none',
+      JOB_NETWORK_MODE: 'none', JOB_STOP_GRACE_SECONDS: '1', JOB_MAX_LOG_BYTES: String(MAX_LOG_BYTES),
+    });
+    await waitFor('the worker to join', async () => (await call('GET', '/api/v1/workers')).body.workers.some(
+      (w: { workerId: string; state: string }) => w.workerId === WORKER && w.state === 'ACTIVE'), 30_000, 100);
+    expect((await call('POST', '/api/v1/job-queues', { name: QUEUE, priority: 1, pools: [POOL] })).status).toBe(201);
+    await define('logs-e2e-slow', 'echo first; sleep 2; echo second >&2');
+    await define('logs-e2e-chatty', 'i=0; while [ $i -lt 500 ]; do echo "chatty line $i"; i=$((i+1)); done');
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+    redis?.disconnect();
+    await db?.destroy();
+  });
+
+  let slowJob: string;
+
+  it('streams a running job line by line: the first line arrives before the container exits', async () => {
+    slowJob = await submit('logs-e2e-slow', 'slow');
+    // Follow once it is placed: as a user would after seeing it STARTING or RUNNING.
+    await waitFor('the job to be placed', async () => ['STARTING', 'RUNNING'].includes((await describeJob(slowJob)).status), 30_000, 25);
+    const f = follow(`${base}/api/v1/jobs/${slowJob}/logs?follow=true`);
+    const res = await f.response;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+
+    await waitFor('the stream to end', () => f.closed, 30_000, 25);
+    expect(f.events.map((e) => e.event)).toEqual(['line', 'line', 'end']);
+    const [first, second, end] = f.events;
+    expect(first.data).toEqual({ stream: 'stdout', at: expect.any(String), text: 'first' });
+    expect(second.data).toEqual({ stream: 'stderr', at: expect.any(String), text: 'second' });
+    expect(end.data).toEqual({ jobId: slowJob, attempt: 1 });
+
+    const job = await finished(slowJob);
+    expect(job.status).toBe('SUCCEEDED');
+    const stoppedAt = Date.parse(job.attempts[0].stoppedAt);
+    // Live: the first line came while the container still ran, about 2 s before the second.
+    expect(first.receivedAt).toBeLessThan(stoppedAt - 1000);
+    expect(second.receivedAt - first.receivedAt).toBeGreaterThan(1000);
+    expect(end.receivedAt).toBeGreaterThanOrEqual(second.receivedAt);
+  });
+
+  it('follows a finished job: its stored lines, then the end', async () => {
+    const f = follow(`${base}/api/v1/jobs/${slowJob}/logs?follow=true`);
+    await waitFor('the stream to end', () => f.closed, 10_000, 25);
+    expect(f.events.map((e) => [e.event, e.data.text ?? null])).toEqual([['line', 'first'], ['line', 'second'], ['end', null]]);
+    const stored = (await call('GET', `/api/v1/jobs/${slowJob}/logs`)).body;
+    expect(stored.lines).toEqual(f.events.filter((e) => e.event === 'line').map((e) => e.data));
+  });
+
+  it('serves the stored logs after the live stream is gone from Redis', async () => {
+    const key = RedisKeys.liveLogs(slowJob, 1);
+    const ttl = await redis.ttl(key);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(3600);
+    expect(await redis.del(key)).toBe(1);
+
+    const stored = await call('GET', `/api/v1/jobs/${slowJob}/logs?attempt=1`);
+    expect(stored.status).toBe(200);
+    expect(stored.body.lines.map((l: { text: string }) => l.text)).toEqual(['first', 'second']);
+    const f = follow(`${base}/api/v1/jobs/${slowJob}/logs?follow=true`);
+    await waitFor('the stream to end', () => f.closed, 10_000, 25);
+    expect(f.lines()).toEqual(['first', 'second']);
+    expect(f.events.at(-1)?.event).toBe('end');
+  });
+
+  it('caps the output per attempt with a truncation marker, live and stored alike', async () => {
+    const id = await submit('logs-e2e-chatty', 'chatty');
+    await waitFor('the job to be placed', async () => (await describeJob(id)).attempts.length > 0, 30_000, 25);
+    const f = follow(`${base}/api/v1/jobs/${id}/logs?follow=true`);
+    await waitFor('the stream to end', () => f.closed, 30_000, 25);
+    const live = f.lines();
+    expect(live.at(-1)).toBe(`[gpubatch] output truncated at ${MAX_LOG_BYTES} bytes`);
+    expect(live.length).toBeLessThan(500);
+    expect(live.slice(0, -1).reduce((n, t) => n + Buffer.byteLength(t) + 1, 0)).toBeLessThanOrEqual(MAX_LOG_BYTES);
+    expect((await finished(id)).status).toBe('SUCCEEDED');
+    expect((await call('GET', `/api/v1/jobs/${id}/logs`)).body.lines.map((l: { text: string }) => l.text)).toEqual(live);
+  });
+
+  it('answers 400 for bad input and 404 for an unknown job', async () => {
+    const bad = await call('GET', `/api/v1/jobs/${slowJob}/logs?follow=maybe`);
+    expect(bad).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED' } });
+    expect(bad.body.message).toContain('follow');
+    expect((await call('GET', `/api/v1/jobs/${slowJob}/logs?attempt=0&follow=true`)).status).toBe(400);
+    expect((await call('GET', '/api/v1/jobs/nope/logs?follow=true')).body).toMatchObject({ statusCode: 404, code: 'JOB_NOT_FOUND' });
+  });
+
+  it('every process exits 0 on SIGTERM', async () => {
+    expect(await cluster.stop()).toEqual({ worker: 0, scheduler: 0, api: 0 });
+  });
+});
