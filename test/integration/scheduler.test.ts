@@ -400,13 +400,117 @@ describe('scheduler (real Postgres and Redis)', () => {
       ['an unknown job', (ids: string[]) => [{ jobId: 'no-such-job' }, { jobId: ids[0] }], 'dependsOn names jobs that do not exist: no-such-job'],
       ['the same job twice', (ids: string[]) => [{ jobId: ids[0] }, { jobId: ids[0] }], 'dependsOn must not name a job twice'],
       ['101 dependencies', () => Array.from({ length: 101 }, (_, i) => ({ jobId: `j${i}` })), 'dependsOn must contain no more than 100 elements'],
-      ['a dependency without jobId', () => [{}], 'dependsOn.0.jobId must be longer than or equal to 1'],
+      ['a dependency without jobId', () => [{}], 'dependsOn entries need a jobId (except type SEQUENTIAL)'],
     ])('rejects %s with 400', async (_c, deps, message) => {
       const f = await api.fixture();
       const a = await submit(f.queue, f.definition);
       const res = await api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, dependsOn: deps([a]) });
       expect(res.status).toBe(400);
       expect(res.body.message).toContain(message);
+    });
+  });
+
+  describe('array jobs', () => {
+    const finish = (jobId: string, code = 0, workerId = 'w-arr') => worker.report({
+      type: 'attempt-exited', jobId, attempt: 1, workerId, containerId: 'c', startedAt: new Date(Date.now() - 500).toISOString(),
+      stoppedAt: new Date().toISOString(), end: { kind: 'exited', exitCode: code, oomKilled: false }, logs: [], logsTruncated: false,
+    });
+    const placed = async (workerId = 'w-arr') => (await worker.dispatched(workerId)).map((d) => d.jobId);
+
+    it('runs every child with its index, lists children through the parent, and succeeds when all do', async () => {
+      await worker.join({ id: 'w-arr', vcpus: 64 });
+      const f = await api.fixture();
+      const parent = await submit(f.queue, f.definition, { array: { size: 5 } });
+      const p = await job(parent);
+      expect(p).toMatchObject({ status: 'PENDING', statusReason: 'ARRAY: 5 children', arrayProperties: { size: 5, statusSummary: { RUNNABLE: 5 } } });
+      expect((await api.get(`/api/v1/jobs?queue=${f.queue}`)).body.jobs.map((j: { jobId: string }) => j.jobId)).toEqual([parent]);
+      const children = (await api.get(`/api/v1/jobs?arrayJobId=${parent}`)).body.jobs.map((j: { jobId: string }) => j.jobId);
+      expect(children.sort()).toEqual([0, 1, 2, 3, 4].map((i) => `${parent}:${i}`).sort());
+      const child = await job(`${parent}:3`);
+      expect(child).toMatchObject({ arrayProperties: { parentId: parent, index: 3 } });
+      expect(child.environment.GPUBATCH_ARRAY_INDEX).toBe('3');
+
+      await start();
+      await waitFor('all five placed', async () => (await placed()).length === 5);
+      const dispatched = await worker.dispatched('w-arr');
+      expect(dispatched.find((d) => d.jobId === `${parent}:3`)!.environment.GPUBATCH_ARRAY_INDEX).toBe('3');
+      for (let i = 0; i < 5; i++) await finish(`${parent}:${i}`);
+      const done = await waitFor('parent SUCCEEDED', async () => {
+        const j = await job(parent);
+        return j.status === 'SUCCEEDED' ? j : undefined;
+      });
+      expect(done).toMatchObject({ statusReason: 'All 5 children succeeded', arrayProperties: { size: 5, statusSummary: { SUCCEEDED: 5 } } });
+      expect(done.events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'PENDING', 'SUCCEEDED']);
+    });
+
+    it('fails the parent when a child fails, and runs SEQUENTIAL children one after another', async () => {
+      await worker.join({ id: 'w-arr', vcpus: 64 });
+      const f = await api.fixture();
+      const parent = await submit(f.queue, f.definition, { array: { size: 3 }, dependsOn: [{ type: 'SEQUENTIAL' }] });
+      expect((await job(`${parent}:1`))).toMatchObject({ status: 'PENDING', statusReason: `DEPENDENCY: waiting for ${parent}:0` });
+      await start();
+      await waitFor('child 0 placed', async () => (await placed()).length === 1);
+      expect(await placed()).toEqual([`${parent}:0`]);
+      await finish(`${parent}:0`);
+      await waitFor('child 1 placed', async () => (await placed()).includes(`${parent}:1`));
+      expect(await placed()).not.toContain(`${parent}:2`);
+      await finish(`${parent}:1`, 3);
+      const failed = await waitFor('parent FAILED', async () => {
+        const j = await job(parent);
+        return j.status === 'FAILED' ? j : undefined;
+      });
+      expect(failed.statusReason).toBe('2 of 3 children failed');
+      expect((await job(`${parent}:2`)).statusReason).toBe(`Dependent job ${parent}:1 failed`);
+    });
+
+    it('makes N_TO_N child i wait for child i of the other array', async () => {
+      await worker.join({ id: 'w-arr', vcpus: 64 });
+      const f = await api.fixture();
+      const a = await submit(f.queue, f.definition, { array: { size: 3 } });
+      const b = await submit(f.queue, f.definition, { array: { size: 3 }, dependsOn: [{ jobId: a, type: 'N_TO_N' }] });
+      expect((await job(`${b}:2`))).toMatchObject({ status: 'PENDING', statusReason: `DEPENDENCY: waiting for ${a}:2` });
+      await start();
+      await waitFor('the three children of a placed', async () => (await placed()).length === 3);
+      await finish(`${a}:1`);
+      await finish(`${a}:2`, 3);
+      await waitFor('b:1 placed', async () => (await placed()).includes(`${b}:1`));
+      await waitFor('b:2 failed', async () => (await job(`${b}:2`)).status === 'FAILED');
+      expect((await job(`${b}:2`)).statusReason).toBe(`Dependent job ${a}:2 failed`);
+      expect(await placed()).not.toContain(`${b}:0`);
+    });
+
+    it('cancels the waiting children with the parent, which then fails', async () => {
+      const f = await api.fixture();
+      const parent = await submit(f.queue, f.definition, { array: { size: 4 } });
+      await start();
+      const res = await api.post(`/api/v1/jobs/${parent}/cancel`, { reason: 'Not needed' });
+      expect(res.status).toBe(200);
+      const failed = await waitFor('parent FAILED', async () => {
+        const j = await job(parent);
+        return j.status === 'FAILED' ? j : undefined;
+      });
+      expect(failed).toMatchObject({ statusReason: '4 of 4 children failed', arrayProperties: { statusSummary: { FAILED: 4 } } });
+      expect((await job(`${parent}:0`)).statusReason).toBe('Not needed');
+    });
+
+    it.each([
+      ['size 1', { array: { size: 1 } }, 'array.size must not be less than 2'],
+      ['size 10,001', { array: { size: 10_001 } }, 'array.size must not be greater than 10000'],
+      ['a typed dependency without array', { dependsOn: [{ type: 'SEQUENTIAL' }] }, 'dependsOn type N_TO_N or SEQUENTIAL needs an array job (array.size)'],
+      ['SEQUENTIAL with a jobId', { array: { size: 2 }, dependsOn: [{ type: 'SEQUENTIAL', jobId: 'x' }] }, 'dependsOn type SEQUENTIAL takes no jobId'],
+      ['an unknown dependency type', { array: { size: 2 }, dependsOn: [{ type: 'ALL' }] }, 'type must be N_TO_N or SEQUENTIAL'],
+    ])('rejects %s with 400', async (_c, extra, message) => {
+      const f = await api.fixture();
+      const res = await api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, ...extra });
+      expect(res.status).toBe(400);
+      expect(res.body.message).toContain(message);
+    });
+
+    it('rejects N_TO_N on an array of another size', async () => {
+      const f = await api.fixture();
+      const a = await submit(f.queue, f.definition, { array: { size: 3 } });
+      const res = await api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, array: { size: 4 }, dependsOn: [{ jobId: a, type: 'N_TO_N' }] });
+      expect(res.body).toMatchObject({ statusCode: 400, message: `dependsOn N_TO_N needs an array job of size 4; ${a} has size 3` });
     });
   });
 });

@@ -8,7 +8,8 @@ export const ACTIVE_STATUSES: readonly JobStatus[] = ['STARTING', 'RUNNING'];
 
 const TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
   SUBMITTED: ['PENDING', 'RUNNABLE', 'FAILED'],
-  PENDING: ['RUNNABLE', 'FAILED'],
+  // PENDING -> SUCCEEDED: an array parent, which never runs itself, finishes with its children.
+  PENDING: ['RUNNABLE', 'FAILED', 'SUCCEEDED'],
   RUNNABLE: ['STARTING', 'FAILED'],
   // STARTING -> RUNNABLE / RUNNING -> RUNNABLE: a failed attempt with attempts left.
   STARTING: ['RUNNING', 'SUCCEEDED', 'FAILED', 'RUNNABLE'],

@@ -34,12 +34,15 @@ export const RedisKeys = {
   liveLogs: (jobId: string, attempt: number) => `gpubatch:logs:${jobId}:${attempt}`,
 } as const;
 
+// Array children are `<parent>:<index>`; BullMQ refuses ':' in custom ids.
+const bullSafe = (jobId: string) => jobId.replaceAll(':', '~');
+
 /** BullMQ job ids: ours, so that a repeated add is a no-op. */
 export const JobIds = {
-  intake: (jobId: string) => jobId,
-  dispatch: (jobId: string, attempt: number) => `${jobId}.${attempt}`,
-  event: (jobId: string, attempt: number, kind: string) => `${jobId}.${attempt}.${kind}`,
-  terminate: (jobId: string, attempt: number) => `${jobId}.${attempt}.terminate`,
+  intake: (jobId: string) => bullSafe(jobId),
+  dispatch: (jobId: string, attempt: number) => `${bullSafe(jobId)}.${attempt}`,
+  event: (jobId: string, attempt: number, kind: string) => `${bullSafe(jobId)}.${attempt}.${kind}`,
+  terminate: (jobId: string, attempt: number) => `${bullSafe(jobId)}.${attempt}.terminate`,
 } as const;
 
 /** BullMQ priorities run 1 (first) .. 2^21 (last); ours run higher-first. */

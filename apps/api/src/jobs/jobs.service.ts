@@ -13,6 +13,7 @@ import { JobQueuesService } from '../job-queues/job-queues.service.js';
 import type { JobDetailView, JobListView, JobSummaryView, SubmitJobResponse } from './dto/job.view.js';
 import type { ListJobsQuery } from './dto/list-jobs.query.js';
 import type { SubmitJobDto } from './dto/submit-job.dto.js';
+import { insertArrayChildren } from './array-children.js';
 
 const SUMMARY_COLUMNS = `id, name, queue, status, status_reason, priority, created_at, started_at, stopped_at,
   created_at::text AS created_at_exact`;
@@ -47,18 +48,21 @@ export class JobsService {
     }
     const job = this.mergeJob(dto, definition);
     const id = randomUUID();
-    const dependsOn = [...new Set((dto.dependsOn ?? []).map((d) => d.jobId))];
-    if (dependsOn.length !== (dto.dependsOn ?? []).length) throw new ApiError('VALIDATION_FAILED', 'dependsOn must not name a job twice');
+    const deps = dependencyKinds(dto);
+    const size = dto.array?.size;
 
     const created = await this.db.transaction(async (tx) => {
-      const start = await this.startingState(tx, dependsOn);
+      const depsState = await this.startingState(tx, deps.plain);
+      if (deps.nToN) await this.checkNToN(tx, deps.nToN, size!);
+      // An array parent never runs: it waits PENDING while its children run, and finishes with them.
+      const start = size && depsState.status !== 'FAILED' ? { status: 'PENDING' as const, reason: `ARRAY: ${size} children` } : depsState;
       const inserted: { id: string }[] = await tx.query(
         `WITH job AS (
            INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                              vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
-                             retry_rules, stopped_at)
+                             retry_rules, array_size, stopped_at)
            VALUES ($1, $2, $3, $4, $20::varchar, $21::text, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                   CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END)
+                   $22, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END)
            ON CONFLICT (client_token) DO NOTHING
            RETURNING id, created_at),
          events AS (
@@ -72,13 +76,21 @@ export class JobsService {
           JSON.stringify(job.environment), job.resources.vcpus, job.resources.memoryMiB, job.resources.gpus,
           job.resources.gpus > 0 ? job.resources.gpuModel : null, job.labelSelector, job.timeoutSeconds, job.maxAttempts,
           dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null, JSON.stringify(job.retryRules),
-          start.status, start.reason,
+          start.status, start.reason, size ?? null,
         ],
       );
-      if (inserted.length > 0 && dependsOn.length > 0) {
-        await tx.query(`INSERT INTO job_dependencies (job_id, depends_on) SELECT $1, unnest($2::varchar[])`, [id, dependsOn]);
+      if (inserted.length === 0) return undefined;
+      if (deps.plain.length > 0) {
+        await tx.query(`INSERT INTO job_dependencies (job_id, depends_on) SELECT $1, unnest($2::varchar[])`, [id, deps.plain]);
       }
-      return inserted.length > 0 ? start.status : undefined;
+      if (size && start.status === 'PENDING') {
+        const anyRunnable = await insertArrayChildren(tx, id, size, {
+          plain: deps.plain, plainState: depsState.status === 'RUNNABLE' ? 'RUNNABLE' : 'PENDING', plainReason: depsState.reason,
+          nToN: deps.nToN, sequential: deps.sequential,
+        });
+        return anyRunnable ? 'RUNNABLE' : 'PENDING';
+      }
+      return start.status;
     });
     if (!created) {
       // The client token was used before: answer with the job it created, as AWS Batch does.
@@ -91,6 +103,15 @@ export class JobsService {
       );
     }
     return { jobId: id, name: dto.name };
+  }
+
+  /** N_TO_N: the partner must be an array of the same size. */
+  private async checkNToN(tx: EntityManager, partner: string, size: number): Promise<void> {
+    const [row] = await tx.query(`SELECT array_size FROM jobs WHERE id = $1`, [partner]);
+    if (!row) throw new ApiError('VALIDATION_FAILED', `dependsOn names jobs that do not exist: ${partner}`);
+    if (row.array_size !== size) {
+      throw new ApiError('VALIDATION_FAILED', `dependsOn N_TO_N needs an array job of size ${size}; ${partner} ${row.array_size ? `has size ${row.array_size}` : 'is not an array job'}`);
+    }
   }
 
   /**
@@ -140,6 +161,8 @@ export class JobsService {
     const limit = q.limit ?? 100;
     const where: string[] = [];
     const params: unknown[] = [];
+    // Array children are listed through their parent (arrayJobId), as in AWS Batch.
+    where.push(q.arrayJobId ? `parent_id = $${params.push(q.arrayJobId)}` : 'parent_id IS NULL');
     if (q.queue) where.push(`queue = $${params.push(q.queue)}`);
     if (q.status) where.push(`status = $${params.push(q.status)}`);
     if (q.cursor) {
@@ -166,10 +189,12 @@ export class JobsService {
       [id],
     );
     if (!row) throw new ApiError('JOB_NOT_FOUND', `job ${id} does not exist`);
-    const [attempts, events, dependsOn] = await Promise.all([
+    const [attempts, events, dependsOn, summary] = await Promise.all([
       this.db.getRepository(JobAttemptEntity).find({ where: { jobId: id }, order: { attempt: 'ASC' } }),
       this.db.getRepository(JobEventEntity).find({ where: { jobId: id }, order: { id: 'ASC' } }),
       this.db.query(`SELECT depends_on FROM job_dependencies WHERE job_id = $1 ORDER BY depends_on`, [id]) as Promise<{ depends_on: string }[]>,
+      row.array_size === null ? Promise.resolve([])
+        : this.db.query(`SELECT status, count(*)::int AS n FROM jobs WHERE parent_id = $1 GROUP BY status`, [id]) as Promise<{ status: string; n: number }[]>,
     ]);
     return {
       ...toSummary(row),
@@ -182,6 +207,9 @@ export class JobsService {
       timeoutSeconds: row.timeout_seconds,
       retryStrategy: { attempts: row.max_attempts, evaluateOnExit: row.retry_rules },
       dependsOn: dependsOn.map((d) => ({ jobId: d.depends_on })),
+      arrayProperties: row.array_size !== null
+        ? { size: row.array_size, statusSummary: Object.fromEntries(summary.map((r) => [r.status, r.n])) }
+        : row.parent_id !== null ? { parentId: row.parent_id, index: row.array_index } : null,
       project: row.project,
       tags: row.tags,
       attempts: attempts.map((a) => ({
@@ -204,4 +232,20 @@ function toSummary(r: JobRow): JobSummaryView {
     jobId: r.id, name: r.name, queue: r.queue, status: r.status, statusReason: r.status_reason, priority: r.priority,
     createdAt: r.created_at.toISOString(), startedAt: iso(r.started_at), stoppedAt: iso(r.stopped_at),
   };
+}
+
+/** Splits dependsOn into plain dependencies, N_TO_N and SEQUENTIAL, checking the rules that need no database. */
+function dependencyKinds(dto: SubmitJobDto): { plain: string[]; nToN?: string; sequential: boolean } {
+  const list = dto.dependsOn ?? [];
+  const typed = list.filter((d) => d.type);
+  if (typed.length && !dto.array) throw new ApiError('VALIDATION_FAILED', 'dependsOn type N_TO_N or SEQUENTIAL needs an array job (array.size)');
+  if (list.some((d) => d.type === 'SEQUENTIAL' && d.jobId)) throw new ApiError('VALIDATION_FAILED', 'dependsOn type SEQUENTIAL takes no jobId: each child waits for the one before it');
+  if (list.some((d) => d.type !== 'SEQUENTIAL' && !d.jobId)) throw new ApiError('VALIDATION_FAILED', 'dependsOn entries need a jobId (except type SEQUENTIAL)');
+  const nToN = list.filter((d) => d.type === 'N_TO_N');
+  if (nToN.length > 1) throw new ApiError('VALIDATION_FAILED', 'dependsOn may hold at most one N_TO_N dependency');
+  if (list.filter((d) => d.type === 'SEQUENTIAL').length > 1) throw new ApiError('VALIDATION_FAILED', 'dependsOn may hold at most one SEQUENTIAL entry');
+  const plain = list.filter((d) => !d.type).map((d) => d.jobId!);
+  const ids = [...plain, ...nToN.map((d) => d.jobId!)];
+  if (new Set(ids).size !== ids.length) throw new ApiError('VALIDATION_FAILED', 'dependsOn must not name a job twice');
+  return { plain, nToN: nToN[0]?.jobId, sequential: list.some((d) => d.type === 'SEQUENTIAL') };
 }

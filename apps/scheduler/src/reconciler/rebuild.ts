@@ -65,7 +65,8 @@ export async function rebuildFromPostgres(db: DataSource, state: ClusterState): 
 /** Adds every RUNNABLE job in Postgres the model does not hold yet (catches intake adds that were lost). */
 export async function loadRunnable(db: DataSource, state: ClusterState, ids?: string[]): Promise<void> {
   const rows: RunnableRow[] = ids
-    ? await db.query(`SELECT ${RUNNABLE_COLUMNS} FROM jobs WHERE id = ANY($1) AND status = 'RUNNABLE'`, [ids])
+    // An array's intake entry is its parent's id: it brings in the children.
+    ? await db.query(`SELECT ${RUNNABLE_COLUMNS} FROM jobs WHERE (id = ANY($1) OR parent_id = ANY($1)) AND status = 'RUNNABLE'`, [ids])
     : await db.query(`SELECT ${RUNNABLE_COLUMNS} FROM jobs WHERE status = 'RUNNABLE'`);
   for (const row of rows) if (!state.runnable.has(row.id)) state.runnable.set(row.id, toRunnable(row));
 }

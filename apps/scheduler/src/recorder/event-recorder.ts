@@ -1,9 +1,9 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { attemptOutcome, billedSeconds, shouldRetry } from '#libs/core';
 import type { Logger } from '#libs/log';
+import { settleDependants } from '#libs/db';
 import type { AttemptExitedEvent, AttemptRunningEvent, WorkerEvent } from '#libs/queue';
 import { ClusterState } from '../state/cluster-state.js';
-import { settleDependants } from '../dependencies/dependency-resolver.js';
 import { loadRunnable } from '../reconciler/rebuild.js';
 
 /**
@@ -27,12 +27,19 @@ export class EventRecorder {
         return this.exited(event);
       case 'worker-changed':
         return this.onChange();
-      case 'job-changed':
-        // Cancelled in Postgres by the API: it must not wait, reserve or be placed any more, and its dependants fail.
-        this.state.runnable.delete(event.jobId);
-        this.state.reasons.delete(event.jobId);
-        await this.settle([event.jobId]);
+      case 'job-changed': {
+        // Cancelled in Postgres by the API (an array parent: with its children): they must not wait, reserve
+        // or be placed any more, and what depends on them fails.
+        const stopped: { id: string }[] = await this.db.query(
+          `SELECT id FROM jobs WHERE (id = $1 OR parent_id = $1) AND status <> 'RUNNABLE'`, [event.jobId],
+        );
+        for (const { id } of stopped) {
+          this.state.runnable.delete(id);
+          this.state.reasons.delete(id);
+        }
+        await this.settle(stopped.map((r) => r.id));
         return this.onChange();
+      }
     }
   }
 

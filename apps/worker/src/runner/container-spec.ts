@@ -14,7 +14,8 @@ export const Labels = {
 
 /** One name per attempt, so a second claim of the same attempt finds the first one's container. */
 export function containerName(jobId: string, attempt: number): string {
-  return `gpubatch-${jobId}-${attempt}`;
+  // Docker names allow [a-zA-Z0-9_.-]: an array child's ':' becomes '_'.
+  return `gpubatch-${jobId.replaceAll(':', '_')}-${attempt}`;
 }
 
 /** The Docker create request for one attempt: limits, environment, labels and GPU devices. */

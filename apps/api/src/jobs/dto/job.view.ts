@@ -53,6 +53,12 @@ export class JobDetailView extends JobSummaryView {
   @ApiPropertyOptional({ type: Number, nullable: true }) timeoutSeconds!: number | null;
   @ApiProperty() retryStrategy!: { attempts: number; evaluateOnExit: ExitRule[] };
   @ApiProperty({ example: [{ jobId: '…' }] }) dependsOn!: { jobId: string }[];
+  @ApiPropertyOptional({
+    nullable: true,
+    description: 'A parent: size and children per status. A child: its parent and index.',
+    example: { size: 100, statusSummary: { SUCCEEDED: 40, RUNNING: 8, RUNNABLE: 52 } },
+  })
+  arrayProperties!: { size: number; statusSummary: Record<string, number> } | { parentId: string; index: number } | null;
   @ApiProperty() project!: string;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
   @ApiProperty({ type: [AttemptView] }) attempts!: AttemptView[];

@@ -17,6 +17,10 @@ export class ListJobsQuery {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
   limit?: number;
 
+  @ApiPropertyOptional({ description: "An array job's id: lists its children" })
+  @IsOptional() @IsString() @MaxLength(64)
+  arrayJobId?: string;
+
   @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
   @IsOptional() @IsString() @MaxLength(1024)
   cursor?: string;

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, PickType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { ResourceOverridesDto } from '../../job-definitions/dto/resources.dto.js';
 import { RegisterJobDefinitionDto } from '../../job-definitions/dto/register-job-definition.dto.js';
@@ -19,11 +19,32 @@ export class JobOverridesDto extends PickType(RegisterJobDefinitionDto, ['comman
 
 export const MAX_DEPENDENCIES = 100;
 
+export const MIN_ARRAY_SIZE = 2;
+export const MAX_ARRAY_SIZE = 10_000;
+export const DEPENDENCY_TYPES = ['N_TO_N', 'SEQUENTIAL'] as const;
+
 export class DependencyDto {
-  @ApiProperty({ description: 'A job submitted earlier' })
+  @ApiPropertyOptional({ description: 'A job submitted earlier; omitted for SEQUENTIAL' })
+  @IsOptional()
   @IsString()
   @Length(1, 64)
-  jobId!: string;
+  jobId?: string;
+
+  @ApiPropertyOptional({
+    enum: DEPENDENCY_TYPES,
+    description: 'Array jobs only. N_TO_N: child i waits for child i of jobId (an array of the same size). SEQUENTIAL: child i waits for child i-1.',
+  })
+  @IsOptional()
+  @IsIn(DEPENDENCY_TYPES, { message: 'type must be N_TO_N or SEQUENTIAL' })
+  type?: (typeof DEPENDENCY_TYPES)[number];
+}
+
+export class ArrayPropertiesDto {
+  @ApiProperty({ minimum: MIN_ARRAY_SIZE, maximum: MAX_ARRAY_SIZE, description: 'Children `<jobId>:<index>`, index 0..size-1 in GPUBATCH_ARRAY_INDEX' })
+  @IsInt()
+  @Min(MIN_ARRAY_SIZE)
+  @Max(MAX_ARRAY_SIZE)
+  size!: number;
 }
 
 /** The submit body; timeout, retry strategy, parameters, tags and label selector override the definition's, with its rules. */
@@ -70,6 +91,13 @@ export class SubmitJobDto extends PickType(RegisterJobDefinitionDto, ['timeoutSe
   @ValidateNested({ each: true })
   @Type(() => DependencyDto)
   dependsOn?: DependencyDto[];
+
+  @ApiPropertyOptional({ type: ArrayPropertiesDto, description: 'Makes an array job: the children are scheduled independently' })
+  @IsOptional()
+  @IsObject({ message: 'array must be an object' })
+  @ValidateNested()
+  @Type(() => ArrayPropertiesDto)
+  array?: ArrayPropertiesDto;
 
   @ApiPropertyOptional({ description: 'Idempotency key: the same token returns the same job' })
   @IsOptional()
