@@ -94,7 +94,16 @@ describe('job definitions API', () => {
     expect(res.status).toBe(400);
   });
 
-  it('rejects a non-numeric revision with 400, not 500', async () => {
-    expect((await api.get('/api/v1/job-definitions/x/abc')).status).toBe(400);
+  it('rejects a revision that is not a whole number from 1, with 400 and not 500', async () => {
+    for (const revision of ['abc', '0', '-1', '1.5', '99999999999']) {
+      expect(await api.get(`/api/v1/job-definitions/x/${revision}`)).toMatchObject({ status: 400, body: { message: 'revision must be a whole number from 1 to 2147483647' } });
+    }
+    expect((await api.request('DELETE', '/api/v1/job-definitions/x/0')).status).toBe(400);
+  });
+
+  it('rejects NUL bytes with 400, not 500', async () => {
+    const res = await api.post('/api/v1/job-definitions', body('nul-test', { environment: { A: 'x\u0000y' } }));
+    expect(res).toMatchObject({ status: 400, body: { message: 'text must not contain NUL (\\u0000) characters' } });
+    expect((await api.get('/api/v1/job-definitions/a%00b')).status).toBe(400);
   });
 });

@@ -106,6 +106,12 @@ describe('jobs and job queues API', () => {
         .toMatchObject({ statusCode: 409, code: 'JOB_QUEUE_DISABLED', message: `job queue ${f.queue} is DISABLED` });
     });
 
+    it('rejects parameters that would expand the command past 256 KiB', async () => {
+      const f = await api.fixture({ command: Array(7).fill('Ref::a '.repeat(4600)) });
+      const res = await api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, parameters: { a: 'x'.repeat(32_768) } });
+      expect(res).toMatchObject({ status: 400, body: { message: 'parameters expand command to more than 262144 characters' } });
+    });
+
     it('rejects a command parameter with no value, naming it', async () => {
       const f = await api.fixture({ command: ['run', 'Ref::input'] });
       const res = await api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition });
@@ -167,6 +173,9 @@ describe('jobs and job queues API', () => {
     it('rejects a forged cursor and bad filters with 400', async () => {
       expect((await api.get('/api/v1/jobs?cursor=not-a-cursor')).body)
         .toMatchObject({ statusCode: 400, message: 'cursor must be a value returned as nextCursor by a previous page' });
+      const forged = Buffer.from(JSON.stringify(['1', 'x'])).toString('base64url');
+      expect((await api.get(`/api/v1/jobs?cursor=${forged}`)).status).toBe(400);
+      expect((await api.post('/api/v1/jobs/x%00y/cancel', { reason: 'r' })).status).toBe(400);
       expect((await api.get('/api/v1/jobs?status=DONE')).status).toBe(400);
       expect((await api.get('/api/v1/jobs?limit=0')).status).toBe(400);
     });

@@ -91,7 +91,10 @@ export class ControlLoop {
       return;
     }
     this.running = this.pass()
-      .catch((err: Error) => this.logger.error({ err }, 'scheduling pass failed'))
+      .catch((err: Error) => {
+        this.logger.error({ err }, 'scheduling pass failed');
+        this.changed = true; // what this pass took in is still to be placed
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again) {

@@ -12,6 +12,13 @@ describe('globMatches', () => {
     expect(globMatches('CannotPull*', 'CannotPullContainerError: x')).toBe(true);
     expect(globMatches('a.b', 'axb')).toBe(false);
     expect(globMatches('(x)', '(x)')).toBe(true);
+    expect(globMatches('*', '')).toBe(true);
+    expect(globMatches('a*b*c', 'aXXbYYc')).toBe(true);
+    expect(globMatches('a*b*c', 'aXXbYY')).toBe(false);
+  });
+  it('stays fast on patterns that make backtracking regexes explode', () => {
+    // A regex would take tens of seconds here; the linear matcher answers at once.
+    expect(globMatches('*e*e*e*e*e*e*e*Z', 'e'.repeat(5000))).toBe(false);
   });
 });
 

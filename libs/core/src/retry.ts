@@ -10,10 +10,33 @@ export interface ExitRule {
 
 export const MAX_EXIT_RULES = 5;
 
-/** Glob with `*` (any run of characters) and `?` (one character), matched against the whole text. */
+/**
+ * Glob with `*` (any run of characters) and `?` (one character), matched
+ * against the whole text. Linear-time (no regular expression): patterns and
+ * reasons are user input, and backtracking on `*a*a*a*b` would stall the
+ * scheduler leader.
+ */
 export function globMatches(pattern: string, text: string): boolean {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${source}$`, 's').test(text);
+  let p = 0;
+  let t = 0;
+  let star = -1;
+  let resume = 0;
+  while (t < text.length) {
+    if (p < pattern.length && (pattern[p] === '?' || pattern[p] === text[t])) {
+      p++;
+      t++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = t;
+    } else if (star >= 0) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 function ruleMatches(rule: ExitRule, outcome: AttemptOutcome): boolean {

@@ -11,6 +11,15 @@ const CODE_BY_STATUS: Record<number, string> = {
   415: 'UNSUPPORTED_MEDIA_TYPE',
 };
 
+const PG_BAD_INPUT: Record<string, string> = {
+  '22021': 'text must not contain NUL (\\u0000) characters',
+  '22P05': 'text must not contain NUL (\\u0000) characters',
+  '22001': 'a value is longer than its field allows',
+  '22003': 'a number is out of the range its field allows',
+  '22007': 'a date or time value is invalid',
+  '22008': 'a date or time value is out of range',
+};
+
 /** Maps every error to one JSON shape; only a bug yields 500, and it is logged. */
 @Catch()
 export class ApiExceptionFilter implements ExceptionFilter {
@@ -38,6 +47,11 @@ export class ApiExceptionFilter implements ExceptionFilter {
         message: list.join('; '),
         ...(Array.isArray(messages) ? { errors: list } : {}),
       };
+    }
+    // Postgres refusing a value the validators let through (a NUL byte, an out-of-range number): the input's fault.
+    const pgCode = (exception as { driverError?: { code?: string }; code?: string })?.driverError?.code ?? (exception as { code?: string })?.code;
+    if (typeof pgCode === 'string' && PG_BAD_INPUT[pgCode]) {
+      return { statusCode: 400, code: 'VALIDATION_FAILED', message: PG_BAD_INPUT[pgCode] };
     }
     // Errors raised by Fastify itself before routing (body too large, bad JSON, bad content type).
     const statusCode = (exception as { statusCode?: unknown })?.statusCode;

@@ -13,7 +13,11 @@ export function encodeCursor(c: Cursor): string {
 export function decodeCursor(raw: string): Cursor {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown[];
-    if (typeof createdAt === 'string' && typeof id === 'string' && !Number.isNaN(Date.parse(createdAt))) return { createdAt, id };
+    // Exactly what Postgres prints for a timestamptz, so the cast back can never fail.
+    const timestamp = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
+    if (typeof createdAt === 'string' && typeof id === 'string' && timestamp.test(createdAt) && id.length <= 64) {
+      return { createdAt, id };
+    }
   } catch {
     // fall through to the error below
   }

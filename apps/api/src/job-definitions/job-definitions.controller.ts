@@ -1,9 +1,21 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, type PipeTransform } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { JobDefinitionView } from './dto/job-definition.view.js';
 import { RegisterJobDefinitionDto } from './dto/register-job-definition.dto.js';
 import { JobDefinitionsService } from './job-definitions.service.js';
 import { ErrorResponse } from '../common/error.response.js';
+import { ApiError } from '../common/api-error.js';
+
+/** Revisions count from 1 and fit a Postgres integer. */
+class RevisionPipe implements PipeTransform<string, number> {
+  transform(value: string): number {
+    const n = Number(value);
+    if (!/^[1-9][0-9]{0,9}$/.test(value) || n > 2_147_483_647) {
+      throw new ApiError('VALIDATION_FAILED', 'revision must be a whole number from 1 to 2147483647');
+    }
+    return n;
+  }
+}
 
 @ApiTags('job definitions')
 @Controller('api/v1/job-definitions')
@@ -34,7 +46,7 @@ export class JobDefinitionsController {
   @Get(':name/:revision')
   @ApiOkResponse({ type: JobDefinitionView })
   @ApiNotFoundResponse({ type: ErrorResponse })
-  async describe(@Param('name') name: string, @Param('revision', ParseIntPipe) revision: number): Promise<JobDefinitionView> {
+  async describe(@Param('name') name: string, @Param('revision', RevisionPipe) revision: number): Promise<JobDefinitionView> {
     return JobDefinitionView.of(await this.definitions.resolve(name, revision));
   }
 
@@ -42,7 +54,7 @@ export class JobDefinitionsController {
   @HttpCode(200)
   @ApiOkResponse({ type: JobDefinitionView, description: 'Deregistered (INACTIVE); running jobs are unaffected' })
   @ApiNotFoundResponse({ type: ErrorResponse })
-  async deregister(@Param('name') name: string, @Param('revision', ParseIntPipe) revision: number): Promise<JobDefinitionView> {
+  async deregister(@Param('name') name: string, @Param('revision', RevisionPipe) revision: number): Promise<JobDefinitionView> {
     return JobDefinitionView.of(await this.definitions.deregister(name, revision));
   }
 }

@@ -29,7 +29,7 @@ export class JobDefinitionsService {
         dto.resources.gpuModel ?? null, dto.labelSelector ?? null, JSON.stringify(retryRules(dto.retryStrategy)),
       ],
     ).catch((error: { code?: string }) => {
-      // Two first registrations of a new name race on the unique key: the loser retries once.
+      // Two first registrations of a new name race on the unique key: the loser tries again.
       if (error.code === '23505') return null;
       throw error;
     }) ?? [];
@@ -43,11 +43,11 @@ export class JobDefinitionsService {
 
   /** The given revision, or the latest ACTIVE one when no revision is given. */
   async resolve(name: string, revision?: number): Promise<JobDefinitionEntity> {
-    const found = revision
+    const found = revision !== undefined
       ? await this.repo().findOneBy({ name, revision })
       : await this.repo().findOne({ where: { name, status: 'ACTIVE' }, order: { revision: 'DESC' } });
     if (!found) {
-      throw new ApiError('DEFINITION_NOT_FOUND', revision
+      throw new ApiError('DEFINITION_NOT_FOUND', revision !== undefined
         ? `job definition ${name}:${revision} does not exist`
         : `job definition ${name} has no ACTIVE revision`);
     }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { substituteParameters } from '#libs/core';
+import { MAX_EXPANDED_COMMAND_CHARS, substituteParameters } from '#libs/core';
 import { JobAttemptEntity, JobEventEntity, type JobDefinitionEntity } from '#libs/db';
 import type { Logger } from '#libs/log';
 import { ApiError } from '../common/api-error.js';
@@ -136,9 +136,12 @@ export class JobsService {
   }
 
   private mergeJob(dto: SubmitJobDto, d: JobDefinitionEntity) {
-    const { command, missing } = substituteParameters(dto.overrides?.command ?? d.command, dto.parameters ?? {}, d.parameters);
+    const { command, missing, tooLong } = substituteParameters(dto.overrides?.command ?? d.command, dto.parameters ?? {}, d.parameters);
     if (missing.length > 0) {
       throw new ApiError('VALIDATION_FAILED', `parameters has no value for ${missing.map((m) => `Ref::${m}`).join(', ')} used in command`);
+    }
+    if (tooLong) {
+      throw new ApiError('VALIDATION_FAILED', `parameters expand command to more than ${MAX_EXPANDED_COMMAND_CHARS} characters`);
     }
     const r = dto.overrides?.resources;
     return {

@@ -26,7 +26,9 @@ export class WorkersService {
 
   /** Asks a worker to drain: no new placements; running jobs finish, then it leaves. */
   async drain(id: string): Promise<WorkerView> {
-    await this.get(id);
+    const worker = await this.get(id);
+    // A drain request outlives nothing: a LOST or LEFT worker would otherwise drain the moment it came back.
+    if (worker.state !== 'ACTIVE') return worker;
     await this.redis.sadd(RedisKeys.drainRequests, id);
     await this.db.query(`UPDATE workers SET state = 'DRAINING' WHERE id = $1 AND state = 'ACTIVE'`, [id]);
     return this.get(id);

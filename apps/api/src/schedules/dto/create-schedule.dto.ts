@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDefined, IsObject, IsOptional, IsString, Matches, registerDecorator, ValidateNested } from 'class-validator';
+import { IsDefined, IsObject, IsOptional, IsString, Matches, registerDecorator, ValidateNested, MaxLength } from 'class-validator';
 import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { SubmitJobDto } from '../../jobs/dto/submit-job.dto.js';
 import { cronProblem, isTimeZone } from '../cron.js';
@@ -48,6 +48,7 @@ export class CreateScheduleDto {
     example: '0 2 * * *',
     description: '5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first',
   })
+  @MaxLength(256)
   @IsCron()
   cron!: string;
 
