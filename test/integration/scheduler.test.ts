@@ -344,6 +344,31 @@ describe('scheduler (real Postgres and Redis)', () => {
 
   });
 
+  describe('terminate and lost workers together', () => {
+    it('does not retry a terminated job whose worker is lost before it reports', async () => {
+      await worker.join({ id: 'w-t' });
+      await worker.claim('w-t');
+      await worker.join({ id: 'w-other' });
+      const f = await api.fixture({ retryStrategy: { attempts: 3 }, resources: { vcpus: 4, memoryMiB: 64 } });
+      const id = await submit(f.queue, f.definition);
+      await start({ WORKER_HEARTBEAT_TIMEOUT_MS: '2000' });
+      await waitFor('placement', async () => (await job(id)).status === 'STARTING');
+      const holder = (await job(id)).attempts[0].workerId;
+      if (holder !== 'w-t') await worker.claim(holder);
+      await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: holder, containerId: 'c', startedAt: new Date().toISOString() });
+      await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
+      await api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'Operator stop' });
+      await worker.silence(holder, 5000);
+      const done = await waitFor('FAILED', async () => {
+        const j = await job(id);
+        return j.status === 'FAILED' ? j : undefined;
+      });
+      expect(done.statusReason).toBe('Operator stop');
+      expect(done.attempts).toHaveLength(1);
+      expect(done.attempts[0].reason).toBe(`Worker lost: ${holder}`);
+    });
+  });
+
   describe('dependencies', () => {
     const exit = (jobId: string, code: number) => worker.report({
       type: 'attempt-exited', jobId, attempt: 1, workerId: 'w-dep', containerId: 'c', startedAt: new Date(Date.now() - 500).toISOString(),

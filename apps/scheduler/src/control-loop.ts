@@ -8,7 +8,7 @@ import { closeRedis, createRedis, QueueNames, type WorkerEvent } from '#libs/que
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { IntakeConsumers } from './intake/intake-consumers.js';
 import { PlacementPass, type QueueRow } from './placement/placement-pass.js';
-import { loadRunnable, rebuildFromPostgres, syncRunnable } from './reconciler/rebuild.js';
+import { loadRunnable, rebuildFromPostgres, staleStartingAttempts, syncRunnable } from './reconciler/rebuild.js';
 import { EventRecorder } from './recorder/event-recorder.js';
 import { ClusterState } from './state/cluster-state.js';
 import { WorkerRegistry } from './workers/worker-registry.js';
@@ -50,6 +50,8 @@ export class ControlLoop {
       fairShareHalfLifeSeconds: number; fairShareWeights: Map<string, number>;
     },
     private readonly logger: Logger,
+    /** False once this replica can no longer be sure it leads: nothing is placed then. */
+    private readonly leaseValid: () => boolean = () => true,
   ) {
     this.registry = new WorkerRegistry(db, redis, this.state, config.workerTimeoutMs, logger);
     this.dispatcher = new Dispatcher(redis);
@@ -120,6 +122,9 @@ export class ControlLoop {
     await this.intake.follow(queues.map((q) => q.name));
     if (now - this.lastSweep >= RUNNABLE_SWEEP_MS) {
       this.lastSweep = now;
+      for (const [workerId, payloads] of await staleStartingAttempts(this.db, RUNNABLE_SWEEP_MS / 1000)) {
+        await this.dispatcher.dispatch(workerId, payloads);
+      }
       await settleDependants(this.db);
       changed = (await syncRunnable(this.db, this.state)) || changed;
     }
@@ -132,6 +137,11 @@ export class ControlLoop {
     }
     // Nothing new since the last pass: the same inputs would give the same placements (none) and reasons.
     if (!changed) return;
+    if (!this.leaseValid()) {
+      this.changed = true;
+      this.logger.warn('lease not renewed in time: placing nothing until it is');
+      return;
+    }
     const placed = await this.placement.run(queues, this.fairShare, now);
     if (placed > 0) this.logger.debug({ placed, runnable: this.state.runnable.size }, 'placed jobs');
   }
@@ -144,7 +154,9 @@ export class ControlLoop {
    */
   private async recoverLostWorkers(): Promise<boolean> {
     let recovered = false;
-    for (const worker of this.registry.lost()) {
+    const now = Date.now();
+    const gone = [...this.registry.lost(), ...this.registry.departed(now).map((id) => ({ id, lastHeartbeatAt: now }))];
+    for (const worker of gone) {
       const attempts = this.state.heldOn(worker.id);
       if (attempts.length === 0) continue;
       const rows: { job_id: string; attempt: number; started_at: Date | null }[] = await this.db.query(
@@ -168,7 +180,7 @@ export class ControlLoop {
     return recovered;
   }
 
-  /** A LOST worker came back: it must stop the containers of attempts already failed as lost, not report them. */
+  /** A LOST (or departed) worker came back: it must stop the containers of attempts already failed as lost, not report them. */
   private async stopStaleAttempts(workerId: string): Promise<void> {
     const stale: { job_id: string; attempt: number }[] = await this.db.query(
       `SELECT job_id, attempt FROM job_attempts

@@ -11,10 +11,12 @@ export async function startScheduler(config: SchedulerConfig, logger: Logger): P
   await db.initialize();
   await runMigrations(db);
   const redis = createRedis(config.redisUrl, 'scheduler');
+  // Fail-fast: a renewal that waits out a partition would outlive the lease it renews.
+  const leaseRedis = createRedis(config.redisUrl, 'scheduler-lease', 'request');
   let loop: ControlLoop | undefined;
-  const lease = new LeaderLease(redis, {
+  const lease = new LeaderLease(leaseRedis, {
     onAcquired: async () => {
-      loop = new ControlLoop(db, redis, config, logger);
+      loop = new ControlLoop(db, redis, config, logger, () => lease.isValid());
       await loop.start();
     },
     onLost: async () => {
@@ -27,7 +29,7 @@ export async function startScheduler(config: SchedulerConfig, logger: Logger): P
     isLeader: () => lease.isLeader,
     stop: async () => {
       await lease.stop();
-      await closeRedis(redis);
+      await Promise.all([closeRedis(redis), closeRedis(leaseRedis)]);
       await db.destroy();
     },
   };

@@ -10,7 +10,9 @@ export type AttemptEnd =
   /** Stopped on request (POST /jobs/{id}/terminate); `reason` is the caller's. */
   | { kind: 'terminated'; reason: string; exitCode: number | null }
   /** The worker stopped heart-beating while the attempt held resources. */
-  | { kind: 'worker-lost'; workerId: string };
+  | { kind: 'worker-lost'; workerId: string }
+  /** The worker could not see the attempt through (Docker failed after the start); the outcome is unknown. */
+  | { kind: 'worker-error'; message: string };
 
 export interface AttemptOutcome {
   /** Final status of this attempt. */
@@ -41,6 +43,8 @@ export function attemptOutcome(end: AttemptEnd): AttemptOutcome {
       return { status: 'FAILED', reason: end.reason, exitCode: end.exitCode, retryable: false };
     case 'worker-lost':
       return { status: 'FAILED', reason: `Worker lost: ${end.workerId}`, exitCode: null, retryable: true };
+    case 'worker-error':
+      return { status: 'FAILED', reason: `WorkerError: ${end.message}`, exitCode: null, retryable: true };
     default:
       return assertExhaustive(end);
   }

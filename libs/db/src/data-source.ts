@@ -11,12 +11,13 @@ import { WorkerEntity } from './entities/worker.entity.js';
 import { InitialSchema1763769600000 } from './migrations/1763769600000-initial-schema.js';
 import { GpuAwareScheduling1763773200000 } from './migrations/1763773200000-gpu-aware-scheduling.js';
 import { Schedules1763780400000 } from './migrations/1763780400000-schedules.js';
+import { TerminateRequests1763784000000 } from './migrations/1763784000000-terminate-requests.js';
 import { JobLifecycle1763776800000 } from './migrations/1763776800000-job-lifecycle.js';
 
 export const ENTITIES = [
   JobDefinitionEntity, JobQueueEntity, JobEntity, JobAttemptEntity, JobEventEntity, JobLogEntity, WorkerEntity, UsageEntity, ScheduleEntity,
 ];
-export const MIGRATIONS = [InitialSchema1763769600000, GpuAwareScheduling1763773200000, JobLifecycle1763776800000, Schedules1763780400000];
+export const MIGRATIONS = [InitialSchema1763769600000, GpuAwareScheduling1763773200000, JobLifecycle1763776800000, Schedules1763780400000, TerminateRequests1763784000000];
 
 /** The one way to reach Postgres: migrations only, never `synchronize`. */
 export function createDataSource(url: string, poolSize = 10): DataSource {

@@ -44,6 +44,8 @@ export class JobStopService {
       [jobId],
     );
     if (!attempt) return { jobId, status: (await this.status(jobId)) ?? status };
+    // Recorded first: however this attempt now ends (even with its worker lost), the job is not retried.
+    await this.db.query(`UPDATE jobs SET terminate_reason = $2 WHERE id = $1 AND status IN ('STARTING', 'RUNNING')`, [jobId, reason]);
     await this.channels.command(attempt.worker_id, { type: 'terminate', jobId, attempt: attempt.attempt, reason });
     if (await this.channels.withdraw(attempt.worker_id, jobId, attempt.attempt)) {
       // No worker ever claimed it: report its end on the worker's behalf so the scheduler frees its resources.

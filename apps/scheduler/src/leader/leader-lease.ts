@@ -14,14 +14,18 @@ export interface LeaseCallbacks {
 
 /**
  * One active scheduler: the holder of a Redis key with a TTL. Standbys retry
- * every `renewMs`; a leader that cannot renew in time steps down before the
- * key expires, so two leaders never act at once.
+ * every `renewMs`. Renewals run on their own, never behind the leader's
+ * start-up, and `isValid()` turns false once the last successful renewal is
+ * older than the TTL: the leader must not write placements after that,
+ * since a standby may hold the key by then.
  */
 export class LeaderLease {
   readonly holderId = randomUUID();
   private timer: NodeJS.Timeout | undefined;
   private leader = false;
   private busy = false;
+  private starting: Promise<void> | undefined;
+  private validUntil = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -35,6 +39,11 @@ export class LeaderLease {
     return this.leader;
   }
 
+  /** Still certainly the only leader: the key was renewed less than a TTL ago. */
+  isValid(): boolean {
+    return this.leader && Date.now() < this.validUntil;
+  }
+
   start(): void {
     void this.tick();
     this.timer = setInterval(() => void this.tick(), this.renewMs);
@@ -44,15 +53,21 @@ export class LeaderLease {
     if (this.busy) return;
     this.busy = true;
     try {
+      const sentAt = Date.now();
       if (this.leader) {
         const renewed = await this.redis.eval(RENEW, 1, RedisKeys.schedulerLease, this.holderId, String(this.ttlMs)).catch(() => 0);
-        if (renewed !== 1) await this.stepDown('lease renewal failed');
+        if (renewed === 1) this.validUntil = sentAt + this.ttlMs;
+        else await this.stepDown('lease renewal failed');
       } else {
         const acquired = await this.redis.set(RedisKeys.schedulerLease, this.holderId, 'PX', this.ttlMs, 'NX').catch(() => null);
         if (acquired === 'OK') {
           this.leader = true;
+          this.validUntil = sentAt + this.ttlMs;
           this.logger.info({ holderId: this.holderId }, 'became scheduler leader');
-          await this.callbacks.onAcquired();
+          // Not awaited: a long rebuild must not hold up the renewals.
+          this.starting = this.callbacks.onAcquired()
+            .catch((err: Error) => this.logger.error({ err }, 'leader start-up failed'))
+            .finally(() => (this.starting = undefined));
         }
       }
     } catch (err) {
@@ -65,7 +80,9 @@ export class LeaderLease {
 
   private async stepDown(why: string): Promise<void> {
     this.leader = false;
+    this.validUntil = 0;
     this.logger.warn({ why }, 'stepping down as scheduler leader');
+    await this.starting;
     await this.callbacks.onLost();
   }
 
@@ -74,6 +91,8 @@ export class LeaderLease {
     while (this.busy) await new Promise((r) => setTimeout(r, 20));
     if (this.leader) {
       this.leader = false;
+      this.validUntil = 0;
+      await this.starting;
       await this.callbacks.onLost();
       await this.redis.eval(RELEASE, 1, RedisKeys.schedulerLease, this.holderId).catch(() => undefined);
     }

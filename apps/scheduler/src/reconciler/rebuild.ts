@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { parseGpuModel, parseLabelSelector } from '#libs/core';
+import { parseGpuModel, parseLabelSelector, type LabelSelector } from '#libs/core';
 import type { DispatchPayload } from '#libs/queue';
 import { ClusterState, type RunnableEntry } from '../state/cluster-state.js';
 
@@ -10,17 +10,18 @@ export interface RunnableRow {
 
 export const RUNNABLE_COLUMNS = `id, queue, priority, created_at, vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, project`;
 
-// The API validated both at submit; a row that still does not parse must wait, never run anywhere.
-const NO_MODEL_MATCHES = ['(unparseable gpuModel)'];
+// The API validated both at submit; a row that still does not parse must wait, never run anywhere:
+// a selector on a label no worker can declare ('(' is not a label character) matches nothing.
+const MATCHES_NO_WORKER: LabelSelector = [{ op: 'exists', key: '(unparseable constraint)' }];
 
 export function toRunnable(r: RunnableRow): RunnableEntry {
   let gpuModel: readonly string[] | undefined;
-  let labelSelector;
+  let labelSelector: LabelSelector | undefined;
   try {
     gpuModel = r.gpu_model ? parseGpuModel(r.gpu_model) : undefined;
     labelSelector = r.label_selector ? parseLabelSelector(r.label_selector) : undefined;
   } catch {
-    gpuModel = NO_MODEL_MATCHES;
+    labelSelector = MATCHES_NO_WORKER;
   }
   return {
     id: r.id, queue: r.queue, priority: r.priority, submittedAt: r.created_at.getTime(), project: r.project,
@@ -37,29 +38,50 @@ export function toRunnable(r: RunnableRow): RunnableEntry {
  */
 export async function rebuildFromPostgres(db: DataSource, state: ClusterState): Promise<Map<string, DispatchPayload[]>> {
   state.clear();
-  const active: (DispatchPayload & { workerId: string; status: string; vcpus: string; memoryMiB: number; heldSince: Date })[] = await db.query(
+  const active = await activeAttempts(db);
+  for (const a of active) {
+    state.hold(a.workerId, ClusterState.attemptKey(a.jobId, a.attempt), {
+      jobId: a.jobId, vcpus: a.resources.vcpus, memoryMiB: a.resources.memoryMiB, gpuDevices: a.gpuDevices,
+      startedAt: a.heldSince.getTime(), timeoutSeconds: a.timeoutSeconds,
+    });
+  }
+  await loadRunnable(db, state);
+  return byWorker(active.filter((a) => a.status === 'STARTING'));
+}
+
+/**
+ * STARTING attempts older than `minAgeSeconds`, by worker: their dispatch
+ * entry may have been lost (a Redis blip after the commit). Re-adding them
+ * is a no-op when Redis still has them.
+ */
+export async function staleStartingAttempts(db: DataSource, minAgeSeconds: number): Promise<Map<string, DispatchPayload[]>> {
+  return byWorker(await activeAttempts(db, minAgeSeconds));
+}
+
+type ActiveAttempt = DispatchPayload & { workerId: string; status: string; heldSince: Date };
+
+async function activeAttempts(db: DataSource, startingOlderThanSeconds?: number): Promise<ActiveAttempt[]> {
+  const rows: (Omit<ActiveAttempt, 'resources'> & { vcpus: string; memoryMiB: number })[] = await db.query(
     `SELECT a.job_id AS "jobId", a.attempt, a.worker_id AS "workerId", a.status, a.gpu_devices AS "gpuDevices",
             a.vcpus, a.memory_mib AS "memoryMiB", COALESCE(a.started_at, a.created_at) AS "heldSince",
             j.name AS "jobName", j.queue, j.image, j.command, j.environment, j.timeout_seconds AS "timeoutSeconds"
      FROM job_attempts a JOIN jobs j ON j.id = a.job_id
-     WHERE a.status IN ('STARTING', 'RUNNING')`,
+     WHERE ${startingOlderThanSeconds === undefined
+       ? `a.status IN ('STARTING', 'RUNNING')`
+       : `a.status = 'STARTING' AND a.created_at < now() - make_interval(secs => $1)`}`,
+    startingOlderThanSeconds === undefined ? [] : [startingOlderThanSeconds],
   );
-  const toDispatch = new Map<string, DispatchPayload[]>();
-  for (const a of active) {
-    state.hold(a.workerId, ClusterState.attemptKey(a.jobId, a.attempt), {
-      jobId: a.jobId, vcpus: Number(a.vcpus), memoryMiB: a.memoryMiB, gpuDevices: a.gpuDevices,
-      startedAt: a.heldSince.getTime(), timeoutSeconds: a.timeoutSeconds,
-    });
-    if (a.status !== 'STARTING') continue;
-    const payload: DispatchPayload = {
-      jobId: a.jobId, jobName: a.jobName, queue: a.queue, attempt: a.attempt, image: a.image, command: a.command,
-      environment: a.environment, gpuDevices: a.gpuDevices, timeoutSeconds: a.timeoutSeconds,
-      resources: { vcpus: Number(a.vcpus), memoryMiB: a.memoryMiB, gpus: a.gpuDevices.length },
-    };
-    toDispatch.set(a.workerId, [...(toDispatch.get(a.workerId) ?? []), payload]);
+  return rows.map(({ vcpus, memoryMiB, ...a }) => ({
+    ...a, resources: { vcpus: Number(vcpus), memoryMiB, gpus: a.gpuDevices.length },
+  }));
+}
+
+function byWorker(attempts: ActiveAttempt[]): Map<string, DispatchPayload[]> {
+  const out = new Map<string, DispatchPayload[]>();
+  for (const { workerId, status: _status, heldSince: _heldSince, ...payload } of attempts) {
+    out.set(workerId, [...(out.get(workerId) ?? []), payload]);
   }
-  await loadRunnable(db, state);
-  return toDispatch;
+  return out;
 }
 
 /** Adds every RUNNABLE job in Postgres the model does not hold yet (catches intake adds that were lost). */

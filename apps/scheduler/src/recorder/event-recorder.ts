@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { attemptOutcome, billedSeconds, shouldRetry } from '#libs/core';
+import { attemptOutcome, billedSeconds, shouldRetry, type AttemptEnd, type AttemptOutcome } from '#libs/core';
 import type { Logger } from '#libs/log';
 import { settleDependants } from '#libs/db';
 import type { AttemptExitedEvent, AttemptRunningEvent, WorkerEvent } from '#libs/queue';
@@ -101,12 +101,17 @@ export class EventRecorder {
   }
 
   /** Moves the job on: SUCCEEDED, FAILED, or back to RUNNABLE while attempts remain. Returns the new status, if any. */
-  private async finishJob(tx: EntityManager, e: AttemptExitedEvent, outcome: ReturnType<typeof attemptOutcome>): Promise<string | undefined> {
+  private async finishJob(tx: EntityManager, e: AttemptExitedEvent, outcome: AttemptOutcome): Promise<string | undefined> {
     const [job] = await tx.query(
-      `SELECT status, attempt_count, max_attempts, retry_rules FROM jobs WHERE id = $1 FOR UPDATE`, [e.jobId],
+      `SELECT status, attempt_count, max_attempts, retry_rules, terminate_reason FROM jobs WHERE id = $1 FOR UPDATE`, [e.jobId],
     );
     if (!job || job.attempt_count !== e.attempt || !['STARTING', 'RUNNING'].includes(job.status)) return undefined;
-    const retry = shouldRetry({ end: e.end, outcome, attempt: e.attempt, maxAttempts: job.max_attempts, rules: job.retry_rules });
+    // A terminate was asked for: whatever ended the attempt, it is final and the caller's reason stands.
+    const end: AttemptEnd = job.terminate_reason && e.end.kind !== 'terminated' && outcome.status === 'FAILED'
+      ? { kind: 'terminated', reason: job.terminate_reason, exitCode: outcome.exitCode }
+      : e.end;
+    if (end !== e.end) outcome = attemptOutcome(end);
+    const retry = shouldRetry({ end, outcome, attempt: e.attempt, maxAttempts: job.max_attempts, rules: job.retry_rules });
     const next = retry ? 'RUNNABLE' : outcome.status;
     const reason = retry
       ? `Attempt ${e.attempt} failed (${outcome.reason}); retrying, attempt ${e.attempt + 1} of ${job.max_attempts}`

@@ -16,7 +16,7 @@ const HEARTBEAT_WRITE_INTERVAL_MS = 10_000;
  */
 export class WorkerRegistry {
   private descriptors = new Map<string, WorkerDescriptor>();
-  private recorded = new Map<string, { state: RecordedState; heartbeatWrittenAt: number; fingerprint: string }>();
+  private recorded = new Map<string, { state: RecordedState; heartbeatWrittenAt: number; fingerprint: string; leftAt?: number }>();
   private drainRequested = new Set<string>();
 
   constructor(
@@ -56,7 +56,8 @@ export class WorkerRegistry {
     for (const d of seen.values()) {
       const state: RecordedState = now - d.heartbeatAt > this.workerTimeoutMs ? 'LOST'
         : d.state === 'DRAINING' || this.drainRequested.has(d.id) ? 'DRAINING' : 'ACTIVE';
-      if (state !== 'LOST' && this.recorded.get(d.id)?.state === 'LOST') returned.push(d.id);
+      const before = this.recorded.get(d.id)?.state;
+      if (state !== 'LOST' && (before === 'LOST' || before === 'LEFT')) returned.push(d.id);
       changed = (await this.record(d, state, now)) || changed;
     }
     for (const [id, rec] of this.recorded) {
@@ -65,11 +66,21 @@ export class WorkerRegistry {
         await this.db.query(`UPDATE workers SET state = 'LEFT' WHERE id = $1`, [id]);
         await this.redis.srem(RedisKeys.drainRequests, id);
         rec.state = 'LEFT';
+        rec.leftAt = now;
         changed = true;
         this.logger.info({ workerId: id }, 'worker left');
       }
     }
     return { changed, returned };
+  }
+
+  /**
+   * Workers gone from the heartbeat hash for longer than the LOST timeout:
+   * anything still held on them is stranded. (A shorter absence may be Redis
+   * itself restarting; workers write their entry again within a heartbeat.)
+   */
+  departed(now: number): string[] {
+    return [...this.recorded].filter(([, r]) => r.state === 'LEFT' && now - (r.leftAt ?? 0) > this.workerTimeoutMs).map(([id]) => id);
   }
 
   /** LOST workers with the time of their last heartbeat. */
@@ -124,7 +135,8 @@ export function parseDescriptor(json: string): WorkerDescriptor | null {
   const indices = Array.isArray(d?.gpus) ? d.gpus.map((g) => g?.index) : null;
   const valid =
     typeof d.id === 'string' && typeof d.pool === 'string' && typeof d.hostname === 'string' &&
-    Number.isFinite(d.vcpus) && d.vcpus > 0 && Number.isInteger(d.memoryMiB) && d.memoryMiB > 0 &&
+    // Bounded by the workers table's columns: numeric(10,3) and integer.
+    Number.isFinite(d.vcpus) && d.vcpus > 0 && d.vcpus < 1_000_000 && Number.isInteger(d.memoryMiB) && d.memoryMiB > 0 && d.memoryMiB <= 2_147_483_647 &&
     indices !== null && indices.every((i) => Number.isInteger(i) && i >= 0) && new Set(indices).size === indices.length &&
     (d.state === 'ACTIVE' || d.state === 'DRAINING') && Number.isFinite(d.heartbeatAt) &&
     d.gpus.every((g) => typeof g.model === 'string' && g.model !== '') && validLabels(d.labels ?? {});

@@ -1,7 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '#libs/log';
-import { closeRedis, createRedis, QueueNames, type DispatchPayload } from '#libs/queue';
+import { closeRedis, createRedis, QueueNames, type AttemptExitedEvent, type DispatchPayload } from '#libs/queue';
 import type { AttemptRegistry } from '../control/attempt-registry.js';
 import type { EventReporter } from '../reporter/event-reporter.js';
 import type { ContainerRunner } from '../runner/container-runner.js';
@@ -20,6 +20,7 @@ export interface DispatchConsumerOptions {
  */
 export class DispatchConsumer {
   private readonly connection: Redis;
+  private readonly workerId: string;
   private readonly worker: Worker<DispatchPayload>;
   private running: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
@@ -32,6 +33,7 @@ export class DispatchConsumer {
     private readonly logger: Logger,
   ) {
     // Its own connection: a worker's blocking fetch must not stall other commands.
+    this.workerId = options.workerId;
     this.connection = createRedis(options.redisUrl, `worker-${options.workerId}-dispatch`);
     this.worker = new Worker<DispatchPayload>(QueueNames.dispatch(options.workerId), (job) => this.process(job), {
       connection: this.connection,
@@ -65,7 +67,18 @@ export class DispatchConsumer {
     const payload = job.data;
     const claimed = this.attempts.claim(payload.jobId, payload.attempt);
     try {
-      const exited = await this.runner.run(payload, { onRunning: (event) => this.reporter.report(event), signal: claimed.signal });
+      let exited: AttemptExitedEvent;
+      try {
+        exited = await this.runner.run(payload, { onRunning: (event) => this.reporter.report(event), signal: claimed.signal });
+      } catch (error) {
+        // Docker failed after the start: still end the attempt, or the scheduler would hold its resources for good.
+        this.logger.error({ err: error, jobId: payload.jobId, attempt: payload.attempt }, 'attempt failed inside the worker');
+        exited = {
+          type: 'attempt-exited', jobId: payload.jobId, attempt: payload.attempt, workerId: this.workerId, containerId: null,
+          startedAt: null, stoppedAt: new Date().toISOString(),
+          end: { kind: 'worker-error', message: (error as Error).message ?? String(error) }, logs: [], logsTruncated: false,
+        };
+      }
       await this.reporter.report(exited);
     } finally {
       claimed.release();
