@@ -5,24 +5,27 @@
  *   Part 1: submit-to-RUNNING latency of N `true` jobs, split into placement
  *           (submit -> STARTING) and container start (STARTING -> RUNNING).
  *   Part 2: API submit throughput from C concurrent keep-alive clients, with
- *           jobs that cannot be placed, so only the API path is measured.
+ *           jobs that cannot be placed (the worker and Docker stay idle; the
+ *           scheduler still takes them in, as it would in production).
  *
  * Prints one JSON object on stdout (progress goes to stderr). It asserts
  * nothing about time: the figures are for docs/benchmarks.md.
  *
  *   npm run build && npm run bench:e2e -- [--jobs 200] [--rate 0] [--clients 32] [--submit-jobs 5000]
+ *                                          [--warmup 200] [--cpu-prof DIR]
  *
  * It TRUNCATES the database in DATABASE_URL and FLUSHES the Redis database in
  * REDIS_URL; the defaults are the bench's own (gpubatch_bench, Redis db 14).
  */
 import http from 'node:http';
 import os from 'node:os';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { LocalCluster, type ClusterProcess } from '../lib/local-cluster.js';
+import { LocalCluster } from '../lib/local-cluster.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -39,6 +42,8 @@ interface Options {
   clients: number;
   submitJobs: number;
   warmup: number;
+  /** When set, the api, scheduler and worker write V8 CPU profiles (.cpuprofile) here. */
+  cpuProfDir: string | undefined;
 }
 
 function readOptions(): Options {
@@ -49,6 +54,7 @@ function readOptions(): Options {
       clients: { type: 'string', default: '32' },
       'submit-jobs': { type: 'string', default: '5000' },
       warmup: { type: 'string', default: '200' },
+      'cpu-prof': { type: 'string' },
     },
   });
   const int = (name: string, raw: string, min: number) => {
@@ -64,6 +70,7 @@ function readOptions(): Options {
     clients: int('clients', values.clients!, 1),
     submitJobs: int('submit-jobs', values['submit-jobs']!, 1),
     warmup: int('warmup', values.warmup!, 0),
+    cpuProfDir: values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined,
   };
 }
 
@@ -155,59 +162,138 @@ class ApiClient {
 // ---------------------------------------------------------------- CPU accounting
 
 /**
- * CPU seconds used per process group, from /proc (Linux only; empty
- * elsewhere). Tells where the machine's two cores go during a part: API,
- * scheduler, worker, Postgres, Redis, Docker, or this client. Postgres and
- * Redis are shared with anything else on the machine, so their figures
- * include other users of those services, if any.
+ * Where the machine's cores go during a part (Linux /proc; empty elsewhere):
+ * CPU seconds per process group (api, scheduler, worker, postgres, redis,
+ * docker, containers, bench-client), "other" for processes that are none of
+ * ours (another load on a shared machine: a run with much "other" is not
+ * clean), and "unsampled" for busy time no process accounts for (processes
+ * shorter than a sampling period: mostly runc and the jobs' own `true`).
+ * Sampled every 250 ms so that processes ending mid-part still count.
  */
-type CpuSample = Record<string, number>;
+const USER_HZ = 100;
+const SAMPLE_MS = 250;
 
-function cpuSample(cluster: LocalCluster): CpuSample {
-  const ticks = 100; // USER_HZ on Linux
-  const byPid = new Map(cluster.processes.map((p) => [p.child.pid, p.name]));
-  const sample: CpuSample = {};
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    return sample;
-  }
-  for (const pid of pids) {
+interface ProcStat { ppid: number; comm: string; seconds: number }
+
+function readProcs(): Map<number, ProcStat> {
+  const procs = new Map<number, ProcStat>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
     let stat: string;
     try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
     } catch {
-      continue; // exited meanwhile
+      continue; // ended meanwhile
     }
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const seconds = (Number(fields[11]) + Number(fields[12])) / ticks; // utime + stime
-    const group = byPid.get(Number(pid)) ?? (Number(pid) === process.pid ? 'bench-client' : groupOf(comm));
-    if (group) sample[group] = (sample[group] ?? 0) + seconds;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] = state, f[1] = ppid, f[11..12] = utime, stime
+    procs.set(Number(entry), { ppid: Number(f[1]), comm, seconds: (Number(f[11]) + Number(f[12])) / USER_HZ });
   }
-  return sample;
+  return procs;
 }
 
-function groupOf(comm: string): string | undefined {
-  if (comm === 'postgres') return 'postgres';
-  if (comm.startsWith('redis-server')) return 'redis';
-  if (comm === 'dockerd' || comm.startsWith('containerd')) return 'docker';
-  if (comm === 'runc' || comm.startsWith('runc:')) return 'docker';
-  return undefined;
+/** Machine busy and steal seconds, from the first line of /proc/stat: cpu user nice system idle iowait irq softirq steal. */
+function readMachine(): { busy: number; steal: number } {
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { busy: (user + nice + system + irq + softirq) / USER_HZ, steal: steal / USER_HZ };
 }
 
-/** CPU seconds per group between two samples (groups that exited in between count from 0). */
-function cpuDelta(before: CpuSample, after: CpuSample, wallMs: number) {
-  const seconds: Record<string, number> = {};
-  for (const [group, value] of Object.entries(after)) {
-    seconds[group] = Math.round((value - (before[group] ?? 0)) * 100) / 100;
+class CpuMonitor {
+  private readonly seen = new Map<number, { group: string; seconds: number }>();
+  private readonly used: Record<string, number> = {};
+  private timer: NodeJS.Timeout | undefined;
+  private startMachine = { busy: NaN, steal: NaN };
+  private startedAt = 0;
+
+  constructor(private readonly cluster: LocalCluster) {}
+
+  start(): this {
+    try {
+      this.startMachine = readMachine();
+      this.tick(true);
+      this.timer = setInterval(() => this.tick(false), SAMPLE_MS);
+    } catch {
+      // not Linux: no CPU figures
+    }
+    this.startedAt = performance.now();
+    return this;
   }
-  const total = Object.values(seconds).reduce((s, v) => s + v, 0);
-  return { wallSeconds: Math.round(wallMs / 10) / 100, cpuSeconds: seconds, busyCores: Math.round((total / (wallMs / 1000)) * 100) / 100 };
+
+  stop() {
+    clearInterval(this.timer);
+    const wall = (performance.now() - this.startedAt) / 1000;
+    const round = (n: number) => Math.round(n * 100) / 100;
+    if (Number.isNaN(this.startMachine.busy)) return { wallSeconds: round(wall) };
+    this.tick(false);
+    const end = readMachine();
+    const busy = end.busy - this.startMachine.busy;
+    const sampled = Object.values(this.used).reduce((sum, v) => sum + v, 0);
+    const cpuSeconds = { ...this.used, unsampled: Math.max(0, busy - sampled) };
+    return {
+      wallSeconds: round(wall),
+      cpuSeconds: Object.fromEntries(Object.entries(cpuSeconds).sort(([, a], [, b]) => b - a).map(([g, v]) => [g, round(v)])),
+      machineBusyCores: round(busy / wall),
+      // Time the hypervisor gave our vCPUs to someone else: capacity lost, not work done.
+      stealCores: round((end.steal - this.startMachine.steal) / wall),
+      cores: os.cpus().length,
+    };
+  }
+
+  /** The baseline tick records what each process had used; later ticks add what it used since. */
+  private tick(baseline: boolean): void {
+    const procs = readProcs();
+    const ours = new Map(this.cluster.processes.map((p) => [p.child.pid, p.name]));
+    for (const [pid, p] of procs) {
+      const before = this.seen.get(pid);
+      const group = before?.group ?? groupOf(pid, procs, ours);
+      if (!baseline) this.used[group] = (this.used[group] ?? 0) + p.seconds - (before?.seconds ?? 0);
+      this.seen.set(pid, { group, seconds: p.seconds });
+    }
+  }
+}
+
+/** By ancestry, so that children (Postgres backends, container shims and their jobs) go with their parent. */
+function groupOf(pid: number, procs: Map<number, ProcStat>, ours: Map<number | undefined, string>): string {
+  for (let at: number | undefined = pid, hops = 0; at && hops < 32; at = procs.get(at)?.ppid, hops++) {
+    if (ours.has(at)) return ours.get(at)!;
+    if (at === process.pid) return 'bench-client';
+    if (at === 2) return 'kernel';
+    const comm = procs.get(at)?.comm ?? '';
+    if (comm === 'postgres') return 'postgres';
+    if (comm.startsWith('redis-server')) return 'redis';
+    if (comm.startsWith('containerd-shim')) return 'containers';
+    if (comm === 'dockerd' || comm === 'containerd' || comm.startsWith('runc')) return 'docker';
+  }
+  return 'other';
 }
 
 // ---------------------------------------------------------------- cluster
+
+/**
+ * `node --cpu-prof` for the apps. LocalCluster starts `node <main.js>`
+ * without node flags, and Node 20 refuses --cpu-prof in NODE_OPTIONS, so a
+ * module preloaded with --import (which NODE_OPTIONS allows) runs the V8
+ * profiler through node:inspector and writes <app>-<pid>.cpuprofile on exit.
+ * Open the files in Chrome DevTools (Performance) or speedscope.
+ */
+function profilerEnv(dir: string | undefined): Record<string, string> {
+  if (!dir) return {};
+  mkdirSync(dir, { recursive: true });
+  const preload = path.join(dir, 'cpu-profile.mjs');
+  writeFileSync(preload, `import inspector from 'node:inspector';
+import { writeFileSync } from 'node:fs';
+const app = process.argv[1].split('/').at(-3);
+const session = new inspector.Session();
+session.connect();
+session.post('Profiler.enable');
+session.post('Profiler.start');
+// An in-thread session answers synchronously, so this works in an exit handler.
+process.on('exit', () => session.post('Profiler.stop', (err, res) => {
+  if (!err) writeFileSync(${JSON.stringify(dir)} + '/' + app + '-' + process.pid + '.cpuprofile', JSON.stringify(res.profile));
+}));
+`);
+  return { NODE_OPTIONS: `--import=${preload}` };
+}
 
 /** Empties the bench database (when migrated) and Redis database, so the scheduler sees only this run. */
 async function resetState(db: pg.Client, redisUrl: string): Promise<void> {
@@ -224,8 +310,8 @@ async function resetState(db: pg.Client, redisUrl: string): Promise<void> {
   }
 }
 
-async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: ApiClient; apiProcess: ClusterProcess }> {
-  const cluster = new LocalCluster({ DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn' });
+async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: ApiClient }> {
+  const cluster = new LocalCluster({ DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', ...profilerEnv(o.cpuProfDir) });
   const port = await LocalCluster.freePort();
   const base = `http://127.0.0.1:${port}`;
   // The API first: it applies the migrations the scheduler relies on.
@@ -241,7 +327,7 @@ async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: A
     const { workers } = await api.expect(200, 'GET', '/api/v1/workers');
     return workers.some((w: { workerId: string; state: string }) => w.workerId === WORKER_ID && w.state === 'ACTIVE');
   }, cluster);
-  return { cluster, api, apiProcess };
+  return { cluster, api };
 }
 
 async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, cluster: LocalCluster): Promise<void> {
@@ -316,17 +402,18 @@ async function latencyPart(api: ApiClient, db: pg.Client, cluster: LocalCluster,
   const queue = 'bench-latency';
   await api.expect(201, 'POST', '/api/v1/job-queues', { name: queue, priority: 10, pools: [WORKER_POOL] });
   progress(`part 1: submitting ${o.jobs} jobs ${o.rate > 0 ? `at ${o.rate}/s` : 'back to back'}`);
-  const cpuBefore = cpuSample(cluster);
+  const monitor = new CpuMonitor(cluster).start();
   const t0 = Date.now();
   const sentAt = await submitForLatency(api, o, queue);
   const submitMs = Date.now() - t0;
   const statuses = await waitForFinished(db, queue, o.jobs, cluster);
-  const cpu = cpuDelta(cpuBefore, cpuSample(cluster), Date.now() - t0);
+  const cpu = monitor.stop();
   const times = await jobTimes(db, queue);
 
   const fromSend = (t: JobTimes, to: number) => to - sentAt.get(t.id)!;
-  const firstSend = Math.min(...sentAt.values());
-  const lastStop = Math.max(...times.map((t) => t.stoppedMs));
+  // reduce, not Math.min(...): a spread of a large N would overflow the stack.
+  const firstSend = [...sentAt.values()].reduce((a, b) => Math.min(a, b), Infinity);
+  const lastStop = times.reduce((a, t) => Math.max(a, t.stoppedMs), -Infinity);
   return {
     jobs: o.jobs,
     submission: o.rate > 0 ? `one at a time, paced at ${o.rate} jobs/s` : 'one at a time, back to back',
@@ -386,9 +473,9 @@ async function throughputPart(api: ApiClient, cluster: LocalCluster, o: Options)
     await fireSubmits(api, queue, o.warmup, o.clients, 'warmup');
   }
   progress(`part 2: ${o.submitJobs} submits from ${o.clients} concurrent clients`);
-  const cpuBefore = cpuSample(cluster);
+  const monitor = new CpuMonitor(cluster).start();
   const run = await fireSubmits(api, queue, o.submitJobs, o.clients, 'throughput');
-  const cpu = cpuDelta(cpuBefore, cpuSample(cluster), run.wallMs);
+  const cpu = monitor.stop();
   return {
     submits: o.submitJobs,
     clients: o.clients,
@@ -441,7 +528,7 @@ async function main(): Promise<number> {
     const exitCodes = await cluster.stop();
     console.log(JSON.stringify({
       benchmark: 'gpubatch e2e', at: new Date().toISOString(), machine: info,
-      options: { jobs: o.jobs, rate: o.rate, clients: o.clients, submitJobs: o.submitJobs, warmup: o.warmup },
+      options: { jobs: o.jobs, rate: o.rate, clients: o.clients, submitJobs: o.submitJobs, warmup: o.warmup, cpuProfDir: o.cpuProfDir ?? null },
       part1SubmitToRunning: latency, part2ApiSubmitThroughput: throughput, exitCodes,
     }, null, 2));
     return Object.values(exitCodes).every((c) => c === 0) ? 0 : 1;

@@ -51,7 +51,10 @@ export class JobsService {
     const deps = dependencyKinds(dto);
     const size = dto.array?.size;
 
-    const created = await this.db.transaction(async (tx) => {
+    // A plain job is one INSERT statement (atomic on its own); dependencies and arrays need a transaction.
+    const inTransaction = deps.plain.length > 0 || deps.nToN !== undefined || size !== undefined;
+    const run = <T>(work: (tx: EntityManager) => Promise<T>) => (inTransaction ? this.db.transaction(work) : work(this.db.manager));
+    const created = await run(async (tx) => {
       const depsState = await this.startingState(tx, deps.plain);
       if (deps.nToN) await this.checkNToN(tx, deps.nToN, size!);
       // An array parent never runs: it waits PENDING while its children run, and finishes with them.
