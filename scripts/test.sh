@@ -11,7 +11,10 @@ export REDIS_URL="${REDIS_URL%/}/15"
 export DATABASE_URL
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # npm ci refuses this lockfile where npm is set to keep registry addresses out
+  # of lockfiles (it then lacks other platforms' optional packages); npm install
+  # installs the same locked versions.
+  npm ci --no-audit --no-fund || npm install --no-audit --no-fund
 fi
 npm run build
 npm run typecheck
