@@ -22,6 +22,6 @@ results="$(mktemp)"
 status=0
 npm test -- --json --outputFile="$results" "$@" || status=$?
 # A plain closing line any CI reader understands.
-node -e 'const r = require(process.argv[1]); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed`)' "$results" || true
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed`)' "$results" 2>/dev/null || true
 rm -f "$results"
 exit "$status"

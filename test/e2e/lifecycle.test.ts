@@ -83,6 +83,13 @@ describe('end to end: job lifecycle', () => {
       ['life-rescuer', 'Essential container exited with code 0'],
     ]);
     expect((await call('GET', '/api/v1/workers/life-doomed')).body.state).toBe('LOST');
+
+    // The killed worker's container still runs; when the worker comes back it must stop it, not report it.
+    const running = () => execFileSync('docker', ['ps', '-q', '--filter', `name=gpubatch-${id}-1`]).toString().trim();
+    expect(running()).not.toBe('');
+    await startWorker('life-doomed', 'doomed');
+    await waitFor('the leftover container to be stopped', () => running() === '', 30_000, 250);
+    expect((await call('GET', `/api/v1/jobs/${id}`)).body.attempts).toHaveLength(2);
   });
 
   it('fails a container that goes over its memory limit with OutOfMemoryError', async () => {

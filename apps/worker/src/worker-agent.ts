@@ -11,6 +11,7 @@ import { Heartbeat } from './heartbeat/heartbeat.js';
 import { LiveLogs } from './logs/live-logs.js';
 import { EventReporter } from './reporter/event-reporter.js';
 import { ContainerRunner } from './runner/container-runner.js';
+import { containerName } from './runner/container-spec.js';
 
 // Multi-GB ML images take minutes to pull; this only stops a registry that hangs for good.
 const PULL_TIMEOUT_MS = 30 * 60_000;
@@ -60,7 +61,18 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     attempts,
     logger,
   );
-  const control = new ControlConsumer({ redisUrl: config.redisUrl, workerId: config.workerId }, attempts, logger);
+  const control = new ControlConsumer({ redisUrl: config.redisUrl, workerId: config.workerId }, attempts, logger, async (jobId, attempt) => {
+    const leftover = docker.getContainer(containerName(jobId, attempt));
+    try {
+      await leftover.stop({ t: config.stopGraceSeconds });
+    } catch {
+      // not there, or already stopped: nothing to stop
+    }
+    await leftover.remove({ force: true, v: true }).then(
+      () => logger.warn({ jobId, attempt }, 'removed a container left by an earlier run of this worker'),
+      () => undefined,
+    );
+  });
 
   let markLeft!: () => void;
   const left = new Promise<void>((resolve) => (markLeft = resolve));

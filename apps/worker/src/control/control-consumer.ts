@@ -24,6 +24,12 @@ export class ControlConsumer {
     options: ControlConsumerOptions,
     private readonly attempts: AttemptRegistry,
     private readonly logger: Logger,
+    /**
+     * Stops a container of this attempt left by an earlier process of this
+     * worker (killed, then restarted): this process never claimed it, but the
+     * scheduler has already failed it as lost and may have reused its GPUs.
+     */
+    private readonly stopLeftover: (jobId: string, attempt: number) => Promise<void> = async () => undefined,
   ) {
     // Its own connection: its blocking fetch must not wait behind the dispatch consumer's.
     this.connection = createRedis(options.redisUrl, `worker-${options.workerId}-control`);
@@ -50,7 +56,7 @@ export class ControlConsumer {
     return this.closing;
   }
 
-  private process(job: Job<ControlCommand>): void {
+  private async process(job: Job<ControlCommand>): Promise<void> {
     const command = job.data as Partial<ControlCommand> | undefined;
     if (command?.type !== 'terminate' || typeof command.jobId !== 'string' || !Number.isInteger(command.attempt)) {
       this.logger.warn({ controlJobId: job.id, command }, 'ignoring an unknown control command');
@@ -60,6 +66,7 @@ export class ControlConsumer {
     try {
       const result = this.attempts.terminate({ jobId: command.jobId, attempt: command.attempt!, reason });
       this.logger.info({ jobId: command.jobId, attempt: command.attempt, reason, result }, 'terminate received');
+      if (result === 'remembered') await this.stopLeftover(command.jobId, command.attempt!);
     } catch (error) {
       // Not expected (terminate does not throw); a command must never bounce back for a retry.
       this.logger.error({ err: error, jobId: command.jobId, attempt: command.attempt }, 'terminate failed');
