@@ -39,6 +39,10 @@ export class DispatchConsumer {
       connection: this.connection,
       concurrency: options.concurrency,
       autorun: false,
+      // A lock lost while the container still runs (Redis away past the lock duration) must not hand the
+      // attempt out again: a second claim would replace the running container and start the job over.
+      // The first claim still reports the exit; a dead worker's attempts are the scheduler's (Worker lost).
+      maxStalledCount: 0,
     });
     this.worker.on('error', (error) => this.logger.error({ err: error }, 'dispatch consumer error'));
     this.worker.on('failed', (job, error) =>
