@@ -168,12 +168,15 @@ class ApiClient {
  * ours (another load on a shared machine: a run with much "other" is not
  * clean), and "unsampled" for busy time no process accounts for (processes
  * shorter than a sampling period: mostly runc and the jobs' own `true`).
+ * Also, per group, how long its processes were ready to run but waited for
+ * a core (the kernel's run-queue delay, main thread only): on a small
+ * machine it shows the services queueing behind one another.
  * Sampled every 250 ms so that processes ending mid-part still count.
  */
 const USER_HZ = 100;
 const SAMPLE_MS = 250;
 
-interface ProcStat { ppid: number; comm: string; seconds: number }
+interface ProcStat { ppid: number; comm: string; seconds: number; waitSeconds: number }
 
 function readProcs(): Map<number, ProcStat> {
   const procs = new Map<number, ProcStat>();
@@ -187,9 +190,18 @@ function readProcs(): Map<number, ProcStat> {
     }
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] = state, f[1] = ppid, f[11..12] = utime, stime
-    procs.set(Number(entry), { ppid: Number(f[1]), comm, seconds: (Number(f[11]) + Number(f[12])) / USER_HZ });
+    procs.set(Number(entry), { ppid: Number(f[1]), comm, seconds: (Number(f[11]) + Number(f[12])) / USER_HZ, waitSeconds: runQueueWait(entry) });
   }
   return procs;
+}
+
+/** Seconds the process's main thread spent runnable but not running: /proc/<pid>/schedstat is "run_ns wait_ns slices". */
+function runQueueWait(pid: string): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return 0; // ended, or a kernel without schedstats
+  }
 }
 
 /** Machine busy and steal seconds, from the first line of /proc/stat: cpu user nice system idle iowait irq softirq steal. */
@@ -199,8 +211,9 @@ function readMachine(): { busy: number; steal: number } {
 }
 
 class CpuMonitor {
-  private readonly seen = new Map<number, { group: string; seconds: number }>();
+  private readonly seen = new Map<number, { group: string; seconds: number; waitSeconds: number }>();
   private readonly used: Record<string, number> = {};
+  private readonly waited: Record<string, number> = {};
   private timer: NodeJS.Timeout | undefined;
   private startMachine = { busy: NaN, steal: NaN };
   private startedAt = 0;
@@ -228,10 +241,12 @@ class CpuMonitor {
     const end = readMachine();
     const busy = end.busy - this.startMachine.busy;
     const sampled = Object.values(this.used).reduce((sum, v) => sum + v, 0);
-    const cpuSeconds = { ...this.used, unsampled: Math.max(0, busy - sampled) };
+    const byValue = (r: Record<string, number>) =>
+      Object.fromEntries(Object.entries(r).sort(([, a], [, b]) => b - a).map(([g, v]) => [g, round(v)]));
     return {
       wallSeconds: round(wall),
-      cpuSeconds: Object.fromEntries(Object.entries(cpuSeconds).sort(([, a], [, b]) => b - a).map(([g, v]) => [g, round(v)])),
+      cpuSeconds: byValue({ ...this.used, unsampled: Math.max(0, busy - sampled) }),
+      runQueueWaitSeconds: byValue(this.waited),
       machineBusyCores: round(busy / wall),
       // Time the hypervisor gave our vCPUs to someone else: capacity lost, not work done.
       stealCores: round((end.steal - this.startMachine.steal) / wall),
@@ -246,8 +261,11 @@ class CpuMonitor {
     for (const [pid, p] of procs) {
       const before = this.seen.get(pid);
       const group = before?.group ?? groupOf(pid, procs, ours);
-      if (!baseline) this.used[group] = (this.used[group] ?? 0) + p.seconds - (before?.seconds ?? 0);
-      this.seen.set(pid, { group, seconds: p.seconds });
+      if (!baseline) {
+        this.used[group] = (this.used[group] ?? 0) + p.seconds - (before?.seconds ?? 0);
+        this.waited[group] = (this.waited[group] ?? 0) + p.waitSeconds - (before?.waitSeconds ?? 0);
+      }
+      this.seen.set(pid, { group, seconds: p.seconds, waitSeconds: p.waitSeconds });
     }
   }
 }
