@@ -5,49 +5,8 @@ import { LocalCluster } from '../../scripts/lib/local-cluster.js';
 import { openTestDatabase } from '../support/database.js';
 import { resetState } from '../support/reset.js';
 import { testEnv } from '../support/test-env.js';
+import { follow } from '../support/sse-follower.js';
 import { waitFor } from '../support/wait-for.js';
-
-interface SseEvent {
-  event: string;
-  data: any;
-  receivedAt: number;
-}
-
-/** A follower over real HTTP: the events as they arrive (with when), and whether the server ended the stream. */
-function follow(url: string) {
-  const abort = new AbortController();
-  const events: SseEvent[] = [];
-  let closed = false;
-  const response = fetch(url, { signal: abort.signal, headers: { accept: 'text/event-stream' } });
-  void (async () => {
-    try {
-      const res = await response;
-      if (res.status !== 200) return;
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let cut: number;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event) events.push({ event, data: data === undefined ? undefined : JSON.parse(data), receivedAt: Date.now() });
-        }
-      }
-    } catch {
-      // aborted by the test
-    } finally {
-      closed = true;
-    }
-  })();
-  return {
-    response, events, abort: () => abort.abort(),
-    get closed() { return closed; },
-    lines: () => events.filter((e) => e.event === 'line').map((e) => e.data.text as string),
-  };
-}
 
 /**
  * Live logs through the three built apps and a real container: the worker

@@ -4,8 +4,7 @@ import type { Redis } from 'ioredis';
 import type { SchedulingPolicy } from '#libs/core';
 import { settleDependants } from '#libs/db';
 import type { Logger } from '#libs/log';
-import { closeRedis, createRedis, QueueNames, type WorkerEvent } from '#libs/queue';
-import { Dispatcher } from './dispatch/dispatcher.js';
+import { closeRedis, createRedis, QueueNames, WorkerQueues, type WorkerEvent } from '#libs/queue';
 import { IntakeConsumers } from './intake/intake-consumers.js';
 import { PlacementPass, type QueueRow } from './placement/placement-pass.js';
 import { loadRunnable, rebuildFromPostgres, staleStartingAttempts, syncRunnable } from './reconciler/rebuild.js';
@@ -26,7 +25,7 @@ const FAIR_SHARE_REFRESH_MS = 60_000;
 export class ControlLoop {
   private readonly state = new ClusterState();
   private readonly registry: WorkerRegistry;
-  private readonly dispatcher: Dispatcher;
+  private readonly dispatcher: WorkerQueues;
   private readonly intake: IntakeConsumers;
   private readonly recorder: EventRecorder;
   private readonly placement: PlacementPass;
@@ -54,7 +53,7 @@ export class ControlLoop {
     private readonly leaseValid: () => boolean = () => true,
   ) {
     this.registry = new WorkerRegistry(db, redis, this.state, config.workerTimeoutMs, logger);
-    this.dispatcher = new Dispatcher(redis);
+    this.dispatcher = new WorkerQueues(redis);
     this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
     this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger);
     this.placement = new PlacementPass(db, this.state, this.registry, this.dispatcher, logger);

@@ -1,3 +1,4 @@
 export * from './names.js';
 export * from './payloads.js';
 export * from './connection.js';
+export * from './worker-queues.js';

@@ -3,9 +3,8 @@ import { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import type { ApiConfig } from '#libs/config';
 import type { Logger } from '#libs/log';
-import { closeRedis } from '#libs/queue';
+import { closeRedis, WorkerQueues } from '#libs/queue';
 import { IntakeQueues } from './intake-queues.js';
-import { WorkerChannels } from './worker-channels.js';
 import { API_CONFIG, LOGGER, REDIS } from './tokens.js';
 
 /** Postgres, Redis, intake queues and the logger, shared by every API module. */
@@ -21,15 +20,15 @@ export class InfraModule implements OnApplicationShutdown {
         { provide: REDIS, useValue: deps.redis },
         { provide: LOGGER, useValue: deps.logger },
         { provide: IntakeQueues, useFactory: () => new IntakeQueues(deps.redis) },
-        { provide: WorkerChannels, useFactory: () => new WorkerChannels(deps.redis) },
+        { provide: WorkerQueues, useFactory: () => new WorkerQueues(deps.redis) },
       ],
-      exports: [API_CONFIG, DataSource, REDIS, LOGGER, IntakeQueues, WorkerChannels],
+      exports: [API_CONFIG, DataSource, REDIS, LOGGER, IntakeQueues, WorkerQueues],
     };
   }
 
   constructor(
     @Inject(IntakeQueues) private readonly intake: IntakeQueues,
-    @Inject(WorkerChannels) private readonly channels: WorkerChannels,
+    @Inject(WorkerQueues) private readonly channels: WorkerQueues,
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(REDIS) private readonly redis: Redis,
   ) {}

@@ -1,22 +1,16 @@
-import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { bullPriority, JobIds, QueueNames, type IntakePayload } from '#libs/queue';
+import { bullPriority, JobIds, QueueNames, QueueProducers, type IntakePayload } from '#libs/queue';
 
 const ADD_TIMEOUT_MS = 2000;
 
 /** Producer side of the intake queues: one BullMQ queue per job queue, opened lazily. */
-export class IntakeQueues {
-  private readonly queues = new Map<string, Queue<IntakePayload>>();
-
-  constructor(private readonly redis: Redis) {}
-
+export class IntakeQueues extends QueueProducers {
   /**
    * Adds a committed job; the job id is ours, so adding twice is a no-op.
    * Bounded in time: BullMQ waits for Redis without limit, and the caller's
    * job is already safe in Postgres, where the scheduler's sweep finds it.
    */
   async add(jobQueue: string, jobId: string, priority: number): Promise<void> {
-    const added = this.queue(jobQueue).add('job', { jobId }, {
+    const added = this.queue<IntakePayload>(QueueNames.intake(jobQueue)).add('job', { jobId }, {
       jobId: JobIds.intake(jobId),
       priority: bullPriority(priority),
       removeOnComplete: true,
@@ -32,19 +26,5 @@ export class IntakeQueues {
       clearTimeout(timer);
       added.catch(() => undefined); // settled later, or never: nothing waits on it any more
     }
-  }
-
-  private queue(name: string): Queue<IntakePayload> {
-    let queue = this.queues.get(name);
-    if (!queue) {
-      queue = new Queue<IntakePayload>(QueueNames.intake(name), { connection: this.redis });
-      this.queues.set(name, queue);
-    }
-    return queue;
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
-    this.queues.clear();
   }
 }

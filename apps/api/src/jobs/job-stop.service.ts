@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { Logger } from '#libs/log';
+import { WorkerQueues } from '#libs/queue';
 import { ApiError } from '../common/api-error.js';
 import { LOGGER } from '../infra/tokens.js';
-import { WorkerChannels } from '../infra/worker-channels.js';
 import type { StopJobResponse } from './dto/stop-job.dto.js';
 
 const WAITING = ['SUBMITTED', 'PENDING', 'RUNNABLE'];
@@ -13,7 +13,7 @@ const WAITING = ['SUBMITTED', 'PENDING', 'RUNNABLE'];
 export class JobStopService {
   constructor(
     @Inject(DataSource) private readonly db: DataSource,
-    @Inject(WorkerChannels) private readonly channels: WorkerChannels,
+    @Inject(WorkerQueues) private readonly channels: WorkerQueues,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 

@@ -1,8 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { schedule, type Placement, type RunnableJob, type SchedulingPolicy } from '#libs/core';
 import type { Logger } from '#libs/log';
-import type { DispatchPayload } from '#libs/queue';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { DispatchPayload, WorkerQueues } from '#libs/queue';
 import { ClusterState } from '../state/cluster-state.js';
 import type { WorkerRegistry } from '../workers/worker-registry.js';
 
@@ -24,7 +23,7 @@ export class PlacementPass {
     private readonly db: DataSource,
     private readonly state: ClusterState,
     private readonly registry: WorkerRegistry,
-    private readonly dispatcher: Dispatcher,
+    private readonly dispatcher: WorkerQueues,
     private readonly logger: Logger,
   ) {}
 

@@ -1,0 +1,69 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { eventJobId, JobIds, QueueNames } from './names.js';
+import type { ControlCommand, DispatchPayload, WorkerEvent } from './payloads.js';
+
+// Completed dispatch entries stay a day so that re-adding an attempt after a
+// leader change is a no-op instead of a second run.
+const KEEP_COMPLETED_SECONDS = 24 * 3600;
+
+/** BullMQ producers on one shared connection, opened lazily per queue name. */
+export class QueueProducers {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(private readonly redis: Redis) {}
+
+  queue<T>(name: string): Queue<T> {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: this.redis });
+      this.queues.set(name, queue);
+    }
+    return queue as Queue<T>;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+}
+
+/**
+ * The producer side of the queues around workers, shared by the scheduler
+ * and the API: dispatch attempts, withdraw one no worker claimed, send a
+ * worker a command, report an event on a worker's behalf.
+ */
+export class WorkerQueues extends QueueProducers {
+  async dispatch(workerId: string, payloads: DispatchPayload[]): Promise<void> {
+    if (payloads.length === 0) return;
+    await this.queue<DispatchPayload>(QueueNames.dispatch(workerId)).addBulk(payloads.map((p) => ({
+      name: 'attempt',
+      data: p,
+      opts: {
+        jobId: JobIds.dispatch(p.jobId, p.attempt),
+        removeOnComplete: { age: KEEP_COMPLETED_SECONDS },
+        removeOnFail: { age: KEEP_COMPLETED_SECONDS },
+      },
+    })));
+  }
+
+  /** Removes an attempt no worker has claimed yet; false when it is gone or claimed. */
+  async withdraw(workerId: string, jobId: string, attempt: number): Promise<boolean> {
+    const job = await this.queue<DispatchPayload>(QueueNames.dispatch(workerId)).getJob(JobIds.dispatch(jobId, attempt));
+    if (!job || !(await job.isWaiting())) return false;
+    // Claimed in the meantime: the worker will see the terminate command instead.
+    return job.remove().then(() => true, () => false);
+  }
+
+  async command(workerId: string, command: ControlCommand): Promise<void> {
+    await this.queue<ControlCommand>(QueueNames.control(workerId)).add(command.type, command, {
+      jobId: JobIds.terminate(command.jobId, command.attempt),
+      removeOnComplete: true,
+      removeOnFail: true,
+    });
+  }
+
+  async report(event: WorkerEvent): Promise<void> {
+    await this.queue<WorkerEvent>(QueueNames.events).add(event.type, event, { jobId: eventJobId(event), removeOnComplete: true });
+  }
+}
