@@ -10,6 +10,9 @@ PG_PASSWORD="${GPUBATCH_TEST_PG_PASSWORD:-gpubatch}"
 PG_DB="${GPUBATCH_TEST_PG_DB:-gpubatch_test}"
 
 log() { echo "[services] $*" >&2; }
+# Only the final exports go to stdout (the caller evals them); everything the
+# tools below print goes to stderr.
+exec 3>&1 1>&2
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
@@ -52,9 +55,17 @@ fi
 # a GPU: dockerd registers its nvidia driver when it finds the hook at start-up.
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
+  # Pid files left by an engine that did not stop cleanly (a machine restored
+  # from a snapshot keeps /var/run) make dockerd wait for a containerd that is
+  # not there, or refuse to start: drop those whose process is gone.
+  for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+    [ -f "$pidfile" ] || continue
+    comm="$(cat "/proc/$(cat "$pidfile")/comm" 2>/dev/null || true)"
+    case "$comm" in dockerd|containerd) ;; *) $SUDO rm -f "$pidfile" ;; esac
+  done
   PATH="$ROOT/test/fixtures/gpu:$PATH" nohup dockerd --bridge=none --iptables=false \
     >/tmp/gpubatch-dockerd.log 2>&1 &
-  for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+  for _ in $(seq 300); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
   docker info >/dev/null 2>&1 || { log "dockerd did not start, see /tmp/gpubatch-dockerd.log"; exit 1; }
 fi
 
@@ -68,5 +79,5 @@ if ! docker image inspect gpubatch-test:latest >/dev/null 2>&1; then
   rm -rf "$ctx"
 fi
 
-echo "export DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:5432/$PG_DB"
-echo "export REDIS_URL=redis://127.0.0.1:6379"
+echo "export DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:5432/$PG_DB" >&3
+echo "export REDIS_URL=redis://127.0.0.1:6379" >&3

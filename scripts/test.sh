@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(bash scripts/services.sh)"
+# Assigned first so a failure to start a service stops the run here.
+service_env="$(bash scripts/services.sh)"
+eval "$service_env"
 # The tests flush their Redis database: keep them on database 15, away from anything else.
 export REDIS_URL="${REDIS_URL%/}/15"
 export DATABASE_URL
