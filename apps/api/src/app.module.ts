@@ -8,7 +8,10 @@ import { InfraModule } from './infra/infra.module.js';
 import { JobDefinitionsModule } from './job-definitions/job-definitions.module.js';
 import { JobQueuesModule } from './job-queues/job-queues.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
+import { PoolsModule } from './pools/pools.module.js';
+import { ProjectsModule } from './projects/projects.module.js';
 import { SchedulesModule } from './schedules/schedules.module.js';
+import { UsageModule } from './usage/usage.module.js';
 import { WorkersModule } from './workers/workers.module.js';
 
 @Module({})
@@ -16,7 +19,8 @@ export class AppModule {
   static forRoot(deps: { config: ApiConfig; dataSource: DataSource; redis: Redis; logger: Logger }): DynamicModule {
     return {
       module: AppModule,
-      imports: [InfraModule.forRoot(deps), HealthModule, JobDefinitionsModule, JobQueuesModule, JobsModule, SchedulesModule, WorkersModule],
+      imports: [InfraModule.forRoot(deps), HealthModule, JobDefinitionsModule, JobQueuesModule, JobsModule, SchedulesModule, WorkersModule,
+        PoolsModule, ProjectsModule, UsageModule],
     };
   }
 }

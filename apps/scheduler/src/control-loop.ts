@@ -1,12 +1,14 @@
 import { Worker } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
-import type { SchedulingPolicy } from '#libs/core';
-import { settleDependants } from '#libs/db';
+import { compareMoney, type CapacityType, type SchedulingPolicy } from '#libs/core';
+import { projectStandings, settleDependants } from '#libs/db';
 import type { Logger } from '#libs/log';
 import { closeRedis, createRedis, QueueNames, WorkerQueues, type WorkerEvent } from '#libs/queue';
 import { IntakeConsumers } from './intake/intake-consumers.js';
-import { PlacementPass, type QueueRow } from './placement/placement-pass.js';
+import { accrueRunningUsage } from './billing/metering.js';
+import { PlacementPass, type PassContext, type QueueRow } from './placement/placement-pass.js';
+import { sweepFinishedJobs } from './retention/retention-sweep.js';
 import { loadRunnable, rebuildFromPostgres, staleStartingAttempts, syncRunnable } from './reconciler/rebuild.js';
 import { EventRecorder } from './recorder/event-recorder.js';
 import { ClusterState } from './state/cluster-state.js';
@@ -16,6 +18,9 @@ import { WorkerRegistry } from './workers/worker-registry.js';
 const RUNNABLE_SWEEP_MS = 30_000;
 // Fair-share usage moves slowly (half-lives of days): re-read it this often.
 const FAIR_SHARE_REFRESH_MS = 60_000;
+// Budgets and quotas changed through the API, and month-to-date spend, are re-read this often.
+const PROJECT_REFRESH_MS = 10_000;
+const RETENTION_SWEEP_MS = 3_600_000;
 
 /**
  * What the leader runs: intake, worker reports, worker registry and
@@ -40,6 +45,12 @@ export class ControlLoop {
   private fairShareReadAt = 0;
   private changed = true;
   private queuesSeen = '';
+  private projects: PassContext['projects'] = new Map();
+  private projectsSeen = '';
+  private projectsReadAt = 0;
+  private accruedAt = 0;
+  // The first sweep runs a minute after taking the lead, not in the middle of a rebuild.
+  private sweptAt = Date.now() - RETENTION_SWEEP_MS + 60_000;
 
   constructor(
     private readonly db: DataSource,
@@ -47,6 +58,7 @@ export class ControlLoop {
     private readonly config: {
       redisUrl: string; intervalMs: number; workerTimeoutMs: number;
       fairShareHalfLifeSeconds: number; fairShareWeights: Map<string, number>;
+      usageAccrualSeconds: number; jobRetentionDays: number;
     },
     private readonly logger: Logger,
     /** False once this replica can no longer be sure it leads: nothing is placed then. */
@@ -114,8 +126,11 @@ export class ControlLoop {
     changed ||= workers.changed;
     changed = (await this.recoverLostWorkers()) || changed;
     for (const workerId of workers.returned) await this.stopStaleAttempts(workerId);
-    const queues: QueueRow[] = await this.db.query(`SELECT name, priority, pools, scheduling_policy FROM job_queues`);
-    const queuesSeen = JSON.stringify(queues);
+    const [queues, pools]: [QueueRow[], { name: string; capacity_type: CapacityType }[]] = await Promise.all([
+      this.db.query(`SELECT name, priority, pools, scheduling_policy, prefer_spot_for_interruptible FROM job_queues`),
+      this.db.query(`SELECT name, capacity_type FROM pools`),
+    ]);
+    const queuesSeen = JSON.stringify([queues, pools]);
     changed ||= queuesSeen !== this.queuesSeen;
     this.queuesSeen = queuesSeen;
     await this.intake.follow(queues.map((q) => q.name));
@@ -134,6 +149,19 @@ export class ControlLoop {
       this.fairShare = { usage: await this.projectUsage(), weights: this.config.fairShareWeights };
       changed = true;
     }
+    if (now - this.accruedAt >= this.config.usageAccrualSeconds * 1000) {
+      this.accruedAt = now;
+      await accrueRunningUsage(this.db, new Date(now));
+    }
+    if (now - this.projectsReadAt >= PROJECT_REFRESH_MS) {
+      this.projectsReadAt = now;
+      changed = (await this.readProjectLimits(now)) || changed;
+    }
+    if (now - this.sweptAt >= RETENTION_SWEEP_MS) {
+      this.sweptAt = now;
+      const removed = await sweepFinishedJobs(this.db, new Date(now - this.config.jobRetentionDays * 86_400_000));
+      if (removed) this.logger.info({ removed, retentionDays: this.config.jobRetentionDays }, 'removed finished jobs past retention');
+    }
     // Nothing new since the last pass: the same inputs would give the same placements (none) and reasons.
     if (!changed) return;
     if (!this.leaseValid()) {
@@ -141,7 +169,8 @@ export class ControlLoop {
       this.logger.warn('lease not renewed in time: placing nothing until it is');
       return;
     }
-    const placed = await this.placement.run(queues, this.fairShare, now);
+    const capacityTypes = new Map(pools.map((p) => [p.name, p.capacity_type]));
+    const placed = await this.placement.run({ queues, capacityTypes, projects: this.projects, fairShare: this.fairShare }, now);
     if (placed > 0) this.logger.debug({ placed, runnable: this.state.runnable.size }, 'placed jobs');
   }
 
@@ -192,14 +221,33 @@ export class ControlLoop {
     if (stale.length) this.logger.warn({ workerId, attempts: stale.length }, 'worker is back: told it to stop attempts failed as lost');
   }
 
+  /** GPU quotas and spent budgets by project; true when they changed. */
+  private async readProjectLimits(now: number): Promise<boolean> {
+    const projects: PassContext['projects'] = new Map(
+      (await projectStandings(this.db, new Date(now)))
+        .filter((p) => p.gpuQuota !== null || p.monthlyBudget !== null)
+        .map((p) => [p.name, {
+          gpuQuota: p.gpuQuota,
+          budgetSpent: p.monthlyBudget !== null && compareMoney(p.spentThisMonth, p.monthlyBudget) >= 0
+            ? { spent: p.spentThisMonth, budget: p.monthlyBudget, currency: p.currency, month: p.month }
+            : undefined,
+        }]),
+    );
+    // Only what changes a decision counts as a change, not every cent spent.
+    const seen = JSON.stringify([...projects].map(([name, p]) => [name, p.gpuQuota, p.budgetSpent ? [p.budgetSpent.budget, p.budgetSpent.month] : null]));
+    this.projects = projects;
+    const changed = seen !== this.projectsSeen;
+    this.projectsSeen = seen;
+    return changed;
+  }
+
   /** Decayed GPU-seconds per project from the usage rows: Slurm-style fair share. */
   private async projectUsage(): Promise<Map<string, number>> {
     const halfLife = this.config.fairShareHalfLifeSeconds;
     const rows: { project: string; usage: number }[] = await this.db.query(
-      `SELECT j.project, sum(u.gpus * u.billed_seconds * power(0.5, extract(epoch FROM now() - u.stopped_at) / $1))::float8 AS usage
-       FROM usage u JOIN jobs j ON j.id = u.job_id
-       WHERE u.stopped_at > now() - make_interval(secs => $1 * 10)
-       GROUP BY j.project`,
+      `SELECT project, sum(gpus * billed_seconds * power(0.5, extract(epoch FROM now() - stopped_at) / $1))::float8 AS usage
+       FROM usage WHERE started_at > now() - make_interval(secs => $1 * 10)
+       GROUP BY project`,
       [halfLife],
     );
     return new Map(rows.map((r) => [r.project, r.usage]));

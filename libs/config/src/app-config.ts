@@ -26,6 +26,10 @@ export interface SchedulerConfig {
   fairShareHalfLifeSeconds: number;
   /** Fair share: per-project weights (default 1); a weight of 2 earns twice the share. */
   fairShareWeights: Map<string, number>;
+  /** Running attempts' usage and cost are brought up to date this often. */
+  usageAccrualSeconds: number;
+  /** Finished jobs, their events and logs are removed this long after they end; usage rows stay. */
+  jobRetentionDays: number;
   logLevel: LogLevel;
 }
 
@@ -82,6 +86,8 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     workerTimeoutMs: r.int('WORKER_HEARTBEAT_TIMEOUT_MS', 15_000, 1000),
     fairShareHalfLifeSeconds: r.int('FAIR_SHARE_HALF_LIFE_SECONDS', 7 * 24 * 3600, 60),
     fairShareWeights: parseWeights(env.FAIR_SHARE_WEIGHTS),
+    usageAccrualSeconds: r.int('USAGE_ACCRUAL_SECONDS', 30, 1, 60),
+    jobRetentionDays: r.int('JOB_RETENTION_DAYS', 30, 1, 36_500),
   };
 }
 

@@ -8,16 +8,22 @@ import { JobEntity } from './entities/job.entity.js';
 import { ScheduleEntity } from './entities/schedule.entity.js';
 import { UsageEntity } from './entities/usage.entity.js';
 import { WorkerEntity } from './entities/worker.entity.js';
+import { PoolEntity } from './entities/pool.entity.js';
+import { ProjectEntity } from './entities/project.entity.js';
 import { InitialSchema1763769600000 } from './migrations/1763769600000-initial-schema.js';
 import { GpuAwareScheduling1763773200000 } from './migrations/1763773200000-gpu-aware-scheduling.js';
 import { Schedules1763780400000 } from './migrations/1763780400000-schedules.js';
 import { TerminateRequests1763784000000 } from './migrations/1763784000000-terminate-requests.js';
 import { JobLifecycle1763776800000 } from './migrations/1763776800000-job-lifecycle.js';
+import { Billing1763787600000 } from './migrations/1763787600000-billing.js';
 
 export const ENTITIES = [
   JobDefinitionEntity, JobQueueEntity, JobEntity, JobAttemptEntity, JobEventEntity, JobLogEntity, WorkerEntity, UsageEntity, ScheduleEntity,
+  PoolEntity, ProjectEntity,
 ];
-export const MIGRATIONS = [InitialSchema1763769600000, GpuAwareScheduling1763773200000, JobLifecycle1763776800000, Schedules1763780400000, TerminateRequests1763784000000];
+export const MIGRATIONS = [InitialSchema1763769600000, GpuAwareScheduling1763773200000, JobLifecycle1763776800000, Schedules1763780400000, TerminateRequests1763784000000,
+  Billing1763787600000,
+];
 
 /** The one way to reach Postgres: migrations only, never `synchronize`. */
 export function createDataSource(url: string, poolSize = 10): DataSource {

@@ -9,3 +9,6 @@ export * from './entities/job-log.entity.js';
 export * from './entities/worker.entity.js';
 export * from './entities/usage.entity.js';
 export * from './entities/schedule.entity.js';
+export * from './entities/pool.entity.js';
+export * from './entities/project.entity.js';
+export * from './project-spend.js';

@@ -1,5 +1,5 @@
 import { registerDecorator, type ValidationArguments, type ValidationOptions } from 'class-validator';
-import { parseGpuModel, parseLabelSelector } from '#libs/core';
+import { isCurrencyCode, parseGpuModel, parseLabelSelector, parsePrice } from '#libs/core';
 
 /** Names of things (definitions, queues, pools, projects): AWS Batch's rule. */
 export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
@@ -72,3 +72,65 @@ function IsParsedBy(name: string, parse: (text: string) => unknown) {
 export const IsGpuModel = () => IsParsedBy('isGpuModel', parseGpuModel);
 /** `zone=a,nvlink,!spot`: a label selector. */
 export const IsLabelSelector = () => IsParsedBy('isLabelSelector', parseLabelSelector);
+
+/** A price: a non-negative decimal with at most 6 places, sent as a number or a string ("2.50"). */
+export function IsPrice() {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isPrice',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate: (value: unknown) => parsePrice(value) !== undefined,
+        defaultMessage: () => `${propertyName} must be a non-negative decimal of at most 12 digits and 6 decimal places, as a number or a string such as "2.50"`,
+      },
+    });
+}
+
+/** GPU-hour prices by model: `{ "A100": "3.00" }`, at most 64 models. */
+export function IsPriceByModel() {
+  return (target: object, propertyName: string) => {
+    let lastError = '';
+    registerDecorator({
+      name: 'isPriceByModel',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.keys(value).length > 64) {
+            lastError = `${propertyName} must be an object of at most 64 GPU models and their prices`;
+            return false;
+          }
+          for (const [model, price] of Object.entries(value)) {
+            try {
+              if (parseGpuModel(model).length !== 1) throw new Error(`${propertyName} keys must be single GPU model names, not "${model}"`);
+            } catch (error) {
+              lastError = `${propertyName}: ${(error as Error).message}`;
+              return false;
+            }
+            if (parsePrice(price) === undefined) {
+              lastError = `${propertyName}.${model} must be a non-negative decimal of at most 12 digits and 6 decimal places`;
+              return false;
+            }
+          }
+          return true;
+        },
+        defaultMessage: () => lastError,
+      },
+    });
+  };
+}
+
+/** An ISO 4217 currency code such as USD or EUR. */
+export function IsCurrency() {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isCurrency',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && isCurrencyCode(value),
+        defaultMessage: () => `${propertyName} must be an ISO 4217 currency code such as USD or EUR`,
+      },
+    });
+}

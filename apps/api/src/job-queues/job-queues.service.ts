@@ -10,9 +10,9 @@ export class JobQueuesService {
 
   async create(dto: CreateJobQueueDto): Promise<JobQueueEntity> {
     const rows: JobQueueEntity[] = await this.db.query(
-      `INSERT INTO job_queues (name, priority, state, pools, scheduling_policy) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (name) DO NOTHING RETURNING name`,
-      [dto.name, dto.priority, dto.state ?? 'ENABLED', dto.pools ?? [], dto.schedulingPolicy ?? 'FIFO'],
+      `INSERT INTO job_queues (name, priority, state, pools, scheduling_policy, prefer_spot_for_interruptible)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING name`,
+      [dto.name, dto.priority, dto.state ?? 'ENABLED', dto.pools ?? [], dto.schedulingPolicy ?? 'FIFO', dto.preferSpotForInterruptible ?? false],
     );
     if (rows.length === 0) throw new ApiError('JOB_QUEUE_EXISTS', `job queue ${dto.name} already exists`);
     return this.get(dto.name);
@@ -35,6 +35,7 @@ export class JobQueuesService {
     if (dto.state !== undefined) changes.state = dto.state;
     if (dto.pools !== undefined) changes.pools = dto.pools;
     if (dto.schedulingPolicy !== undefined) changes.schedulingPolicy = dto.schedulingPolicy;
+    if (dto.preferSpotForInterruptible !== undefined) changes.preferSpotForInterruptible = dto.preferSpotForInterruptible;
     if (Object.keys(changes).length > 0) await this.repo().update({ name }, { ...changes, updatedAt: new Date() });
     return this.get(name);
   }

@@ -23,12 +23,12 @@ export async function insertArrayChildren(tx: EntityManager, parentId: string, s
   await tx.query(
     `INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                        vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags,
-                       retry_rules, parent_id, array_index, created_at, updated_at, stopped_at)
+                       interruptible, retry_rules, parent_id, array_index, created_at, updated_at, stopped_at)
      SELECT p.id || ':' || i,
             p.name, p.queue, p.definition_id, c.status, c.reason, p.priority, p.image, p.command,
             p.environment || jsonb_build_object('GPUBATCH_ARRAY_INDEX', i::text),
             p.vcpus, p.memory_mib, p.gpus, p.gpu_model, p.label_selector, p.timeout_seconds, p.max_attempts, p.project, p.tags,
-            p.retry_rules, p.id, i,
+            p.interruptible, p.retry_rules, p.id, i,
             -- One microsecond apart: FIFO order among children follows their index.
             p.created_at + i * interval '1 microsecond', p.created_at + i * interval '1 microsecond',
             CASE WHEN c.status = 'FAILED' THEN clock_timestamp() END

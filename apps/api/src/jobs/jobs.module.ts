@@ -1,13 +1,14 @@
 import { Module } from '@nestjs/common';
 import { JobDefinitionsModule } from '../job-definitions/job-definitions.module.js';
 import { JobQueuesModule } from '../job-queues/job-queues.module.js';
+import { PoolsModule } from '../pools/pools.module.js';
 import { JobsController } from './jobs.controller.js';
 import { JobsService } from './jobs.service.js';
 import { JobStopService } from './job-stop.service.js';
 import { JobLogsService } from './job-logs.service.js';
 
 @Module({
-  imports: [JobDefinitionsModule, JobQueuesModule],
+  imports: [JobDefinitionsModule, JobQueuesModule, PoolsModule],
   controllers: [JobsController],
   providers: [JobsService, JobStopService, JobLogsService],
   exports: [JobsService],

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { MAX_EXPANDED_COMMAND_CHARS, substituteParameters } from '#libs/core';
-import { JobAttemptEntity, JobEventEntity, type JobDefinitionEntity } from '#libs/db';
+import {
+  estimateMaxCost, MAX_EXPANDED_COMMAND_CHARS, parseGpuModel, poolsForJob, substituteParameters, sumMoney, type CapacityType,
+} from '#libs/core';
+import { JobAttemptEntity, JobEventEntity, UsageEntity, type JobDefinitionEntity, type JobQueueEntity } from '#libs/db';
 import type { Logger } from '#libs/log';
 import { ApiError } from '../common/api-error.js';
 import { decodeCursor, encodeCursor } from '../common/cursor.js';
@@ -10,7 +12,8 @@ import { IntakeQueues } from '../infra/intake-queues.js';
 import { LOGGER } from '../infra/tokens.js';
 import { JobDefinitionsService, retryRules } from '../job-definitions/job-definitions.service.js';
 import { JobQueuesService } from '../job-queues/job-queues.service.js';
-import type { JobDetailView, JobListView, JobSummaryView, SubmitJobResponse } from './dto/job.view.js';
+import { PoolsService } from '../pools/pools.service.js';
+import type { AttemptCostView, CostEstimateView, JobDetailView, JobListView, JobSummaryView, SubmitJobResponse } from './dto/job.view.js';
 import type { ListJobsQuery } from './dto/list-jobs.query.js';
 import type { SubmitJobDto } from './dto/submit-job.dto.js';
 import { insertArrayChildren } from './array-children.js';
@@ -30,6 +33,7 @@ export class JobsService {
     @Inject(JobQueuesService) private readonly queues: JobQueuesService,
     @Inject(JobDefinitionsService) private readonly definitions: JobDefinitionsService,
     @Inject(IntakeQueues) private readonly intake: IntakeQueues,
+    @Inject(PoolsService) private readonly pools: PoolsService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -63,9 +67,9 @@ export class JobsService {
         `WITH job AS (
            INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                              vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
-                             retry_rules, array_size, stopped_at)
+                             retry_rules, array_size, interruptible, stopped_at)
            VALUES ($1, $2, $3, $4, $20::varchar, $21::text, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                   $22, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END)
+                   $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END)
            ON CONFLICT (client_token) DO NOTHING
            RETURNING id, created_at),
          events AS (
@@ -79,7 +83,7 @@ export class JobsService {
           JSON.stringify(job.environment), job.resources.vcpus, job.resources.memoryMiB, job.resources.gpus,
           job.resources.gpus > 0 ? job.resources.gpuModel : null, job.labelSelector, job.timeoutSeconds, job.maxAttempts,
           dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null, JSON.stringify(job.retryRules),
-          start.status, start.reason, size ?? null,
+          start.status, start.reason, size ?? null, dto.interruptible ?? false,
         ],
       );
       if (inserted.length === 0) return undefined;
@@ -105,7 +109,23 @@ export class JobsService {
         this.logger.warn({ err, jobId: id }, 'intake add failed; the scheduler will find the job in Postgres'),
       );
     }
-    return { jobId: id, name: dto.name };
+    const estimatedMaxCost = await this.estimate(queue, job, dto.interruptible ?? false, size ?? 1);
+    return { jobId: id, name: dto.name, ...(estimatedMaxCost && { estimatedMaxCost }) };
+  }
+
+  /** The most the job (every child of an array) can cost, in the cheapest priced pool its queue lets it use. */
+  private async estimate(queue: JobQueueEntity, job: ReturnType<JobsService['mergeJob']>, interruptible: boolean, copies: number): Promise<CostEstimateView | undefined> {
+    if (job.timeoutSeconds === null) return undefined;
+    const priced = await this.pools.priceCards(queue.pools);
+    const types = new Map(priced.map((p) => [p.name, p.capacityType as CapacityType]));
+    const allowed = new Set(poolsForJob(queue, interruptible, types, priced.map((p) => p.name)));
+    const r = job.resources;
+    const estimate = estimateMaxCost(
+      { vcpus: r.vcpus, memoryMiB: r.memoryMiB, gpus: r.gpus, gpuModel: r.gpuModel ? parseGpuModel(r.gpuModel) : undefined,
+        timeoutSeconds: job.timeoutSeconds, maxAttempts: job.maxAttempts * copies },
+      priced.filter((p) => allowed.size === 0 || allowed.has(p.name)),
+    );
+    return estimate && { amount: estimate.total, currency: estimate.currency, perAttempt: estimate.perAttempt, pool: estimate.pool };
   }
 
   /** N_TO_N: the partner must be an array of the same size. */
@@ -195,8 +215,9 @@ export class JobsService {
       [id],
     );
     if (!row) throw new ApiError('JOB_NOT_FOUND', `job ${id} does not exist`);
-    const [attempts, events, dependsOn, summary] = await Promise.all([
+    const [attempts, usage, events, dependsOn, summary] = await Promise.all([
       this.db.getRepository(JobAttemptEntity).find({ where: { jobId: id }, order: { attempt: 'ASC' } }),
+      this.db.getRepository(UsageEntity).find({ where: { jobId: id } }),
       this.db.getRepository(JobEventEntity).find({ where: { jobId: id }, order: { id: 'ASC' } }),
       this.db.query(`SELECT depends_on FROM job_dependencies WHERE job_id = $1 ORDER BY depends_on`, [id]) as Promise<{ depends_on: string }[]>,
       row.array_size === null ? Promise.resolve([])
@@ -218,15 +239,27 @@ export class JobsService {
         : row.parent_id !== null ? { parentId: row.parent_id, index: row.array_index } : null,
       project: row.project,
       tags: row.tags,
+      interruptible: row.interruptible,
+      cost: Object.fromEntries([...new Set(usage.map((u) => u.currency))].sort().map((currency) =>
+        [currency, sumMoney(usage.filter((u) => u.currency === currency).map((u) => u.cost))])),
+      costFinal: ['SUCCEEDED', 'FAILED'].includes(row.status) && !usage.some((u) => u.running),
       attempts: attempts.map((a) => ({
         attempt: a.attempt, status: a.status, workerId: a.workerId, pool: a.pool, gpuDevices: a.gpuDevices,
         containerId: a.containerId, startedAt: iso(a.startedAt), stoppedAt: iso(a.stoppedAt), exitCode: a.exitCode, reason: a.reason,
+        cost: attemptCost(usage.find((u) => u.attempt === a.attempt)),
       })),
       events: events.map((e) => ({ at: e.at.toISOString(), from: e.fromStatus, to: e.toStatus, reason: e.reason })),
     };
   }
 
 
+}
+
+function attemptCost(u: UsageEntity | undefined): AttemptCostView | null {
+  return u ? {
+    amount: u.cost, currency: u.currency, billedSeconds: u.billedSeconds, running: u.running, capacityType: u.capacityType,
+    gpuModel: u.gpuModel, rates: { vcpuHour: u.vcpuHour, memoryGiBHour: u.memoryGiBHour, gpuHour: u.gpuHour, minimumBilledSeconds: u.minimumBilledSeconds },
+  } : null;
 }
 
 function iso(d: Date | null): string | null {

@@ -1,16 +1,30 @@
 import type { DataSource } from 'typeorm';
-import { schedule, type Placement, type RunnableJob, type SchedulingPolicy } from '#libs/core';
+import {
+  poolsForJob, schedule, type CapacityType, type Placement, type ProjectLimits, type RunnableJob, type SchedulingPolicy,
+} from '#libs/core';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload, WorkerQueues } from '#libs/queue';
 import { ClusterState } from '../state/cluster-state.js';
 import type { WorkerRegistry } from '../workers/worker-registry.js';
 
-export interface QueueRow { name: string; priority: number; pools: string[]; scheduling_policy: 'FIFO' | 'FAIR_SHARE' }
+export interface QueueRow {
+  name: string; priority: number; pools: string[]; scheduling_policy: 'FIFO' | 'FAIR_SHARE'; prefer_spot_for_interruptible: boolean;
+}
+
+/** What a pass needs to know beyond the runnable jobs and the workers. */
+export interface PassContext {
+  queues: QueueRow[];
+  /** Capacity type of every priced pool. */
+  capacityTypes: ReadonlyMap<string, CapacityType>;
+  /** Budgets and quotas by project, without the GPUs held (the pass counts those). */
+  projects: ReadonlyMap<string, Omit<ProjectLimits, 'gpusHeld'>>;
+  fairShare: SchedulingPolicy['fairShare'];
+}
 
 interface PlacedRow {
   id: string; name: string; queue: string; attempt_count: number; image: string; command: string[];
   environment: Record<string, string>; vcpus: string; memory_mib: number; timeout_seconds: number | null;
-  worker_id: string; gpus_text: string;
+  worker_id: string; gpus_text: string; project: string;
 }
 
 /**
@@ -27,15 +41,22 @@ export class PlacementPass {
     private readonly logger: Logger,
   ) {}
 
-  async run(queues: QueueRow[], fairShare: SchedulingPolicy['fairShare'], now: number): Promise<number> {
+  async run(context: PassContext, now: number): Promise<number> {
     if (this.state.runnable.size === 0) return 0;
-    const byName = new Map(queues.map((q) => [q.name, q]));
-    const jobs: RunnableJob[] = [...this.state.runnable.values()].map((j) => {
+    const byName = new Map(context.queues.map((q) => [q.name, q]));
+    const knownPools = [...new Set([...context.capacityTypes.keys(), ...this.registry.pools()])];
+    const jobs: RunnableJob[] = [...this.state.runnable.values()].map(({ interruptible, ...j }) => {
       const queue = byName.get(j.queue);
-      return { ...j, queuePriority: queue?.priority ?? 0, pools: queue?.pools ?? [], fairShare: queue?.scheduling_policy === 'FAIR_SHARE' };
+      const pools = queue
+        ? poolsForJob({ pools: queue.pools, preferSpotForInterruptible: queue.prefer_spot_for_interruptible }, interruptible, context.capacityTypes, knownPools)
+        : [];
+      return { ...j, queuePriority: queue?.priority ?? 0, pools, fairShare: queue?.scheduling_policy === 'FAIR_SHARE' };
     });
+    const held = this.state.gpusHeldByProject();
+    const projects = new Map([...context.projects].map(([name, p]) => [name, { ...p, gpusHeld: held.get(name) ?? 0 }]));
     const { placements, waiting } = schedule({
-      now, workers: this.registry.nodes(), jobs, running: this.state.running(), policy: { mode: 'backfill', fairShare },
+      now, workers: this.registry.nodes(), jobs, running: this.state.running(), projects,
+      policy: { mode: 'backfill', fairShare: context.fairShare },
     });
     const placed = await this.commit(placements, now);
     await this.writeReasons(waiting);
@@ -45,19 +66,19 @@ export class PlacementPass {
   private async commit(placements: Placement[], now: number): Promise<number> {
     if (placements.length === 0) return 0;
     const rows: PlacedRow[] = await this.db.query(
-      `WITH p(job_id, worker_id, pool, gpus_text) AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])),
+      `WITH p(job_id, worker_id, pool, gpus_text, gpu_model) AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])),
        placed AS (
          UPDATE jobs j SET status = 'STARTING', status_reason = 'Placed on worker ' || p.worker_id,
                 attempt_count = j.attempt_count + 1, updated_at = clock_timestamp()
          FROM p WHERE j.id = p.job_id AND j.status = 'RUNNABLE'
          RETURNING j.id, j.name, j.queue, j.attempt_count, j.image, j.command, j.environment, j.vcpus, j.memory_mib,
-                   j.timeout_seconds, p.worker_id, p.pool, p.gpus_text),
+                   j.timeout_seconds, j.project, p.worker_id, p.pool, p.gpus_text, p.gpu_model),
        attempts AS (
-         INSERT INTO job_attempts (job_id, attempt, worker_id, pool, gpu_devices, vcpus, memory_mib, status)
+         INSERT INTO job_attempts (job_id, attempt, worker_id, pool, gpu_devices, gpu_model, vcpus, memory_mib, status)
          SELECT id, attempt_count, worker_id, pool,
                 CASE WHEN gpus_text = '' THEN '{}'::int[] ELSE string_to_array(gpus_text, ',')::int[] END,
-                vcpus, memory_mib, 'STARTING'
+                NULLIF(gpu_model, ''), vcpus, memory_mib, 'STARTING'
          FROM placed),
        events AS (
          INSERT INTO job_events (job_id, from_status, to_status, reason)
@@ -68,6 +89,8 @@ export class PlacementPass {
         placements.map((p) => p.workerId),
         placements.map((p) => this.registry.pool(p.workerId) ?? 'default'),
         placements.map((p) => p.gpuDevices.join(',')),
+        // Priced by its first GPU's model: the core keeps a job's GPUs on one model when it asks for one.
+        placements.map((p) => (p.gpuDevices.length ? this.registry.gpuModel(p.workerId, p.gpuDevices[0]) ?? '' : '')),
       ],
     );
     const gpusByJob = new Map(placements.map((p) => [p.jobId, p.gpuDevices]));
@@ -81,7 +104,7 @@ export class PlacementPass {
       const gpuDevices = gpusByJob.get(r.id) ?? [];
       const vcpus = Number(r.vcpus);
       this.state.hold(r.worker_id, ClusterState.attemptKey(r.id, r.attempt_count), {
-        jobId: r.id, vcpus, memoryMiB: r.memory_mib, gpuDevices, startedAt: now, timeoutSeconds: r.timeout_seconds,
+        jobId: r.id, project: r.project, vcpus, memoryMiB: r.memory_mib, gpuDevices, startedAt: now, timeoutSeconds: r.timeout_seconds,
       });
       const payload: DispatchPayload = {
         jobId: r.id, jobName: r.name, queue: r.queue, attempt: r.attempt_count, image: r.image, command: r.command,

@@ -5,10 +5,10 @@ import { ClusterState, type RunnableEntry } from '../state/cluster-state.js';
 
 export interface RunnableRow {
   id: string; queue: string; priority: number; created_at: Date; vcpus: string; memory_mib: number; gpus: number;
-  gpu_model: string | null; label_selector: string | null; timeout_seconds: number | null; project: string;
+  gpu_model: string | null; label_selector: string | null; timeout_seconds: number | null; project: string; interruptible: boolean;
 }
 
-export const RUNNABLE_COLUMNS = `id, queue, priority, created_at, vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, project`;
+export const RUNNABLE_COLUMNS = `id, queue, priority, created_at, vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, project, interruptible`;
 
 // The API validated both at submit; a row that still does not parse must wait, never run anywhere:
 // a selector on a label no worker can declare ('(' is not a label character) matches nothing.
@@ -26,7 +26,7 @@ export function toRunnable(r: RunnableRow): RunnableEntry {
   return {
     id: r.id, queue: r.queue, priority: r.priority, submittedAt: r.created_at.getTime(), project: r.project,
     resources: { vcpus: Number(r.vcpus), memoryMiB: r.memory_mib, gpus: r.gpus, gpuModel },
-    labelSelector, timeoutSeconds: r.timeout_seconds,
+    labelSelector, timeoutSeconds: r.timeout_seconds, interruptible: r.interruptible,
   };
 }
 
@@ -41,7 +41,7 @@ export async function rebuildFromPostgres(db: DataSource, state: ClusterState): 
   const active = await activeAttempts(db);
   for (const a of active) {
     state.hold(a.workerId, ClusterState.attemptKey(a.jobId, a.attempt), {
-      jobId: a.jobId, vcpus: a.resources.vcpus, memoryMiB: a.resources.memoryMiB, gpuDevices: a.gpuDevices,
+      jobId: a.jobId, project: a.project, vcpus: a.resources.vcpus, memoryMiB: a.resources.memoryMiB, gpuDevices: a.gpuDevices,
       startedAt: a.heldSince.getTime(), timeoutSeconds: a.timeoutSeconds,
     });
   }
@@ -58,13 +58,13 @@ export async function staleStartingAttempts(db: DataSource, minAgeSeconds: numbe
   return byWorker(await activeAttempts(db, minAgeSeconds));
 }
 
-type ActiveAttempt = DispatchPayload & { workerId: string; status: string; heldSince: Date };
+type ActiveAttempt = DispatchPayload & { workerId: string; status: string; heldSince: Date; project: string };
 
 async function activeAttempts(db: DataSource, startingOlderThanSeconds?: number): Promise<ActiveAttempt[]> {
   const rows: (Omit<ActiveAttempt, 'resources'> & { vcpus: string; memoryMiB: number })[] = await db.query(
     `SELECT a.job_id AS "jobId", a.attempt, a.worker_id AS "workerId", a.status, a.gpu_devices AS "gpuDevices",
             a.vcpus, a.memory_mib AS "memoryMiB", COALESCE(a.started_at, a.created_at) AS "heldSince",
-            j.name AS "jobName", j.queue, j.image, j.command, j.environment, j.timeout_seconds AS "timeoutSeconds"
+            j.name AS "jobName", j.queue, j.image, j.command, j.environment, j.timeout_seconds AS "timeoutSeconds", j.project
      FROM job_attempts a JOIN jobs j ON j.id = a.job_id
      WHERE ${startingOlderThanSeconds === undefined
        ? `a.status IN ('STARTING', 'RUNNING')`
@@ -78,7 +78,7 @@ async function activeAttempts(db: DataSource, startingOlderThanSeconds?: number)
 
 function byWorker(attempts: ActiveAttempt[]): Map<string, DispatchPayload[]> {
   const out = new Map<string, DispatchPayload[]>();
-  for (const { workerId, status: _status, heldSince: _heldSince, ...payload } of attempts) {
+  for (const { workerId, status: _status, heldSince: _heldSince, project: _project, ...payload } of attempts) {
     out.set(workerId, [...(out.get(workerId) ?? []), payload]);
   }
   return out;

@@ -1,10 +1,11 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { attemptOutcome, billedSeconds, shouldRetry, type AttemptEnd, type AttemptOutcome } from '#libs/core';
+import { attemptOutcome, shouldRetry, type AttemptEnd, type AttemptOutcome } from '#libs/core';
 import type { Logger } from '#libs/log';
 import { settleDependants } from '#libs/db';
 import type { AttemptExitedEvent, AttemptRunningEvent, WorkerEvent } from '#libs/queue';
 import { ClusterState } from '../state/cluster-state.js';
 import { loadRunnable } from '../reconciler/rebuild.js';
+import { openUsage, settleUsage } from '../billing/metering.js';
 
 /**
  * Records what workers report into Postgres. Every write is guarded by the
@@ -44,18 +45,22 @@ export class EventRecorder {
   }
 
   private async running(e: AttemptRunningEvent): Promise<void> {
-    await this.db.query(
+    const [{ started }] = await this.db.query(
       `WITH a AS (
          UPDATE job_attempts SET status = 'RUNNING', started_at = $3, container_id = $4
          WHERE job_id = $1 AND attempt = $2 AND status = 'STARTING' RETURNING job_id),
        j AS (
          UPDATE jobs SET status = 'RUNNING', status_reason = 'Running on worker ' || $5,
                 started_at = COALESCE(started_at, $3), updated_at = clock_timestamp()
-         WHERE id = $1 AND attempt_count = $2 AND status = 'STARTING' AND EXISTS (SELECT 1 FROM a) RETURNING id)
-       INSERT INTO job_events (job_id, at, from_status, to_status, reason)
-       SELECT id, $3, 'STARTING', 'RUNNING', 'Container started on worker ' || $5 FROM j`,
+         WHERE id = $1 AND attempt_count = $2 AND status = 'STARTING' AND EXISTS (SELECT 1 FROM a) RETURNING id),
+       e AS (
+         INSERT INTO job_events (job_id, at, from_status, to_status, reason)
+         SELECT id, $3, 'STARTING', 'RUNNING', 'Container started on worker ' || $5 FROM j)
+       SELECT count(*)::int AS started FROM a`,
       [e.jobId, e.attempt, new Date(e.startedAt), e.containerId, e.workerId],
     );
+    // The meter runs from the container's real start; its exit settles it.
+    if (started) await openUsage(this.db, e.jobId, e.attempt, new Date(e.startedAt));
   }
 
   private async exited(e: AttemptExitedEvent): Promise<void> {
@@ -70,18 +75,15 @@ export class EventRecorder {
            UPDATE job_attempts SET status = $3, started_at = COALESCE(started_at, $4), stopped_at = $5, exit_code = $6,
                   reason = $7, container_id = COALESCE(container_id, $8)
            WHERE job_id = $1 AND attempt = $2 AND status IN ('STARTING', 'RUNNING')
-           RETURNING worker_id, pool, vcpus, memory_mib, gpu_devices, started_at)
+           RETURNING started_at)
          SELECT * FROM a`,
         [e.jobId, e.attempt, outcome.status, startedAt, stoppedAt, outcome.exitCode, outcome.reason, e.containerId],
       );
       if (!attempt) return false; // already recorded: a repeated report
+      // Billed once: only this guarded update gets here, and only a running usage row is settled.
       if (attempt.started_at) {
-        await tx.query(
-          `INSERT INTO usage (job_id, attempt, worker_id, pool, vcpus, memory_mib, gpus, started_at, stopped_at, billed_seconds)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job_id, attempt) DO NOTHING`,
-          [e.jobId, e.attempt, attempt.worker_id, attempt.pool, attempt.vcpus, attempt.memory_mib, attempt.gpu_devices.length,
-            attempt.started_at, stoppedAt, billedSeconds(attempt.started_at, stoppedAt)],
-        );
+        await openUsage(tx, e.jobId, e.attempt, attempt.started_at);
+        await settleUsage(tx, e.jobId, e.attempt, stoppedAt);
       }
       await insertLogs(tx, e);
       const next = await this.finishJob(tx, e, outcome);

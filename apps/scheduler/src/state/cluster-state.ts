@@ -1,11 +1,12 @@
 import { toMilliCpu, type RunnableJob, type RunningAttempt } from '#libs/core';
 
 /** A runnable job as the leader keeps it in memory: everything but its queue's settings. */
-export type RunnableEntry = Omit<RunnableJob, 'queuePriority' | 'pools' | 'fairShare'>;
+export type RunnableEntry = Omit<RunnableJob, 'queuePriority' | 'pools' | 'fairShare'> & { interruptible: boolean };
 
 /** What one attempt holds on its worker, and until when it may run. */
 interface Held {
   jobId: string;
+  project: string;
   milliCpu: number;
   memoryMiB: number;
   gpuDevices: number[];
@@ -27,7 +28,7 @@ export class ClusterState {
     return `${jobId}.${attempt}`;
   }
 
-  hold(workerId: string, attemptKey: string, a: { jobId: string; vcpus: number; memoryMiB: number; gpuDevices: number[]; startedAt: number; timeoutSeconds: number | null }): void {
+  hold(workerId: string, attemptKey: string, a: { jobId: string; project: string; vcpus: number; memoryMiB: number; gpuDevices: number[]; startedAt: number; timeoutSeconds: number | null }): void {
     let onWorker = this.held.get(workerId);
     if (!onWorker) this.held.set(workerId, (onWorker = new Map()));
     onWorker.set(attemptKey, { ...a, milliCpu: toMilliCpu(a.vcpus) });
@@ -56,6 +57,17 @@ export class ClusterState {
       const dot = key.lastIndexOf('.');
       return { jobId: key.slice(0, dot), attempt: Number(key.slice(dot + 1)) };
     });
+  }
+
+  /** GPUs held now, by the project of the attempts holding them: what GPU quotas count. */
+  gpusHeldByProject(): Map<string, number> {
+    const byProject = new Map<string, number>();
+    for (const onWorker of this.held.values()) {
+      for (const h of onWorker.values()) {
+        if (h.gpuDevices.length) byProject.set(h.project, (byProject.get(h.project) ?? 0) + h.gpuDevices.length);
+      }
+    }
+    return byProject;
   }
 
   /** Every attempt holding resources, for the core's reservation estimates. */

@@ -122,6 +122,16 @@ export class WorkerRegistry {
   pool(workerId: string): string | undefined {
     return this.descriptors.get(workerId)?.pool;
   }
+
+  /** The model of one of a worker's GPUs: what its GPU-hours are priced by. */
+  gpuModel(workerId: string, index: number): string | undefined {
+    return this.descriptors.get(workerId)?.gpus.find((g) => g.index === index)?.model;
+  }
+
+  /** Every pool some worker has joined. */
+  pools(): string[] {
+    return [...new Set([...this.descriptors.values()].map((d) => d.pool))];
+  }
 }
 
 /** A descriptor the scheduler can trust, or null: nonsense capacity never joins the pool. */

@@ -3,3 +3,4 @@ export * from './order.js';
 export * from './gpu-choice.js';
 export * from './schedule.js';
 export { formatTime, describeRequest } from './reasons.js';
+export * from './pool-preference.js';

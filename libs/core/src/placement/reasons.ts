@@ -1,3 +1,4 @@
+import { formatMoney } from '../billing.js';
 import { modelMatches } from '../gpu-model.js';
 import { fromMilliCpu, toMilliCpu } from '../resources.js';
 import type { RunnableJob } from './types.js';
@@ -7,6 +8,16 @@ import type { WorkerState } from './worker-state.js';
 export function formatTime(ms: number): string {
   const iso = new Date(ms).toISOString();
   return `${iso.slice(0, 16).replace('T', ' ')}Z`;
+}
+
+/** `QUOTA: project vision holds 16/16 GPUs; this job needs 4` */
+export function quotaReason(project: string, held: number, quota: number, needs: number): string {
+  return `QUOTA: project ${project} holds ${held}/${quota} GPUs; this job needs ${needs}`;
+}
+
+/** `BUDGET: project vision spent 1,002.40 of 1,000.00 USD in 2026-11` */
+export function budgetReason(project: string, b: { spent: string; budget: string; currency: string; month: string }): string {
+  return `BUDGET: project ${project} spent ${formatMoney(b.spent, b.currency).slice(0, -4)} of ${formatMoney(b.budget, b.currency)} in ${b.month}`;
 }
 
 /** "4 GPU (A100|H100), 8 vCPU, 32768 MiB" */

@@ -2,8 +2,8 @@ import { modelMatches } from '../gpu-model.js';
 import { toMilliCpu } from '../resources.js';
 import { chooseGpus } from './gpu-choice.js';
 import { orderJobs } from './order.js';
-import { explain, formatTime, priorityReason, waitingReason, type Explanation } from './reasons.js';
-import type { Placement, Reservation, RunnableJob, RunningAttempt, ScheduleInput, ScheduleResult } from './types.js';
+import { budgetReason, explain, formatTime, priorityReason, quotaReason, waitingReason, type Explanation } from './reasons.js';
+import type { Placement, ProjectLimits, Reservation, RunnableJob, RunningAttempt, ScheduleInput, ScheduleResult } from './types.js';
 import { WorkerState } from './worker-state.js';
 
 const DEFAULT_MAX_RESERVATIONS = 16;
@@ -14,7 +14,9 @@ const DEFAULT_MAX_RESERVATIONS = 16;
  * worker (fewest free GPUs that still fit, so large blocks stay whole) on the
  * GPUs chosen by chooseGpus. A job that fits nowhere reserves the worker
  * where it will fit soonest; later jobs use a reserved worker only if they
- * end before the reservation starts. Every job left waiting gets a reason.
+ * end before the reservation starts. A job whose project is at its GPU
+ * quota or over its budget waits without holding anything up. Every job left
+ * waiting gets a reason.
  */
 export function schedule(input: ScheduleInput): ScheduleResult {
   const mode = input.policy?.mode ?? 'backfill';
@@ -41,8 +43,17 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   // Keyed by shape, split by whether the job has a timeout: the only way the timeout changes the reason.
   const explanations = { timed: new Map<string, Explanation>(), untimed: new Map<string, Explanation>() };
   let strictBlocker: RunnableJob | undefined;
+  // Copied: placements in this pass add to what each project holds.
+  const gpusHeld = new Map([...input.projects ?? []].map(([name, p]) => [name, p.gpusHeld]));
 
   for (const job of orderJobs(input.jobs, input.policy?.fairShare)) {
+    const limits = job.project === undefined ? undefined : input.projects?.get(job.project);
+    const limited = limits && projectLimitReason(job, limits, gpusHeld.get(job.project!) ?? 0);
+    if (limited) {
+      // Not counted as ahead of anyone: it holds nothing and reserves nothing.
+      waiting.set(job.id, limited);
+      continue;
+    }
     const ahead = aheadInQueue.get(job.queue) ?? 0;
     if (strictBlocker) {
       waiting.set(job.id, ahead > 0 ? priorityReason(ahead, job.queue) : `PRIORITY: waiting behind job ${strictBlocker.id} in queue ${strictBlocker.queue}`);
@@ -52,11 +63,12 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     const key = shapeKey(job);
     const timeout = job.timeoutSeconds ?? Infinity;
     const failedAt = noFit.get(key);
-    const target = failedAt !== undefined && timeout >= failedAt ? undefined : buckets.bestFit(job, input.now);
+    const target = failedAt !== undefined && timeout >= failedAt ? undefined : buckets.preferredFit(job, input.now);
     if (target) {
       const gpuDevices = chooseGpus(target.freeGpusFor(job), job.resources.gpus);
       buckets.take(target, job, gpuDevices);
       placements.push({ jobId: job.id, workerId: target.node.id, gpuDevices });
+      if (limits) gpusHeld.set(job.project!, (gpusHeld.get(job.project!) ?? 0) + job.resources.gpus);
       const attempt: RunningAttempt = {
         jobId: job.id, workerId: target.node.id, startedAt: input.now, timeoutSeconds: job.timeoutSeconds ?? null,
         vcpus: job.resources.vcpus, memoryMiB: job.resources.memoryMiB, gpuIndices: gpuDevices,
@@ -93,6 +105,14 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     aheadInQueue.set(job.queue, ahead + 1);
   }
   return { placements, waiting, reservations };
+}
+
+/** QUOTA or BUDGET when the job's project may not start it now. */
+function projectLimitReason(job: RunnableJob, limits: ProjectLimits, held: number): string | undefined {
+  if (limits.budgetSpent) return budgetReason(job.project!, limits.budgetSpent);
+  const gpus = job.resources.gpus;
+  if (gpus > 0 && limits.gpuQuota !== null && held + gpus > limits.gpuQuota) return quotaReason(job.project!, held, limits.gpuQuota, gpus);
+  return undefined;
 }
 
 const shapeKeys = new WeakMap<RunnableJob, string>();
@@ -161,11 +181,21 @@ class GpuBuckets {
     return this.buckets[n];
   }
 
-  /** The first worker in the lowest bucket that fits and respects reservations. */
-  bestFit(job: RunnableJob, now: number): WorkerState | undefined {
+  /** The best fit in the first of the job's pools (in its order of preference) that has one. */
+  preferredFit(job: RunnableJob, now: number): WorkerState | undefined {
+    if (job.pools.length <= 1) return this.bestFit(job, now);
+    for (const pool of job.pools) {
+      const w = this.bestFit(job, now, pool);
+      if (w) return w;
+    }
+    return undefined;
+  }
+
+  /** The first worker in the lowest bucket that fits and respects reservations (in `pool`, when given). */
+  private bestFit(job: RunnableJob, now: number, pool?: string): WorkerState | undefined {
     for (let n = job.resources.gpus; n < this.buckets.length; n++) {
       for (const w of this.buckets[n]) {
-        if (!w.fitsNow(job) || !w.admits(job)) continue;
+        if ((pool !== undefined && w.node.pool !== pool) || !w.fitsNow(job) || !w.admits(job)) continue;
         if (w.reservation && !endsBefore(job, now, w.reservation.startAt)) continue;
         return w;
       }

@@ -39,12 +39,12 @@ export interface RunnableJob {
   /** Submit time in epoch milliseconds: earlier goes first. */
   submittedAt: number;
   resources: JobRequest;
-  /** Pools allowed to run it (from its queue); empty means any pool. */
+  /** Pools allowed to run it, in order of preference (from its queue); empty means any pool. */
   pools: readonly string[];
   labelSelector?: LabelSelector;
   /** Per-attempt limit; a job without one never backfills into a reservation. */
   timeoutSeconds?: number | null;
-  /** For FAIR_SHARE queues: whose usage orders it. */
+  /** Who it is billed to: its usage orders FAIR_SHARE queues, its quota and budget limit it. */
   project?: string;
   /** True when its queue orders by fair share instead of FIFO. */
   fairShare?: boolean;
@@ -76,6 +76,16 @@ export interface SchedulingPolicy {
   maxReservations?: number;
 }
 
+/** What limits a project's jobs: a GPU quota (GPUs held at once) and a monthly budget. */
+export interface ProjectLimits {
+  /** GPUs the project may hold at once; null for no quota. */
+  gpuQuota: number | null;
+  /** GPUs its attempts hold now. */
+  gpusHeld: number;
+  /** Set when the project has spent its budget: none of its jobs start. */
+  budgetSpent?: { spent: string; budget: string; currency: string; month: string };
+}
+
 export interface ScheduleInput {
   /** Epoch ms: the core never reads the clock. */
   now: number;
@@ -83,6 +93,8 @@ export interface ScheduleInput {
   jobs: readonly RunnableJob[];
   running?: readonly RunningAttempt[];
   policy?: SchedulingPolicy;
+  /** Limits by project name; a project not listed has none. */
+  projects?: ReadonlyMap<string, ProjectLimits>;
 }
 
 export interface Placement {

@@ -8,6 +8,7 @@ export class JobAttemptEntity {
   @Column({ name: 'worker_id' }) workerId!: string;
   @Column() pool!: string;
   @Column({ name: 'gpu_devices', type: 'integer', array: true }) gpuDevices!: number[];
+  @Column({ name: 'gpu_model', type: 'text', nullable: true }) gpuModel!: string | null;
   @Column({ type: 'numeric', transformer: numericToNumber }) vcpus!: number;
   @Column({ name: 'memory_mib' }) memoryMiB!: number;
   @Column() status!: string;

@@ -23,6 +23,7 @@ export class JobEntity {
   @Column({ name: 'max_attempts' }) maxAttempts!: number;
   @Column({ name: 'attempt_count' }) attemptCount!: number;
   @Column() project!: string;
+  @Column() interruptible!: boolean;
   @Column({ type: 'jsonb' }) tags!: Record<string, string>;
   @Column({ name: 'client_token', type: 'varchar', nullable: true }) clientToken!: string | null;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;

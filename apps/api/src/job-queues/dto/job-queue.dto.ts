@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import type { JobQueueEntity } from '#libs/db';
 import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 
@@ -23,10 +23,11 @@ export class CreateJobQueueDto {
   @IsIn(QUEUE_STATES, { message: 'state must be ENABLED or DISABLED' })
   state?: (typeof QUEUE_STATES)[number];
 
-  @ApiPropertyOptional({ type: [String], description: 'Worker pools that serve this queue; empty means all' })
+  @ApiPropertyOptional({ type: [String], description: 'Worker pools that serve this queue, in order of preference; empty means all' })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(32)
+  @ArrayUnique({ message: 'pools must not name a pool twice' })
   @IsString({ each: true })
   @Matches(NAME_PATTERN, { each: true, message: `each of pools ${NAME_RULE}` })
   pools?: string[];
@@ -35,9 +36,14 @@ export class CreateJobQueueDto {
   @IsOptional()
   @IsIn(SCHEDULING_POLICIES, { message: 'schedulingPolicy must be FIFO or FAIR_SHARE' })
   schedulingPolicy?: (typeof SCHEDULING_POLICIES)[number];
+
+  @ApiPropertyOptional({ default: false, description: 'Interruptible jobs try SPOT pools first; other jobs never run on SPOT pools' })
+  @IsOptional()
+  @IsBoolean({ message: 'preferSpotForInterruptible must be true or false' })
+  preferSpotForInterruptible?: boolean;
 }
 
-/** PATCH body: any of priority, state and pools, with the same rules. */
+/** PATCH body: any field but the name, with the same rules. */
 export class UpdateJobQueueDto extends PartialType(OmitType(CreateJobQueueDto, ['name'] as const)) {}
 
 export class JobQueueView {
@@ -46,13 +52,14 @@ export class JobQueueView {
   @ApiProperty({ enum: QUEUE_STATES }) state!: string;
   @ApiProperty({ type: [String] }) pools!: string[];
   @ApiProperty({ enum: SCHEDULING_POLICIES }) schedulingPolicy!: string;
+  @ApiProperty() preferSpotForInterruptible!: boolean;
   @ApiProperty() createdAt!: string;
   @ApiProperty() updatedAt!: string;
 
   static of(q: JobQueueEntity): JobQueueView {
     return {
       name: q.name, priority: q.priority, state: q.state, pools: q.pools, schedulingPolicy: q.schedulingPolicy,
-      createdAt: q.createdAt.toISOString(), updatedAt: q.updatedAt.toISOString(),
+      preferSpotForInterruptible: q.preferSpotForInterruptible, createdAt: q.createdAt.toISOString(), updatedAt: q.updatedAt.toISOString(),
     };
   }
 }

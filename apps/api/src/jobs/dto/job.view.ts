@@ -1,9 +1,18 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { JOB_STATUSES, type ExitRule } from '#libs/core';
 
+export class CostEstimateView {
+  @ApiProperty({ example: '12.500000', description: 'Every attempt (and every array child) runs to its timeout' }) amount!: string;
+  @ApiProperty({ example: 'USD' }) currency!: string;
+  @ApiProperty({ example: '6.250000', description: 'One attempt that runs to its timeout' }) perAttempt!: string;
+  @ApiProperty({ description: 'The cheapest pool that may run it, which the estimate assumes' }) pool!: string;
+}
+
 export class SubmitJobResponse {
   @ApiProperty() jobId!: string;
   @ApiProperty() name!: string;
+  @ApiPropertyOptional({ type: CostEstimateView, description: 'Most the job can cost; present when it has a timeout and a priced pool may run it' })
+  estimatedMaxCost?: CostEstimateView;
 }
 
 export class JobSummaryView {
@@ -34,6 +43,19 @@ export class AttemptView {
   @ApiPropertyOptional({ type: String, nullable: true }) stoppedAt!: string | null;
   @ApiPropertyOptional({ type: Number, nullable: true }) exitCode!: number | null;
   @ApiPropertyOptional({ type: String, nullable: true }) reason!: string | null;
+  @ApiPropertyOptional({ type: () => AttemptCostView, nullable: true, description: 'null until the container starts' })
+  cost!: AttemptCostView | null;
+}
+
+export class AttemptCostView {
+  @ApiProperty({ example: '0.004167', description: 'Decimal string; so far while running' }) amount!: string;
+  @ApiProperty({ example: 'USD' }) currency!: string;
+  @ApiProperty() billedSeconds!: number;
+  @ApiProperty({ description: 'True while the attempt runs: amount and billedSeconds are accrued so far' }) running!: boolean;
+  @ApiProperty({ enum: ['ON_DEMAND', 'SPOT'] }) capacityType!: string;
+  @ApiPropertyOptional({ type: String, nullable: true }) gpuModel!: string | null;
+  @ApiProperty({ description: 'The rates it is billed at, fixed when it started', example: { vcpuHour: '0.040000', memoryGiBHour: '0.005000', gpuHour: '3.000000', minimumBilledSeconds: 0 } })
+  rates!: { vcpuHour: string; memoryGiBHour: string; gpuHour: string; minimumBilledSeconds: number };
 }
 
 export class JobEventView {
@@ -61,6 +83,13 @@ export class JobDetailView extends JobSummaryView {
   arrayProperties!: { size: number; statusSummary: Record<string, number> } | { parentId: string; index: number } | null;
   @ApiProperty() project!: string;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
+  @ApiProperty() interruptible!: boolean;
+  @ApiProperty({
+    type: 'object', additionalProperties: { type: 'string' }, example: { USD: '0.012500' },
+    description: 'Cost of all its attempts so far, by currency (decimal strings)',
+  })
+  cost!: Record<string, string>;
+  @ApiProperty({ description: 'True when the job is finished and no attempt is still accruing' }) costFinal!: boolean;
   @ApiProperty({ type: [AttemptView] }) attempts!: AttemptView[];
   @ApiProperty({ type: [JobEventView] }) events!: JobEventView[];
 }

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, PickType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { ResourceOverridesDto } from '../../job-definitions/dto/resources.dto.js';
 import { RegisterJobDefinitionDto } from '../../job-definitions/dto/register-job-definition.dto.js';
@@ -98,6 +98,11 @@ export class SubmitJobDto extends PickType(RegisterJobDefinitionDto, ['timeoutSe
   @ValidateNested()
   @Type(() => ArrayPropertiesDto)
   array?: ArrayPropertiesDto;
+
+  @ApiPropertyOptional({ default: false, description: 'The job tolerates interruption: a queue that prefers SPOT pools for such jobs may run it there' })
+  @IsOptional()
+  @IsBoolean({ message: 'interruptible must be true or false' })
+  interruptible?: boolean;
 
   @ApiPropertyOptional({ description: 'Idempotency key: the same token returns the same job' })
   @IsOptional()

@@ -1,0 +1,40 @@
+import { Body, Controller, Get, Inject, Param, Patch, Post } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ErrorResponse } from '../common/error.response.js';
+import { CreatePoolDto, PoolView, UpdatePoolDto } from './dto/pool.dto.js';
+import { PoolsService } from './pools.service.js';
+
+@ApiTags('pools')
+@Controller('api/v1/pools')
+export class PoolsController {
+  constructor(@Inject(PoolsService) private readonly pools: PoolsService) {}
+
+  @Post()
+  @ApiCreatedResponse({ type: PoolView, description: 'A pool of workers (they join it by WORKER_POOL) and its price card' })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  @ApiConflictResponse({ type: ErrorResponse, description: 'POOL_EXISTS' })
+  async create(@Body() dto: CreatePoolDto): Promise<PoolView> {
+    return PoolView.of(await this.pools.create(dto));
+  }
+
+  @Get()
+  @ApiOkResponse({ type: [PoolView] })
+  async list(): Promise<{ pools: PoolView[] }> {
+    return { pools: (await this.pools.list()).map(PoolView.of) };
+  }
+
+  @Get(':name')
+  @ApiOkResponse({ type: PoolView })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async get(@Param('name') name: string): Promise<PoolView> {
+    return PoolView.of(await this.pools.get(name));
+  }
+
+  @Patch(':name')
+  @ApiOkResponse({ type: PoolView, description: 'New prices apply to attempts that start afterwards' })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async update(@Param('name') name: string, @Body() dto: UpdatePoolDto): Promise<PoolView> {
+    return PoolView.of(await this.pools.update(name, dto));
+  }
+}

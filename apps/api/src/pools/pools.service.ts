@@ -1,0 +1,70 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { parsePrice, type PriceCard } from '#libs/core';
+import { PoolEntity } from '#libs/db';
+import { ApiError } from '../common/api-error.js';
+import type { CreatePoolDto, PriceCardDto, UpdatePoolDto } from './dto/pool.dto.js';
+
+/** Validated by the DTO already: here a price only changes form. */
+const price = (value: string | number | undefined): string | undefined => (value === undefined ? undefined : parsePrice(value));
+
+function modelPrices(byModel: Record<string, string | number>): Record<string, string> {
+  return Object.fromEntries(Object.entries(byModel).map(([model, p]) => [model, price(p)!]));
+}
+
+@Injectable()
+export class PoolsService {
+  constructor(@Inject(DataSource) private readonly db: DataSource) {}
+
+  async create(dto: CreatePoolDto): Promise<PoolEntity> {
+    const p: PriceCardDto = dto.prices ?? {};
+    const rows: unknown[] = await this.db.query(
+      `INSERT INTO pools (name, capacity_type, currency, vcpu_hour, memory_gib_hour, gpu_hour, gpu_hour_by_model, minimum_billed_seconds)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING RETURNING name`,
+      [dto.name, dto.capacityType ?? 'ON_DEMAND', dto.currency ?? 'USD', price(p.vcpuHour) ?? 0, price(p.memoryGiBHour) ?? 0,
+        price(p.gpuHour) ?? 0, JSON.stringify(modelPrices(p.gpuHourByModel ?? {})), dto.minimumBilledSeconds ?? 0],
+    );
+    if (rows.length === 0) throw new ApiError('POOL_EXISTS', `pool ${dto.name} already exists; PATCH /api/v1/pools/${dto.name} changes it`);
+    return this.get(dto.name);
+  }
+
+  list(): Promise<PoolEntity[]> {
+    return this.repo().find({ order: { name: 'ASC' } });
+  }
+
+  async get(name: string): Promise<PoolEntity> {
+    const pool = await this.repo().findOneBy({ name });
+    if (!pool) throw new ApiError('POOL_NOT_FOUND', `pool ${name} does not exist`);
+    return pool;
+  }
+
+  /** Usage rows keep the rates they were billed at, so a change here never rewrites past cost. */
+  async update(name: string, dto: UpdatePoolDto): Promise<PoolEntity> {
+    await this.get(name);
+    const p: PriceCardDto = dto.prices ?? {};
+    const changes: Partial<PoolEntity> = {
+      capacityType: dto.capacityType, currency: dto.currency, minimumBilledSeconds: dto.minimumBilledSeconds,
+      vcpuHour: price(p.vcpuHour), memoryGiBHour: price(p.memoryGiBHour), gpuHour: price(p.gpuHour),
+      gpuHourByModel: p.gpuHourByModel && modelPrices(p.gpuHourByModel),
+    };
+    const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+    if (Object.keys(set).length > 0) await this.repo().update({ name }, { ...set, updatedAt: new Date() });
+    return this.get(name);
+  }
+
+  /** The price cards of the given pools (every pool when `names` is empty). */
+  async priceCards(names: readonly string[]): Promise<{ name: string; capacityType: string; card: PriceCard }[]> {
+    const pools = names.length ? await this.repo().findBy(names.map((name) => ({ name }))) : await this.list();
+    return pools.map((p) => ({
+      name: p.name, capacityType: p.capacityType,
+      card: {
+        currency: p.currency, vcpuHour: p.vcpuHour, memoryGiBHour: p.memoryGiBHour, gpuHour: p.gpuHour,
+        gpuHourByModel: p.gpuHourByModel, minimumBilledSeconds: p.minimumBilledSeconds,
+      },
+    }));
+  }
+
+  private repo() {
+    return this.db.getRepository(PoolEntity);
+  }
+}

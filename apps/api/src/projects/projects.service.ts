@@ -1,0 +1,61 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { parsePrice } from '#libs/core';
+import { projectStandings } from '#libs/db';
+import { ApiError } from '../common/api-error.js';
+import { ProjectView, type CreateProjectDto, type UpdateProjectDto } from './dto/project.dto.js';
+
+@Injectable()
+export class ProjectsService {
+  constructor(@Inject(DataSource) private readonly db: DataSource) {}
+
+  async create(dto: CreateProjectDto): Promise<ProjectView> {
+    const rows: unknown[] = await this.db.query(
+      `INSERT INTO projects (name, monthly_budget, currency, gpu_quota) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (name) DO NOTHING RETURNING name`,
+      [dto.name, dto.monthlyBudget == null ? null : parsePrice(dto.monthlyBudget), dto.currency ?? 'USD', dto.gpuQuota ?? null],
+    );
+    if (rows.length === 0) throw new ApiError('PROJECT_EXISTS', `project ${dto.name} already exists; PATCH /api/v1/projects/${dto.name} changes it`);
+    return this.get(dto.name);
+  }
+
+  async list(): Promise<ProjectView[]> {
+    const [standings, held] = await Promise.all([projectStandings(this.db, new Date()), this.gpusHeld()]);
+    return standings.map((p) => ProjectView.of(p, held.get(p.name) ?? 0));
+  }
+
+  async get(name: string): Promise<ProjectView> {
+    const [[standing], held] = await Promise.all([projectStandings(this.db, new Date(), [name]), this.gpusHeld(name)]);
+    if (!standing) throw new ApiError('PROJECT_NOT_FOUND', `project ${name} does not exist`);
+    return ProjectView.of(standing, held.get(name) ?? 0);
+  }
+
+  /** The scheduler reads budgets and quotas every few seconds: a change applies within about 10 s. */
+  async update(name: string, dto: UpdateProjectDto): Promise<ProjectView> {
+    const sets: string[] = [];
+    const values: unknown[] = [name];
+    const set = (column: string, value: unknown) => {
+      values.push(value);
+      sets.push(`${column} = $${values.length}`);
+    };
+    if (dto.monthlyBudget !== undefined) set('monthly_budget', dto.monthlyBudget === null ? null : parsePrice(dto.monthlyBudget));
+    if (dto.currency !== undefined) set('currency', dto.currency);
+    if (dto.gpuQuota !== undefined) set('gpu_quota', dto.gpuQuota);
+    const rows: unknown[] = await this.db.query(
+      `UPDATE projects SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE name = $1 RETURNING name`, values,
+    );
+    if (rows.length === 0) throw new ApiError('PROJECT_NOT_FOUND', `project ${name} does not exist`);
+    return this.get(name);
+  }
+
+  private async gpusHeld(project?: string): Promise<Map<string, number>> {
+    const rows: { project: string; gpus: number }[] = await this.db.query(
+      `SELECT j.project, sum(cardinality(a.gpu_devices))::int AS gpus
+       FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+       WHERE a.status IN ('STARTING', 'RUNNING') ${project ? 'AND j.project = $1' : ''}
+       GROUP BY j.project`,
+      project ? [project] : [],
+    );
+    return new Map(rows.map((r) => [r.project, r.gpus]));
+  }
+}

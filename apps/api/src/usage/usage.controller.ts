@@ -1,0 +1,28 @@
+import { Controller, Get, Headers, Inject, Query, Res } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { ErrorResponse } from '../common/error.response.js';
+import { UsageQuery, UsageReport } from './dto/usage.dto.js';
+import { toCsv } from './usage-report.js';
+import { UsageService } from './usage.service.js';
+
+const FIGURES = ['currency', 'attempts', 'gpuHours', 'vcpuHours', 'memoryGiBHours', 'cost', 'includesRunning'] as const;
+
+@ApiTags('usage')
+@Controller('api/v1/usage')
+export class UsageController {
+  constructor(@Inject(UsageService) private readonly usage: UsageService) {}
+
+  @Get()
+  @ApiProduces('application/json', 'text/csv')
+  @ApiOkResponse({ type: UsageReport, description: 'Accept: text/csv returns the grouped rows as CSV' })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  async report(@Query() query: UsageQuery, @Headers('accept') accept: string | undefined, @Res({ passthrough: true }) reply: FastifyReply): Promise<UsageReport | string> {
+    const report = await this.usage.report(query);
+    if (!accept?.includes('text/csv')) return report;
+    reply.header('content-type', 'text/csv; charset=utf-8');
+    // Ungrouped, the per-currency totals are the rows.
+    const rows: Record<string, unknown>[] = report.groupBy.length ? report.rows : report.totals.map((t) => ({ ...t }));
+    return toCsv([...report.groupBy, ...FIGURES], rows.map((r) => [...report.groupBy, ...FIGURES].map((k) => r[k])));
+  }
+}

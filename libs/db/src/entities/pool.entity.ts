@@ -1,0 +1,17 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { CapacityType } from '#libs/core';
+
+/** A pool of workers and its price card. Prices are decimal strings, never floats. */
+@Entity('pools')
+export class PoolEntity {
+  @PrimaryColumn() name!: string;
+  @Column({ name: 'capacity_type', type: 'varchar' }) capacityType!: CapacityType;
+  @Column({ type: 'char' }) currency!: string;
+  @Column({ name: 'vcpu_hour', type: 'numeric' }) vcpuHour!: string;
+  @Column({ name: 'memory_gib_hour', type: 'numeric' }) memoryGiBHour!: string;
+  @Column({ name: 'gpu_hour', type: 'numeric' }) gpuHour!: string;
+  @Column({ name: 'gpu_hour_by_model', type: 'jsonb' }) gpuHourByModel!: Record<string, string>;
+  @Column({ name: 'minimum_billed_seconds' }) minimumBilledSeconds!: number;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}
