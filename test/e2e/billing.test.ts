@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { cost, ratesFor } from '#libs/core';
 import { LocalCluster } from '../../scripts/lib/local-cluster.js';
 import { openTestDatabase } from '../support/database.js';
+import { startCluster, type ApiCall } from '../support/e2e-cluster.js';
 import { resetState } from '../support/reset.js';
 import { testEnv } from '../support/test-env.js';
 import { waitFor } from '../support/wait-for.js';
@@ -16,14 +17,8 @@ const SLEEP_SECONDS = 3;
 describe('end to end: billing by runtime', () => {
   let db: DataSource;
   let cluster: LocalCluster;
-  let base: string;
+  let call: ApiCall;
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, {
-      method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
   const startWorker = async (id: string, pool: string, gpus: string) => {
     cluster.start('worker', {
       WORKER_ID: id, WORKER_POOL: pool, WORKER_VCPUS: '2', WORKER_MEMORY_MIB: '2048', WORKER_GPUS: gpus,
@@ -35,13 +30,7 @@ describe('end to end: billing by runtime', () => {
   beforeAll(async () => {
     db = await openTestDatabase();
     await resetState(db);
-    const { databaseUrl, redisUrl } = testEnv();
-    cluster = new LocalCluster({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
-    const port = await LocalCluster.freePort();
-    base = `http://127.0.0.1:${port}`;
-    const api = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
-    await LocalCluster.waitForHttp(`${base}/health/ready`, api);
-    cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200' });
+    ({ cluster, call } = await startCluster());
     expect((await call('POST', '/api/v1/pools', {
       name: 'bill-od', prices: { vcpuHour: '0.50', memoryGiBHour: '0.10', gpuHour: '2', gpuHourByModel: { A100: '4.10' } },
     })).status).toBe(201);

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { LocalCluster } from '../../scripts/lib/local-cluster.js';
 import { openTestDatabase } from '../support/database.js';
+import { startCluster, type ApiCall } from '../support/e2e-cluster.js';
 import { resetState } from '../support/reset.js';
 import { testEnv } from '../support/test-env.js';
 import { waitFor } from '../support/wait-for.js';
@@ -13,13 +14,8 @@ describe('end to end: api, scheduler and worker processes', () => {
   let db: DataSource;
   let cluster: LocalCluster;
   let base: string;
+  let call: ApiCall;
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, {
-      method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
   const finished = (id: string) =>
     waitFor(`job ${id} to finish`, async () => {
       const { body } = await call('GET', `/api/v1/jobs/${id}`);
@@ -29,13 +25,7 @@ describe('end to end: api, scheduler and worker processes', () => {
   beforeAll(async () => {
     db = await openTestDatabase();
     await resetState(db);
-    const { databaseUrl, redisUrl } = testEnv();
-    cluster = new LocalCluster({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
-    const port = await LocalCluster.freePort();
-    base = `http://127.0.0.1:${port}`;
-    const api = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
-    await LocalCluster.waitForHttp(`${base}/health/ready`, api);
-    cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200' });
+    ({ cluster, base, call } = await startCluster());
     cluster.start('worker', {
       JOB_STOP_GRACE_SECONDS: '2',
       WORKER_ID: 'e2e-worker', WORKER_POOL: 'e2e', WORKER_VCPUS: '2', WORKER_MEMORY_MIB: '1024',

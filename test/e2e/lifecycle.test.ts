@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import type { DataSource } from 'typeorm';
 import { LocalCluster, type ClusterProcess } from '../../scripts/lib/local-cluster.js';
 import { openTestDatabase } from '../support/database.js';
+import { startCluster, type ApiCall } from '../support/e2e-cluster.js';
 import { resetState } from '../support/reset.js';
 import { testEnv } from '../support/test-env.js';
 import { waitFor } from '../support/wait-for.js';
@@ -14,15 +15,9 @@ import { waitFor } from '../support/wait-for.js';
 describe('end to end: job lifecycle', () => {
   let db: DataSource;
   let cluster: LocalCluster;
-  let base: string;
+  let call: ApiCall;
   const workers = new Map<string, ClusterProcess>();
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, {
-      method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: res.status === 204 ? undefined : ((await res.json()) as any) };
-  };
   const submit = async (body: Record<string, unknown>) => {
     const res = await call('POST', '/api/v1/jobs', body);
     expect(res.status).toBe(201);
@@ -46,13 +41,7 @@ describe('end to end: job lifecycle', () => {
   beforeAll(async () => {
     db = await openTestDatabase();
     await resetState(db);
-    const { databaseUrl, redisUrl } = testEnv();
-    cluster = new LocalCluster({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
-    const port = await LocalCluster.freePort();
-    base = `http://127.0.0.1:${port}`;
-    const api = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
-    await LocalCluster.waitForHttp(`${base}/health/ready`, api);
-    cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200', WORKER_HEARTBEAT_TIMEOUT_MS: '3000' });
+    ({ cluster, call } = await startCluster({ WORKER_HEARTBEAT_TIMEOUT_MS: '3000' }));
     await startWorker('life-main', 'life');
     expect((await call('POST', '/api/v1/job-queues', { name: 'life', priority: 1, pools: ['life'] })).status).toBe(201);
     expect((await call('POST', '/api/v1/job-queues', { name: 'doomed', priority: 1, pools: ['doomed'] })).status).toBe(201);

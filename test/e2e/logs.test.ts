@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { RedisKeys } from '#libs/queue';
 import { LocalCluster } from '../../scripts/lib/local-cluster.js';
 import { openTestDatabase } from '../support/database.js';
+import { startCluster, type ApiCall } from '../support/e2e-cluster.js';
 import { resetState } from '../support/reset.js';
 import { testEnv } from '../support/test-env.js';
 import { follow } from '../support/sse-follower.js';
@@ -22,13 +23,8 @@ describe('end to end: job logs, followed live and stored', () => {
   let redis: Redis;
   let cluster: LocalCluster;
   let base: string;
+  let call: ApiCall;
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, {
-      method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
   const describeJob = async (id: string) => (await call('GET', `/api/v1/jobs/${id}`)).body;
   const finished = (id: string) => waitFor(`job ${id} to finish`, async () => {
     const job = await describeJob(id);
@@ -46,14 +42,8 @@ describe('end to end: job logs, followed live and stored', () => {
   beforeAll(async () => {
     db = await openTestDatabase();
     await resetState(db);
-    const { databaseUrl, redisUrl } = testEnv();
-    redis = new Redis(redisUrl);
-    cluster = new LocalCluster({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
-    const port = await LocalCluster.freePort();
-    base = `http://127.0.0.1:${port}`;
-    const api = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
-    await LocalCluster.waitForHttp(`${base}/health/ready`, api);
-    cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200' });
+    redis = new Redis(testEnv().redisUrl);
+    ({ cluster, base, call } = await startCluster());
     cluster.start('worker', {
       WORKER_ID: WORKER, WORKER_POOL: POOL, WORKER_VCPUS: '2', WORKER_MEMORY_MIB: '1024', WORKER_GPUS: 'none',
       JOB_NETWORK_MODE: 'none', JOB_STOP_GRACE_SECONDS: '1', JOB_MAX_LOG_BYTES: String(MAX_LOG_BYTES),

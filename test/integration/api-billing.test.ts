@@ -61,7 +61,7 @@ describe('pools, projects, usage reports and cost estimates (API, real Postgres)
       const created = await api.post('/api/v1/projects', { name, monthlyBudget: '1000', gpuQuota: 16 });
       expect(created).toMatchObject({
         status: 201,
-        body: { name, monthlyBudget: '1000.000000', currency: 'USD', gpuQuota: 16, spentThisMonth: '0', gpusHeld: 0, month: new Date().toISOString().slice(0, 7) },
+        body: { name, monthlyBudget: '1000.000000', currency: 'USD', gpuQuota: 16, spentThisMonth: '0.000000', gpusHeld: 0, month: new Date().toISOString().slice(0, 7) },
       });
       const cleared = await patch(`/api/v1/projects/${name}`, { monthlyBudget: null, gpuQuota: null });
       expect(cleared.body).toMatchObject({ monthlyBudget: null, gpuQuota: null });

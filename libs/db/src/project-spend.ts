@@ -20,7 +20,7 @@ export async function projectStandings(db: DataSource | EntityManager, now: Date
   const monthStart = new Date(`${month}-01T00:00:00.000Z`);
   const rows: (Omit<ProjectStanding, 'month'>)[] = await db.query(
     `SELECT p.name, p.gpu_quota AS "gpuQuota", p.monthly_budget::text AS "monthlyBudget", p.currency,
-            (SELECT COALESCE(sum(u.cost), 0)::text FROM usage u
+            (SELECT COALESCE(sum(u.cost), 0)::numeric(18,6)::text FROM usage u
              WHERE u.project = p.name AND u.currency = p.currency AND u.started_at >= $1) AS "spentThisMonth"
      FROM projects p ${names ? 'WHERE p.name = ANY($2)' : ''} ORDER BY p.name`,
     names ? [monthStart, names] : [monthStart],
