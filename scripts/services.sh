@@ -2,6 +2,7 @@
 # Installs (Debian packages) and starts what gpubatch needs on this machine:
 # PostgreSQL 15, Redis 7 and the Docker engine. Idempotent: services that
 # already answer are used as they are. Prints the env to export.
+# --fresh-test-db drops and recreates the test database first.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -45,6 +46,10 @@ fi
 psql_admin() { $SUDO su postgres -c "psql -qtAX -v ON_ERROR_STOP=1 $*"; }
 if [ "$(psql_admin "-c \"select 1 from pg_roles where rolname='$PG_USER'\"")" != "1" ]; then
   psql_admin "-c \"create role $PG_USER login createdb password '$PG_PASSWORD'\""
+fi
+if [ "${1:-}" = "--fresh-test-db" ]; then
+  # The test command starts from an empty database each run: no schema or rows of an earlier run leak in.
+  psql_admin "-c \"drop database if exists $PG_DB with (force)\""
 fi
 if [ "$(psql_admin "-c \"select 1 from pg_database where datname='$PG_DB'\"")" != "1" ]; then
   psql_admin "-c \"create database $PG_DB owner $PG_USER\""

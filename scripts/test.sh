@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Assigned first so a failure to start a service stops the run here.
-service_env="$(bash scripts/services.sh)"
+service_env="$(bash scripts/services.sh --fresh-test-db)"
 eval "$service_env"
 # The tests flush their Redis database: keep them on database 15, away from anything else.
 export REDIS_URL="${REDIS_URL%/}/15"

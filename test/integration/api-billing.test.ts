@@ -32,13 +32,16 @@ describe('pools, projects, usage reports and cost estimates (API, real Postgres)
       expect((await api.get('/api/v1/pools')).body.pools.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['default', name]));
       expect(await api.post('/api/v1/pools', { name })).toMatchObject({ status: 409, body: { code: 'POOL_EXISTS' } });
       expect(await patch('/api/v1/pools/nope', { currency: 'USD' })).toMatchObject({ status: 404, body: { code: 'POOL_NOT_FOUND' } });
+      expect(await patch(`/api/v1/pools/${name}`, { currency: null })).toMatchObject({ status: 400, body: { message: 'currency must not be null' } });
+      expect(await patch(`/api/v1/pools/${name}`, { capacityType: null })).toMatchObject({ status: 400, body: { message: 'capacityType must not be null' } });
     });
 
     it.each([
       [{ prices: { vcpuHour: -1 } }, 'vcpuHour must be a non-negative decimal'],
       [{ prices: { gpuHour: '-0.5' } }, 'gpuHour must be a non-negative decimal'],
-      [{ prices: { memoryGiBHour: '0.1234567' } }, 'memoryGiBHour must be a non-negative decimal of at most 12 digits and 6 decimal places'],
+      [{ prices: { memoryGiBHour: '0.1234567' } }, 'memoryGiBHour must be a non-negative decimal of at most 9 digits before the point and 6 after'],
       [{ prices: { gpuHour: '1e3' } }, 'gpuHour must be a non-negative decimal'],
+      [{ prices: { gpuHour: '1000000000' } }, 'gpuHour must be a non-negative decimal of at most 9 digits before the point'],
       [{ prices: { gpuHourByModel: { A100: -3 } } }, 'gpuHourByModel.A100 must be a non-negative decimal'],
       [{ prices: { gpuHourByModel: { 'A100|H100': 3 } } }, 'gpuHourByModel keys must be single GPU model names'],
       [{ prices: 'cheap' }, 'prices must be an object'],
@@ -67,6 +70,7 @@ describe('pools, projects, usage reports and cost estimates (API, real Postgres)
       expect(cleared.body).toMatchObject({ monthlyBudget: null, gpuQuota: null });
       expect(await api.post('/api/v1/projects', { name })).toMatchObject({ status: 409, body: { code: 'PROJECT_EXISTS' } });
       expect(await patch('/api/v1/projects/nope', { gpuQuota: 1 })).toMatchObject({ status: 404, body: { code: 'PROJECT_NOT_FOUND' } });
+      expect(await patch(`/api/v1/projects/${name}`, { currency: null })).toMatchObject({ status: 400, body: { message: 'currency must not be null' } });
     });
 
     it.each([

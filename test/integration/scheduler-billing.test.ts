@@ -105,6 +105,32 @@ describe('metering, budgets and quotas in the scheduler (real Postgres and Redis
     const report = await api.get('/api/v1/usage?groupBy=project');
     expect(report.body.rows[0]).toMatchObject({ project: 'default', includesRunning: true });
     expect(Number(report.body.rows[0].cost)).toBeGreaterThanOrEqual(6);
+
+    // A meter lost between recording the start and opening it (a scheduler that stopped in between) is opened by the accrual.
+    await db.query(`DELETE FROM usage WHERE job_id = $1`, [id]);
+    await waitFor('the meter reopened', async () => Number((await job(id)).cost.USD ?? 0) >= 6);
+  });
+
+  it('adds up an array job\'s cost from its children', async () => {
+    await api.post('/api/v1/pools', { name: 'cpu', prices: { vcpuHour: '3.6' } });
+    await worker.join({ id: 'w-arr', pool: 'cpu', vcpus: 2 });
+    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
+    const parent = await submit(f.queue, f.definition, { array: { size: 2 } });
+    await start();
+    await waitFor('both children placed', async () => (await worker.dispatched('w-arr')).length === 2);
+    for (const [i, seconds] of [[0, 10], [1, 20]]) {
+      const t0 = new Date('2026-11-21T10:00:00Z');
+      const id = `${parent}:${i}`;
+      await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-arr', containerId: 'c', startedAt: t0.toISOString() });
+      await worker.report(exited(id, 'w-arr', t0.toISOString(), new Date(t0.getTime() + seconds * 1000).toISOString()));
+    }
+    const detail = await waitFor('the array to succeed', async () => {
+      const j = await job(parent);
+      return j.status === 'SUCCEEDED' ? j : undefined;
+    });
+    // 1 vCPU at 3.60 an hour is 0.001 a second: 10 s + 20 s.
+    expect(detail.cost).toEqual({ USD: '0.030000' });
+    expect(detail.costFinal).toBe(true);
   });
 
   it('keeps a project at its GPU quota waiting with QUOTA while others use free GPUs, and starts it when a GPU frees', async () => {
@@ -182,6 +208,6 @@ describe('metering, budgets and quotas in the scheduler (real Postgres and Redis
     expect((await api.get(`/api/v1/jobs/${recent}`)).status).toBe(200);
     expect((await api.get(`/api/v1/jobs/${pending}`)).status).toBe(200);
     expect(await db.query(`SELECT count(*)::int AS n FROM job_logs WHERE job_id = $1`, [old])).toEqual([{ n: 0 }]);
-    expect(await usageRows(old)).toEqual([expect.objectContaining({ job_id: old, cost: '0.500000' })]);
+    expect(await usageRows(old)).toEqual([expect.objectContaining({ job_id: old, cost: '0.5' })]);
   });
 });

@@ -20,7 +20,9 @@ const RUNNABLE_SWEEP_MS = 30_000;
 const FAIR_SHARE_REFRESH_MS = 60_000;
 // Budgets and quotas changed through the API, and month-to-date spend, are re-read this often.
 const PROJECT_REFRESH_MS = 10_000;
-const RETENTION_SWEEP_MS = 3_600_000;
+// Retention runs on its own timer, beside the passes: it only deletes finished jobs, which no pass reads.
+const RETENTION_SWEEP_MS = 600_000;
+const RETENTION_FIRST_SWEEP_MS = 60_000;
 
 /**
  * What the leader runs: intake, worker reports, worker registry and
@@ -49,8 +51,8 @@ export class ControlLoop {
   private projectsSeen = '';
   private projectsReadAt = 0;
   private accruedAt = 0;
-  // The first sweep runs a minute after taking the lead, not in the middle of a rebuild.
-  private sweptAt = Date.now() - RETENTION_SWEEP_MS + 60_000;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
 
   constructor(
     private readonly db: DataSource,
@@ -88,7 +90,23 @@ export class ControlLoop {
     this.events.on('failed', (job, err) => this.logger.error({ err, event: job?.data }, 'recording a worker report failed'));
     this.events.on('error', (err) => this.logger.error({ err }, 'events consumer error'));
     this.timer = setInterval(() => this.wake(), this.config.intervalMs);
+    // The first sweep a minute after taking the lead, not in the middle of a rebuild.
+    this.retentionTimer = setTimeout(() => this.sweepRetention(), RETENTION_FIRST_SWEEP_MS);
     this.wake(true);
+  }
+
+  /** Removes finished jobs past retention, a bounded batch at a time, then plans the next sweep. */
+  private sweepRetention(): void {
+    if (this.stopped) return;
+    this.sweeping = sweepFinishedJobs(this.db, new Date(Date.now() - this.config.jobRetentionDays * 86_400_000))
+      .then((removed) => {
+        if (removed) this.logger.info({ removed, retentionDays: this.config.jobRetentionDays }, 'removed finished jobs past retention');
+      })
+      .catch((err: Error) => this.logger.error({ err }, 'retention sweep failed'))
+      .finally(() => {
+        this.sweeping = undefined;
+        if (!this.stopped) this.retentionTimer = setTimeout(() => this.sweepRetention(), RETENTION_SWEEP_MS);
+      });
   }
 
   /**
@@ -149,18 +167,18 @@ export class ControlLoop {
       this.fairShare = { usage: await this.projectUsage(), weights: this.config.fairShareWeights };
       changed = true;
     }
+    // Billing must never stop placement: a failure is logged and retried on the next pass.
     if (now - this.accruedAt >= this.config.usageAccrualSeconds * 1000) {
       this.accruedAt = now;
-      await accrueRunningUsage(this.db, new Date(now));
+      await accrueRunningUsage(this.db, new Date(now)).catch((err: Error) => this.logger.error({ err }, 'usage accrual failed'));
     }
     if (now - this.projectsReadAt >= PROJECT_REFRESH_MS) {
       this.projectsReadAt = now;
-      changed = (await this.readProjectLimits(now)) || changed;
-    }
-    if (now - this.sweptAt >= RETENTION_SWEEP_MS) {
-      this.sweptAt = now;
-      const removed = await sweepFinishedJobs(this.db, new Date(now - this.config.jobRetentionDays * 86_400_000));
-      if (removed) this.logger.info({ removed, retentionDays: this.config.jobRetentionDays }, 'removed finished jobs past retention');
+      // On failure the limits last read stay in force.
+      changed = (await this.readProjectLimits(now).catch((err: Error) => {
+        this.logger.error({ err }, 'reading project budgets and quotas failed');
+        return false;
+      })) || changed;
     }
     // Nothing new since the last pass: the same inputs would give the same placements (none) and reasons.
     if (!changed) return;
@@ -183,7 +201,7 @@ export class ControlLoop {
   private async recoverLostWorkers(): Promise<boolean> {
     let recovered = false;
     const now = Date.now();
-    const gone = [...this.registry.lost(), ...this.registry.departed(now).map((id) => ({ id, lastHeartbeatAt: now }))];
+    const gone = [...this.registry.lost(), ...this.registry.departed(now)];
     for (const worker of gone) {
       const attempts = this.state.heldOn(worker.id);
       if (attempts.length === 0) continue;
@@ -256,7 +274,8 @@ export class ControlLoop {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.running;
+    clearTimeout(this.retentionTimer);
+    await Promise.all([this.running, this.sweeping]);
     await this.intake.close();
     await this.events?.close();
     if (this.eventsConnection) await closeRedis(this.eventsConnection);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import {
-  billedSeconds, compareMoney, cost, estimateMaxCost, formatMoney, gpuHourPrice, isCurrencyCode, parsePrice, ratesFor, sumMoney,
+  billedSeconds, billingMonth, compareMoney, cost, estimateMaxCost, formatMoney, gpuHourPrice, isCurrencyCode, parsePrice, ratesFor, sumMoney,
   type PriceCard,
 } from './billing.js';
 import { parseGpuModel } from './gpu-model.js';
@@ -62,7 +62,8 @@ describe('prices', () => {
     expect(parsePrice('2.50')).toBe('2.500000');
     expect(parsePrice(0.1)).toBe('0.100000');
     expect(parsePrice(0)).toBe('0.000000');
-    for (const bad of [-1, '-0.5', '1e3', 'abc', '', '1.1234567', Number.NaN, Infinity, null, {}, '1234567890123']) {
+    expect(parsePrice('999999999.999999')).toBe('999999999.999999');
+    for (const bad of [-1, '-0.5', '1e3', 'abc', '', '1.1234567', Number.NaN, Infinity, null, {}, '1000000000', 1e21]) {
       expect(parsePrice(bad)).toBeUndefined();
     }
   });
@@ -95,5 +96,12 @@ describe('estimateMaxCost', () => {
   it('has no estimate without a timeout or a priced pool', () => {
     expect(estimateMaxCost({ ...job, timeoutSeconds: null }, [{ name: 'od', card }])).toBeUndefined();
     expect(estimateMaxCost(job, [])).toBeUndefined();
+  });
+});
+
+describe('billingMonth', () => {
+  it('names the UTC month and its first instant', () => {
+    expect(billingMonth(new Date('2026-11-30T23:59:59.999Z'))).toEqual({ month: '2026-11', start: new Date('2026-11-01T00:00:00.000Z') });
+    expect(billingMonth(new Date('2026-12-01T00:00:00.000Z')).month).toBe('2026-12');
   });
 });

@@ -89,6 +89,12 @@ export function formatMoney(amount: string, currency: string): string {
   return `${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${cents} ${currency}`;
 }
 
+/** The calendar month (UTC) a time falls in: `2026-11`, and when it began. Budgets and reports count usage by month. */
+export function billingMonth(now: Date): { month: string; start: Date } {
+  const month = now.toISOString().slice(0, 7);
+  return { month, start: new Date(`${month}-01T00:00:00.000Z`) };
+}
+
 export interface PricedPool {
   name: string;
   card: PriceCard;
@@ -136,8 +142,8 @@ function dearestGpuPrice(card: PriceCard, constraint: GpuModelConstraint | undef
   return candidates.reduce((max, p) => (new Decimal(p).greaterThan(max) ? p : max));
 }
 
-// Up to 12 digits before the point and 6 after: what numeric(18,6) holds.
-const PRICE = /^\d{1,12}(\.\d{1,6})?$/;
+// Up to 9 digits before the point (a billion an hour is no real price) and 6 after.
+const PRICE = /^\d{1,9}(\.\d{1,6})?$/;
 
 /** A price as sent by a user (a JSON number or a decimal string), or undefined when it is not a non-negative decimal. */
 export function parsePrice(value: unknown): string | undefined {

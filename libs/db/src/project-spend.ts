@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { billingMonth } from '#libs/core';
 
 export interface ProjectStanding {
   name: string;
@@ -16,11 +17,10 @@ export interface ProjectStanding {
  * its attempt started, as it does in usage reports.
  */
 export async function projectStandings(db: DataSource | EntityManager, now: Date, names?: string[]): Promise<ProjectStanding[]> {
-  const month = now.toISOString().slice(0, 7);
-  const monthStart = new Date(`${month}-01T00:00:00.000Z`);
+  const { month, start: monthStart } = billingMonth(now);
   const rows: (Omit<ProjectStanding, 'month'>)[] = await db.query(
     `SELECT p.name, p.gpu_quota AS "gpuQuota", p.monthly_budget::text AS "monthlyBudget", p.currency,
-            (SELECT COALESCE(sum(u.cost), 0)::numeric(18,6)::text FROM usage u
+            (SELECT round(COALESCE(sum(u.cost), 0), 6)::text FROM usage u
              WHERE u.project = p.name AND u.currency = p.currency AND u.started_at >= $1) AS "spentThisMonth"
      FROM projects p ${names ? 'WHERE p.name = ANY($2)' : ''} ORDER BY p.name`,
     names ? [monthStart, names] : [monthStart],

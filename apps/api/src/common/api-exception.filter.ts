@@ -53,6 +53,12 @@ export class ApiExceptionFilter implements ExceptionFilter {
     if (typeof pgCode === 'string' && PG_BAD_INPUT[pgCode]) {
       return { statusCode: 400, code: 'VALIDATION_FAILED', message: PG_BAD_INPUT[pgCode] };
     }
+    // A PATCH with null for a field that cannot be empty: name the field as the API spells it.
+    const column = (exception as { column?: unknown })?.column;
+    if (pgCode === '23502' && typeof column === 'string') {
+      const field = column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+      return { statusCode: 400, code: 'VALIDATION_FAILED', message: `${field} must not be null` };
+    }
     // Errors raised by Fastify itself before routing (body too large, bad JSON, bad content type).
     const statusCode = (exception as { statusCode?: unknown })?.statusCode;
     if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {

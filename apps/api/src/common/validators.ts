@@ -82,7 +82,7 @@ export function IsPrice() {
       propertyName,
       validator: {
         validate: (value: unknown) => parsePrice(value) !== undefined,
-        defaultMessage: () => `${propertyName} must be a non-negative decimal of at most 12 digits and 6 decimal places, as a number or a string such as "2.50"`,
+        defaultMessage: () => `${propertyName} must be a non-negative decimal of at most 9 digits before the point and 6 after, as a number or a string such as "2.50"`,
       },
     });
 }
@@ -109,7 +109,7 @@ export function IsPriceByModel() {
               return false;
             }
             if (parsePrice(price) === undefined) {
-              lastError = `${propertyName}.${model} must be a non-negative decimal of at most 12 digits and 6 decimal places`;
+              lastError = `${propertyName}.${model} must be a non-negative decimal of at most 9 digits before the point and 6 after`;
               return false;
             }
           }

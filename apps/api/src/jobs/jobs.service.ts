@@ -113,17 +113,23 @@ export class JobsService {
     return { jobId: id, name: dto.name, ...(estimatedMaxCost && { estimatedMaxCost }) };
   }
 
-  /** The most the job (every child of an array) can cost, in the cheapest priced pool its queue lets it use. */
+  /**
+   * The most the job (every child of an array) can cost, in the cheapest
+   * priced pool its queue lets it use. Pools priced in another currency than
+   * the most preferred one are left out: their prices do not compare.
+   */
   private async estimate(queue: JobQueueEntity, job: ReturnType<JobsService['mergeJob']>, interruptible: boolean, copies: number): Promise<CostEstimateView | undefined> {
     if (job.timeoutSeconds === null) return undefined;
     const priced = await this.pools.priceCards(queue.pools);
     const types = new Map(priced.map((p) => [p.name, p.capacityType as CapacityType]));
-    const allowed = new Set(poolsForJob(queue, interruptible, types, priced.map((p) => p.name)));
+    const allowed = poolsForJob(queue, interruptible, types, priced.map((p) => p.name));
+    const candidates = allowed.length ? allowed.flatMap((name) => priced.filter((p) => p.name === name)) : priced;
+    const currency = candidates[0]?.card.currency;
     const r = job.resources;
     const estimate = estimateMaxCost(
       { vcpus: r.vcpus, memoryMiB: r.memoryMiB, gpus: r.gpus, gpuModel: r.gpuModel ? parseGpuModel(r.gpuModel) : undefined,
         timeoutSeconds: job.timeoutSeconds, maxAttempts: job.maxAttempts * copies },
-      priced.filter((p) => allowed.size === 0 || allowed.has(p.name)),
+      candidates.filter((p) => p.card.currency === currency),
     );
     return estimate && { amount: estimate.total, currency: estimate.currency, perAttempt: estimate.perAttempt, pool: estimate.pool };
   }
@@ -215,9 +221,13 @@ export class JobsService {
       [id],
     );
     if (!row) throw new ApiError('JOB_NOT_FOUND', `job ${id} does not exist`);
-    const [attempts, usage, events, dependsOn, summary] = await Promise.all([
+    const [attempts, usage, childCosts, events, dependsOn, summary] = await Promise.all([
       this.db.getRepository(JobAttemptEntity).find({ where: { jobId: id }, order: { attempt: 'ASC' } }),
       this.db.getRepository(UsageEntity).find({ where: { jobId: id } }),
+      // An array job's cost is its children's.
+      row.array_size === null ? Promise.resolve([])
+        : this.db.query(`SELECT currency, sum(cost)::text AS cost, bool_or(running) AS running FROM usage WHERE array_job_id = $1 GROUP BY currency`, [id]) as
+          Promise<{ currency: string; cost: string; running: boolean }[]>,
       this.db.getRepository(JobEventEntity).find({ where: { jobId: id }, order: { id: 'ASC' } }),
       this.db.query(`SELECT depends_on FROM job_dependencies WHERE job_id = $1 ORDER BY depends_on`, [id]) as Promise<{ depends_on: string }[]>,
       row.array_size === null ? Promise.resolve([])
@@ -240,9 +250,7 @@ export class JobsService {
       project: row.project,
       tags: row.tags,
       interruptible: row.interruptible,
-      cost: Object.fromEntries([...new Set(usage.map((u) => u.currency))].sort().map((currency) =>
-        [currency, sumMoney(usage.filter((u) => u.currency === currency).map((u) => u.cost))])),
-      costFinal: ['SUCCEEDED', 'FAILED'].includes(row.status) && !usage.some((u) => u.running),
+      ...jobCost(row.status, [...usage, ...childCosts]),
       attempts: attempts.map((a) => ({
         attempt: a.attempt, status: a.status, workerId: a.workerId, pool: a.pool, gpuDevices: a.gpuDevices,
         containerId: a.containerId, startedAt: iso(a.startedAt), stoppedAt: iso(a.stoppedAt), exitCode: a.exitCode, reason: a.reason,
@@ -253,6 +261,15 @@ export class JobsService {
   }
 
 
+}
+
+/** Cost so far by currency, final once the job is finished and nothing accrues any more. */
+function jobCost(status: string, usage: { currency: string; cost: string; running: boolean }[]): { cost: Record<string, string>; costFinal: boolean } {
+  const currencies = [...new Set(usage.map((u) => u.currency))].sort();
+  return {
+    cost: Object.fromEntries(currencies.map((c) => [c, sumMoney(usage.filter((u) => u.currency === c).map((u) => u.cost))])),
+    costFinal: ['SUCCEEDED', 'FAILED'].includes(status) && !usage.some((u) => u.running),
+  };
 }
 
 function attemptCost(u: UsageEntity | undefined): AttemptCostView | null {

@@ -1,3 +1,4 @@
+import { billingMonth } from '#libs/core';
 import { ApiError } from '../common/api-error.js';
 
 /** What a usage report can be grouped by, and the SQL each stands for. */
@@ -47,7 +48,7 @@ export function parseGroupBy(text: string | undefined, paramOffset: number): Gro
 /** The period: `from` inclusive (default: start of this month, UTC), `to` exclusive (default: now). */
 export function parsePeriod(from: string | undefined, to: string | undefined, now: Date): { from: Date; to: Date } {
   const period = {
-    from: from ? new Date(from) : new Date(`${now.toISOString().slice(0, 7)}-01T00:00:00.000Z`),
+    from: from ? new Date(from) : billingMonth(now).start,
     to: to ? new Date(to) : now,
   };
   // Strict ISO 8601 can still name a time Date cannot hold (year 275761 and on).

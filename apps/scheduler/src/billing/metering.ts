@@ -7,7 +7,7 @@ type Db = DataSource | EntityManager;
 const UNPRICED = { capacityType: 'ON_DEMAND' as CapacityType, currency: 'USD', rates: { vcpuHour: '0', memoryGiBHour: '0', gpuHour: '0', minimumBilledSeconds: 0 } };
 
 interface AttemptToMeter {
-  job_id: string; attempt: number; project: string; queue: string; definition: string; tags: Record<string, string>;
+  job_id: string; attempt: number; project: string; queue: string; definition: string; parent_id: string | null; tags: Record<string, string>;
   worker_id: string; pool: string; vcpus: string; memory_mib: number; gpus: number; gpu_model: string | null;
   capacity_type: CapacityType | null; currency: string | null; vcpu_hour: string; memory_gib_hour: string; gpu_hour: string;
   gpu_hour_by_model: Record<string, string>; minimum_billed_seconds: number;
@@ -20,7 +20,7 @@ interface AttemptToMeter {
  */
 export async function openUsage(db: Db, jobId: string, attempt: number, startedAt: Date): Promise<void> {
   const [a]: AttemptToMeter[] = await db.query(
-    `SELECT a.job_id, a.attempt, j.project, j.queue, d.name AS definition, j.tags, a.worker_id, a.pool, a.vcpus, a.memory_mib,
+    `SELECT a.job_id, a.attempt, j.project, j.queue, d.name AS definition, j.parent_id, j.tags, a.worker_id, a.pool, a.vcpus, a.memory_mib,
             cardinality(a.gpu_devices) AS gpus, a.gpu_model, p.capacity_type, p.currency, p.vcpu_hour, p.memory_gib_hour,
             p.gpu_hour, p.gpu_hour_by_model, p.minimum_billed_seconds
      FROM job_attempts a JOIN jobs j ON j.id = a.job_id JOIN job_definitions d ON d.id = j.definition_id
@@ -37,14 +37,14 @@ export async function openUsage(db: Db, jobId: string, attempt: number, startedA
     }, a.gpu_model),
   };
   await db.query(
-    `INSERT INTO usage (job_id, attempt, project, queue, definition, tags, worker_id, pool, capacity_type, vcpus, memory_mib,
-                        gpus, gpu_model, started_at, stopped_at, billed_seconds, currency, vcpu_hour, memory_gib_hour, gpu_hour,
-                        minimum_billed_seconds, cost, running)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 0, $15, $16, $17, $18, $19, 0, true)
+    `INSERT INTO usage (job_id, attempt, project, queue, definition, array_job_id, tags, worker_id, pool, capacity_type, vcpus,
+                        memory_mib, gpus, gpu_model, started_at, stopped_at, billed_seconds, currency, vcpu_hour, memory_gib_hour,
+                        gpu_hour, minimum_billed_seconds, cost, running)
+     VALUES ($1, $2, $3, $4, $5, $20, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 0, $15, $16, $17, $18, $19, 0, true)
      ON CONFLICT (job_id, attempt) DO NOTHING`,
     [a.job_id, a.attempt, a.project, a.queue, a.definition, JSON.stringify(a.tags), a.worker_id, a.pool, priced.capacityType,
       a.vcpus, a.memory_mib, a.gpus, a.gpu_model, startedAt, priced.currency, priced.rates.vcpuHour, priced.rates.memoryGiBHour,
-      priced.rates.gpuHour, priced.rates.minimumBilledSeconds],
+      priced.rates.gpuHour, priced.rates.minimumBilledSeconds, a.parent_id],
   );
 }
 
@@ -81,9 +81,16 @@ export async function settleUsage(tx: EntityManager, jobId: string, attempt: num
 /**
  * Brings every running attempt's usage up to `now`, so cost so far shows on
  * jobs and reports and counts against budgets before the attempt ends.
- * A row settled meanwhile is left as settled.
+ * A row settled meanwhile is left as settled. A RUNNING attempt without a
+ * row (the scheduler stopped between recording its start and opening its
+ * meter) gets one first, at the rates in force now.
  */
 export async function accrueRunningUsage(db: DataSource, now: Date): Promise<number> {
+  const unmetered: { job_id: string; attempt: number; started_at: Date }[] = await db.query(
+    `SELECT a.job_id, a.attempt, a.started_at FROM job_attempts a
+     WHERE a.status = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM usage u WHERE u.job_id = a.job_id AND u.attempt = a.attempt)`,
+  );
+  for (const a of unmetered) await openUsage(db, a.job_id, a.attempt, a.started_at);
   const open: OpenUsage[] = await db.query(`SELECT ${OPEN_USAGE_COLUMNS} FROM usage WHERE running`);
   if (open.length === 0) return 0;
   const billed = open.map((u) => bill(u, now));

@@ -45,22 +45,24 @@ export class EventRecorder {
   }
 
   private async running(e: AttemptRunningEvent): Promise<void> {
-    const [{ started }] = await this.db.query(
-      `WITH a AS (
-         UPDATE job_attempts SET status = 'RUNNING', started_at = $3, container_id = $4
-         WHERE job_id = $1 AND attempt = $2 AND status = 'STARTING' RETURNING job_id),
-       j AS (
-         UPDATE jobs SET status = 'RUNNING', status_reason = 'Running on worker ' || $5,
-                started_at = COALESCE(started_at, $3), updated_at = clock_timestamp()
-         WHERE id = $1 AND attempt_count = $2 AND status = 'STARTING' AND EXISTS (SELECT 1 FROM a) RETURNING id),
-       e AS (
-         INSERT INTO job_events (job_id, at, from_status, to_status, reason)
-         SELECT id, $3, 'STARTING', 'RUNNING', 'Container started on worker ' || $5 FROM j)
-       SELECT count(*)::int AS started FROM a`,
-      [e.jobId, e.attempt, new Date(e.startedAt), e.containerId, e.workerId],
-    );
-    // The meter runs from the container's real start; its exit settles it.
-    if (started) await openUsage(this.db, e.jobId, e.attempt, new Date(e.startedAt));
+    await this.db.transaction(async (tx) => {
+      const [{ started }] = await tx.query(
+        `WITH a AS (
+           UPDATE job_attempts SET status = 'RUNNING', started_at = $3, container_id = $4
+           WHERE job_id = $1 AND attempt = $2 AND status = 'STARTING' RETURNING job_id),
+         j AS (
+           UPDATE jobs SET status = 'RUNNING', status_reason = 'Running on worker ' || $5,
+                  started_at = COALESCE(started_at, $3), updated_at = clock_timestamp()
+           WHERE id = $1 AND attempt_count = $2 AND status = 'STARTING' AND EXISTS (SELECT 1 FROM a) RETURNING id),
+         e AS (
+           INSERT INTO job_events (job_id, at, from_status, to_status, reason)
+           SELECT id, $3, 'STARTING', 'RUNNING', 'Container started on worker ' || $5 FROM j)
+         SELECT count(*)::int AS started FROM a`,
+        [e.jobId, e.attempt, new Date(e.startedAt), e.containerId, e.workerId],
+      );
+      // The meter runs from the container's real start, at the rates of that moment; its exit settles it.
+      if (started) await openUsage(tx, e.jobId, e.attempt, new Date(e.startedAt));
+    });
   }
 
   private async exited(e: AttemptExitedEvent): Promise<void> {

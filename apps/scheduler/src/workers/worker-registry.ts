@@ -29,8 +29,11 @@ export class WorkerRegistry {
 
   /** Loads what Postgres last recorded, so a new leader does not rewrite every row. */
   async load(): Promise<void> {
-    const rows: { id: string; state: RecordedState }[] = await this.db.query(`SELECT id, state FROM workers`);
-    this.recorded = new Map(rows.map((r) => [r.id, { state: r.state, heartbeatWrittenAt: 0, fingerprint: '' }]));
+    const rows: { id: string; state: RecordedState; last_heartbeat_at: Date }[] = await this.db.query(`SELECT id, state, last_heartbeat_at FROM workers`);
+    this.recorded = new Map(rows.map((r) => [r.id, {
+      // A worker that left under an earlier leader was last seen at its last recorded heartbeat.
+      state: r.state, heartbeatWrittenAt: 0, fingerprint: '', leftAt: r.state === 'LEFT' ? r.last_heartbeat_at.getTime() : undefined,
+    }]));
   }
 
   /**
@@ -79,8 +82,11 @@ export class WorkerRegistry {
    * anything still held on them is stranded. (A shorter absence may be Redis
    * itself restarting; workers write their entry again within a heartbeat.)
    */
-  departed(now: number): string[] {
-    return [...this.recorded].filter(([, r]) => r.state === 'LEFT' && now - (r.leftAt ?? 0) > this.workerTimeoutMs).map(([id]) => id);
+  departed(now: number): { id: string; lastHeartbeatAt: number }[] {
+    return [...this.recorded]
+      .filter(([, r]) => r.state === 'LEFT' && now - (r.leftAt ?? 0) > this.workerTimeoutMs)
+      // Billed up to when it was last seen: when its entry went.
+      .map(([id, r]) => ({ id, lastHeartbeatAt: r.leftAt ?? now }));
   }
 
   /** LOST workers with the time of their last heartbeat. */

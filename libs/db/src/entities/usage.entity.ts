@@ -15,6 +15,8 @@ export class UsageEntity {
   @Column() project!: string;
   @Column() queue!: string;
   @Column() definition!: string;
+  /** The array job, for a child of one. */
+  @Column({ name: 'array_job_id', type: 'varchar', nullable: true }) arrayJobId!: string | null;
   @Column({ type: 'jsonb' }) tags!: Record<string, string>;
   @Column({ name: 'worker_id' }) workerId!: string;
   @Column() pool!: string;

@@ -42,9 +42,10 @@ export class Billing1763787600000 implements MigrationInterface {
 
       ALTER TABLE usage DROP CONSTRAINT usage_job_id_fkey;
       ALTER TABLE usage
-        ADD COLUMN project                varchar(128),
-        ADD COLUMN queue                  varchar(128),
-        ADD COLUMN definition             varchar(128),
+        ADD COLUMN project                varchar(128) DEFAULT 'default',
+        ADD COLUMN queue                  varchar(128) DEFAULT '',
+        ADD COLUMN definition             varchar(128) DEFAULT '',
+        ADD COLUMN array_job_id           varchar(64),
         ADD COLUMN tags                   jsonb NOT NULL DEFAULT '{}',
         ADD COLUMN capacity_type          varchar(16) NOT NULL DEFAULT 'ON_DEMAND',
         ADD COLUMN gpu_model              text,
@@ -53,12 +54,13 @@ export class Billing1763787600000 implements MigrationInterface {
         ADD COLUMN memory_gib_hour        numeric(18,6) NOT NULL DEFAULT 0,
         ADD COLUMN gpu_hour               numeric(18,6) NOT NULL DEFAULT 0,
         ADD COLUMN minimum_billed_seconds integer NOT NULL DEFAULT 0,
-        ADD COLUMN cost                   numeric(18,6) NOT NULL DEFAULT 0,
+        -- Unbounded: no price card can make a row's cost, or a sum of them, overflow.
+        ADD COLUMN cost                   numeric NOT NULL DEFAULT 0,
         -- True while the attempt runs: stopped_at, billed_seconds and cost are accrued so far.
         ADD COLUMN running                boolean NOT NULL DEFAULT false;
-      UPDATE usage u SET project = j.project, queue = j.queue, definition = d.name, tags = j.tags
+      UPDATE usage u SET project = j.project, queue = j.queue, definition = d.name, tags = j.tags, array_job_id = j.parent_id
       FROM jobs j JOIN job_definitions d ON d.id = j.definition_id WHERE j.id = u.job_id;
-      UPDATE usage SET project = COALESCE(project, 'default'), queue = COALESCE(queue, ''), definition = COALESCE(definition, '');
+      -- With defaults, a scheduler of the previous release still records exits while the new one rolls out.
       ALTER TABLE usage ALTER COLUMN project SET NOT NULL, ALTER COLUMN queue SET NOT NULL, ALTER COLUMN definition SET NOT NULL;
 
       -- Reports select a time range; budgets sum one project's month; accrual finds running rows.
@@ -66,6 +68,8 @@ export class Billing1763787600000 implements MigrationInterface {
       CREATE INDEX usage_started ON usage (started_at);
       CREATE INDEX usage_project_started ON usage (project, started_at);
       CREATE INDEX usage_running ON usage (job_id) WHERE running;
+      -- An array job's cost is the sum of its children's.
+      CREATE INDEX usage_array_job ON usage (array_job_id) WHERE array_job_id IS NOT NULL;
       -- The retention sweep finds old finished jobs.
       CREATE INDEX jobs_finished ON jobs (stopped_at) WHERE status IN ('SUCCEEDED', 'FAILED');
     `);
@@ -74,11 +78,12 @@ export class Billing1763787600000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
       DROP INDEX jobs_finished;
+      DROP INDEX usage_array_job;
       DROP INDEX usage_running;
       DROP INDEX usage_project_started;
       DROP INDEX usage_started;
       CREATE INDEX usage_stopped ON usage (stopped_at);
-      ALTER TABLE usage DROP COLUMN project, DROP COLUMN queue, DROP COLUMN definition, DROP COLUMN tags,
+      ALTER TABLE usage DROP COLUMN project, DROP COLUMN queue, DROP COLUMN definition, DROP COLUMN array_job_id, DROP COLUMN tags,
         DROP COLUMN capacity_type, DROP COLUMN gpu_model, DROP COLUMN currency, DROP COLUMN vcpu_hour,
         DROP COLUMN memory_gib_hour, DROP COLUMN gpu_hour, DROP COLUMN minimum_billed_seconds, DROP COLUMN cost,
         DROP COLUMN running;
