@@ -1,56 +1,20 @@
-import type { DataSource } from 'typeorm';
-import { ApiHarness } from '../support/api-harness.js';
-import { openTestDatabase } from '../support/database.js';
-import { resetState } from '../support/reset.js';
-import { startTestScheduler, WorkerProtocol, type Scheduler } from '../support/scheduler-harness.js';
+import { schedulerTestbed } from '../support/scheduler-testbed.js';
 import { waitFor } from '../support/wait-for.js';
 
 const GPU = (index: number) => ({ index, uuid: null, model: 'A100', memoryMiB: 81920 });
 
 describe('scheduler (real Postgres and Redis)', () => {
-  let db: DataSource;
-  let api: ApiHarness;
-  let worker: WorkerProtocol;
-  let schedulers: Scheduler[] = [];
-
-  beforeAll(async () => {
-    db = await openTestDatabase();
-  });
-  beforeEach(async () => {
-    await resetState(db);
-    api = await ApiHarness.start();
-    worker = new WorkerProtocol();
-  });
-  afterEach(async () => {
-    await Promise.all(schedulers.map((s) => s.stop()));
-    schedulers = [];
-    await worker.close();
-    await api.close();
-  });
-  afterAll(async () => {
-    await db.destroy();
-  });
-
-  const start = async (env: Record<string, string> = {}) => {
-    const s = await startTestScheduler(env);
-    schedulers.push(s);
-    return s;
-  };
-  const submit = async (queue: string, definition: string, extra: Record<string, unknown> = {}) => {
-    const res = await api.post('/api/v1/jobs', { name: 'job', queue, definition, ...extra });
-    expect(res.status).toBe(201);
-    return res.body.jobId as string;
-  };
-  const job = async (id: string) => (await api.get(`/api/v1/jobs/${id}`)).body;
+  const bed = schedulerTestbed();
+  const { start, submit, job } = bed;
 
   it('places jobs on disjoint GPUs, never over-commits, and tells the waiting job why', async () => {
-    await worker.join({ id: 'w-gpu', vcpus: 8, memoryMiB: 8192, gpus: [GPU(0), GPU(1)] });
-    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 1024, gpus: 1 } });
+    await bed.worker.join({ id: 'w-gpu', vcpus: 8, memoryMiB: 8192, gpus: [GPU(0), GPU(1)] });
+    const f = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 1024, gpus: 1 } });
     const ids = [await submit(f.queue, f.definition), await submit(f.queue, f.definition), await submit(f.queue, f.definition)];
     await start();
 
     const dispatched = await waitFor('two placements', async () => {
-      const d = await worker.dispatched('w-gpu');
+      const d = await bed.worker.dispatched('w-gpu');
       return d.length === 2 ? d : undefined;
     });
     expect(dispatched.flatMap((d) => d.gpuDevices).sort()).toEqual([0, 1]);
@@ -68,19 +32,19 @@ describe('scheduler (real Postgres and Redis)', () => {
       expect(placed.status).toBe('STARTING');
       expect(placed.attempts).toEqual([expect.objectContaining({ attempt: 1, workerId: 'w-gpu', gpuDevices: d.gpuDevices, status: 'STARTING' })]);
     }
-    const workers = (await api.get('/api/v1/workers')).body.workers;
+    const workers = (await bed.api.get('/api/v1/workers')).body.workers;
     expect(workers[0]).toMatchObject({ workerId: 'w-gpu', state: 'ACTIVE', allocated: { vcpus: 2, memoryMiB: 2048, gpus: 2 } });
   });
 
   it('runs the job of the higher-priority queue first', async () => {
-    const low = await api.fixture({ resources: { vcpus: 4, memoryMiB: 64 } }, { priority: 1 });
-    const high = await api.fixture({ resources: { vcpus: 4, memoryMiB: 64 } }, { priority: 100 });
+    const low = await bed.api.fixture({ resources: { vcpus: 4, memoryMiB: 64 } }, { priority: 1 });
+    const high = await bed.api.fixture({ resources: { vcpus: 4, memoryMiB: 64 } }, { priority: 100 });
     const lowJob = await submit(low.queue, low.definition);
     const highJob = await submit(high.queue, high.definition);
     await start();
-    await worker.join({ id: 'w-small', vcpus: 4 });
+    await bed.worker.join({ id: 'w-small', vcpus: 4 });
     const [d] = await waitFor('one placement', async () => {
-      const list = await worker.dispatched('w-small');
+      const list = await bed.worker.dispatched('w-small');
       return list.length === 1 ? list : undefined;
     });
     expect(d.jobId).toBe(highJob);
@@ -88,34 +52,34 @@ describe('scheduler (real Postgres and Redis)', () => {
   });
 
   it('records running and exit, bills the attempt once however often the exit is reported, and frees the slot', async () => {
-    await worker.join({ id: 'w-1', vcpus: 1 });
-    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
+    await bed.worker.join({ id: 'w-1', vcpus: 1 });
+    const f = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
     const first = await submit(f.queue, f.definition);
     const second = await submit(f.queue, f.definition);
     await start();
     const [d] = await waitFor('first placement', async () => {
-      const list = await worker.dispatched('w-1');
+      const list = await bed.worker.dispatched('w-1');
       return list.length === 1 ? list : undefined;
     });
     expect(d.jobId).toBe(first);
 
     const startedAt = '2026-11-21T10:00:00.250Z';
     const stoppedAt = '2026-11-21T10:00:03.500Z';
-    await worker.report({ type: 'attempt-running', jobId: first, attempt: 1, workerId: 'w-1', containerId: 'c1', startedAt });
+    await bed.worker.report({ type: 'attempt-running', jobId: first, attempt: 1, workerId: 'w-1', containerId: 'c1', startedAt });
     await waitFor('RUNNING', async () => (await job(first)).status === 'RUNNING');
     const exited = {
       type: 'attempt-exited' as const, jobId: first, attempt: 1, workerId: 'w-1', containerId: 'c1', startedAt, stoppedAt,
       end: { kind: 'exited' as const, exitCode: 0, oomKilled: false },
       logs: [{ stream: 'stdout' as const, at: startedAt, text: 'hello\u0000world' }], logsTruncated: false,
     };
-    await worker.report(exited);
+    await bed.worker.report(exited);
     const done = await waitFor('SUCCEEDED', async () => {
       const j = await job(first);
       return j.status === 'SUCCEEDED' ? j : undefined;
     });
     // The same exit reported again after it was recorded (a worker retrying its report).
-    await worker.report({ ...exited, stoppedAt: '2026-11-21T10:09:00.000Z' });
-    await waitFor('the repeated report to be consumed', () => worker.reportsConsumed());
+    await bed.worker.report({ ...exited, stoppedAt: '2026-11-21T10:09:00.000Z' });
+    await waitFor('the repeated report to be consumed', () => bed.worker.reportsConsumed());
 
     expect(done.statusReason).toBe('Essential container exited with code 0');
     expect(done.attempts[0]).toMatchObject({ status: 'SUCCEEDED', exitCode: 0, startedAt, stoppedAt, containerId: 'c1' });
@@ -123,23 +87,23 @@ describe('scheduler (real Postgres and Redis)', () => {
     expect(done.events[3].at).toBe(startedAt);
 
     // The freed slot goes to the second job.
-    await waitFor('second placement', async () => (await worker.dispatched('w-1')).some((p) => p.jobId === second));
-    const usage = await db.query(`SELECT job_id, attempt, worker_id, pool, vcpus, memory_mib, gpus, started_at, stopped_at, billed_seconds FROM usage`);
+    await waitFor('second placement', async () => (await bed.worker.dispatched('w-1')).some((p) => p.jobId === second));
+    const usage = await bed.db.query(`SELECT job_id, attempt, worker_id, pool, vcpus, memory_mib, gpus, started_at, stopped_at, billed_seconds FROM usage`);
     expect(usage).toEqual([{
       job_id: first, attempt: 1, worker_id: 'w-1', pool: 'default', vcpus: '1.000', memory_mib: 64, gpus: 0,
       started_at: new Date(startedAt), stopped_at: new Date(stoppedAt), billed_seconds: 4,
     }]);
-    expect((await api.get(`/api/v1/jobs/${first}/logs`)).body.lines).toEqual([{ stream: 'stdout', at: startedAt, text: 'helloworld' }]);
+    expect((await bed.api.get(`/api/v1/jobs/${first}/logs`)).body.lines).toEqual([{ stream: 'stdout', at: startedAt, text: 'helloworld' }]);
   });
 
   it('retries a failed attempt while attempts remain, then fails with the exit reason', async () => {
-    await worker.join({ id: 'w-r' });
-    const f = await api.fixture({ retryStrategy: { attempts: 2 } });
+    await bed.worker.join({ id: 'w-r' });
+    const f = await bed.api.fixture({ retryStrategy: { attempts: 2 } });
     const id = await submit(f.queue, f.definition);
     await start();
     for (const attempt of [1, 2]) {
-      await waitFor(`attempt ${attempt} dispatched`, async () => (await worker.dispatched('w-r')).some((p) => p.attempt === attempt));
-      await worker.report({
+      await waitFor(`attempt ${attempt} dispatched`, async () => (await bed.worker.dispatched('w-r')).some((p) => p.attempt === attempt));
+      await bed.worker.report({
         type: 'attempt-exited', jobId: id, attempt, workerId: 'w-r', containerId: null, startedAt: null,
         stoppedAt: new Date().toISOString(), end: { kind: 'pull-failed', message: 'no such image' }, logs: [], logsTruncated: false,
       });
@@ -153,39 +117,38 @@ describe('scheduler (real Postgres and Redis)', () => {
     expect(failed.events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'RUNNABLE', 'STARTING', 'RUNNABLE', 'STARTING', 'FAILED']);
     expect(failed.events[3].reason).toBe('Attempt 1 failed (CannotPullContainerError: no such image); retrying, attempt 2 of 2');
     // Never started, so nothing is billed.
-    expect(await db.query(`SELECT * FROM usage`)).toEqual([]);
+    expect(await bed.db.query(`SELECT * FROM usage`)).toEqual([]);
   });
 
   it('lets an evaluateOnExit rule stop retries for one exit code and not another', async () => {
-    await worker.join({ id: 'w-rules' });
-    const f = await api.fixture({ retryStrategy: { attempts: 3, evaluateOnExit: [{ onExitCode: '3', action: 'EXIT' }] } });
+    await bed.worker.join({ id: 'w-rules' });
+    const f = await bed.api.fixture({ retryStrategy: { attempts: 3, evaluateOnExit: [{ onExitCode: '3', action: 'EXIT' }] } });
     const three = await submit(f.queue, f.definition);
     const four = await submit(f.queue, f.definition);
     await start();
-    await waitFor('both placed', async () => (await worker.dispatched('w-rules')).length === 2);
+    await waitFor('both placed', async () => (await bed.worker.dispatched('w-rules')).length === 2);
     for (const [id, code] of [[three, 3], [four, 4]] as const) {
-      await worker.report({
+      await bed.worker.report({
         type: 'attempt-exited', jobId: id, attempt: 1, workerId: 'w-rules', containerId: 'c', startedAt: new Date(Date.now() - 1000).toISOString(),
         stoppedAt: new Date().toISOString(), end: { kind: 'exited', exitCode: code, oomKilled: false }, logs: [], logsTruncated: false,
       });
     }
     await waitFor('the exit-3 job FAILED', async () => (await job(three)).status === 'FAILED');
-    await waitFor('the exit-4 job retried', async () => (await worker.dispatched('w-rules')).some((d) => d.jobId === four && d.attempt === 2));
+    await waitFor('the exit-4 job retried', async () => (await bed.worker.dispatched('w-rules')).some((d) => d.jobId === four && d.attempt === 2));
     expect((await job(three)).attempts).toHaveLength(1);
   });
 
   it('a new leader rebuilds allocations from Postgres and does not over-commit', async () => {
-    await worker.join({ id: 'w-full', vcpus: 1 });
-    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
+    await bed.worker.join({ id: 'w-full', vcpus: 1 });
+    const f = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
     const first = await submit(f.queue, f.definition);
-    const s1 = await start();
+    await start();
     await waitFor('placement', async () => (await job(first)).status === 'STARTING');
-    await s1.stop();
-    schedulers = [];
+    await bed.stopSchedulers();
     const second = await submit(f.queue, f.definition);
     await start();
     await waitFor('the second job to get a reason', async () => (await job(second)).statusReason?.startsWith('RESOURCE'));
-    expect((await worker.dispatched('w-full')).map((d) => d.jobId)).toEqual([first]);
+    expect((await bed.worker.dispatched('w-full')).map((d) => d.jobId)).toEqual([first]);
   });
 
   it('keeps exactly one leader among replicas', async () => {
@@ -196,8 +159,8 @@ describe('scheduler (real Postgres and Redis)', () => {
   });
 
   it('keeps a job nobody can run waiting with UNSCHEDULABLE, and runs it when a big worker joins', async () => {
-    await worker.join({ id: 'w-small', vcpus: 2 });
-    const f = await api.fixture({ resources: { vcpus: 16, memoryMiB: 64 } });
+    await bed.worker.join({ id: 'w-small', vcpus: 2 });
+    const f = await bed.api.fixture({ resources: { vcpus: 16, memoryMiB: 64 } });
     const id = await submit(f.queue, f.definition);
     await start();
     const reason = await waitFor('UNSCHEDULABLE', async () => {
@@ -205,47 +168,47 @@ describe('scheduler (real Postgres and Redis)', () => {
       return r?.startsWith('UNSCHEDULABLE') ? r : undefined;
     });
     expect(reason).toBe('UNSCHEDULABLE: no worker has 16 vCPU (largest: 2)');
-    await worker.join({ id: 'w-big', vcpus: 32 });
-    await waitFor('placement on the big worker', async () => (await worker.dispatched('w-big')).some((d) => d.jobId === id));
+    await bed.worker.join({ id: 'w-big', vcpus: 32 });
+    await waitFor('placement on the big worker', async () => (await bed.worker.dispatched('w-big')).some((d) => d.jobId === id));
   });
 
   it('stops placing on a worker that is silent past the timeout (LOST) or draining', async () => {
-    await worker.join({ id: 'w-silent', heartbeatAt: Date.now() - 60_000 });
-    await worker.join({ id: 'w-draining', state: 'DRAINING' });
-    const f = await api.fixture();
+    await bed.worker.join({ id: 'w-silent', heartbeatAt: Date.now() - 60_000 });
+    await bed.worker.join({ id: 'w-draining', state: 'DRAINING' });
+    const f = await bed.api.fixture();
     const id = await submit(f.queue, f.definition);
     await start();
     await waitFor('a reason', async () => (await job(id)).statusReason?.startsWith('UNSCHEDULABLE'));
-    const states = (await api.get('/api/v1/workers')).body.workers.map((w: { workerId: string; state: string }) => [w.workerId, w.state]);
+    const states = (await bed.api.get('/api/v1/workers')).body.workers.map((w: { workerId: string; state: string }) => [w.workerId, w.state]);
     expect(states).toEqual([['w-draining', 'DRAINING'], ['w-silent', 'LOST']]);
   });
 
   it('places by GPU model, labels and NVLink group, from a FAIR_SHARE queue', async () => {
-    await worker.join({ id: 'w-t4', labels: { zone: 'a' }, gpus: [0, 1, 2, 3].map((i) => ({ ...GPU(i), model: 'Tesla T4' })) });
-    await worker.join({ id: 'w-a100-b', labels: { zone: 'b' }, gpus: [0, 1, 2, 3].map(GPU) });
-    await worker.join({ id: 'w-a100-a', labels: { zone: 'a', nvlink: 'true' }, gpus: [0, 1, 2, 3].map((i) => ({ ...GPU(i), nvlinkGroup: i < 2 ? 0 : 1 })) });
-    await worker.join({ id: 'w-busy', labels: { zone: 'a' }, gpus: [0, 1].map(GPU) });
-    const f = await api.fixture(
+    await bed.worker.join({ id: 'w-t4', labels: { zone: 'a' }, gpus: [0, 1, 2, 3].map((i) => ({ ...GPU(i), model: 'Tesla T4' })) });
+    await bed.worker.join({ id: 'w-a100-b', labels: { zone: 'b' }, gpus: [0, 1, 2, 3].map(GPU) });
+    await bed.worker.join({ id: 'w-a100-a', labels: { zone: 'a', nvlink: 'true' }, gpus: [0, 1, 2, 3].map((i) => ({ ...GPU(i), nvlinkGroup: i < 2 ? 0 : 1 })) });
+    await bed.worker.join({ id: 'w-busy', labels: { zone: 'a' }, gpus: [0, 1].map(GPU) });
+    const f = await bed.api.fixture(
       { resources: { vcpus: 1, memoryMiB: 64, gpus: 2, gpuModel: 'A100|H100' }, labelSelector: 'zone=a,nvlink' },
       { schedulingPolicy: 'FAIR_SHARE' },
     );
     const id = await submit(f.queue, f.definition, { project: 'vision' });
     await start();
     const [d] = await waitFor('placement', async () => {
-      const list = await worker.dispatched('w-a100-a');
+      const list = await bed.worker.dispatched('w-a100-a');
       return list.length ? list : undefined;
     });
     expect(d).toMatchObject({ jobId: id, gpuDevices: [0, 1] });
-    expect((await api.get(`/api/v1/job-queues/${f.queue}`)).body.schedulingPolicy).toBe('FAIR_SHARE');
-    const w = (await api.get('/api/v1/workers/w-a100-a')).body;
+    expect((await bed.api.get(`/api/v1/job-queues/${f.queue}`)).body.schedulingPolicy).toBe('FAIR_SHARE');
+    const w = (await bed.api.get('/api/v1/workers/w-a100-a')).body;
     expect(w).toMatchObject({ labels: { zone: 'a', nvlink: 'true' }, free: { gpus: 2 }, allocated: { gpus: 2 } });
     expect(w.gpus.map((g: { jobId: string | null; nvlinkGroup: number }) => [g.jobId, g.nvlinkGroup])).toEqual([[id, 0], [id, 0], [null, 1], [null, 1]]);
   });
 
   it('reserves a worker for a blocked big job and backfills only jobs that end before it starts', async () => {
     // Five GPUs: after the 3-GPU job and the backfilled 1-GPU job, one stays free, held back by the reservation.
-    await worker.join({ id: 'w-4', gpus: [0, 1, 2, 3, 4].map(GPU) });
-    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64, gpus: 1 } });
+    await bed.worker.join({ id: 'w-4', gpus: [0, 1, 2, 3, 4].map(GPU) });
+    const f = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 64, gpus: 1 } });
     await start();
     const first = await submit(f.queue, f.definition, { overrides: { resources: { gpus: 3 } }, timeoutSeconds: 3600 });
     await waitFor('the 3-GPU job to be placed', async () => (await job(first)).status === 'STARTING');
@@ -267,32 +230,32 @@ describe('scheduler (real Postgres and Redis)', () => {
   describe('cancel, terminate and lost workers', () => {
 
     it('cancels a waiting job: FAILED with the reason, and the scheduler never places it', async () => {
-      const f = await api.fixture();
+      const f = await bed.api.fixture();
       const id = await submit(f.queue, f.definition);
       await start();
-      expect(await api.post(`/api/v1/jobs/${id}/cancel`, { reason: 'Wrong input data' })).toEqual({ status: 200, body: { jobId: id, status: 'FAILED' } });
+      expect(await bed.api.post(`/api/v1/jobs/${id}/cancel`, { reason: 'Wrong input data' })).toEqual({ status: 200, body: { jobId: id, status: 'FAILED' } });
       const cancelled = await job(id);
       expect(cancelled).toMatchObject({ status: 'FAILED', statusReason: 'Wrong input data' });
       expect(cancelled.events.at(-1)).toMatchObject({ from: 'RUNNABLE', to: 'FAILED', reason: 'Wrong input data' });
-      await worker.join({ id: 'w-late' });
+      await bed.worker.join({ id: 'w-late' });
       const other = await submit(f.queue, f.definition);
-      await waitFor('the other job to be placed', async () => (await worker.dispatched('w-late')).some((d) => d.jobId === other));
-      expect((await worker.dispatched('w-late')).map((d) => d.jobId)).toEqual([other]);
+      await waitFor('the other job to be placed', async () => (await bed.worker.dispatched('w-late')).some((d) => d.jobId === other));
+      expect((await bed.worker.dispatched('w-late')).map((d) => d.jobId)).toEqual([other]);
       // Finished jobs are left as they are; a missing reason is a 400; an unknown job a 404.
-      expect(await api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'again' })).toEqual({ status: 200, body: { jobId: id, status: 'FAILED' } });
-      expect((await api.post(`/api/v1/jobs/${id}/cancel`, { reason: '' })).body.message).toBe('reason must not be empty');
-      expect((await api.post('/api/v1/jobs/nope/cancel', { reason: 'x' })).status).toBe(404);
+      expect(await bed.api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'again' })).toEqual({ status: 200, body: { jobId: id, status: 'FAILED' } });
+      expect((await bed.api.post(`/api/v1/jobs/${id}/cancel`, { reason: '' })).body.message).toBe('reason must not be empty');
+      expect((await bed.api.post('/api/v1/jobs/nope/cancel', { reason: 'x' })).status).toBe(404);
     });
 
     it('terminates a job no worker claimed yet: FAILED with the reason, not retried, its GPU freed for the next job', async () => {
-      await worker.join({ id: 'w-1', gpus: [GPU(0)] });
-      const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64, gpus: 1 }, retryStrategy: { attempts: 3 } });
+      await bed.worker.join({ id: 'w-1', gpus: [GPU(0)] });
+      const f = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 64, gpus: 1 }, retryStrategy: { attempts: 3 } });
       const first = await submit(f.queue, f.definition);
       const second = await submit(f.queue, f.definition);
       await start();
       await waitFor('first placed', async () => (await job(first)).status === 'STARTING');
-      expect((await api.post(`/api/v1/jobs/${first}/cancel`, { reason: 'x' })).body.code).toBe('JOB_NOT_CANCELLABLE');
-      const res = await api.post(`/api/v1/jobs/${first}/terminate`, { reason: 'Operator stop' });
+      expect((await bed.api.post(`/api/v1/jobs/${first}/cancel`, { reason: 'x' })).body.code).toBe('JOB_NOT_CANCELLABLE');
+      const res = await bed.api.post(`/api/v1/jobs/${first}/terminate`, { reason: 'Operator stop' });
       expect(res.body).toEqual({ jobId: first, status: 'STARTING', stopping: true });
       const done = await waitFor('FAILED', async () => {
         const j = await job(first);
@@ -300,65 +263,65 @@ describe('scheduler (real Postgres and Redis)', () => {
       });
       expect(done.statusReason).toBe('Operator stop');
       expect(done.attempts).toHaveLength(1);
-      await waitFor('the freed GPU to go to the second job', async () => (await worker.dispatched('w-1')).some((d) => d.jobId === second && d.gpuDevices[0] === 0));
+      await waitFor('the freed GPU to go to the second job', async () => (await bed.worker.dispatched('w-1')).some((d) => d.jobId === second && d.gpuDevices[0] === 0));
     });
 
     it('sends terminate to the worker running the job', async () => {
-      await worker.join({ id: 'w-run' });
-      await worker.claim('w-run');
-      const f = await api.fixture();
+      await bed.worker.join({ id: 'w-run' });
+      await bed.worker.claim('w-run');
+      const f = await bed.api.fixture();
       const id = await submit(f.queue, f.definition);
       await start();
       await waitFor('placement', async () => (await job(id)).status === 'STARTING');
-      await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-run', containerId: 'c', startedAt: new Date().toISOString() });
+      await bed.worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-run', containerId: 'c', startedAt: new Date().toISOString() });
       await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
-      expect((await api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'Stop it' })).body).toEqual({ jobId: id, status: 'RUNNING', stopping: true });
-      expect(await worker.commands('w-run')).toEqual([{ type: 'terminate', jobId: id, attempt: 1, reason: 'Stop it' }]);
+      expect((await bed.api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'Stop it' })).body).toEqual({ jobId: id, status: 'RUNNING', stopping: true });
+      expect(await bed.worker.commands('w-run')).toEqual([{ type: 'terminate', jobId: id, attempt: 1, reason: 'Stop it' }]);
     });
 
     it('fails a lost worker\'s attempts with "Worker lost", bills to the last heartbeat, retries elsewhere, and stops them when it returns', async () => {
-      await worker.join({ id: 'w-doomed' });
-      await worker.claim('w-doomed');
-      const f = await api.fixture({ retryStrategy: { attempts: 2 } });
+      await bed.worker.join({ id: 'w-doomed' });
+      await bed.worker.claim('w-doomed');
+      const f = await bed.api.fixture({ retryStrategy: { attempts: 2 } });
       const id = await submit(f.queue, f.definition);
       await start({ WORKER_HEARTBEAT_TIMEOUT_MS: '2000' });
       await waitFor('placement', async () => (await job(id)).status === 'STARTING');
       const startedAt = new Date(Date.now() - 5000).toISOString();
-      await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-doomed', containerId: 'c', startedAt });
+      await bed.worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-doomed', containerId: 'c', startedAt });
       await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
 
-      await worker.silence('w-doomed', 3000);
-      const lastHeartbeat = JSON.parse((await worker.redis.hget('gpubatch:workers', 'w-doomed'))!).heartbeatAt;
-      await worker.join({ id: 'w-healthy' });
-      await waitFor('the retry on the healthy worker', async () => (await worker.dispatched('w-healthy')).some((d) => d.jobId === id && d.attempt === 2));
+      await bed.worker.silence('w-doomed', 3000);
+      const lastHeartbeat = JSON.parse((await bed.worker.redis.hget('gpubatch:workers', 'w-doomed'))!).heartbeatAt;
+      await bed.worker.join({ id: 'w-healthy' });
+      await waitFor('the retry on the healthy worker', async () => (await bed.worker.dispatched('w-healthy')).some((d) => d.jobId === id && d.attempt === 2));
       const detail = await job(id);
       expect(detail.attempts[0]).toMatchObject({ status: 'FAILED', reason: 'Worker lost: w-doomed', workerId: 'w-doomed' });
       expect(detail.events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'RUNNABLE', 'STARTING', 'RUNNING', 'RUNNABLE', 'STARTING']);
-      const [usage] = await db.query(`SELECT started_at, stopped_at FROM usage WHERE job_id = $1`, [id]);
+      const [usage] = await bed.db.query(`SELECT started_at, stopped_at FROM usage WHERE job_id = $1`, [id]);
       expect(usage).toEqual({ started_at: new Date(startedAt), stopped_at: new Date(lastHeartbeat) });
-      expect((await api.get('/api/v1/workers/w-doomed')).body).toMatchObject({ state: 'LOST', allocated: { vcpus: 0, gpus: 0 } });
+      expect((await bed.api.get('/api/v1/workers/w-doomed')).body).toMatchObject({ state: 'LOST', allocated: { vcpus: 0, gpus: 0 } });
 
-      await worker.join({ id: 'w-doomed' }); // it comes back
-      await waitFor('a terminate for the stale attempt', async () => (await worker.commands('w-doomed')).some((c) => c.jobId === id && c.attempt === 1));
+      await bed.worker.join({ id: 'w-doomed' }); // it comes back
+      await waitFor('a terminate for the stale attempt', async () => (await bed.worker.commands('w-doomed')).some((c) => c.jobId === id && c.attempt === 1));
     });
 
   });
 
   describe('terminate and lost workers together', () => {
     it('does not retry a terminated job whose worker is lost before it reports', async () => {
-      await worker.join({ id: 'w-t' });
-      await worker.claim('w-t');
-      await worker.join({ id: 'w-other' });
-      const f = await api.fixture({ retryStrategy: { attempts: 3 }, resources: { vcpus: 4, memoryMiB: 64 } });
+      await bed.worker.join({ id: 'w-t' });
+      await bed.worker.claim('w-t');
+      await bed.worker.join({ id: 'w-other' });
+      const f = await bed.api.fixture({ retryStrategy: { attempts: 3 }, resources: { vcpus: 4, memoryMiB: 64 } });
       const id = await submit(f.queue, f.definition);
       await start({ WORKER_HEARTBEAT_TIMEOUT_MS: '2000' });
       await waitFor('placement', async () => (await job(id)).status === 'STARTING');
       const holder = (await job(id)).attempts[0].workerId;
-      if (holder !== 'w-t') await worker.claim(holder);
-      await worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: holder, containerId: 'c', startedAt: new Date().toISOString() });
+      if (holder !== 'w-t') await bed.worker.claim(holder);
+      await bed.worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: holder, containerId: 'c', startedAt: new Date().toISOString() });
       await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
-      await api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'Operator stop' });
-      await worker.silence(holder, 5000);
+      await bed.api.post(`/api/v1/jobs/${id}/terminate`, { reason: 'Operator stop' });
+      await bed.worker.silence(holder, 5000);
       const done = await waitFor('FAILED', async () => {
         const j = await job(id);
         return j.status === 'FAILED' ? j : undefined;
@@ -370,14 +333,14 @@ describe('scheduler (real Postgres and Redis)', () => {
   });
 
   describe('dependencies', () => {
-    const exit = (jobId: string, code: number) => worker.report({
+    const exit = (jobId: string, code: number) => bed.worker.report({
       type: 'attempt-exited', jobId, attempt: 1, workerId: 'w-dep', containerId: 'c', startedAt: new Date(Date.now() - 500).toISOString(),
       stoppedAt: new Date().toISOString(), end: { kind: 'exited', exitCode: code, oomKilled: false }, logs: [], logsTruncated: false,
     });
 
     it('holds a job PENDING until its dependencies succeed, then runs it', async () => {
-      await worker.join({ id: 'w-dep' });
-      const f = await api.fixture();
+      await bed.worker.join({ id: 'w-dep' });
+      const f = await bed.api.fixture();
       const a = await submit(f.queue, f.definition);
       const b = await submit(f.queue, f.definition);
       const c = await submit(f.queue, f.definition, { dependsOn: [{ jobId: a }, { jobId: b }] });
@@ -385,23 +348,23 @@ describe('scheduler (real Postgres and Redis)', () => {
       expect(pending).toMatchObject({ status: 'PENDING', statusReason: `DEPENDENCY: waiting for ${[a, b].sort().join(', ')}` });
       expect(pending.dependsOn.map((d: { jobId: string }) => d.jobId).sort()).toEqual([a, b].sort());
       await start();
-      await waitFor('a and b placed', async () => (await worker.dispatched('w-dep')).length === 2);
+      await waitFor('a and b placed', async () => (await bed.worker.dispatched('w-dep')).length === 2);
       await exit(a, 0);
       await waitFor('the reason to name only b', async () => (await job(c)).statusReason === `DEPENDENCY: waiting for ${b}`);
       expect((await job(c)).status).toBe('PENDING');
       await exit(b, 0);
-      await waitFor('c placed', async () => (await worker.dispatched('w-dep')).some((d) => d.jobId === c));
+      await waitFor('c placed', async () => (await bed.worker.dispatched('w-dep')).some((d) => d.jobId === c));
       expect((await job(c)).events.map((e: { to: string }) => e.to)).toEqual(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
     });
 
     it('fails the dependants of a failed job, transitively, with the failed job named', async () => {
-      await worker.join({ id: 'w-dep' });
-      const f = await api.fixture();
+      await bed.worker.join({ id: 'w-dep' });
+      const f = await bed.api.fixture();
       const a = await submit(f.queue, f.definition);
       const b = await submit(f.queue, f.definition, { dependsOn: [{ jobId: a }] });
       const c = await submit(f.queue, f.definition, { dependsOn: [{ jobId: b }] });
       await start();
-      await waitFor('a placed', async () => (await worker.dispatched('w-dep')).length === 1);
+      await waitFor('a placed', async () => (await bed.worker.dispatched('w-dep')).length === 1);
       await exit(a, 3);
       await waitFor('c FAILED', async () => (await job(c)).status === 'FAILED');
       expect((await job(b)).statusReason).toBe(`Dependent job ${a} failed`);
@@ -412,11 +375,11 @@ describe('scheduler (real Postgres and Redis)', () => {
     });
 
     it('fails the dependants of a cancelled job', async () => {
-      const f = await api.fixture();
+      const f = await bed.api.fixture();
       const a = await submit(f.queue, f.definition);
       const b = await submit(f.queue, f.definition, { dependsOn: [{ jobId: a }] });
       await start();
-      await api.post(`/api/v1/jobs/${a}/cancel`, { reason: 'not needed' });
+      await bed.api.post(`/api/v1/jobs/${a}/cancel`, { reason: 'not needed' });
       await waitFor('b FAILED', async () => (await job(b)).status === 'FAILED');
       expect((await job(b)).statusReason).toBe(`Dependent job ${a} failed`);
     });
@@ -427,29 +390,29 @@ describe('scheduler (real Postgres and Redis)', () => {
       ['101 dependencies', () => Array.from({ length: 101 }, (_, i) => ({ jobId: `j${i}` })), 'dependsOn must contain no more than 100 elements'],
       ['a dependency without jobId', () => [{}], 'dependsOn entries need a jobId (except type SEQUENTIAL)'],
     ])('rejects %s with 400', async (_c, deps, message) => {
-      const f = await api.fixture();
+      const f = await bed.api.fixture();
       const a = await submit(f.queue, f.definition);
-      const res = await api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, dependsOn: deps([a]) });
+      const res = await bed.api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, dependsOn: deps([a]) });
       expect(res.status).toBe(400);
       expect(res.body.message).toContain(message);
     });
   });
 
   describe('array jobs', () => {
-    const finish = (jobId: string, code = 0, workerId = 'w-arr') => worker.report({
+    const finish = (jobId: string, code = 0, workerId = 'w-arr') => bed.worker.report({
       type: 'attempt-exited', jobId, attempt: 1, workerId, containerId: 'c', startedAt: new Date(Date.now() - 500).toISOString(),
       stoppedAt: new Date().toISOString(), end: { kind: 'exited', exitCode: code, oomKilled: false }, logs: [], logsTruncated: false,
     });
-    const placed = async (workerId = 'w-arr') => (await worker.dispatched(workerId)).map((d) => d.jobId);
+    const placed = async (workerId = 'w-arr') => (await bed.worker.dispatched(workerId)).map((d) => d.jobId);
 
     it('runs every child with its index, lists children through the parent, and succeeds when all do', async () => {
-      await worker.join({ id: 'w-arr', vcpus: 64 });
-      const f = await api.fixture();
+      await bed.worker.join({ id: 'w-arr', vcpus: 64 });
+      const f = await bed.api.fixture();
       const parent = await submit(f.queue, f.definition, { array: { size: 5 } });
       const p = await job(parent);
       expect(p).toMatchObject({ status: 'PENDING', statusReason: 'ARRAY: 5 children', arrayProperties: { size: 5, statusSummary: { RUNNABLE: 5 } } });
-      expect((await api.get(`/api/v1/jobs?queue=${f.queue}`)).body.jobs.map((j: { jobId: string }) => j.jobId)).toEqual([parent]);
-      const children = (await api.get(`/api/v1/jobs?arrayJobId=${parent}`)).body.jobs.map((j: { jobId: string }) => j.jobId);
+      expect((await bed.api.get(`/api/v1/jobs?queue=${f.queue}`)).body.jobs.map((j: { jobId: string }) => j.jobId)).toEqual([parent]);
+      const children = (await bed.api.get(`/api/v1/jobs?arrayJobId=${parent}`)).body.jobs.map((j: { jobId: string }) => j.jobId);
       expect(children.sort()).toEqual([0, 1, 2, 3, 4].map((i) => `${parent}:${i}`).sort());
       const child = await job(`${parent}:3`);
       expect(child).toMatchObject({ arrayProperties: { parentId: parent, index: 3 } });
@@ -457,7 +420,7 @@ describe('scheduler (real Postgres and Redis)', () => {
 
       await start();
       await waitFor('all five placed', async () => (await placed()).length === 5);
-      const dispatched = await worker.dispatched('w-arr');
+      const dispatched = await bed.worker.dispatched('w-arr');
       expect(dispatched.find((d) => d.jobId === `${parent}:3`)!.environment.GPUBATCH_ARRAY_INDEX).toBe('3');
       for (let i = 0; i < 5; i++) await finish(`${parent}:${i}`);
       const done = await waitFor('parent SUCCEEDED', async () => {
@@ -469,8 +432,8 @@ describe('scheduler (real Postgres and Redis)', () => {
     });
 
     it('fails the parent when a child fails, and runs SEQUENTIAL children one after another', async () => {
-      await worker.join({ id: 'w-arr', vcpus: 64 });
-      const f = await api.fixture();
+      await bed.worker.join({ id: 'w-arr', vcpus: 64 });
+      const f = await bed.api.fixture();
       const parent = await submit(f.queue, f.definition, { array: { size: 3 }, dependsOn: [{ type: 'SEQUENTIAL' }] });
       expect((await job(`${parent}:1`))).toMatchObject({ status: 'PENDING', statusReason: `DEPENDENCY: waiting for ${parent}:0` });
       await start();
@@ -489,8 +452,8 @@ describe('scheduler (real Postgres and Redis)', () => {
     });
 
     it('makes N_TO_N child i wait for child i of the other array', async () => {
-      await worker.join({ id: 'w-arr', vcpus: 64 });
-      const f = await api.fixture();
+      await bed.worker.join({ id: 'w-arr', vcpus: 64 });
+      const f = await bed.api.fixture();
       const a = await submit(f.queue, f.definition, { array: { size: 3 } });
       const b = await submit(f.queue, f.definition, { array: { size: 3 }, dependsOn: [{ jobId: a, type: 'N_TO_N' }] });
       expect((await job(`${b}:2`))).toMatchObject({ status: 'PENDING', statusReason: `DEPENDENCY: waiting for ${a}:2` });
@@ -505,10 +468,10 @@ describe('scheduler (real Postgres and Redis)', () => {
     });
 
     it('cancels the waiting children with the parent, which then fails', async () => {
-      const f = await api.fixture();
+      const f = await bed.api.fixture();
       const parent = await submit(f.queue, f.definition, { array: { size: 4 } });
       await start();
-      const res = await api.post(`/api/v1/jobs/${parent}/cancel`, { reason: 'Not needed' });
+      const res = await bed.api.post(`/api/v1/jobs/${parent}/cancel`, { reason: 'Not needed' });
       expect(res.status).toBe(200);
       const failed = await waitFor('parent FAILED', async () => {
         const j = await job(parent);
@@ -525,16 +488,16 @@ describe('scheduler (real Postgres and Redis)', () => {
       ['SEQUENTIAL with a jobId', { array: { size: 2 }, dependsOn: [{ type: 'SEQUENTIAL', jobId: 'x' }] }, 'dependsOn type SEQUENTIAL takes no jobId'],
       ['an unknown dependency type', { array: { size: 2 }, dependsOn: [{ type: 'ALL' }] }, 'type must be N_TO_N or SEQUENTIAL'],
     ])('rejects %s with 400', async (_c, extra, message) => {
-      const f = await api.fixture();
-      const res = await api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, ...extra });
+      const f = await bed.api.fixture();
+      const res = await bed.api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, ...extra });
       expect(res.status).toBe(400);
       expect(res.body.message).toContain(message);
     });
 
     it('rejects N_TO_N on an array of another size', async () => {
-      const f = await api.fixture();
+      const f = await bed.api.fixture();
       const a = await submit(f.queue, f.definition, { array: { size: 3 } });
-      const res = await api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, array: { size: 4 }, dependsOn: [{ jobId: a, type: 'N_TO_N' }] });
+      const res = await bed.api.post('/api/v1/jobs', { name: 'x', queue: f.queue, definition: f.definition, array: { size: 4 }, dependsOn: [{ jobId: a, type: 'N_TO_N' }] });
       expect(res.body).toMatchObject({ statusCode: 400, message: `dependsOn N_TO_N needs an array job of size 4; ${a} has size 3` });
     });
   });
