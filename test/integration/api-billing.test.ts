@@ -105,12 +105,13 @@ describe('pools, projects, usage reports and cost estimates (API, real Postgres)
       );
     });
 
-    const rowSums: (where: string) => Promise<{ currency: string; cost: string; attempts: number; gpu_seconds: number }[]> = (where) =>
+    const rowSums = (where: string, period = { from, to }): Promise<{ currency: string; cost: string; attempts: number; gpu_seconds: number }[]> =>
       api.db.query(
         `SELECT currency, sum(cost)::text AS cost, count(*)::int AS attempts, sum(gpus * billed_seconds)::int AS gpu_seconds
          FROM usage WHERE job_id LIKE 'report-%' AND started_at >= $1 AND started_at < $2 ${where} GROUP BY currency ORDER BY currency`,
-        [from, to],
+        [period.from, period.to],
       );
+    const totals = (body: { totals: { currency: string; cost: string; attempts: number }[] }) => body.totals.map((t) => [t.currency, t.cost, t.attempts]);
 
     it('groups by any keys, and totals equal the sum of the usage rows exactly, per currency', async () => {
       const expected = await rowSums('');
@@ -148,6 +149,18 @@ describe('pools, projects, usage reports and cost estimates (API, real Postgres)
       expect(lines[0]).toBe('project,tag:team,currency,attempts,gpuHours,vcpuHours,memoryGiBHours,cost,includesRunning');
       expect(lines.slice(1)).toEqual(json.body.rows.map((r: Record<string, unknown>) =>
         [r.project, r['tag:team'], r.currency, r.attempts, r.gpuHours, r.vcpuHours, r.memoryGiBHours, r.cost, r.includesRunning].join(',')));
+    });
+
+    it('answers periods that cut days in two, and stays exact as running rows accrue and settle', async () => {
+      // Whole days come from the daily rollup, the cut days at the ends from the rows themselves.
+      const cut = { from: '2026-10-01T06:30:00Z', to: '2026-10-02T13:15:00Z' };
+      const before = await api.get(`/api/v1/usage?from=${cut.from}&to=${cut.to}&groupBy=project,day`);
+      expect(totals(before.body)).toEqual((await rowSums('', cut)).map((e) => [e.currency, e.cost, e.attempts]));
+      // What accrual and settling do to rows: the rollup follows in the same transaction.
+      await api.db.query(`UPDATE usage SET cost = cost + 0.333333, billed_seconds = billed_seconds + 7, running = false WHERE job_id LIKE 'report-%' AND running`);
+      const after = await api.get(`/api/v1/usage?from=${from}&to=${to}&groupBy=pool`);
+      expect(totals(after.body)).toEqual((await rowSums('')).map((e) => [e.currency, e.cost, e.attempts]));
+      expect(after.body.rows.every((r: { includesRunning: boolean }) => !r.includesRunning)).toBe(true);
     });
 
     it.each([

@@ -20,8 +20,8 @@ export async function projectStandings(db: DataSource | EntityManager, now: Date
   const { month, start: monthStart } = billingMonth(now);
   const rows: (Omit<ProjectStanding, 'month'>)[] = await db.query(
     `SELECT p.name, p.gpu_quota AS "gpuQuota", p.monthly_budget::text AS "monthlyBudget", p.currency,
-            (SELECT round(COALESCE(sum(u.cost), 0), 6)::text FROM usage u
-             WHERE u.project = p.name AND u.currency = p.currency AND u.started_at >= $1) AS "spentThisMonth"
+            (SELECT round(COALESCE(sum(d.cost), 0), 6)::text FROM usage_daily d
+             WHERE d.project = p.name AND d.currency = p.currency AND d.day >= ($1::timestamptz AT TIME ZONE 'UTC')::date) AS "spentThisMonth"
      FROM projects p ${names ? 'WHERE p.name = ANY($2)' : ''} ORDER BY p.name`,
     names ? [monthStart, names] : [monthStart],
   );

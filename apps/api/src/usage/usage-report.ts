@@ -1,16 +1,21 @@
 import { billingMonth } from '#libs/core';
 import { ApiError } from '../common/api-error.js';
 
-/** What a usage report can be grouped by, and the SQL each stands for. */
-const GROUP_COLUMNS = {
-  project: 'project',
-  queue: 'queue',
-  definition: 'definition',
-  pool: 'pool',
-  gpuModel: 'gpu_model',
+/** A group key as SQL over each source a report reads: the daily rollup and the usage rows. */
+interface KeySql { rollup: string; rows: string }
+const same = (column: string): KeySql => ({ rollup: column, rows: column });
+
+/** What a usage report can be grouped by. */
+const GROUP_COLUMNS: Record<string, KeySql> = {
+  project: same('project'),
+  queue: same('queue'),
+  definition: same('definition'),
+  pool: same('pool'),
+  // The rollup keys attempts without GPUs under '' (a key column cannot be NULL).
+  gpuModel: { rollup: `NULLIF(gpu_model, '')`, rows: 'gpu_model' },
   // A row counts on the day (and in the month) its attempt started.
-  day: `to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`,
-} as const;
+  day: { rollup: 'day::text', rows: `((started_at AT TIME ZONE 'UTC')::date)::text` },
+};
 
 export const GROUP_KEYS = [...Object.keys(GROUP_COLUMNS), 'tag:<key>'];
 const MAX_GROUP_KEYS = 8;
@@ -18,8 +23,8 @@ const MAX_GROUP_KEYS = 8;
 export interface Grouping {
   /** As asked: `project`, `tag:team`... */
   keys: string[];
-  /** SQL expressions, in the same order; tag keys are bound as parameters `$<offset + i>`. */
-  expressions: string[];
+  /** SQL for each key, in the same order; tag keys are bound as parameters `$<offset + i>`. */
+  expressions: KeySql[];
   params: string[];
 }
 
@@ -34,9 +39,9 @@ export function parseGroupBy(text: string | undefined, paramOffset: number): Gro
       const tag = key.slice(4);
       if (tag.length === 0 || tag.length > 256) throw new ApiError('VALIDATION_FAILED', `groupBy ${key}: a tag key must be 1-256 characters`);
       grouping.params.push(tag);
-      grouping.expressions.push(`tags ->> $${paramOffset + grouping.params.length}`);
+      grouping.expressions.push(same(`tags ->> $${paramOffset + grouping.params.length}`));
     } else if (Object.hasOwn(GROUP_COLUMNS, key)) {
-      grouping.expressions.push(GROUP_COLUMNS[key as keyof typeof GROUP_COLUMNS]);
+      grouping.expressions.push(GROUP_COLUMNS[key]);
     } else {
       throw new ApiError('VALIDATION_FAILED', `groupBy key "${key}" is unknown; use any of ${GROUP_KEYS.join(', ')}`);
     }
@@ -58,6 +63,20 @@ export function parsePeriod(from: string | undefined, to: string | undefined, no
     throw new ApiError('VALIDATION_FAILED', `from (${period.from.toISOString()}) must not be after to (${period.to.toISOString()})`);
   }
   return period;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Splits a period into the whole UTC days inside it, which the daily rollup
+ * answers, and the partial days at its ends, which the usage rows answer:
+ * [from, wholeFrom) and [wholeTo, to). Without a whole day, wholeFrom and
+ * wholeTo are both `to` and the rows answer it all.
+ */
+export function splitByDays(period: { from: Date; to: Date }): { wholeFrom: Date; wholeTo: Date } {
+  const wholeFrom = new Date(Math.ceil(period.from.getTime() / DAY_MS) * DAY_MS);
+  const wholeTo = new Date(Math.floor(period.to.getTime() / DAY_MS) * DAY_MS);
+  return wholeFrom < wholeTo ? { wholeFrom, wholeTo } : { wholeFrom: period.to, wholeTo: period.to };
 }
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. */

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { UsageFigures, UsageReport } from './dto/usage.dto.js';
-import { parseGroupBy, parsePeriod } from './usage-report.js';
+import { parseGroupBy, parsePeriod, splitByDays } from './usage-report.js';
 
 interface FigureRow {
   is_total: boolean; currency: string; attempts: number; gpu_hours: number; vcpu_hours: number; memory_gib_hours: number;
@@ -13,30 +13,51 @@ export class UsageService {
   constructor(@Inject(DataSource) private readonly db: DataSource) {}
 
   /**
-   * Billed usage in a period, grouped. Groups and per-currency totals come
-   * from one scan (GROUPING SETS), so totals are the exact sum of the rows.
+   * Billed usage in a period, grouped. Whole days come from the daily rollup
+   * (kept exact by a trigger on the usage table), the partial days at the
+   * ends from the usage rows. Groups and per-currency totals come from one
+   * aggregation (GROUPING SETS), so totals are the exact sum of the rows.
    */
   async report(query: { from?: string; to?: string; groupBy?: string }, now = new Date()): Promise<UsageReport> {
     const period = parsePeriod(query.from, query.to, now);
-    const grouping = parseGroupBy(query.groupBy, 2);
-    const keys = grouping.expressions.map((e, i) => `${e} AS g${i}`);
+    const { wholeFrom, wholeTo } = splitByDays(period);
+    const grouping = parseGroupBy(query.groupBy, 4);
     const groupColumns = grouping.expressions.map((_, i) => `g${i}`);
+    const keysOf = (source: 'rollup' | 'rows') => grouping.expressions.map((e, i) => `${e[source]} AS g${i}, `).join('');
     const grouped = groupColumns.length > 0;
-    const rows: FigureRow[] = await this.db.query(
-      `WITH u AS (
-         SELECT currency, ${[...keys, ''].join(', ')} gpus, vcpus, memory_mib, billed_seconds, cost, running
-         FROM usage WHERE started_at >= $1 AND started_at < $2)
-       SELECT ${grouped ? `GROUPING(${groupColumns.join(', ')}) <> 0` : 'true'} AS is_total, currency, ${[...groupColumns, ''].join(', ')}
-              count(*)::int AS attempts,
-              round(sum(gpus * billed_seconds) / 3600.0, 6)::float8 AS gpu_hours,
-              round(sum(vcpus * billed_seconds) / 3600.0, 6)::float8 AS vcpu_hours,
-              round(sum(memory_mib::numeric * billed_seconds) / 1024.0 / 3600.0, 6)::float8 AS memory_gib_hours,
-              sum(cost)::text AS cost, bool_or(running) AS includes_running
-       FROM u
-       GROUP BY ${grouped ? `GROUPING SETS ((${['currency', ...groupColumns].join(', ')}), (currency))` : 'currency'}
-       ORDER BY is_total, ${[...groupColumns, 'currency'].join(', ')}`,
-      [period.from, period.to, ...grouping.params],
-    );
+    // Only the keys asked for leave each source: narrow rows keep the aggregation in memory.
+    const rows: FigureRow[] = await this.db.transaction(async (tx) => {
+      // A month of rollup rows hashes in well under this; the default 4 MB would sort them on disk.
+      // JIT compiles for longer than this query runs.
+      await tx.query(`SET LOCAL work_mem = '64MB'; SET LOCAL jit = off`);
+      return tx.query(
+        `WITH source AS (
+           SELECT currency, ${keysOf('rollup')} attempts, running, gpu_seconds, vcpu_seconds, memory_mib_seconds, cost
+           FROM usage_daily
+           WHERE day >= ($3::timestamptz AT TIME ZONE 'UTC')::date AND day < ($4::timestamptz AT TIME ZONE 'UTC')::date AND attempts <> 0
+           UNION ALL
+           SELECT currency, ${keysOf('rows')} 1, running::int, gpus::bigint * billed_seconds, vcpus * billed_seconds,
+                  memory_mib::bigint * billed_seconds, cost
+           FROM usage WHERE (started_at >= $1 AND started_at < $3) OR (started_at >= $4 AND started_at < $2)),
+         -- Grouped first with plain sums, then the grouping sets over those few groups:
+         -- sums of exact sums, so the totals still equal the rows.
+         grouped AS (
+           SELECT ${['currency', ...groupColumns].join(', ')}, sum(attempts) AS attempts, sum(running) AS running,
+                  sum(gpu_seconds) AS gpu_seconds, sum(vcpu_seconds) AS vcpu_seconds, sum(memory_mib_seconds) AS memory_mib_seconds,
+                  sum(cost) AS cost
+           FROM source GROUP BY ${['currency', ...groupColumns].join(', ')})
+         SELECT ${grouped ? `GROUPING(${groupColumns.join(', ')}) <> 0` : 'true'} AS is_total, currency, ${[...groupColumns, ''].join(', ')}
+                sum(attempts)::int AS attempts,
+                round(sum(gpu_seconds) / 3600.0, 6)::float8 AS gpu_hours,
+                round(sum(vcpu_seconds) / 3600.0, 6)::float8 AS vcpu_hours,
+                round(sum(memory_mib_seconds) / 1024.0 / 3600.0, 6)::float8 AS memory_gib_hours,
+                sum(cost)::text AS cost, sum(running) > 0 AS includes_running
+         FROM grouped
+         GROUP BY ${grouped ? `GROUPING SETS ((${['currency', ...groupColumns].join(', ')}), (currency))` : 'currency'}
+         ORDER BY is_total, ${[...groupColumns, 'currency'].join(', ')}`,
+        [period.from, period.to, wholeFrom, wholeTo, ...grouping.params],
+      );
+    });
     const figures = (r: FigureRow): UsageFigures => ({
       attempts: r.attempts, gpuHours: r.gpu_hours, vcpuHours: r.vcpu_hours, memoryGiBHours: r.memory_gib_hours,
       currency: r.currency.trim(), cost: r.cost, includesRunning: r.includes_running,
