@@ -12,7 +12,8 @@ PG_DB="${GPUBATCH_TEST_PG_DB:-gpubatch_test}"
 
 log() { echo "[services] $*" >&2; }
 # Only the final exports go to stdout (the caller evals them); everything the
-# tools below print goes to stderr.
+# tools below print goes to stderr. The daemons started below get no copy of
+# fd 3: one held open would keep the caller's $(...) waiting forever.
 exec 3>&1 1>&2
 
 missing=()
@@ -30,7 +31,7 @@ fi
 if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   log "starting redis"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
-    --maxmemory-policy noeviction >/dev/null
+    --maxmemory-policy noeviction >/dev/null 3>&-
   for _ in $(seq 50); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
@@ -40,7 +41,7 @@ if ! pg_isready -h 127.0.0.1 -q 2>/dev/null; then
   log "starting postgresql"
   cluster="$(pg_lsclusters -h | awk 'NR==1{print $1" "$2}')"
   if [ -z "$cluster" ]; then $SUDO pg_createcluster 15 main >/dev/null; cluster="15 main"; fi
-  $SUDO pg_ctlcluster $cluster start
+  $SUDO pg_ctlcluster $cluster start 3>&-
   for _ in $(seq 100); do pg_isready -h 127.0.0.1 -q && break; sleep 0.1; done
 fi
 psql_admin() { $SUDO su postgres -c "psql -qtAX -v ON_ERROR_STOP=1 $*"; }
@@ -69,7 +70,7 @@ if ! docker info >/dev/null 2>&1; then
     case "$comm" in dockerd|containerd) ;; *) $SUDO rm -f "$pidfile" ;; esac
   done
   PATH="$ROOT/test/fixtures/gpu:$PATH" nohup dockerd --bridge=none --iptables=false \
-    >/tmp/gpubatch-dockerd.log 2>&1 &
+    >/tmp/gpubatch-dockerd.log 2>&1 3>&- &
   for _ in $(seq 300); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
   docker info >/dev/null 2>&1 || { log "dockerd did not start, see /tmp/gpubatch-dockerd.log"; exit 1; }
 fi
