@@ -81,7 +81,7 @@ export async function settleUsage(tx: EntityManager, jobId: string, attempt: num
 /**
  * Brings every running attempt's usage up to `now`, so cost so far shows on
  * jobs and reports and counts against budgets before the attempt ends.
- * A row settled meanwhile is left as settled. A RUNNING attempt without a
+ * A row being settled meanwhile is left to its settlement. A RUNNING attempt without a
  * row (the scheduler stopped between recording its start and opening its
  * meter) gets one first, at the rates in force now.
  */
@@ -91,14 +91,18 @@ export async function accrueRunningUsage(db: DataSource, now: Date): Promise<num
      WHERE a.status = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM usage u WHERE u.job_id = a.job_id AND u.attempt = a.attempt)`,
   );
   for (const a of unmetered) await openUsage(db, a.job_id, a.attempt, a.started_at);
-  const open: OpenUsage[] = await db.query(`SELECT ${OPEN_USAGE_COLUMNS} FROM usage WHERE running`);
-  if (open.length === 0) return 0;
-  const billed = open.map((u) => bill(u, now));
-  await db.query(
-    `UPDATE usage u SET stopped_at = GREATEST(u.started_at, $1), billed_seconds = x.seconds, cost = x.cost
-     FROM unnest($2::bigint[], $3::int[], $4::numeric[]) AS x(id, seconds, cost)
-     WHERE u.id = x.id AND u.running`,
-    [now, open.map((u) => u.id), billed.map((b) => b.seconds), billed.map((b) => b.cost)],
-  );
-  return open.length;
+  return db.transaction(async (tx) => {
+    // Rows a recorder is settling right now are skipped (they are final in a moment). Waiting for them
+    // could deadlock: the settle then updates the rollup row this accrual may already hold.
+    const open: OpenUsage[] = await tx.query(`SELECT ${OPEN_USAGE_COLUMNS} FROM usage WHERE running ORDER BY id FOR UPDATE SKIP LOCKED`);
+    if (open.length === 0) return 0;
+    const billed = open.map((u) => bill(u, now));
+    await tx.query(
+      `UPDATE usage u SET stopped_at = GREATEST(u.started_at, $1), billed_seconds = x.seconds, cost = x.cost
+       FROM unnest($2::bigint[], $3::int[], $4::numeric[]) AS x(id, seconds, cost)
+       WHERE u.id = x.id`,
+      [now, open.map((u) => u.id), billed.map((b) => b.seconds), billed.map((b) => b.cost)],
+    );
+    return open.length;
+  });
 }
