@@ -44,13 +44,7 @@ export class JobsService {
    * dependencies starts PENDING (or FAILED, if one already failed).
    */
   async submit(dto: SubmitJobDto): Promise<SubmitJobResponse> {
-    const queue = await this.queues.get(dto.queue);
-    if (queue.state !== 'ENABLED') throw new ApiError('JOB_QUEUE_DISABLED', `job queue ${queue.name} is DISABLED`);
-    const definition = await this.definitions.resolveRef(dto.definition);
-    if (definition.status !== 'ACTIVE') {
-      throw new ApiError('DEFINITION_INACTIVE', `job definition ${definition.name}:${definition.revision} is INACTIVE`);
-    }
-    const job = this.mergeJob(dto, definition);
+    const { queue, definition, job } = await this.resolve(dto, { enabledQueue: true });
     const id = randomUUID();
     const deps = dependencyKinds(dto);
     const size = dto.array?.size;
@@ -118,6 +112,22 @@ export class JobsService {
    * priced pool its queue lets it use. Pools priced in another currency than
    * the most preferred one are left out: their prices do not compare.
    */
+  /**
+   * What a submit body names: its queue (ENABLED, when asked), its ACTIVE
+   * definition revision, and the job they make with the overrides and
+   * `Ref::` parameters applied. 4xx otherwise; `path` prefixes the field
+   * names in messages (a schedule's body sits under `submit.`).
+   */
+  async resolve(dto: SubmitJobDto, options: { enabledQueue: boolean; path?: string }) {
+    const queue = await this.queues.get(dto.queue);
+    if (options.enabledQueue && queue.state !== 'ENABLED') throw new ApiError('JOB_QUEUE_DISABLED', `job queue ${queue.name} is DISABLED`);
+    const definition = await this.definitions.resolveRef(dto.definition);
+    if (definition.status !== 'ACTIVE') {
+      throw new ApiError('DEFINITION_INACTIVE', `job definition ${definition.name}:${definition.revision} is INACTIVE`);
+    }
+    return { queue, definition, job: this.mergeJob(dto, definition, options.path ?? '') };
+  }
+
   private async estimate(queue: JobQueueEntity, job: ReturnType<JobsService['mergeJob']>, interruptible: boolean, copies: number): Promise<CostEstimateView | undefined> {
     if (job.timeoutSeconds === null) return undefined;
     const priced = await this.pools.priceCards(queue.pools);
@@ -164,13 +174,13 @@ export class JobsService {
     return { status: 'PENDING', reason: `DEPENDENCY: waiting for ${listed}` };
   }
 
-  private mergeJob(dto: SubmitJobDto, d: JobDefinitionEntity) {
+  private mergeJob(dto: SubmitJobDto, d: JobDefinitionEntity, path: string) {
     const { command, missing, tooLong } = substituteParameters(dto.overrides?.command ?? d.command, dto.parameters ?? {}, d.parameters);
     if (missing.length > 0) {
-      throw new ApiError('VALIDATION_FAILED', `parameters has no value for ${missing.map((m) => `Ref::${m}`).join(', ')} used in command`);
+      throw new ApiError('VALIDATION_FAILED', `${path}parameters has no value for ${missing.map((m) => `Ref::${m}`).join(', ')} used in command`);
     }
     if (tooLong) {
-      throw new ApiError('VALIDATION_FAILED', `parameters expand command to more than ${MAX_EXPANDED_COMMAND_CHARS} characters`);
+      throw new ApiError('VALIDATION_FAILED', `${path}parameters expand command to more than ${MAX_EXPANDED_COMMAND_CHARS} characters`);
     }
     const r = dto.overrides?.resources;
     return {

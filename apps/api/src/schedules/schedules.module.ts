@@ -1,6 +1,4 @@
 import { Module } from '@nestjs/common';
-import { JobDefinitionsModule } from '../job-definitions/job-definitions.module.js';
-import { JobQueuesModule } from '../job-queues/job-queues.module.js';
 import { JobsModule } from '../jobs/jobs.module.js';
 import { ScheduleFiringProcessor } from './schedule-firing.processor.js';
 import { ScheduleTriggers } from './schedule-triggers.js';
@@ -9,7 +7,7 @@ import { SchedulesService } from './schedules.service.js';
 
 /** Cron schedules: CRUD over Postgres, BullMQ job schedulers in Redis, and the consumer that submits each tick's job. */
 @Module({
-  imports: [JobsModule, JobQueuesModule, JobDefinitionsModule],
+  imports: [JobsModule],
   controllers: [SchedulesController],
   providers: [SchedulesService, ScheduleTriggers, ScheduleFiringProcessor],
 })

@@ -1,12 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, Not } from 'typeorm';
-import { substituteParameters } from '#libs/core';
 import { ScheduleEntity } from '#libs/db';
 import type { Logger } from '#libs/log';
 import { ApiError } from '../common/api-error.js';
 import { LOGGER } from '../infra/tokens.js';
-import { JobDefinitionsService } from '../job-definitions/job-definitions.service.js';
-import { JobQueuesService } from '../job-queues/job-queues.service.js';
+import { JobsService } from '../jobs/jobs.service.js';
 import type { CreateScheduleDto } from './dto/create-schedule.dto.js';
 import { ScheduleTriggers } from './schedule-triggers.js';
 
@@ -19,8 +17,7 @@ import { ScheduleTriggers } from './schedule-triggers.js';
 export class SchedulesService {
   constructor(
     @Inject(DataSource) private readonly db: DataSource,
-    @Inject(JobQueuesService) private readonly queues: JobQueuesService,
-    @Inject(JobDefinitionsService) private readonly definitions: JobDefinitionsService,
+    @Inject(JobsService) private readonly jobs: JobsService,
     @Inject(ScheduleTriggers) private readonly triggers: ScheduleTriggers,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -31,15 +28,8 @@ export class SchedulesService {
     if (submit.clientToken !== undefined) {
       throw new ApiError('VALIDATION_FAILED', 'submit.clientToken must not be set: each firing gets its own token');
     }
-    await this.queues.get(submit.queue);
-    const definition = await this.definitions.resolveRef(submit.definition);
-    if (definition.status !== 'ACTIVE') {
-      throw new ApiError('DEFINITION_INACTIVE', `job definition ${definition.name}:${definition.revision} is INACTIVE`);
-    }
-    const { missing } = substituteParameters(submit.overrides?.command ?? definition.command, submit.parameters ?? {}, definition.parameters);
-    if (missing.length > 0) {
-      throw new ApiError('VALIDATION_FAILED', `submit.parameters has no value for ${missing.map((m) => `Ref::${m}`).join(', ')} used in command`);
-    }
+    // A queue DISABLED now may be ENABLED by the time it fires.
+    await this.jobs.resolve(submit, { enabledQueue: false, path: 'submit.' });
 
     const inserted: unknown[] = await this.db.query(
       `INSERT INTO schedules (name, cron, timezone, submit) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING RETURNING name`,
