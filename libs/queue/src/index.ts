@@ -2,3 +2,4 @@ export * from './names.js';
 export * from './payloads.js';
 export * from './connection.js';
 export * from './worker-queues.js';
+export * from './queue-consumer.js';

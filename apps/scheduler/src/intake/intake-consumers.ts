@@ -1,14 +1,12 @@
-import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '#libs/log';
-import { closeRedis, createRedis, QueueNames, type IntakePayload } from '#libs/queue';
+import { QueueConsumer, QueueNames, type IntakePayload } from '#libs/queue';
 
 /**
  * Takes submitted job ids off every job queue's intake. The ids are only
  * collected here; the next placement pass loads them from Postgres in one query.
  */
 export class IntakeConsumers {
-  private readonly workers = new Map<string, { worker: Worker<IntakePayload>; connection: Redis }>();
+  private readonly consumers = new Map<string, QueueConsumer<IntakePayload>>();
   private pending = new Set<string>();
 
   constructor(
@@ -21,23 +19,19 @@ export class IntakeConsumers {
   async follow(jobQueues: string[]): Promise<void> {
     const wanted = new Set(jobQueues);
     for (const name of wanted) {
-      if (this.workers.has(name)) continue;
-      const connection = createRedis(this.redisUrl, `intake-${name}`);
-      const worker = new Worker<IntakePayload>(
-        QueueNames.intake(name),
-        async (job) => {
-          this.pending.add(job.data.jobId);
-          this.onIntake();
-        },
-        { connection, concurrency: 50 },
-      );
-      worker.on('error', (err) => this.logger.error({ err, queue: name }, 'intake consumer error'));
-      this.workers.set(name, { worker, connection });
+      if (this.consumers.has(name)) continue;
+      const consumer = new QueueConsumer<IntakePayload>(QueueNames.intake(name), async (job) => {
+        this.pending.add(job.data.jobId);
+        this.onIntake();
+      }, { redisUrl: this.redisUrl, connectionName: `intake-${name}`, label: `intake ${name}`, concurrency: 50 }, this.logger);
+      // Not awaited: a pass must not wait for Redis; the consumer connects when it can.
+      consumer.start().catch((err: Error) => this.logger.warn({ err, queue: name }, 'intake consumer not ready yet'));
+      this.consumers.set(name, consumer);
     }
-    for (const [name, consumer] of this.workers) {
+    for (const [name, consumer] of this.consumers) {
       if (wanted.has(name)) continue;
-      this.workers.delete(name);
-      await closeConsumer(consumer);
+      this.consumers.delete(name);
+      await consumer.close();
     }
   }
 
@@ -49,13 +43,8 @@ export class IntakeConsumers {
   }
 
   async close(): Promise<void> {
-    const workers = [...this.workers.values()];
-    this.workers.clear();
-    await Promise.all(workers.map(closeConsumer));
+    const consumers = [...this.consumers.values()];
+    this.consumers.clear();
+    await Promise.all(consumers.map((c) => c.close()));
   }
-}
-
-async function closeConsumer(c: { worker: Worker; connection: Redis }): Promise<void> {
-  await c.worker.close();
-  await closeRedis(c.connection);
 }

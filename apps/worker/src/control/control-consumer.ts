@@ -1,7 +1,6 @@
-import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Job } from 'bullmq';
 import type { Logger } from '#libs/log';
-import { closeRedis, createRedis, QueueNames, type ControlCommand } from '#libs/queue';
+import { QueueConsumer, QueueNames, type ControlCommand } from '#libs/queue';
 import type { AttemptRegistry } from './attempt-registry.js';
 
 export interface ControlConsumerOptions {
@@ -15,10 +14,7 @@ export interface ControlConsumerOptions {
  * ended or is not here yet is not an error.
  */
 export class ControlConsumer {
-  private readonly connection: Redis;
-  private readonly worker: Worker<ControlCommand>;
-  private running: Promise<void> | null = null;
-  private closing: Promise<void> | null = null;
+  private readonly consumer: QueueConsumer<ControlCommand>;
 
   constructor(
     options: ControlConsumerOptions,
@@ -32,28 +28,17 @@ export class ControlConsumer {
     private readonly stopLeftover: (jobId: string, attempt: number) => Promise<void> = async () => undefined,
   ) {
     // Its own connection: its blocking fetch must not wait behind the dispatch consumer's.
-    this.connection = createRedis(options.redisUrl, `worker-${options.workerId}-control`);
-    this.worker = new Worker<ControlCommand>(QueueNames.control(options.workerId), async (job) => this.process(job), {
-      connection: this.connection,
-      concurrency: 8,
-      autorun: false,
-    });
-    this.worker.on('error', (error) => this.logger.error({ err: error }, 'control consumer error'));
+    this.consumer = new QueueConsumer(QueueNames.control(options.workerId), (job) => this.process(job), {
+      redisUrl: options.redisUrl, connectionName: `worker-${options.workerId}-control`, label: 'control', concurrency: 8,
+    }, logger);
   }
 
-  async start(): Promise<void> {
-    if (this.running) return;
-    this.running = this.worker.run().catch((error: Error) => this.logger.error({ err: error }, 'control consumer stopped'));
-    await this.worker.waitUntilReady();
+  start(): Promise<void> {
+    return this.consumer.start();
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.worker.close();
-      await this.running;
-      await closeRedis(this.connection);
-    })();
-    return this.closing;
+    return this.consumer.close();
   }
 
   private async process(job: Job<ControlCommand>): Promise<void> {

@@ -1,7 +1,6 @@
-import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Job } from 'bullmq';
 import type { Logger } from '#libs/log';
-import { closeRedis, createRedis, QueueNames, type AttemptExitedEvent, type DispatchPayload } from '#libs/queue';
+import { QueueConsumer, QueueNames, type AttemptExitedEvent, type DispatchPayload } from '#libs/queue';
 import type { AttemptRegistry } from '../control/attempt-registry.js';
 import type { EventReporter } from '../reporter/event-reporter.js';
 import type { ContainerRunner } from '../runner/container-runner.js';
@@ -19,11 +18,8 @@ export interface DispatchConsumerOptions {
  * registered while it runs, so that a terminate command can stop it.
  */
 export class DispatchConsumer {
-  private readonly connection: Redis;
   private readonly workerId: string;
-  private readonly worker: Worker<DispatchPayload>;
-  private running: Promise<void> | null = null;
-  private closing: Promise<void> | null = null;
+  private readonly consumer: QueueConsumer<DispatchPayload>;
 
   constructor(
     options: DispatchConsumerOptions,
@@ -32,39 +28,29 @@ export class DispatchConsumer {
     private readonly attempts: AttemptRegistry,
     private readonly logger: Logger,
   ) {
-    // Its own connection: a worker's blocking fetch must not stall other commands.
     this.workerId = options.workerId;
-    this.connection = createRedis(options.redisUrl, `worker-${options.workerId}-dispatch`);
-    this.worker = new Worker<DispatchPayload>(QueueNames.dispatch(options.workerId), (job) => this.process(job), {
-      connection: this.connection,
+    // Its own connection: a worker's blocking fetch must not stall other commands.
+    this.consumer = new QueueConsumer(QueueNames.dispatch(options.workerId), (job) => this.process(job), {
+      redisUrl: options.redisUrl, connectionName: `worker-${options.workerId}-dispatch`, label: 'dispatch',
       concurrency: options.concurrency,
-      autorun: false,
       // A lock lost while the container still runs (Redis away past the lock duration) must not hand the
       // attempt out again: a second claim would replace the running container and start the job over.
       // The first claim still reports the exit; a dead worker's attempts are the scheduler's (Worker lost).
       maxStalledCount: 0,
-    });
-    this.worker.on('error', (error) => this.logger.error({ err: error }, 'dispatch consumer error'));
-    this.worker.on('failed', (job, error) =>
+    }, logger);
+    this.consumer.worker.on('failed', (job, error) =>
       this.logger.error({ err: error, dispatchJobId: job?.id }, 'attempt ended without an exit report'),
     );
   }
 
   /** Starts claiming jobs; resolves once the consumer is connected. */
-  async start(): Promise<void> {
-    if (this.running) return;
-    this.running = this.worker.run().catch((error: Error) => this.logger.error({ err: error }, 'dispatch consumer stopped'));
-    await this.worker.waitUntilReady();
+  start(): Promise<void> {
+    return this.consumer.start();
   }
 
   /** Stops claiming, waits for the attempts in progress to finish and report, then disconnects. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.worker.close();
-      await this.running;
-      await closeRedis(this.connection);
-    })();
-    return this.closing;
+    return this.consumer.close();
   }
 
   private async process(job: Job<DispatchPayload>): Promise<void> {
