@@ -20,6 +20,7 @@ import {
 import { CapacityError } from '../../apps/worker/src/capacity/capacity.js';
 import { containerName } from '../../apps/worker/src/runner/container-spec.js';
 import { startWorker, type WorkerAgent } from '../../apps/worker/src/worker-agent.js';
+import { dispatchPayload } from '../support/dispatch-payload.js';
 import { testEnv } from '../support/test-env.js';
 
 jest.setTimeout(30_000);
@@ -82,19 +83,7 @@ describe('worker agent over real Redis and Docker', () => {
     ...over,
   });
 
-  const payload = (over: Partial<DispatchPayload> = {}): DispatchPayload => ({
-    jobId: randomUUID(),
-    jobName: 'agent-test',
-    queue: 'test-queue',
-    attempt: 1,
-    image: testEnv().testImage,
-    command: ['sh', '-c', 'echo hi'],
-    environment: {},
-    resources: { vcpus: 0.5, memoryMiB: 64, gpus: 0 },
-    gpuDevices: [],
-    timeoutSeconds: null,
-    ...over,
-  });
+  const payload = (over: Partial<DispatchPayload> = {}) => dispatchPayload({ jobName: 'agent-test', command: ['sh', '-c', 'echo hi'], ...over });
 
   async function send(job: DispatchPayload): Promise<void> {
     eventIds.push(JobIds.event(job.jobId, job.attempt, 'running'), JobIds.event(job.jobId, job.attempt, 'exited'));

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
 import { ContainerRunner, type RunnerOptions } from '../../apps/worker/src/runner/container-runner.js';
 import { containerName } from '../../apps/worker/src/runner/container-spec.js';
-import { testEnv } from '../support/test-env.js';
+import { dispatchPayload } from '../support/dispatch-payload.js';
 
 jest.setTimeout(30_000);
 
@@ -18,21 +18,7 @@ function runner(over: Partial<RunnerOptions> = {}): ContainerRunner {
   return new ContainerRunner(docker, { workerId, networkMode: 'none', maxLogBytes: 64 * 1024, pullTimeoutMs: 20_000, stopGraceSeconds: 1, ...over }, logger);
 }
 
-function payload(over: Partial<DispatchPayload> = {}): DispatchPayload {
-  return {
-    jobId: randomUUID(),
-    jobName: 'runner-test',
-    queue: 'test-queue',
-    attempt: 1,
-    image: testEnv().testImage,
-    command: ['sh', '-c', 'exit 0'],
-    environment: {},
-    resources: { vcpus: 0.5, memoryMiB: 64, gpus: 0 },
-    gpuDevices: [],
-    timeoutSeconds: null,
-    ...over,
-  };
-}
+const payload = (over: Partial<DispatchPayload> = {}) => dispatchPayload({ jobName: 'runner-test', ...over });
 
 /** Runs an attempt, keeping the running report and, if asked, what Docker says of the live container. */
 async function run(
