@@ -65,17 +65,19 @@ function bill(u: OpenUsage, until: Date): { seconds: number; cost: string } {
 /**
  * Settles an attempt's usage at its real stop: billed seconds and cost,
  * final. Only a running row is settled, so a repeated report bills nothing.
+ * False when the attempt has no running row.
  */
-export async function settleUsage(tx: EntityManager, jobId: string, attempt: number, stoppedAt: Date): Promise<void> {
+export async function settleUsage(tx: EntityManager, jobId: string, attempt: number, stoppedAt: Date): Promise<boolean> {
   const [u]: OpenUsage[] = await tx.query(
     `SELECT ${OPEN_USAGE_COLUMNS} FROM usage WHERE job_id = $1 AND attempt = $2 AND running FOR UPDATE`, [jobId, attempt],
   );
-  if (!u) return;
+  if (!u) return false;
   const { seconds, cost: amount } = bill(u, stoppedAt);
   await tx.query(
     `UPDATE usage SET stopped_at = $2, billed_seconds = $3, cost = $4, running = false WHERE id = $1`,
     [u.id, new Date(Math.max(stoppedAt.getTime(), u.started_at.getTime())), seconds, amount],
   );
+  return true;
 }
 
 /**

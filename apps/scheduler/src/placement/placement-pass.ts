@@ -45,12 +45,22 @@ export class PlacementPass {
     if (this.state.runnable.size === 0) return 0;
     const byName = new Map(context.queues.map((q) => [q.name, q]));
     const knownPools = [...new Set([...context.capacityTypes.keys(), ...this.registry.pools()])];
+    // One pool list per queue and interruptibility, shared by its jobs: a pass may carry 100,000 of them.
+    const poolLists = new Map<string, string[]>();
+    const poolsOf = (queue: QueueRow, interruptible: boolean) => {
+      const key = `${queue.name} ${interruptible}`;
+      let pools = poolLists.get(key);
+      if (!pools) {
+        pools = poolsForJob({ pools: queue.pools, preferSpotForInterruptible: queue.prefer_spot_for_interruptible }, interruptible, context.capacityTypes, knownPools);
+        poolLists.set(key, pools);
+      }
+      return pools;
+    };
     const jobs: RunnableJob[] = [...this.state.runnable.values()].map(({ interruptible, ...j }) => {
       const queue = byName.get(j.queue);
-      const pools = queue
-        ? poolsForJob({ pools: queue.pools, preferSpotForInterruptible: queue.prefer_spot_for_interruptible }, interruptible, context.capacityTypes, knownPools)
-        : [];
-      return { ...j, queuePriority: queue?.priority ?? 0, pools, fairShare: queue?.scheduling_policy === 'FAIR_SHARE' };
+      return {
+        ...j, queuePriority: queue?.priority ?? 0, pools: queue ? poolsOf(queue, interruptible) : [], fairShare: queue?.scheduling_policy === 'FAIR_SHARE',
+      };
     });
     const held = this.state.gpusHeldByProject();
     const projects = new Map([...context.projects].map(([name, p]) => [name, { ...p, gpusHeld: held.get(name) ?? 0 }]));

@@ -83,7 +83,8 @@ export class EventRecorder {
       );
       if (!attempt) return false; // already recorded: a repeated report
       // Billed once: only this guarded update gets here, and only a running usage row is settled.
-      if (attempt.started_at) {
+      // The meter is normally open since the start report; an exit reported without one opens it here.
+      if (attempt.started_at && !(await settleUsage(tx, e.jobId, e.attempt, stoppedAt))) {
         await openUsage(tx, e.jobId, e.attempt, attempt.started_at);
         await settleUsage(tx, e.jobId, e.attempt, stoppedAt);
       }
