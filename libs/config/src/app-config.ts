@@ -116,12 +116,7 @@ function parseGpuSetting(raw: string | undefined): GpuSetting {
   if (value === 'auto') return { mode: 'auto' };
   if (value === 'none') return { mode: 'none' };
   const rule = 'must be "auto", "none" or a JSON list of { "model": string, "memoryMiB": positive integer }';
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    throw new ConfigError('WORKER_GPUS', rule);
-  }
+  const parsed = parseJson('WORKER_GPUS', value, rule);
   if (!Array.isArray(parsed)) throw new ConfigError('WORKER_GPUS', rule);
   const gpus = parsed.map((g, i) => {
     if (
@@ -164,12 +159,7 @@ function parseLabels(raw: string | undefined): Record<string, string> {
 function parseWeights(raw: string | undefined): Map<string, number> {
   if (!raw?.trim()) return new Map();
   const rule = 'must be a JSON object of project name to a positive number';
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new ConfigError('FAIR_SHARE_WEIGHTS', rule);
-  }
+  const parsed = parseJson('FAIR_SHARE_WEIGHTS', raw, rule);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError('FAIR_SHARE_WEIGHTS', rule);
   const weights = new Map<string, number>();
   for (const [project, weight] of Object.entries(parsed)) {
@@ -177,4 +167,13 @@ function parseWeights(raw: string | undefined): Map<string, number> {
     weights.set(project, weight);
   }
   return weights;
+}
+
+/** A variable's JSON value; text that is not JSON stops the process with the variable's rule. */
+function parseJson(variable: string, text: string, rule: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ConfigError(variable, rule);
+  }
 }
