@@ -5,18 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/node.sh
 # Assigned first so a failure to start a service stops the run here.
 service_env="$(bash scripts/services.sh --fresh-test-db)"
 eval "$service_env"
 # The tests flush their Redis database: keep them on database 15, away from anything else.
-export REDIS_URL="${REDIS_URL%/}/15"
+export REDIS_URL="${REDIS_URL%/}/${GPUBATCH_TEST_REDIS_DB:-15}"
 export DATABASE_URL
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # npm ci refuses this lockfile where npm is set to keep registry addresses out
-  # of lockfiles (it then lacks other platforms' optional packages); npm install
-  # installs the same locked versions.
-  npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+  # No fallback: a lockfile npm ci refuses is a bug to fix, not to hide.
+  npm ci --no-audit --no-fund
 fi
 npm run build
 npm run typecheck
