@@ -99,7 +99,19 @@ export interface WorkerDescriptor {
   /** Free-form labels (`zone=a`, `nvlink=true`) that job label selectors match. */
   labels?: Record<string, string>;
   state: WorkerState;
-  /** Epoch ms of the last heartbeat. */
+  /** Epoch ms of the last heartbeat, by the worker's clock: shown, never used to judge liveness. */
   heartbeatAt: number;
   startedAt: number;
+  /**
+   * Every attempt this worker holds right now (claimed, starting, running or
+   * exited with its report not yet recorded), as `attemptKey(jobId, attempt)`.
+   * The scheduler ends active attempts missing from it, after a grace, and
+   * tells the worker to stop containers of attempts that are no longer active.
+   */
+  attempts?: string[];
+}
+
+/** The one spelling of an attempt's identity in heartbeats and logs. */
+export function attemptKey(jobId: string, attempt: number): string {
+  return `${jobId}#${attempt}`;
 }

@@ -1,4 +1,5 @@
 import { toMilliCpu, type RunnableJob, type RunningAttempt } from '#libs/core';
+import { attemptKey } from '#libs/queue';
 
 /** A runnable job as the leader keeps it in memory: everything but its queue's settings. */
 export type RunnableEntry = Omit<RunnableJob, 'queuePriority' | 'pools' | 'fairShare'> & { interruptible: boolean };
@@ -25,7 +26,7 @@ export class ClusterState {
   private readonly held = new Map<string, Map<string, Held>>();
 
   static attemptKey(jobId: string, attempt: number): string {
-    return `${jobId}.${attempt}`;
+    return attemptKey(jobId, attempt);
   }
 
   hold(workerId: string, attemptKey: string, a: { jobId: string; project: string; vcpus: number; memoryMiB: number; gpuDevices: number[]; startedAt: number; timeoutSeconds: number | null }): void {
