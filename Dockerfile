@@ -1,16 +1,20 @@
 # One image for the three apps; the command picks which one runs.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# npm install as the fallback: see scripts/test.sh.
-RUN npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+# No fallback: a lockfile npm ci refuses is a bug to fix, not to hide.
+RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY apps apps
 COPY libs libs
 COPY scripts scripts
-RUN npm run build && npm prune --omit=dev
+RUN npm run build \
+  && npm prune --omit=dev \
+  # TypeScript stays after the prune as an optional peer of @nestjs/swagger
+  # (its build-time plugin); nothing runs it at runtime.
+  && rm -rf node_modules/typescript node_modules/.bin/tsc node_modules/.bin/tsserver
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./

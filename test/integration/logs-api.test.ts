@@ -5,6 +5,7 @@ import { ApiHarness } from '../support/api-harness.js';
 import { testEnv } from '../support/test-env.js';
 import { follow } from '../support/sse-follower.js';
 import { waitFor } from '../support/wait-for.js';
+import { driveJob } from '../support/lifecycle-fixtures.js';
 
 jest.setTimeout(30_000);
 
@@ -34,11 +35,7 @@ describe('job logs API', () => {
   async function runningJob(): Promise<string> {
     const { queue, definition } = await api.fixture();
     const { body } = await api.post('/api/v1/jobs', { name: 'follow-me', queue, definition });
-    await api.db.query(`UPDATE jobs SET status = 'RUNNING', attempt_count = 1, started_at = now() WHERE id = $1`, [body.jobId]);
-    await api.db.query(
-      `INSERT INTO job_attempts (job_id, attempt, worker_id, pool, vcpus, memory_mib, status, started_at)
-       VALUES ($1, 1, 'logs-api-worker', 'logs-api', 0.25, 64, 'RUNNING', now())`, [body.jobId],
-    );
+    await driveJob(api.db, body.jobId, 'RUNNING', 'logs-api-worker');
     return body.jobId;
   }
 
@@ -109,7 +106,7 @@ describe('job logs API', () => {
         `INSERT INTO job_logs (job_id, attempt, stream, at, text) VALUES ($1, 1, 'stdout', now(), 'live one'), ($1, 1, 'stdout', now(), 'two'), ($1, 1, 'stderr', now(), 'three')`,
         [jobId],
       );
-      await api.db.query(`UPDATE job_attempts SET status = 'SUCCEEDED', stopped_at = now(), exit_code = 0 WHERE job_id = $1`, [jobId]);
+      await driveJob(api.db, jobId, 'SUCCEEDED');
       await waitFor('the stream to close', () => f.closed, 10_000);
       expect(f.lines()).toEqual(['live one', 'two', 'three']);
       expect(f.events.at(-1)).toMatchObject({ event: 'end', data: { jobId, attempt: 1 } });
@@ -119,7 +116,7 @@ describe('job logs API', () => {
       const jobId = await runningJob();
       await line(jobId, 0, 'stale redis copy');
       await api.db.query(`INSERT INTO job_logs (job_id, attempt, stream, at, text) VALUES ($1, 1, 'stdout', now(), 'stored')`, [jobId]);
-      await api.db.query(`UPDATE job_attempts SET status = 'FAILED', stopped_at = now() WHERE job_id = $1`, [jobId]);
+      await driveJob(api.db, jobId, 'SUCCEEDED');
       const f = follow(`${api.baseUrl}/api/v1/jobs/${jobId}/logs?follow=true&attempt=1`);
       await waitFor('the stream to close', () => f.closed, 5000);
       expect(f.events.map((e) => [e.event, e.data.text])).toEqual([['line', 'stored'], ['end', undefined]]);
@@ -132,7 +129,7 @@ describe('job logs API', () => {
       expect((await f.response).status).toBe(200);
       await new Promise((r) => setTimeout(r, 300));
       expect(f.closed).toBe(false);
-      await api.db.query(`UPDATE jobs SET status = 'FAILED', status_reason = 'Cancelled' WHERE id = $1`, [waiting]);
+      await driveJob(api.db, waiting, 'FAILED');
       await waitFor('the stream to close', () => f.closed, 5000);
       expect(f.events).toEqual([{ event: 'end', data: { jobId: waiting, attempt: null }, receivedAt: expect.any(Number) }]);
     });

@@ -1,6 +1,7 @@
 import { sweepFinishedJobs } from '../../apps/scheduler/src/retention/retention-sweep.js';
 import { schedulerTestbed } from '../support/scheduler-testbed.js';
 import { waitFor } from '../support/wait-for.js';
+import { driveJob } from '../support/lifecycle-fixtures.js';
 
 const A100 = (index: number) => ({ index, uuid: null, model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920 });
 
@@ -162,8 +163,10 @@ describe('metering, budgets and quotas in the scheduler (real Postgres and Redis
     const old = await submit(f.queue, f.definition);
     const recent = await submit(f.queue, f.definition);
     const pending = await submit(f.queue, f.definition);
-    await bed.db.query(`UPDATE jobs SET status = 'SUCCEEDED', stopped_at = now() - interval '40 days' WHERE id = $1`, [old]);
-    await bed.db.query(`UPDATE jobs SET status = 'SUCCEEDED', stopped_at = now() - interval '2 days' WHERE id = $1`, [recent]);
+    await driveJob(bed.db, old, 'SUCCEEDED');
+    await driveJob(bed.db, recent, 'SUCCEEDED');
+    await bed.db.query(`UPDATE jobs SET stopped_at = now() - interval '40 days' WHERE id = $1`, [old]);
+    await bed.db.query(`UPDATE jobs SET stopped_at = now() - interval '2 days' WHERE id = $1`, [recent]);
     await bed.db.query(`INSERT INTO job_logs (job_id, attempt, stream, at, text) VALUES ($1, 1, 'stdout', now(), 'bye')`, [old]);
     await bed.db.query(
       `INSERT INTO usage (job_id, attempt, project, queue, definition, worker_id, pool, vcpus, memory_mib, gpus, started_at, stopped_at, billed_seconds, cost)

@@ -7,7 +7,7 @@ import { testEnv } from './test-env.js';
  * a scheduler (it acts on every runnable job and worker it can see).
  */
 export async function resetState(db: DataSource): Promise<void> {
-  await db.query(`TRUNCATE usage, job_logs, job_events, job_dependencies, job_attempts, jobs, job_definitions, job_queues, workers, schedules,
+  await db.query(`TRUNCATE usage, job_logs, job_events, job_dependencies, job_attempts, gpu_holds, jobs, job_definitions, job_queues, workers, schedules,
     pools, projects RESTART IDENTITY CASCADE`);
   // As the migration leaves it: the pool workers join by default, priced at zero.
   await db.query(`INSERT INTO pools (name) VALUES ('default')`);

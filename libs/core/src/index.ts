@@ -1,4 +1,5 @@
 export * from './job-state.js';
+export * from './lifecycle.js';
 export * from './resources.js';
 export * from './placement/index.js';
 export * from './gpu-model.js';

@@ -1,5 +1,6 @@
 export * from './data-source.js';
 export * from './job-progress.js';
+export * from './job-lifecycle.js';
 export * from './entities/job-definition.entity.js';
 export * from './entities/job-queue.entity.js';
 export * from './entities/job.entity.js';

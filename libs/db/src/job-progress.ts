@@ -1,4 +1,6 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { JobStatus } from '#libs/core';
+import { applyCommands, applyInTransaction, type Applied, type LifecycleCommand } from './job-lifecycle.js';
 
 // Reasons list at most this many of the jobs still awaited.
 const LISTED = 10;
@@ -21,39 +23,31 @@ export async function settleDependants(db: Db, finished?: string[]): Promise<str
   for (let round = 0; round < 10_000; round++) {
     const all = scope === undefined;
     const ids = scope ?? [];
-    const promoted: { job_id: string }[] = await db.query(
-      `WITH ready AS (
-         SELECT j.id FROM jobs j
-         WHERE j.status = 'PENDING' AND j.array_size IS NULL
-           AND ($2 OR j.id IN (SELECT job_id FROM job_dependencies WHERE depends_on = ANY($1)))
-           AND EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = j.id)
-           AND NOT EXISTS (SELECT 1 FROM job_dependencies d JOIN jobs x ON x.id = d.depends_on
-                           WHERE d.job_id = j.id AND x.status <> 'SUCCEEDED')),
-       upd AS (
-         UPDATE jobs SET status = 'RUNNABLE', status_reason = 'Waiting for the scheduler', updated_at = clock_timestamp()
-         WHERE id IN (SELECT id FROM ready) AND status = 'PENDING' RETURNING id)
-       INSERT INTO job_events (job_id, from_status, to_status, reason)
-       SELECT id, 'PENDING', 'RUNNABLE', 'All dependencies succeeded' FROM upd RETURNING job_id`,
+    const ready: { id: string }[] = await db.query(
+      `SELECT j.id FROM jobs j
+       WHERE j.status = 'PENDING' AND j.array_size IS NULL
+         AND ($2 OR j.id IN (SELECT job_id FROM job_dependencies WHERE depends_on = ANY($1)))
+         AND EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = j.id)
+         AND NOT EXISTS (SELECT 1 FROM job_dependencies d JOIN jobs x ON x.id = d.depends_on
+                         WHERE d.job_id = j.id AND x.status <> 'SUCCEEDED')`,
       [ids, all],
     );
-    runnable.push(...promoted.map((r) => r.job_id));
-    const failed: { job_id: string }[] = await db.query(
-      `WITH doomed AS (
-         SELECT DISTINCT ON (j.id) j.id, x.id AS failed_dependency
-         FROM jobs j JOIN job_dependencies d ON d.job_id = j.id JOIN jobs x ON x.id = d.depends_on
-         WHERE j.status = 'PENDING' AND x.status = 'FAILED' AND ($2 OR d.depends_on = ANY($1))
-         ORDER BY j.id, x.id),
-       upd AS (
-         UPDATE jobs j SET status = 'FAILED', status_reason = 'Dependent job ' || doomed.failed_dependency || ' failed',
-                stopped_at = clock_timestamp(), updated_at = clock_timestamp()
-         FROM doomed WHERE j.id = doomed.id AND j.status = 'PENDING' RETURNING j.id, j.status_reason)
-       INSERT INTO job_events (job_id, from_status, to_status, reason)
-       SELECT id, 'PENDING', 'FAILED', status_reason FROM upd RETURNING job_id`,
+    const doomed: { id: string; failed_dependency: string }[] = await db.query(
+      `SELECT DISTINCT ON (j.id) j.id, x.id AS failed_dependency
+       FROM jobs j JOIN job_dependencies d ON d.job_id = j.id JOIN jobs x ON x.id = d.depends_on
+       WHERE j.status = 'PENDING' AND x.status = 'FAILED' AND ($2 OR d.depends_on = ANY($1))
+       ORDER BY j.id, x.id`,
       [ids, all],
     );
+    const applied = await apply(db, [
+      ...ready.map((r): LifecycleCommand => ({ jobId: r.id, command: { type: 'dependencies-succeeded' } })),
+      ...doomed.map((r): LifecycleCommand => ({ jobId: r.id, command: { type: 'dependency-failed', dependencyId: r.failed_dependency } })),
+    ]);
+    runnable.push(...movedTo(applied, 'RUNNABLE'));
+    const failed = movedTo(applied, 'FAILED');
     await describeWaits(db, ids, all);
-    const parents = await settleArrayParents(db, [...ids, ...failed.map((r) => r.job_id)], all);
-    const next = [...failed.map((r) => r.job_id), ...parents];
+    const parents = await settleArrayParents(db, [...ids, ...failed], all);
+    const next = [...failed, ...parents];
     if (next.length === 0) break;
     scope = next;
   }
@@ -83,26 +77,26 @@ export async function describeWaits(db: Db, finished: string[], all: boolean): P
  * Returns the parents that finished.
  */
 export async function settleArrayParents(db: Db, children: string[], all = false): Promise<string[]> {
-  const done: { job_id: string }[] = await db.query(
-    `WITH candidates AS (
-       SELECT p.id, p.array_size FROM jobs p
-       WHERE p.array_size IS NOT NULL AND p.status = 'PENDING'
-         AND ($2 OR p.id IN (SELECT parent_id FROM jobs WHERE id = ANY($1) AND parent_id IS NOT NULL) OR p.id = ANY($1))
-       FOR UPDATE),
-     counts AS (
-       SELECT c.id, count(*) FILTER (WHERE k.status NOT IN ('SUCCEEDED', 'FAILED')) AS open,
-              count(*) FILTER (WHERE k.status = 'FAILED') AS failed
-       FROM candidates c JOIN jobs k ON k.parent_id = c.id GROUP BY c.id),
-     upd AS (
-       UPDATE jobs p SET status = CASE WHEN counts.failed = 0 THEN 'SUCCEEDED' ELSE 'FAILED' END,
-              status_reason = CASE WHEN counts.failed = 0 THEN 'All ' || p.array_size || ' children succeeded'
-                                   ELSE counts.failed || ' of ' || p.array_size || ' children failed' END,
-              stopped_at = clock_timestamp(), updated_at = clock_timestamp()
-       FROM counts WHERE p.id = counts.id AND counts.open = 0 AND p.status = 'PENDING'
-       RETURNING p.id, p.status, p.status_reason)
-     INSERT INTO job_events (job_id, from_status, to_status, reason)
-     SELECT id, 'PENDING', status, status_reason FROM upd RETURNING job_id`,
+  const done: { id: string; size: number; failed: number }[] = await db.query(
+    `SELECT p.id, p.array_size AS size,
+            count(*) FILTER (WHERE k.status = 'FAILED')::int AS failed
+     FROM jobs p JOIN jobs k ON k.parent_id = p.id
+     WHERE p.array_size IS NOT NULL AND p.status = 'PENDING'
+       AND ($2 OR p.id IN (SELECT parent_id FROM jobs WHERE id = ANY($1) AND parent_id IS NOT NULL) OR p.id = ANY($1))
+     GROUP BY p.id
+     HAVING count(*) FILTER (WHERE k.status NOT IN ('SUCCEEDED', 'FAILED')) = 0`,
     [children, all],
   );
-  return done.map((r) => r.job_id);
+  const applied = await apply(db, done.map((p) => ({ jobId: p.id, command: { type: 'children-finished', size: p.size, failed: p.failed } })));
+  return applied.filter((a) => a.transition.outcome === 'applied').map((a) => a.jobId);
+}
+
+/** Through the lifecycle writer, in the caller's transaction when there is one. */
+function apply(db: Db, commands: LifecycleCommand[]): Promise<Applied[]> {
+  if (commands.length === 0) return Promise.resolve([]);
+  return db instanceof DataSource ? applyCommands(db, commands) : applyInTransaction(db, commands);
+}
+
+function movedTo(applied: Applied[], status: JobStatus): string[] {
+  return applied.filter((a) => a.transition.outcome === 'applied' && a.transition.to === status).map((a) => a.jobId);
 }

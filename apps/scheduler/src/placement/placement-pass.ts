@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import {
   poolsForJob, schedule, type CapacityType, type Placement, type ProjectLimits, type RunnableJob, type SchedulingPolicy,
 } from '#libs/core';
+import { applyCommands, type Fence, type LifecycleCommand } from '#libs/db';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload, WorkerQueues } from '#libs/queue';
 import { ClusterState } from '../state/cluster-state.js';
@@ -24,13 +25,13 @@ export interface PassContext {
 interface PlacedRow {
   id: string; name: string; queue: string; attempt_count: number; image: string; command: string[];
   environment: Record<string, string>; vcpus: string; memory_mib: number; timeout_seconds: number | null;
-  worker_id: string; gpus_text: string; project: string;
+  worker_id: string; project: string;
 }
 
 /**
  * One scheduling pass: the pure core decides, then every placement is
- * committed (job STARTING + attempt row + event) in one statement before it
- * is dispatched, and every waiting job gets its reason.
+ * committed through the lifecycle writer (job STARTING + attempt row +
+ * event) in one transaction before it is dispatched, and every waiting job gets its reason.
  */
 export class PlacementPass {
   constructor(
@@ -39,6 +40,8 @@ export class PlacementPass {
     private readonly registry: WorkerRegistry,
     private readonly dispatcher: WorkerQueues,
     private readonly logger: Logger,
+    /** The leader's epoch: placements of a deposed leader are refused. */
+    private readonly fence: () => Fence | undefined = () => undefined,
   ) {}
 
   async run(context: PassContext, now: number): Promise<number> {
@@ -75,33 +78,18 @@ export class PlacementPass {
 
   private async commit(placements: Placement[], now: number): Promise<number> {
     if (placements.length === 0) return 0;
-    const rows: PlacedRow[] = await this.db.query(
-      `WITH p(job_id, worker_id, pool, gpus_text, gpu_model) AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])),
-       placed AS (
-         UPDATE jobs j SET status = 'STARTING', status_reason = 'Placed on worker ' || p.worker_id,
-                attempt_count = j.attempt_count + 1, updated_at = clock_timestamp()
-         FROM p WHERE j.id = p.job_id AND j.status = 'RUNNABLE'
-         RETURNING j.id, j.name, j.queue, j.attempt_count, j.image, j.command, j.environment, j.vcpus, j.memory_mib,
-                   j.timeout_seconds, j.project, p.worker_id, p.pool, p.gpus_text, p.gpu_model),
-       attempts AS (
-         INSERT INTO job_attempts (job_id, attempt, worker_id, pool, gpu_devices, gpu_model, vcpus, memory_mib, status)
-         SELECT id, attempt_count, worker_id, pool,
-                CASE WHEN gpus_text = '' THEN '{}'::int[] ELSE string_to_array(gpus_text, ',')::int[] END,
-                NULLIF(gpu_model, ''), vcpus, memory_mib, 'STARTING'
-         FROM placed),
-       events AS (
-         INSERT INTO job_events (job_id, from_status, to_status, reason)
-         SELECT id, 'RUNNABLE', 'STARTING', 'Placed on worker ' || worker_id FROM placed)
-       SELECT * FROM placed`,
-      [
-        placements.map((p) => p.jobId),
-        placements.map((p) => p.workerId),
-        placements.map((p) => this.registry.pool(p.workerId) ?? 'default'),
-        placements.map((p) => p.gpuDevices.join(',')),
-        // Priced by its first GPU's model: the core keeps a job's GPUs on one model when it asks for one.
-        placements.map((p) => (p.gpuDevices.length ? this.registry.gpuModel(p.workerId, p.gpuDevices[0]) ?? '' : '')),
-      ],
+    const applied = await applyCommands(this.db, placements.map((p): LifecycleCommand => ({
+      jobId: p.jobId,
+      command: { type: 'place', workerId: p.workerId, gpuDevices: p.gpuDevices },
+      // Priced by its first GPU's model: the core keeps a job's GPUs on one model when it asks for one.
+      placement: { pool: this.registry.pool(p.workerId) ?? 'default', gpuModel: p.gpuDevices.length ? this.registry.gpuModel(p.workerId, p.gpuDevices[0]) ?? null : null },
+    })), this.fence());
+    const placedIds = applied.filter((a) => a.transition.outcome === 'applied').map((a) => a.jobId);
+    const rows: PlacedRow[] = placedIds.length === 0 ? [] : await this.db.query(
+      `SELECT j.id, j.name, j.queue, j.attempt_count, j.image, j.command, j.environment, j.vcpus, j.memory_mib, j.timeout_seconds, j.project,
+              a.worker_id
+       FROM jobs j JOIN job_attempts a ON a.job_id = j.id AND a.attempt = j.attempt_count WHERE j.id = ANY($1)`,
+      [placedIds],
     );
     const gpusByJob = new Map(placements.map((p) => [p.jobId, p.gpuDevices]));
     for (const p of placements) {

@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { delimiter, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { parse } from 'yaml';
+import { LocalCluster } from '../../scripts/lib/local-cluster.js';
+import { RedisKeys, type WorkerDescriptor } from '#libs/queue';
+import { testEnv } from '../support/test-env.js';
+import { waitFor } from '../support/wait-for.js';
+
+const ROOT = resolve('.');
+// merge: Compose applies YAML merge keys (`<<: *app`), as the file relies on.
+const base = parse(readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true });
+const gpu = parse(readFileSync(resolve(ROOT, 'docker-compose.gpu.yml'), 'utf8'));
+const APPS = ['api', 'scheduler', 'worker'];
+
+/** What `docker compose -f docker-compose.yml -f docker-compose.gpu.yml` gives the worker: maps merged, the override winning. */
+function gpuWorker(): { command: string[]; environment: Record<string, string> } {
+  const worker = base.services.worker;
+  return { command: worker.command, environment: { ...worker.environment, ...gpu.services.worker.environment } };
+}
+
+/** Runs a compose health check's CMD argv here, with its probe port moved to `port`; resolves with its exit code. */
+function runHealthCheck(test: string[], port: number): Promise<number | null> {
+  const [kind, command, ...args] = test;
+  expect(kind).toBe('CMD');
+  const argv = args.map((a) => a.replace('127.0.0.1:9464', `127.0.0.1:${port}`));
+  return new Promise((done) => spawn(command === 'node' ? process.execPath : command, argv).on('exit', done));
+}
+
+describe('docker-compose.yml: the quick start is safe and GPU-ready', () => {
+  it('publishes the API on loopback only, unless GPUBATCH_API_BIND opens it', () => {
+    expect(base.services.api.ports).toEqual(['${GPUBATCH_API_BIND:-127.0.0.1}:${GPUBATCH_API_PORT:-3000}:3000']);
+    for (const name of Object.keys(base.services).filter((s) => s !== 'api')) expect(base.services[name].ports).toBeUndefined();
+  });
+
+  it('builds one image, which every app service runs', () => {
+    const built = APPS.filter((app) => base.services[app].build !== undefined);
+    expect(built).toEqual(['api']);
+    for (const app of APPS) expect(base.services[app].image).toBe('gpubatch:local');
+    // The services without a build start after the one that builds the image.
+    for (const app of ['scheduler', 'worker']) expect(base.services[app].depends_on.api).toEqual({ condition: 'service_healthy' });
+  });
+
+  it('gives every service a health check', () => {
+    for (const name of Object.keys(base.services)) expect(base.services[name].healthcheck?.test?.length).toBeGreaterThan(1);
+    for (const app of ['scheduler', 'worker']) expect(base.services[app].environment.PROBE_PORT).toBe('9464');
+  });
+
+  it('mounts the Docker socket from DOCKER_SOCK, defaulting to the rootful path', () => {
+    expect(base.services.worker.volumes).toEqual(['${DOCKER_SOCK:-/var/run/docker.sock}:/var/run/docker.sock']);
+  });
+
+  it('the GPU override reserves every NVIDIA GPU with nvidia-smi inside, and detects them', () => {
+    expect(gpu.services.worker.deploy.resources.reservations.devices).toEqual([
+      { driver: 'nvidia', count: 'all', capabilities: ['gpu', 'utility'] },
+    ]);
+    expect(gpuWorker().environment.WORKER_GPUS).toBe('auto');
+    expect(base.services.worker.environment.WORKER_GPUS).toBe('none');
+  });
+});
+
+describe('the worker as the GPU profile starts it', () => {
+  const workerId = `compose-gpu-${process.pid}`;
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(testEnv().redisUrl);
+  });
+  afterAll(() => redis.disconnect());
+
+  it('finds the GPUs nvidia-smi lists, and its health check passes', async () => {
+    const { command: [node, entry], environment } = gpuWorker();
+    expect(node).toBe('node');
+    const probePort = await LocalCluster.freePort();
+    const child = spawn(process.execPath, [resolve(ROOT, entry)], {
+      env: {
+        ...environment,
+        // Outside Docker: this test's services stand in for the compose ones, the stub for the host's nvidia-smi.
+        DATABASE_URL: testEnv().databaseUrl,
+        REDIS_URL: testEnv().redisUrl,
+        WORKER_ID: workerId,
+        PROBE_PORT: String(probePort),
+        LOG_LEVEL: 'warn',
+        PATH: `${resolve(ROOT, 'test/fixtures/gpu')}${delimiter}${process.env.PATH}`,
+      },
+      stdio: 'inherit',
+    });
+    const exited = new Promise((done) => child.on('exit', done));
+    try {
+      const joined = await waitFor('the worker to join', async () => {
+        const json = await redis.hget(RedisKeys.workers, workerId);
+        return json ? (JSON.parse(json) as WorkerDescriptor) : undefined;
+      });
+      expect(joined.gpus.map((g) => [g.index, g.uuid, g.model])).toEqual([
+        [0, 'GPU-11111111-1111-1111-1111-111111111111', 'NVIDIA A100-SXM4-80GB'],
+        [1, 'GPU-22222222-2222-2222-2222-222222222222', 'NVIDIA A100-SXM4-80GB'],
+      ]);
+      expect(await runHealthCheck(base.services.worker.healthcheck.test, probePort)).toBe(0);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    // Drained on SIGTERM, so it left the pool; the probe went with it.
+    expect(await redis.hget(RedisKeys.workers, workerId)).toBeNull();
+    expect(await runHealthCheck(base.services.worker.healthcheck.test, probePort)).not.toBe(0);
+  });
+});
