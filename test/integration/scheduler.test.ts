@@ -296,6 +296,7 @@ describe('scheduler (real Postgres and Redis)', () => {
       await bed.worker.silence('w-doomed', 3000);
       const lastHeartbeat = JSON.parse((await bed.worker.redis.hget('gpubatch:workers', 'w-doomed'))!).heartbeatAt;
       await bed.worker.join({ id: 'w-healthy' });
+      bed.worker.heartbeat('w-healthy');
       await waitFor('the retry on the healthy worker', async () => (await bed.worker.dispatched('w-healthy')).some((d) => d.jobId === id && d.attempt === 2));
       const detail = await job(id);
       expect(detail.attempts[0]).toMatchObject({ status: 'FAILED', reason: 'Worker lost: w-doomed', workerId: 'w-doomed' });
