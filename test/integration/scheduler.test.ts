@@ -175,9 +175,12 @@ describe('scheduler (real Postgres and Redis)', () => {
   it('stops placing on a worker that is silent past the timeout (LOST) or draining', async () => {
     await bed.worker.join({ id: 'w-silent', heartbeatAt: Date.now() - 60_000 });
     await bed.worker.join({ id: 'w-draining', state: 'DRAINING' });
+    bed.worker.heartbeat('w-draining');
+    await start({ WORKER_HEARTBEAT_TIMEOUT_MS: '1000' });
+    // Silent by the scheduler's clock: its entry has not changed for the timeout since the scheduler first read it.
+    await waitFor('w-silent LOST', async () => (await bed.api.get('/api/v1/workers/w-silent')).body.state === 'LOST');
     const f = await bed.api.fixture();
     const id = await submit(f.queue, f.definition);
-    await start();
     await waitFor('a reason', async () => (await job(id)).statusReason?.startsWith('UNSCHEDULABLE'));
     const states = (await bed.api.get('/api/v1/workers')).body.workers.map((w: { workerId: string; state: string }) => [w.workerId, w.state]);
     expect(states).toEqual([['w-draining', 'DRAINING'], ['w-silent', 'LOST']]);
@@ -291,6 +294,7 @@ describe('scheduler (real Postgres and Redis)', () => {
       await bed.worker.silence('w-doomed', 3000);
       const lastHeartbeat = JSON.parse((await bed.worker.redis.hget('gpubatch:workers', 'w-doomed'))!).heartbeatAt;
       await bed.worker.join({ id: 'w-healthy' });
+      bed.worker.heartbeat('w-healthy');
       await waitFor('the retry on the healthy worker', async () => (await bed.worker.dispatched('w-healthy')).some((d) => d.jobId === id && d.attempt === 2));
       const detail = await job(id);
       expect(detail.attempts[0]).toMatchObject({ status: 'FAILED', reason: 'Worker lost: w-doomed', workerId: 'w-doomed' });

@@ -25,6 +25,7 @@ export class WorkerProtocol {
   private readonly events = new Queue<WorkerEvent>(QueueNames.events, { connection: this.redis });
   private readonly dispatchQueues = new Map<string, Queue<DispatchPayload>>();
   private readonly claimers: { worker: Worker; connection: Redis; release: () => void }[] = [];
+  private readonly beating = new Set<NodeJS.Timeout>();
 
   async join(d: Partial<WorkerDescriptor> & { id: string }): Promise<WorkerDescriptor> {
     const descriptor: WorkerDescriptor = {
@@ -63,6 +64,27 @@ export class WorkerProtocol {
     }
   }
 
+  /**
+   * Beats for a joined worker every `everyMs`, as a live worker does: its
+   * heartbeatAt is its own clock (`skewMs` off the real one) and, when
+   * `attempts` is given, each beat lists what it returns. Returns a stop
+   * function (the worker falls silent); beating stops with the test.
+   */
+  heartbeat(workerId: string, opts: { everyMs?: number; skewMs?: number; attempts?: () => string[] } = {}): () => void {
+    const beat = async () => {
+      const d = JSON.parse((await this.redis.hget(RedisKeys.workers, workerId))!);
+      await this.redis.hset(RedisKeys.workers, workerId, JSON.stringify({
+        ...d, heartbeatAt: Date.now() + (opts.skewMs ?? 0), ...(opts.attempts ? { attempts: opts.attempts() } : {}),
+      }));
+    };
+    const timer = setInterval(() => void beat().catch(() => undefined), opts.everyMs ?? 200);
+    this.beating.add(timer);
+    return () => {
+      clearInterval(timer);
+      this.beating.delete(timer);
+    };
+  }
+
   /** Makes a worker's heartbeat `ageMs` old, as if it went silent. */
   async silence(workerId: string, ageMs: number): Promise<void> {
     const d = JSON.parse((await this.redis.hget(RedisKeys.workers, workerId))!);
@@ -80,6 +102,7 @@ export class WorkerProtocol {
   }
 
   async close(): Promise<void> {
+    for (const timer of this.beating) clearInterval(timer);
     for (const c of this.claimers) c.release();
     await Promise.all(this.claimers.map(async (c) => {
       await c.worker.close(true);

@@ -2,7 +2,7 @@ import type { SchedulerConfig } from '#libs/config';
 import { createDataSource, runMigrations } from '#libs/db';
 import type { Logger } from '#libs/log';
 import { closeRedis, createRedis } from '#libs/queue';
-import { ControlLoop } from './control-loop.js';
+import { SchedulerCoordinator } from './coordinator/scheduler-coordinator.js';
 import { LeaderLease } from './leader/leader-lease.js';
 
 /** Starts a scheduler replica: it leads when it holds the lease and stands by otherwise. */
@@ -13,10 +13,10 @@ export async function startScheduler(config: SchedulerConfig, logger: Logger): P
   const redis = createRedis(config.redisUrl, 'scheduler');
   // Fail-fast: a renewal that waits out a partition would outlive the lease it renews.
   const leaseRedis = createRedis(config.redisUrl, 'scheduler-lease', 'request');
-  let loop: ControlLoop | undefined;
+  let loop: SchedulerCoordinator | undefined;
   const lease = new LeaderLease(leaseRedis, {
     onAcquired: async () => {
-      loop = new ControlLoop(db, redis, config, logger, () => lease.isValid());
+      loop = new SchedulerCoordinator(db, redis, config, logger, () => lease.isValid());
       await loop.start();
     },
     onLost: async () => {

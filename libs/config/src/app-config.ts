@@ -30,6 +30,17 @@ export interface SchedulerConfig {
   usageAccrualSeconds: number;
   /** Finished jobs, their events and logs are removed this long after they end; usage rows stay. */
   jobRetentionDays: number;
+  /**
+   * How long a worker's heartbeats may omit an attempt it should hold before
+   * the attempt is failed as `Container lost` (and list an ended one before
+   * it is told to stop it); also how long a worker may stay silent about a
+   * timed-out attempt before the scheduler ends it.
+   */
+  attemptGraceMs: number;
+  /** Past an attempt's timeout, how long the scheduler leaves its worker to stop it (the worker's stop grace plus slack). */
+  timeoutGraceSeconds: number;
+  /** A worker still listing an ended attempt is told to stop it again after this long. */
+  terminateRepeatMs: number;
   logLevel: LogLevel;
 }
 
@@ -88,6 +99,9 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     fairShareWeights: parseWeights(env.FAIR_SHARE_WEIGHTS),
     usageAccrualSeconds: r.int('USAGE_ACCRUAL_SECONDS', 30, 1, 60),
     jobRetentionDays: r.int('JOB_RETENTION_DAYS', 30, 1, 36_500),
+    attemptGraceMs: r.int('SCHEDULER_ATTEMPT_GRACE_MS', 10_000, 100, 3_600_000),
+    timeoutGraceSeconds: r.int('SCHEDULER_TIMEOUT_GRACE_SECONDS', 60, 0, 86_400),
+    terminateRepeatMs: r.int('SCHEDULER_TERMINATE_REPEAT_MS', 60_000, 100, 86_400_000),
   };
 }
 

@@ -11,6 +11,8 @@ export type AttemptEnd =
   | { kind: 'terminated'; reason: string; exitCode: number | null }
   /** The worker stopped heart-beating while the attempt held resources. */
   | { kind: 'worker-lost'; workerId: string }
+  /** The worker heart-beats but no longer lists the attempt: its container is gone. */
+  | { kind: 'container-lost'; workerId: string; attempt: number }
   /** The worker could not see the attempt through (Docker failed after the start); the outcome is unknown. */
   | { kind: 'worker-error'; message: string };
 
@@ -43,6 +45,8 @@ export function attemptOutcome(end: AttemptEnd): AttemptOutcome {
       return { status: 'FAILED', reason: end.reason, exitCode: end.exitCode, retryable: false };
     case 'worker-lost':
       return { status: 'FAILED', reason: `Worker lost: ${end.workerId}`, exitCode: null, retryable: true };
+    case 'container-lost':
+      return { status: 'FAILED', reason: `Container lost: worker ${end.workerId} no longer runs attempt ${end.attempt}`, exitCode: null, retryable: true };
     case 'worker-error':
       return { status: 'FAILED', reason: `WorkerError: ${end.message}`, exitCode: null, retryable: true };
     default:

@@ -4,6 +4,7 @@ export * from './resources.js';
 export * from './placement/index.js';
 export * from './gpu-model.js';
 export * from './labels.js';
+export * from './control/index.js';
 export * from './fair-share.js';
 export * from './billing.js';
 export * from './failure.js';

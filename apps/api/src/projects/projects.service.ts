@@ -30,7 +30,7 @@ export class ProjectsService {
     return ProjectView.of(standing, held.get(name) ?? 0);
   }
 
-  /** The scheduler reads budgets and quotas every few seconds: a change applies within about 10 s. */
+  /** The scheduler checks the projects' limits every pass: a change applies from its next placement. */
   async update(name: string, dto: UpdateProjectDto): Promise<ProjectView> {
     const sets: string[] = [];
     const values: unknown[] = [name];

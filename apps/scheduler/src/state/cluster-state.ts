@@ -7,6 +7,7 @@ export type RunnableEntry = Omit<RunnableJob, 'queuePriority' | 'pools' | 'fairS
 /** What one attempt holds on its worker, and until when it may run. */
 interface Held {
   jobId: string;
+  attempt: number;
   project: string;
   milliCpu: number;
   memoryMiB: number;
@@ -29,10 +30,16 @@ export class ClusterState {
     return attemptKey(jobId, attempt);
   }
 
-  hold(workerId: string, attemptKey: string, a: { jobId: string; project: string; vcpus: number; memoryMiB: number; gpuDevices: number[]; startedAt: number; timeoutSeconds: number | null }): void {
+  /** `startedAt`: when it was placed by the scheduler's clock, or when it started as Postgres has it. */
+  hold(workerId: string, key: string, a: { jobId: string; project: string; vcpus: number; memoryMiB: number; gpuDevices: number[]; startedAt: number; timeoutSeconds: number | null }): void {
     let onWorker = this.held.get(workerId);
     if (!onWorker) this.held.set(workerId, (onWorker = new Map()));
-    onWorker.set(attemptKey, { ...a, milliCpu: toMilliCpu(a.vcpus) });
+    onWorker.set(key, { ...a, attempt: parseAttemptKey(key).attempt, milliCpu: toMilliCpu(a.vcpus) });
+  }
+
+  /** Whether an attempt holds resources on this worker: the leader counts it STARTING or RUNNING there. */
+  holds(workerId: string, key: string): boolean {
+    return this.held.get(workerId)?.has(key) ?? false;
   }
 
   /** Frees an attempt's resources; false when it held none (already released). */
@@ -53,11 +60,13 @@ export class ClusterState {
   }
 
   /** The attempts holding resources on one worker. */
-  heldOn(workerId: string): { jobId: string; attempt: number }[] {
-    return [...(this.held.get(workerId)?.keys() ?? [])].map((key) => {
-      const dot = key.lastIndexOf('.');
-      return { jobId: key.slice(0, dot), attempt: Number(key.slice(dot + 1)) };
-    });
+  heldOn(workerId: string): { jobId: string; attempt: number; key: string; heldSince: number }[] {
+    return [...(this.held.get(workerId) ?? [])].map(([key, h]) => ({ jobId: h.jobId, attempt: h.attempt, key, heldSince: h.startedAt }));
+  }
+
+  /** Every worker something is held on. */
+  workersHolding(): string[] {
+    return [...this.held].filter(([, onWorker]) => onWorker.size > 0).map(([id]) => id);
   }
 
   /** GPUs held now, by the project of the attempts holding them: what GPU quotas count. */
@@ -87,4 +96,10 @@ export class ClusterState {
     this.reasons.clear();
     this.held.clear();
   }
+}
+
+/** The job and attempt an `attemptKey` names. */
+export function parseAttemptKey(key: string): { jobId: string; attempt: number } {
+  const at = key.lastIndexOf('#');
+  return { jobId: key.slice(0, at), attempt: Number(key.slice(at + 1)) };
 }

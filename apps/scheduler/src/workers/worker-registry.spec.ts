@@ -10,6 +10,11 @@ describe('parseDescriptor: nonsense capacity never joins the pool', () => {
     expect(parseDescriptor(JSON.stringify(valid))).toEqual(valid);
   });
 
+  it('keeps the attempts a worker lists, and drops a malformed list without refusing the worker', () => {
+    expect(parseDescriptor(JSON.stringify({ ...valid, attempts: ['j#1'] }))?.attempts).toEqual(['j#1']);
+    expect(parseDescriptor(JSON.stringify({ ...valid, attempts: [1] }))).toEqual({ ...valid, attempts: undefined });
+  });
+
   it.each([
     ['not JSON', '{'],
     ['zero vCPUs', JSON.stringify({ ...valid, vcpus: 0 })],

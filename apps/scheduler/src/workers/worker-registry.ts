@@ -7,12 +7,19 @@ import type { ClusterState } from '../state/cluster-state.js';
 
 type RecordedState = 'ACTIVE' | 'DRAINING' | 'LOST' | 'LEFT';
 
+/** One reading of the heartbeat hash: the valid entries and the drain requests. */
+export interface HeartbeatReading {
+  descriptors: WorkerDescriptor[];
+  drains: Set<string>;
+}
+
 // The workers table's last_heartbeat_at is refreshed this often, not on every beat.
 const HEARTBEAT_WRITE_INTERVAL_MS = 10_000;
 
 /**
  * The pool as seen through the workers' Redis heartbeats, mirrored into the
- * workers table for the API: joins, drains, departures and silence (LOST).
+ * workers table for the API: joins, drains, departures and silence (LOST,
+ * as the liveness system judges it).
  */
 export class WorkerRegistry {
   private descriptors = new Map<string, WorkerDescriptor>();
@@ -23,7 +30,6 @@ export class WorkerRegistry {
     private readonly db: DataSource,
     private readonly redis: Redis,
     private readonly state: ClusterState,
-    private readonly workerTimeoutMs: number,
     private readonly logger: Logger,
   ) {}
 
@@ -36,35 +42,40 @@ export class WorkerRegistry {
     }]));
   }
 
-  /**
-   * Reads heartbeats and records every change of worker state. `changed`
-   * when placement may change; `returned` lists LOST workers heard from again.
-   */
-  async sync(now: number): Promise<{ changed: boolean; returned: string[] }> {
+  /** Reads every heartbeat entry and drain request; throws when Redis cannot be read. */
+  async read(): Promise<HeartbeatReading> {
     const [raw, drains] = await Promise.all([this.redis.hgetall(RedisKeys.workers), this.redis.smembers(RedisKeys.drainRequests)]);
-    this.drainRequested = new Set(drains);
-    const seen = new Map<string, WorkerDescriptor>();
+    const descriptors: WorkerDescriptor[] = [];
     for (const [id, json] of Object.entries(raw)) {
       const descriptor = parseDescriptor(json);
       if (!descriptor || descriptor.id !== id) {
         this.logger.warn({ workerId: id }, 'ignoring a worker whose declared capacity is invalid');
         continue;
       }
-      seen.set(id, descriptor);
+      descriptors.push(descriptor);
     }
-    this.descriptors = seen;
+    return { descriptors, drains: new Set(drains) };
+  }
 
+  /**
+   * Takes in a reading with the workers judged LOST, and records every change
+   * of worker state. `changed` when placement may change; `returned` lists
+   * LOST or departed workers heard from again.
+   */
+  async apply(reading: HeartbeatReading, lost: ReadonlySet<string>, now: number): Promise<{ changed: boolean; returned: string[] }> {
+    this.drainRequested = reading.drains;
+    this.descriptors = new Map(reading.descriptors.map((d) => [d.id, d]));
     let changed = false;
     const returned: string[] = [];
-    for (const d of seen.values()) {
-      const state: RecordedState = now - d.heartbeatAt > this.workerTimeoutMs ? 'LOST'
+    for (const d of this.descriptors.values()) {
+      const state: RecordedState = lost.has(d.id) ? 'LOST'
         : d.state === 'DRAINING' || this.drainRequested.has(d.id) ? 'DRAINING' : 'ACTIVE';
       const before = this.recorded.get(d.id)?.state;
       if (state !== 'LOST' && (before === 'LOST' || before === 'LEFT')) returned.push(d.id);
       changed = (await this.record(d, state, now)) || changed;
     }
     for (const [id, rec] of this.recorded) {
-      if (!seen.has(id) && rec.state !== 'LEFT' && rec.state !== 'LOST') {
+      if (!this.descriptors.has(id) && rec.state !== 'LEFT' && rec.state !== 'LOST') {
         // It removed its own heartbeat entry: it drained and left.
         await this.db.query(`UPDATE workers SET state = 'LEFT' WHERE id = $1`, [id]);
         await this.redis.srem(RedisKeys.drainRequests, id);
@@ -77,19 +88,19 @@ export class WorkerRegistry {
     return { changed, returned };
   }
 
-  /**
-   * Workers gone from the heartbeat hash for longer than the LOST timeout:
-   * anything still held on them is stranded. (A shorter absence may be Redis
-   * itself restarting; workers write their entry again within a heartbeat.)
-   */
-  departed(now: number): { id: string; lastHeartbeatAt: number }[] {
-    return [...this.recorded]
-      .filter(([, r]) => r.state === 'LEFT' && now - (r.leftAt ?? 0) > this.workerTimeoutMs)
-      // Billed up to when it was last seen: when its entry went.
-      .map(([id, r]) => ({ id, lastHeartbeatAt: r.leftAt ?? now }));
+  /** Workers recorded LOST. */
+  recordedLost(): Set<string> {
+    return new Set([...this.recorded].filter(([, r]) => r.state === 'LOST').map(([id]) => id));
   }
 
-  /** LOST workers with the time of their last heartbeat. */
+  /** Workers gone from the heartbeat hash, with when they went (billed up to then). */
+  left(): { workerId: string; leftAt: number }[] {
+    return [...this.recorded]
+      .filter(([id, r]) => r.state === 'LEFT' && !this.descriptors.has(id))
+      .map(([workerId, r]) => ({ workerId, leftAt: r.leftAt ?? 0 }));
+  }
+
+  /** LOST workers with the time of their last heartbeat, by their own clock: what their attempts are billed to. */
   lost(): { id: string; lastHeartbeatAt: number }[] {
     return [...this.descriptors.values()]
       .filter((d) => this.recorded.get(d.id)?.state === 'LOST')
@@ -156,7 +167,10 @@ export function parseDescriptor(json: string): WorkerDescriptor | null {
     indices !== null && indices.every((i) => Number.isInteger(i) && i >= 0) && new Set(indices).size === indices.length &&
     (d.state === 'ACTIVE' || d.state === 'DRAINING') && Number.isFinite(d.heartbeatAt) &&
     d.gpus.every((g) => typeof g.model === 'string' && g.model !== '') && validLabels(d.labels ?? {});
-  return valid ? d : null;
+  if (!valid) return null;
+  // A malformed list is no list: the worker is judged by its heartbeats alone, never by attempts it did not list.
+  if (d.attempts !== undefined && !(Array.isArray(d.attempts) && d.attempts.every((k) => typeof k === 'string'))) d.attempts = undefined;
+  return d;
 }
 
 function validLabels(labels: Record<string, string>): boolean {

@@ -1,0 +1,182 @@
+import { Worker } from 'bullmq';
+import type { DataSource } from 'typeorm';
+import type { Redis } from 'ioredis';
+import { systemClock, type Clock } from '#libs/core';
+import type { SchedulerConfig } from '#libs/config';
+import type { Logger } from '#libs/log';
+import { closeRedis, createRedis, QueueNames, WorkerQueues, type WorkerEvent } from '#libs/queue';
+import { MeteringSystem } from '../billing/metering.system.js';
+import { DependencySettlementSystem } from '../dependencies/dependency-settlement.system.js';
+import { IntakeConsumers } from '../intake/intake-consumers.js';
+import { IntakeSystem } from '../intake/intake.system.js';
+import { AttemptEnder } from '../lifecycle/attempt-ender.js';
+import { AttemptReconciliationSystem } from '../lifecycle/attempt-reconciliation.system.js';
+import { AttemptTimeoutSystem } from '../lifecycle/attempt-timeout.system.js';
+import { PlacementPass } from '../placement/placement-pass.js';
+import { PlacementSystem } from '../placement/placement.system.js';
+import { QueueCatalogSystem } from '../placement/queue-catalog.system.js';
+import { ProjectLimitsSystem } from '../projects/project-limits.system.js';
+import { rebuildFromPostgres } from '../reconciler/rebuild.js';
+import { EventRecorder } from '../recorder/event-recorder.js';
+import { RetentionSystem } from '../retention/retention.system.js';
+import { ClusterState } from '../state/cluster-state.js';
+import { LostWorkerRecoverySystem } from '../workers/lost-worker-recovery.system.js';
+import { WorkerLivenessSystem } from '../workers/worker-liveness.system.js';
+import { WorkerRegistry } from '../workers/worker-registry.js';
+import type { SchedulerSystem } from './scheduler-system.js';
+
+export type CoordinatorConfig = Pick<SchedulerConfig,
+  'redisUrl' | 'intervalMs' | 'workerTimeoutMs' | 'fairShareHalfLifeSeconds' | 'fairShareWeights' | 'usageAccrualSeconds' |
+  'jobRetentionDays' | 'attemptGraceMs' | 'timeoutGraceSeconds' | 'terminateRepeatMs'>;
+
+/**
+ * What the leader runs: the systems, one per concern, each on its own
+ * cadence and the one clock. Passes never overlap (everything that changes
+ * the cluster model runs inside one); worker reports are recorded as they
+ * arrive, and retention runs beside the passes. Built when a scheduler
+ * becomes leader, closed when it stops leading.
+ */
+export class SchedulerCoordinator {
+  private readonly state = new ClusterState();
+  private readonly registry: WorkerRegistry;
+  private readonly dispatcher: WorkerQueues;
+  private readonly intake: IntakeConsumers;
+  private readonly recorder: EventRecorder;
+  /** In pass order: each may use what the ones before it read. */
+  private readonly systems: SchedulerSystem[];
+  private readonly placement: PlacementSystem;
+  private readonly beside: SchedulerSystem[];
+  private events: Worker<WorkerEvent> | undefined;
+  private eventsConnection: Redis | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private runningBeside: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private changed = true;
+
+  constructor(
+    private readonly db: DataSource,
+    redis: Redis,
+    private readonly config: CoordinatorConfig,
+    private readonly logger: Logger,
+    /** False once this replica can no longer be sure it leads: nothing is placed then. */
+    leaseValid: () => boolean = () => true,
+    private readonly clock: Clock = systemClock,
+  ) {
+    const startedAt = clock.now();
+    this.registry = new WorkerRegistry(db, redis, this.state, logger);
+    this.dispatcher = new WorkerQueues(redis);
+    this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
+    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger);
+    const ender = new AttemptEnder(this.recorder);
+    const liveness = new WorkerLivenessSystem(this.registry, config.workerTimeoutMs, startedAt, logger);
+    const catalog = new QueueCatalogSystem(db);
+    const projects = new ProjectLimitsSystem(db, startedAt, logger);
+    this.systems = [
+      liveness,
+      // Before lost-worker recovery: an attempt of a silent worker past its timeout ends as timed out, not retried.
+      new AttemptTimeoutSystem(db, liveness, ender, config, startedAt, logger),
+      new LostWorkerRecoverySystem(db, this.state, this.registry, liveness, this.dispatcher, ender, config.workerTimeoutMs, logger),
+      new AttemptReconciliationSystem(db, this.state, liveness, this.dispatcher, ender, config, logger),
+      catalog,
+      new IntakeSystem(db, this.state, this.intake, catalog, this.dispatcher, startedAt),
+      new DependencySettlementSystem(db, this.state, startedAt),
+      new MeteringSystem(db, config.usageAccrualSeconds, startedAt, logger),
+      // After intake: a job just taken in was submitted after any project change it must see.
+      projects,
+    ];
+    this.placement = new PlacementSystem(
+      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger), catalog, projects, config, leaseValid, startedAt, logger,
+    );
+    this.beside = [new RetentionSystem(db, config.jobRetentionDays, startedAt, logger)];
+  }
+
+  async start(): Promise<void> {
+    await this.registry.load();
+    const toDispatch = await rebuildFromPostgres(this.db, this.state);
+    for (const [workerId, payloads] of toDispatch) await this.dispatcher.dispatch(workerId, payloads);
+    this.logger.info({ runnable: this.state.runnable.size, redispatched: [...toDispatch.values()].flat().length }, 'rebuilt from Postgres');
+
+    this.eventsConnection = createRedis(this.config.redisUrl, 'events');
+    this.events = new Worker<WorkerEvent>(
+      QueueNames.events,
+      async (job) => this.recorder.record(job.data),
+      // One report at a time keeps a job's RUNNING before its exit.
+      { connection: this.eventsConnection, concurrency: 1 },
+    );
+    this.events.on('failed', (job, err) => this.logger.error({ err, event: job?.data }, 'recording a worker report failed'));
+    this.events.on('error', (err) => this.logger.error({ err }, 'events consumer error'));
+    this.timer = setInterval(() => {
+      this.wake();
+      this.runBeside();
+    }, this.config.intervalMs);
+    this.wake(true);
+  }
+
+  /**
+   * Asks for a pass; passes never overlap, and a request during one runs
+   * another after it. `changed` says something happened (a submit, a report,
+   * a worker); timer passes without a change skip placement.
+   */
+  wake(changed = false): void {
+    if (this.stopped) return;
+    if (changed) this.changed = true;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.pass()
+      .catch((err: Error) => {
+        this.logger.error({ err }, 'scheduling pass failed');
+        this.changed = true; // what this pass took in is still to be placed
+      })
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async pass(): Promise<void> {
+    const now = this.clock.now();
+    // Taken first: anything that happens while this pass runs asks for the next one.
+    let changed = this.changed;
+    this.changed = false;
+    for (const system of this.systems) {
+      try {
+        changed = (await system.run(now)) || changed;
+      } catch (err) {
+        if (system.essential) throw err;
+        this.logger.error({ err, system: system.name }, 'scheduler system failed; the others go on');
+        changed = true;
+      }
+    }
+    if (!(await this.placement.run(now, changed))) this.changed = true;
+  }
+
+  /** The systems that run beside the passes, one at a time. */
+  private runBeside(): void {
+    if (this.stopped || this.runningBeside) return;
+    const now = this.clock.now();
+    this.runningBeside = (async () => {
+      for (const system of this.beside) {
+        await system.run(now).catch((err: Error) => this.logger.error({ err, system: system.name }, 'scheduler system failed'));
+      }
+    })().finally(() => {
+      this.runningBeside = undefined;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await Promise.all([this.running, this.runningBeside]);
+    await this.intake.close();
+    await this.events?.close();
+    if (this.eventsConnection) await closeRedis(this.eventsConnection);
+    await this.dispatcher.close();
+  }
+}

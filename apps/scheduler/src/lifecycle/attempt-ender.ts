@@ -1,0 +1,34 @@
+import type { AttemptEnd } from '#libs/core';
+import type { EventRecorder } from '../recorder/event-recorder.js';
+
+/** One attempt the scheduler ends on its own authority (its worker cannot report it). */
+export interface AttemptEnding {
+  jobId: string;
+  attempt: number;
+  workerId: string;
+  /** The container's start as recorded; null when it never started. */
+  startedAt: Date | null;
+  /** Until when it is billed. */
+  stoppedAt: Date;
+  end: AttemptEnd;
+}
+
+/**
+ * The one way the scheduler ends attempts itself (lost workers, lost
+ * containers, timeouts without the worker): every such end goes through
+ * `endAttempts`. Each end is recorded as the worker would have reported it,
+ * so an attempt that has already ended is left as it is.
+ */
+export class AttemptEnder {
+  constructor(private readonly recorder: EventRecorder) {}
+
+  /** Ends each attempt that is still STARTING or RUNNING, with its job's retry rules applied. */
+  async endAttempts(ends: readonly AttemptEnding[]): Promise<void> {
+    for (const e of ends) {
+      await this.recorder.record({
+        type: 'attempt-exited', jobId: e.jobId, attempt: e.attempt, workerId: e.workerId, containerId: null,
+        startedAt: e.startedAt?.toISOString() ?? null, stoppedAt: e.stoppedAt.toISOString(), end: e.end, logs: [], logsTruncated: false,
+      });
+    }
+  }
+}

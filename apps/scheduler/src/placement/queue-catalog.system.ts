@@ -1,0 +1,28 @@
+import type { DataSource } from 'typeorm';
+import type { CapacityType } from '#libs/core';
+import type { SchedulerSystem } from '../coordinator/scheduler-system.js';
+import type { QueueRow } from './placement-pass.js';
+
+/** The job queues and priced pools, read every pass: intake follows the queues, placement uses both. */
+export class QueueCatalogSystem implements SchedulerSystem {
+  readonly name = 'queue catalog';
+  readonly essential = true;
+  private seen = '';
+  queues: QueueRow[] = [];
+  capacityTypes: ReadonlyMap<string, CapacityType> = new Map();
+
+  constructor(private readonly db: DataSource) {}
+
+  async run(): Promise<boolean> {
+    const [queues, pools]: [QueueRow[], { name: string; capacity_type: CapacityType }[]] = await Promise.all([
+      this.db.query(`SELECT name, priority, pools, scheduling_policy, prefer_spot_for_interruptible FROM job_queues`),
+      this.db.query(`SELECT name, capacity_type FROM pools`),
+    ]);
+    this.queues = queues;
+    this.capacityTypes = new Map(pools.map((p) => [p.name, p.capacity_type]));
+    const seen = JSON.stringify([queues, pools]);
+    const changed = seen !== this.seen;
+    this.seen = seen;
+    return changed;
+  }
+}
