@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { jest } from '@jest/globals';
-import { Queue, type Job } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { WorkerConfig } from '#libs/config';
 import {
+  attemptKey,
   createRedis,
   JobIds,
   QueueNames,
@@ -79,6 +83,7 @@ describe('worker agent over real Redis and Docker', () => {
     maxLogBytes: 64 * 1024,
     maxConcurrentJobs: 4,
     stopGraceSeconds: 1,
+    stateDir: path.join(tmpdir(), `gpubatch-test-${workerId}`),
     logLevel: 'silent',
     ...over,
   });
@@ -140,6 +145,7 @@ describe('worker agent over real Redis and Docker', () => {
     await control.obliterate({ force: true });
     await control.close();
     await redis.multi().hdel(RedisKeys.workers, workerId).srem(RedisKeys.drainRequests, workerId).exec();
+    rmSync(config().stateDir, { recursive: true, force: true });
   });
 
   it('joins with its declared capacity, keeps its heartbeat fresh, and leaves on stop()', async () => {
@@ -271,16 +277,56 @@ describe('worker agent over real Redis and Docker', () => {
     const asked = Date.now();
     await terminate(job, 'Terminated by operator: wrong input');
     const exited = await reported<AttemptExitedEvent>(job, 'exited');
-    // `sleep` as PID 1 ignores SIGTERM: the SIGKILL after the 1 s grace ends it.
+    // Docker's init passes SIGTERM on to `sleep`, which dies of it (128 + 15).
     expect(exited).toMatchObject({
       containerId: running.containerId,
       startedAt: running.startedAt,
-      end: { kind: 'terminated', reason: 'Terminated by operator: wrong input', exitCode: 137 },
+      end: { kind: 'terminated', reason: 'Terminated by operator: wrong input', exitCode: 143 },
     });
     expect(Date.now() - asked).toBeLessThan(5_000);
     expect(Date.parse(exited.stoppedAt)).toBeGreaterThanOrEqual(asked - 50);
     await waitFor('the dispatch job to complete', async () => (await dispatch.getJobState(JobIds.dispatch(job.jobId, 1))) === 'completed');
     await expect(docker.getContainer(running.containerId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('runs the job under Docker init: a shell as the job is stopped by SIGTERM, without waiting out the grace', async () => {
+    agent = await startWorker(config({ stopGraceSeconds: 30 }), logger);
+    const job = payload({ command: ['sh', '-c', 'sleep 60'] });
+    await send(job);
+    await reported<AttemptRunningEvent>(job, 'running');
+
+    await terminate(job, 'stop the shell');
+    const exited = await waitFor('the exit report', () => events.getJob(JobIds.event(job.jobId, 1, 'exited')), 25_000);
+    const end = (exited.data as AttemptExitedEvent).end;
+    // Killed by SIGTERM (128 + 15), not by the SIGKILL 30 s later (137).
+    expect(end).toEqual({ kind: 'terminated', reason: 'stop the shell', exitCode: 143 });
+    const ranFor = Date.parse((exited.data as AttemptExitedEvent).stoppedAt) - Date.parse((exited.data as AttemptExitedEvent).startedAt!);
+    expect(ranFor).toBeLessThan(20_000);
+  });
+
+  it('lists the attempts it holds in its heartbeat, an exit until the scheduler has recorded it', async () => {
+    agent = await startWorker(config(), logger);
+    const job = payload({ command: ['sh', '-c', 'sleep 1'] });
+    const key = attemptKey(job.jobId, 1);
+    await send(job);
+    await reported(job, 'running');
+    await waitFor('the attempt in the heartbeat', async () => (await descriptor())?.attempts?.includes(key));
+    await reported(job, 'exited');
+    // Nobody consumes the events queue here: the exit is not recorded, so the worker still holds the attempt.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await descriptor())?.attempts).toContain(key);
+
+    const connection = createRedis(testEnv().redisUrl, 'agent-test-recorder');
+    const recorder = new Worker<WorkerEvent>(QueueNames.events, async () => undefined, { connection });
+    try {
+      await waitFor('the attempt gone from the heartbeat', async () => {
+        const listed = (await descriptor())?.attempts;
+        return listed !== undefined && !listed.includes(key);
+      });
+    } finally {
+      await recorder.close();
+      await connection.quit();
+    }
   });
 
   it('ends an attempt whose terminate arrived before its claim without creating a container', async () => {
@@ -315,7 +361,7 @@ describe('worker agent over real Redis and Docker', () => {
     await waitFor('DRAINING in the heartbeat', async () => (await descriptor())?.state === 'DRAINING');
     await terminate(job, 'drain faster');
     await stopped;
-    expect((await reported<AttemptExitedEvent>(job, 'exited')).end).toEqual({ kind: 'terminated', reason: 'drain faster', exitCode: 137 });
+    expect((await reported<AttemptExitedEvent>(job, 'exited')).end).toEqual({ kind: 'terminated', reason: 'drain faster', exitCode: 143 });
     expect(await descriptor()).toBeNull();
   });
 

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import Docker from 'dockerode';
 import type { WorkerConfig } from '#libs/config';
 import type { Logger } from '#libs/log';
@@ -10,11 +11,15 @@ import { DispatchConsumer } from './dispatch/dispatch-consumer.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
 import { LiveLogs } from './logs/live-logs.js';
 import { EventReporter } from './reporter/event-reporter.js';
+import { Outbox } from './reporter/outbox.js';
+import { adoptContainers } from './runner/adoption.js';
 import { ContainerRunner } from './runner/container-runner.js';
 import { containerName } from './runner/container-spec.js';
 
 // Multi-GB ML images take minutes to pull; this only stops a registry that hangs for good.
 const PULL_TIMEOUT_MS = 30 * 60_000;
+// How soon a report Redis lost is sent again, and a recorded one leaves the disk.
+const OUTBOX_SYNC_MS = 2000;
 
 export interface WorkerAgent {
   /** What the worker declared when it joined. */
@@ -37,8 +42,12 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     throw new Error(`Docker engine unreachable at ${config.dockerSocket}: ${(error as Error).message}`);
   }
 
+  const outbox = new Outbox(path.join(config.stateDir, 'outbox'));
+  await outbox.open();
+  if (outbox.unreadable.length > 0) logger.error({ files: outbox.unreadable }, 'unreadable reports in the outbox were set aside');
+
   const redis = createRedis(config.redisUrl, `worker-${config.workerId}`);
-  const reporter = new EventReporter(redis);
+  const reporter = new EventReporter(redis, outbox, { syncIntervalMs: OUTBOX_SYNC_MS }, logger);
   // Its own connection, failing fast ('request'): live logs are best effort and must never queue up behind an outage.
   const liveLogs = new LiveLogs(createRedis(config.redisUrl, `worker-${config.workerId}-logs`, 'request'), { maxBytes: config.maxLogBytes }, logger);
   const runner = new ContainerRunner(
@@ -74,6 +83,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     );
   });
 
+  let adopted: Promise<void> = Promise.resolve();
   let markLeft!: () => void;
   const left = new Promise<void>((resolve) => (markLeft = resolve));
   let draining: Promise<void> | null = null;
@@ -84,6 +94,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       const closed = consumer.close();
       await heartbeat.setState('DRAINING');
       await closed;
+      await adopted;
       // Only now: a terminate must still reach the attempts that run on during the drain.
       await control.close();
       await heartbeat.leave();
@@ -101,6 +112,8 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     descriptor,
     {
       intervalMs: config.heartbeatMs,
+      // Exits not yet recorded too: until then the attempt still holds its resources.
+      attempts: () => [...attempts.heldKeys(), ...reporter.unrecordedExits()],
       onDrainRequested: () => {
         drain().catch((error: Error) => logger.error({ err: error }, 'drain failed'));
       },
@@ -109,6 +122,12 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   );
 
   try {
+    // Reports an earlier process left go out first, so an adopted attempt's RUNNING is ahead of its exit.
+    await reporter.start();
+    // Before joining and claiming: the first heartbeat lists the adopted attempts, and a new claim of one finds it.
+    const adoption = await adoptContainers({ docker, workerId: config.workerId, runner, reporter, attempts, logger });
+    adopted = adoption.done;
+    if (adoption.adopted + adoption.removed > 0) logger.info({ adopted: adoption.adopted, removed: adoption.removed }, 'took over containers of an earlier run');
     await heartbeat.join();
     // Commands first: a terminate for an attempt claimed at once must find a listener.
     await control.start();

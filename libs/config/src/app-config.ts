@@ -1,4 +1,5 @@
-import { hostname, cpus, totalmem } from 'node:os';
+import { hostname, cpus, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
 import { LabelSelectorSyntaxError, parseLabelSelector, validateLabels } from '#libs/core';
 import { ConfigError, EnvReader } from './env-reader.js';
 
@@ -68,6 +69,8 @@ export interface WorkerConfig {
   maxConcurrentJobs: number;
   /** Between SIGTERM and SIGKILL when a container is stopped (timeout, terminate). */
   stopGraceSeconds: number;
+  /** Survives a restart of the worker: the outbox of reports not yet recorded by the scheduler. */
+  stateDir: string;
   logLevel: LogLevel;
 }
 
@@ -108,9 +111,10 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
   const r = new EnvReader(env);
   const heartbeatMs = r.int('WORKER_HEARTBEAT_MS', 2000, 100, 60_000);
+  const workerId = r.identifier('WORKER_ID', hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 128));
   return {
     ...common(r),
-    workerId: r.identifier('WORKER_ID', hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 128)),
+    workerId,
     pool: r.identifier('WORKER_POOL', 'default'),
     labels: parseLabels(env.WORKER_LABELS),
     vcpus: r.number('WORKER_VCPUS', cpus().length, 0.001),
@@ -122,6 +126,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     maxLogBytes: r.int('JOB_MAX_LOG_BYTES', 10 * 2 ** 20, 1024),
     maxConcurrentJobs: r.int('WORKER_MAX_CONCURRENT_JOBS', 64, 1, 10_000),
     stopGraceSeconds: r.int('JOB_STOP_GRACE_SECONDS', 30, 0, 3600),
+    stateDir: path.resolve(r.string('WORKER_STATE_DIR', path.join(tmpdir(), `gpubatch-worker-${workerId}`))),
   };
 }
 

@@ -70,4 +70,18 @@ describe('AttemptRegistry', () => {
     expect(attempts.terminate({ jobId: 'job-1', attempt: 1, reason: 'late' })).toBe('remembered');
     expect(claimed.signal.aborted).toBe(false);
   });
+
+  it('lists the held attempts and tells when one is released', async () => {
+    const attempts = registry();
+    const first = attempts.claim('job-1', 1);
+    attempts.claim('job-2:0', 2);
+    expect(attempts.heldKeys().sort()).toEqual(['job-1#1', 'job-2:0#2']);
+    const released = attempts.whenReleased('job-1', 1);
+    expect(released).toBeDefined();
+    expect(attempts.whenReleased('job-1', 2)).toBeUndefined();
+    first.release();
+    await expect(released).resolves.toBeUndefined();
+    expect(attempts.heldKeys()).toEqual(['job-2:0#2']);
+    expect(attempts.whenReleased('job-1', 1)).toBeUndefined();
+  });
 });

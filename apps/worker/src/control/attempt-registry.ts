@@ -1,4 +1,4 @@
-import { JobIds, type TerminateCommand } from '#libs/queue';
+import { attemptKey, JobIds, type TerminateCommand } from '#libs/queue';
 
 export interface AttemptRegistryOptions {
   /** How long a terminate for an attempt not claimed here yet is kept. */
@@ -20,13 +20,20 @@ export interface ClaimedAttempt {
   release(): void;
 }
 
+interface Held {
+  key: string;
+  controller: AbortController;
+  released: Promise<void>;
+  release: () => void;
+}
+
 /**
  * The attempts this worker has claimed, each with the AbortController that
  * terminates it, and terminates that arrived before their attempt was
  * claimed (the control command can overtake the dispatch claim).
  */
 export class AttemptRegistry {
-  private readonly claimed = new Map<string, AbortController>();
+  private readonly claimed = new Map<string, Held>();
   /** Insertion order is expiry order (one TTL for all), so pruning reads from the front. */
   private readonly pending = new Map<string, { reason: string; expiresAt: number }>();
   private readonly now: () => number;
@@ -45,19 +52,33 @@ export class AttemptRegistry {
       this.pending.delete(key);
       controller.abort(early.reason);
     }
-    this.claimed.set(key, controller);
+    let resolve!: () => void;
+    const released = new Promise<void>((r) => (resolve = r));
+    const held: Held = { key: attemptKey(jobId, attempt), controller, released, release: resolve };
+    this.claimed.set(key, held);
     return {
       signal: controller.signal,
       release: () => {
-        if (this.claimed.get(key) === controller) this.claimed.delete(key);
+        if (this.claimed.get(key) === held) this.claimed.delete(key);
+        held.release();
       },
     };
+  }
+
+  /** Resolves once the attempt held here is released; undefined when it is not held. */
+  whenReleased(jobId: string, attempt: number): Promise<void> | undefined {
+    return this.claimed.get(JobIds.dispatch(jobId, attempt))?.released;
+  }
+
+  /** The held attempts, as attemptKey(jobId, attempt). */
+  heldKeys(): string[] {
+    return [...this.claimed.values()].map((held) => held.key);
   }
 
   /** Terminates the attempt if it is claimed here, else keeps the request for its claim. Never throws. */
   terminate(command: Pick<TerminateCommand, 'jobId' | 'attempt' | 'reason'>): TerminateResult {
     const key = JobIds.dispatch(command.jobId, command.attempt);
-    const controller = this.claimed.get(key);
+    const controller = this.claimed.get(key)?.controller;
     if (controller) {
       if (controller.signal.aborted) return 'already-stopping';
       controller.abort(command.reason);

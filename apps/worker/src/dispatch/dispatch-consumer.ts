@@ -1,8 +1,9 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '#libs/log';
-import { QueueConsumer, QueueNames, type AttemptExitedEvent, type DispatchPayload } from '#libs/queue';
+import { QueueConsumer, QueueNames, type DispatchPayload } from '#libs/queue';
 import type { AttemptRegistry } from '../control/attempt-registry.js';
 import type { EventReporter } from '../reporter/event-reporter.js';
+import { reportRun } from '../reporter/report-run.js';
 import type { ContainerRunner } from '../runner/container-runner.js';
 
 export interface DispatchConsumerOptions {
@@ -55,21 +56,19 @@ export class DispatchConsumer {
 
   private async process(job: Job<DispatchPayload>): Promise<void> {
     const payload = job.data;
+    const adopted = this.attempts.whenReleased(payload.jobId, payload.attempt);
+    if (adopted) {
+      // Delivered again after a restart of this worker, which adopted the attempt's container:
+      // a second container would start the job over. The adoption reports; this claim holds the lease till then.
+      this.logger.info({ jobId: payload.jobId, attempt: payload.attempt, dispatchJobId: job.id }, 'claimed an attempt this worker already runs; following it');
+      await adopted;
+      return;
+    }
     const claimed = this.attempts.claim(payload.jobId, payload.attempt);
     try {
-      let exited: AttemptExitedEvent;
-      try {
-        exited = await this.runner.run(payload, { onRunning: (event) => this.reporter.report(event), signal: claimed.signal });
-      } catch (error) {
-        // Docker failed after the start: still end the attempt, or the scheduler would hold its resources for good.
-        this.logger.error({ err: error, jobId: payload.jobId, attempt: payload.attempt }, 'attempt failed inside the worker');
-        exited = {
-          type: 'attempt-exited', jobId: payload.jobId, attempt: payload.attempt, workerId: this.workerId, containerId: null,
-          startedAt: null, stoppedAt: new Date().toISOString(),
-          end: { kind: 'worker-error', message: (error as Error).message ?? String(error) }, logs: [], logsTruncated: false,
-        };
-      }
-      await this.reporter.report(exited);
+      await reportRun(this.reporter, { ...payload, workerId: this.workerId }, this.logger, (hooks) =>
+        this.runner.run(payload, { ...hooks, signal: claimed.signal }),
+      );
     } finally {
       claimed.release();
     }

@@ -7,6 +7,8 @@ export interface HeartbeatOptions {
   intervalMs: number;
   /** Called once when an operator asks this worker to drain (POST /workers/{id}/drain). */
   onDrainRequested: () => void;
+  /** The attempts this worker holds right now (attemptKey), listed in every heartbeat. */
+  attempts: () => string[];
 }
 
 /**
@@ -32,7 +34,8 @@ export class Heartbeat {
 
   /** A copy of what the last heartbeat wrote. */
   snapshot(): WorkerDescriptor {
-    return { ...this.descriptor, gpus: this.descriptor.gpus.map((g) => ({ ...g })) };
+    const { attempts } = this.descriptor;
+    return { ...this.descriptor, gpus: this.descriptor.gpus.map((g) => ({ ...g })), ...(attempts ? { attempts: [...attempts] } : {}) };
   }
 
   /** First write (errors propagate: a worker that cannot join must not start), then the timer. */
@@ -85,6 +88,7 @@ export class Heartbeat {
 
   private async write(): Promise<void> {
     this.descriptor.heartbeatAt = Date.now();
+    this.descriptor.attempts = [...new Set(this.options.attempts())].sort();
     await this.redis.hset(RedisKeys.workers, this.descriptor.id, JSON.stringify(this.descriptor));
   }
 }

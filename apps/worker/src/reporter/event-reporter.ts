@@ -1,32 +1,146 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { eventJobId, QueueNames, type WorkerEvent } from '#libs/queue';
+import type { Logger } from '#libs/log';
+import { attemptKey, eventJobId, JobIds, QueueNames, type WorkerEvent } from '#libs/queue';
+import type { Outbox, OutboxEntry } from './outbox.js';
 
-/** Producer side of the events queue: what this worker tells the scheduler. */
+/**
+ * Options of an attempt report on the events queue. Completed jobs stay an
+ * hour so the outbox sees them recorded (a job that vanished is re-added).
+ * The scheduler's recording fails while Postgres is down: it is retried every
+ * 2 s for 15 minutes, and after that the outbox retries it again.
+ */
+export const ATTEMPT_REPORT_OPTIONS: JobsOptions = {
+  removeOnComplete: { age: 3600 },
+  removeOnFail: { age: 24 * 3600 },
+  attempts: 450,
+  backoff: { type: 'fixed', delay: 2000 },
+};
+
+/** Wake-ups (worker-changed): not kept in the outbox, a lost one only delays a pass. */
+const NOTICE_OPTIONS: JobsOptions = { removeOnComplete: true, attempts: 8, backoff: { type: 'exponential', delay: 500 } };
+
+/** States in which a RUNNING report is not ahead of a newly added exit in the queue. */
+const NOT_AHEAD = new Set(['failed', 'delayed', 'unknown']);
+
+export interface EventReporterOptions {
+  /** How often the outbox is compared with the events queue. */
+  syncIntervalMs: number;
+}
+
+/**
+ * Producer side of the events queue: what this worker tells the scheduler.
+ * Attempt reports go to the outbox first, then to the queue; a periodic pass
+ * deletes the ones recorded (job completed), re-adds the ones Redis lost and
+ * retries the ones whose recording failed for good.
+ */
 export class EventReporter {
   private readonly queue: Queue<WorkerEvent>;
+  private timer: NodeJS.Timeout | null = null;
+  private syncing: Promise<void> | null = null;
 
   /**
    * `connection` should be a consumer connection (maxRetriesPerRequest: null):
-   * an add then waits out a Redis blip instead of losing the report.
+   * an add then waits out a Redis blip instead of failing.
    */
-  constructor(connection: Redis) {
+  constructor(
+    connection: Redis,
+    private readonly outbox: Outbox,
+    private readonly options: EventReporterOptions,
+    private readonly logger: Logger,
+  ) {
     this.queue = new Queue<WorkerEvent>(QueueNames.events, { connection });
   }
 
+  /** Resolves once the report is on disk and (unless it must wait for its RUNNING) added to the queue. */
   async report(event: WorkerEvent): Promise<void> {
-    const jobId = eventJobId(event);
-    const options: JobsOptions = {
-      removeOnComplete: true,
-      // The scheduler retries recording a report that failed (e.g. Postgres blip).
-      attempts: 8,
-      backoff: { type: 'exponential', delay: 500 },
-      ...(jobId ? { jobId } : {}),
-    };
-    await this.queue.add(event.type, event, options);
+    const id = eventJobId(event);
+    if (!id || (event.type !== 'attempt-running' && event.type !== 'attempt-exited')) {
+      await this.queue.add(event.type, event, NOTICE_OPTIONS);
+      return;
+    }
+    let entry: OutboxEntry;
+    try {
+      entry = await this.outbox.put(id, event);
+    } catch (error) {
+      // Better sent without a copy on disk than not at all.
+      this.logger.error({ err: error, id, dir: this.outbox.dir }, 'cannot write a report to the outbox; sending it without a copy');
+      await this.queue.add(event.type, event, { ...ATTEMPT_REPORT_OPTIONS, jobId: id });
+      return;
+    }
+    try {
+      await this.send(entry, new Map());
+    } catch (error) {
+      this.logger.warn({ err: error, id }, 'adding a report to the events queue failed; the outbox will send it again');
+    }
+  }
+
+  /** True while an exit report of this attempt is kept (not yet recorded). */
+  hasExitReport(jobId: string, attempt: number): boolean {
+    return this.outbox.get(JobIds.event(jobId, attempt, 'exited')) !== undefined;
+  }
+
+  /** The attempts whose exit report is not yet recorded, as attemptKey: the worker still holds them. */
+  unrecordedExits(): string[] {
+    return this.outbox.list().filter((e) => e.event.type === 'attempt-exited').map((e) => attemptKey(e.event.jobId, e.event.attempt));
+  }
+
+  /** Starts the periodic pass (after a first one now). */
+  async start(): Promise<void> {
+    await this.sync();
+    this.timer = setInterval(() => {
+      this.sync().catch((error: Error) => this.logger.warn({ err: error }, 'outbox pass failed'));
+    }, this.options.syncIntervalMs);
+  }
+
+  /** One pass over the outbox, oldest first; passes never overlap. */
+  sync(): Promise<void> {
+    this.syncing ??= this.pass().finally(() => {
+      this.syncing = null;
+    });
+    return this.syncing;
   }
 
   async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.syncing?.catch(() => undefined);
     await this.queue.close();
+  }
+
+  private async pass(): Promise<void> {
+    const states = new Map<string, string>();
+    for (const entry of this.outbox.list()) {
+      const state = await this.queue.getJobState(entry.id);
+      states.set(entry.id, state);
+      if (state === 'completed') {
+        await this.outbox.remove(entry);
+      } else if (state === 'unknown') {
+        this.logger.warn({ id: entry.id }, 'a report not yet recorded is missing from the events queue; adding it again');
+        await this.send(entry, states);
+      } else if (state === 'failed') {
+        this.logger.warn({ id: entry.id }, 'recording a report failed for good; retrying it');
+        await (await this.queue.getJob(entry.id))?.retry('failed');
+        states.set(entry.id, 'waiting');
+      }
+    }
+  }
+
+  /**
+   * Adds the report to the queue. An exit waits (in the outbox) while its
+   * RUNNING report is not ahead of it in the queue: the scheduler records one
+   * report at a time in queue order, so RUNNING is recorded first.
+   */
+  private async send(entry: OutboxEntry, states: Map<string, string>): Promise<void> {
+    const { event } = entry;
+    if (event.type === 'attempt-exited') {
+      const runningId = JobIds.event(event.jobId, event.attempt, 'running');
+      if (this.outbox.get(runningId)) {
+        const state = states.get(runningId) ?? (await this.queue.getJobState(runningId));
+        if (NOT_AHEAD.has(state)) return;
+      }
+    }
+    await this.queue.add(event.type, event, { ...ATTEMPT_REPORT_OPTIONS, jobId: entry.id });
+    states.set(entry.id, 'waiting');
   }
 }

@@ -7,6 +7,7 @@ import { containerSpec } from './container-spec.js';
 import { dockerErrorMessage, dockerStatus } from './docker-error.js';
 import { alarm, timeoutDeadline } from './deadline.js';
 import { dockerTime, stopTime } from './docker-time.js';
+import { initExecFailure } from './init-failure.js';
 import { LogCollector } from './log-collector.js';
 import type { LiveAttemptLog, LiveLogs } from '../logs/live-logs.js';
 
@@ -24,6 +25,11 @@ export interface RunHooks {
   /** Awaited before the runner waits for the exit, so the container still exists while it runs. */
   onRunning(event: AttemptRunningEvent): Promise<void>;
   /**
+   * Awaited with the exit before the container is removed: a worker killed in
+   * between leaves an exited container its restart adopts, never a lost exit.
+   */
+  onExited?(event: AttemptExitedEvent): Promise<void>;
+  /**
    * Aborted to terminate the attempt, with the reason (a string) as the abort
    * reason: before the container starts, it never starts; once it runs, it
    * is stopped (SIGTERM, grace, SIGKILL). Either way the attempt ends `terminated`.
@@ -32,6 +38,15 @@ export interface RunHooks {
 }
 
 type Exit = { stoppedAt: string; end: Extract<AttemptEnd, { kind: 'exited' | 'timeout' | 'terminated' }> };
+
+/** Which attempt a container runs, and its timeout. */
+type Identity = Pick<DispatchPayload, 'jobId' | 'attempt' | 'timeoutSeconds'>;
+
+/** A container of this worker found at start-up, left by an earlier process: its labels and its inspect. */
+export interface FoundContainer extends Identity {
+  container: Docker.Container;
+  state: Docker.ContainerInspectInfo['State'];
+}
 
 /** Why the runner stops a running container. */
 type StopCause = { kind: 'timeout'; timeoutSeconds: number } | { kind: 'terminated'; reason: string };
@@ -57,16 +72,79 @@ export class ContainerRunner {
   ) {}
 
   async run(payload: DispatchPayload, hooks: RunHooks): Promise<AttemptExitedEvent> {
-    const live = this.live?.open(payload.jobId, payload.attempt) ?? null;
+    const created: Docker.Container[] = [];
+    return this.conclude(payload, hooks, created, (live) => this.runAttempt(payload, hooks, live, created));
+  }
+
+  /**
+   * Takes over a container an earlier process of this worker left: a running
+   * one is watched to its end as run() does (live logs, timeout counted from
+   * its real start, terminate), an exited one is read as it is. Either way its
+   * exit is returned and the container removed; one that never started ends
+   * the attempt start-failed.
+   */
+  async adopt(found: FoundContainer, hooks: RunHooks): Promise<AttemptExitedEvent> {
+    return this.conclude(found, hooks, [found.container], (live) => this.adoptAttempt(found, hooks, live));
+  }
+
+  /** The end of every attempt: live copy ended, exit handed to onExited, then the container removed (also on a throw). */
+  private async conclude(
+    identity: Identity,
+    hooks: RunHooks,
+    containers: Docker.Container[],
+    attempt: (live: LiveAttemptLog | null) => Promise<AttemptExitedEvent>,
+  ): Promise<AttemptExitedEvent> {
+    const live = this.live?.open(identity.jobId, identity.attempt) ?? null;
     try {
-      return await this.runAttempt(payload, hooks, live);
+      let exited: AttemptExitedEvent;
+      try {
+        exited = await attempt(live);
+      } finally {
+        // Also when the container never started: the end marker tells followers the attempt is over.
+        // Before the removal, which would cut the live copy's last lines.
+        await live?.end();
+      }
+      await hooks.onExited?.(exited);
+      return exited;
     } finally {
-      // Also when the container never started: the end marker tells followers the attempt is over.
-      await live?.end();
+      const log = this.logger.child({ jobId: identity.jobId, attempt: identity.attempt });
+      for (const container of containers) await this.remove(container, log);
     }
   }
 
-  private async runAttempt(payload: DispatchPayload, hooks: RunHooks, live: LiveAttemptLog | null): Promise<AttemptExitedEvent> {
+  private async adoptAttempt(found: FoundContainer, hooks: RunHooks, live: LiveAttemptLog | null): Promise<AttemptExitedEvent> {
+    const { container, state } = found;
+    const log = this.logger.child({ jobId: found.jobId, attempt: found.attempt, containerId: container.id });
+    if (state.Status === 'created') {
+      log.warn('adopted a container that never started');
+      return {
+        type: 'attempt-exited', jobId: found.jobId, attempt: found.attempt, workerId: this.options.workerId, containerId: container.id,
+        startedAt: null, stoppedAt: new Date().toISOString(),
+        end: { kind: 'start-failed', message: 'the worker restarted before the container started' }, logs: [], logsTruncated: false,
+      };
+    }
+    const startedAt = dockerTime(state.StartedAt);
+    if (state.Running || state.Status === 'paused' || state.Status === 'restarting') {
+      log.info({ startedAt, timeoutSeconds: found.timeoutSeconds }, 'adopted a running container');
+      // Its real start, as Docker saw it: no start call of ours to bound it with.
+      const deadline = timeoutDeadline(found.timeoutSeconds, startedAt, 0, Date.now());
+      return await this.watch(container, found, startedAt, deadline, hooks, live, log);
+    }
+    live?.follow(container);
+    const ranMs = Date.parse(state.FinishedAt) - Date.parse(startedAt);
+    // It ran past its deadline: the earlier process stopped it for its timeout (or it would have).
+    const timedOut = found.timeoutSeconds !== null && ranMs >= found.timeoutSeconds * 1000;
+    const exit: Exit = {
+      stoppedAt: dockerTime(state.FinishedAt),
+      end: timedOut
+        ? { kind: 'timeout', timeoutSeconds: found.timeoutSeconds!, exitCode: state.ExitCode }
+        : { kind: 'exited', exitCode: state.ExitCode, oomKilled: state.OOMKilled },
+    };
+    log.info({ startedAt }, 'adopted an exited container');
+    return await this.exitedEvent(container, found, startedAt, exit, log);
+  }
+
+  private async runAttempt(payload: DispatchPayload, hooks: RunHooks, live: LiveAttemptLog | null, created: Docker.Container[]): Promise<AttemptExitedEvent> {
     const log = this.logger.child({ jobId: payload.jobId, attempt: payload.attempt });
     const ended = (containerId: string | null, end: AttemptEnd): AttemptExitedEvent => ({
       type: 'attempt-exited',
@@ -108,55 +186,69 @@ export class ContainerRunner {
       log.warn({ err: error }, 'container create failed');
       return ended(null, { kind: 'start-failed', message: dockerErrorMessage(error) });
     }
+    created.push(container);
 
+    if (signal?.aborted) return terminatedEarly(container.id);
+    const beforeStart = Date.now();
     try {
-      if (signal?.aborted) return terminatedEarly(container.id);
-      const beforeStart = Date.now();
-      try {
-        await container.start();
-      } catch (error) {
-        log.warn({ err: error, containerId: container.id }, 'container start failed');
-        return ended(container.id, { kind: 'start-failed', message: dockerErrorMessage(error) });
-      }
-      const afterStart = Date.now();
-      live?.follow(container);
-      const startedAt = dockerTime((await container.inspect()).State.StartedAt);
-      const deadline = timeoutDeadline(payload.timeoutSeconds, startedAt, beforeStart, afterStart);
-      log.info({ containerId: container.id, startedAt, timeoutSeconds: payload.timeoutSeconds }, 'container running');
-      try {
-        await hooks.onRunning({
-          type: 'attempt-running',
-          jobId: payload.jobId,
-          attempt: payload.attempt,
-          workerId: this.options.workerId,
-          containerId: container.id,
-          startedAt,
-        });
-      } catch (error) {
-        // The exit report carries startedAt too, so the run goes on.
-        log.error({ err: error }, 'reporting attempt-running failed');
-      }
-      const exit = await this.waitForExit(container, { deadline, timeoutSeconds: payload.timeoutSeconds ?? 0, signal }, log);
-      const stoppedAt = stopTime(startedAt, exit.stoppedAt);
-      const logs = await this.collectLogs(container);
-      log.info({ containerId: container.id, ...exit.end, stoppedAt }, 'container exited');
-      return {
-        type: 'attempt-exited',
-        jobId: payload.jobId,
-        attempt: payload.attempt,
+      await container.start();
+    } catch (error) {
+      log.warn({ err: error, containerId: container.id }, 'container start failed');
+      return ended(container.id, { kind: 'start-failed', message: dockerErrorMessage(error) });
+    }
+    const afterStart = Date.now();
+    const startedAt = dockerTime((await container.inspect()).State.StartedAt);
+    const deadline = timeoutDeadline(payload.timeoutSeconds, startedAt, beforeStart, afterStart);
+    return await this.watch(container, payload, startedAt, deadline, hooks, live, log);
+  }
+
+  /** From the container's start to its exit: live logs, the RUNNING report, the wait (or the stop), the output. */
+  private async watch(
+    container: Docker.Container,
+    identity: Identity,
+    startedAt: string,
+    deadline: number | null,
+    hooks: RunHooks,
+    live: LiveAttemptLog | null,
+    log: Logger,
+  ): Promise<AttemptExitedEvent> {
+    live?.follow(container);
+    log.info({ containerId: container.id, startedAt, timeoutSeconds: identity.timeoutSeconds }, 'container running');
+    try {
+      await hooks.onRunning({
+        type: 'attempt-running',
+        jobId: identity.jobId,
+        attempt: identity.attempt,
         workerId: this.options.workerId,
         containerId: container.id,
         startedAt,
-        stoppedAt,
-        end: exit.end,
-        logs: logs.lines,
-        logsTruncated: logs.truncated,
-      };
-    } finally {
-      // Before the removal, which would cut the live copy's last lines.
-      await live?.end();
-      await this.remove(container, log);
+      });
+    } catch (error) {
+      // The exit report carries startedAt too, so the run goes on.
+      log.error({ err: error }, 'reporting attempt-running failed');
     }
+    const exit = await this.waitForExit(container, { deadline, timeoutSeconds: identity.timeoutSeconds ?? 0, signal: hooks.signal }, log);
+    return this.exitedEvent(container, identity, startedAt, exit, log);
+  }
+
+  private async exitedEvent(container: Docker.Container, identity: Identity, startedAt: string, exit: Exit, log: Logger): Promise<AttemptExitedEvent> {
+    const stoppedAt = stopTime(startedAt, exit.stoppedAt);
+    const logs = await this.collectLogs(container);
+    const execFailed = exit.end.kind === 'exited' ? initExecFailure(exit.end.exitCode, logs.lines) : null;
+    const end: AttemptEnd = execFailed === null ? exit.end : { kind: 'start-failed', message: execFailed };
+    log.info({ containerId: container.id, ...end, stoppedAt }, 'container exited');
+    return {
+      type: 'attempt-exited',
+      jobId: identity.jobId,
+      attempt: identity.attempt,
+      workerId: this.options.workerId,
+      containerId: container.id,
+      startedAt,
+      stoppedAt,
+      end,
+      logs: logs.lines,
+      logsTruncated: logs.truncated,
+    };
   }
 
   /** null when the image is present (pulled if need be), else why it could not be had. */

@@ -1,5 +1,5 @@
 import type { DispatchPayload } from '#libs/queue';
-import { containerName, containerSpec } from './container-spec.js';
+import { containerName, containerSpec, readAttemptLabels } from './container-spec.js';
 
 const payload = (over: Partial<DispatchPayload> = {}): DispatchPayload => ({
   jobId: 'job-1',
@@ -23,6 +23,17 @@ describe('containerSpec', () => {
     expect(spec.name).toBe(containerName('job-1', 2));
     expect(spec.name).toBe('gpubatch-job-1-2');
     expect(spec.Labels).toEqual({ 'gpubatch.job-id': 'job-1', 'gpubatch.attempt': '2', 'gpubatch.worker-id': 'w1' });
+  });
+
+  it('labels the timeout when there is one, and the labels read back as the attempt', () => {
+    const spec = containerSpec(payload({ timeoutSeconds: 90 }), context);
+    expect(spec.Labels!['gpubatch.timeout-seconds']).toBe('90');
+    expect(readAttemptLabels(spec.Labels)).toEqual({ jobId: 'job-1', attempt: 2, timeoutSeconds: 90 });
+    expect(readAttemptLabels(containerSpec(payload(), context).Labels)).toEqual({ jobId: 'job-1', attempt: 2, timeoutSeconds: null });
+  });
+
+  it('runs Docker init as PID 1 so SIGTERM reaches the job', () => {
+    expect(containerSpec(payload(), context).HostConfig!.Init).toBe(true);
   });
 
   it('sets the limits: CPUs in nano-CPUs, memory in bytes, no swap beyond it', () => {
@@ -57,5 +68,26 @@ describe('containerSpec', () => {
   it('leaves Cmd out when the command is empty, so the image default runs', () => {
     expect(containerSpec(payload({ command: [] }), context)).not.toHaveProperty('Cmd');
     expect(containerSpec(payload(), context).Cmd).toEqual(['python', 'train.py']);
+  });
+});
+
+describe('readAttemptLabels', () => {
+  const good = { 'gpubatch.job-id': 'j:3', 'gpubatch.attempt': '1', 'gpubatch.worker-id': 'w1' };
+
+  it.each([
+    ['no labels', null],
+    ['no job id', { ...good, 'gpubatch.job-id': '' }],
+    ['no attempt', { 'gpubatch.job-id': 'j' }],
+    ['attempt 0', { ...good, 'gpubatch.attempt': '0' }],
+    ['attempt not a number', { ...good, 'gpubatch.attempt': 'x1' }],
+    ['fractional attempt', { ...good, 'gpubatch.attempt': '1.5' }],
+    ['negative timeout', { ...good, 'gpubatch.timeout-seconds': '-1' }],
+    ['empty timeout', { ...good, 'gpubatch.timeout-seconds': '' }],
+  ])('is null for %s', (_what, labels) => {
+    expect(readAttemptLabels(labels as Record<string, string> | null)).toBeNull();
+  });
+
+  it('reads an array child with a timeout of 0', () => {
+    expect(readAttemptLabels({ ...good, 'gpubatch.timeout-seconds': '0' })).toEqual({ jobId: 'j:3', attempt: 1, timeoutSeconds: 0 });
   });
 });

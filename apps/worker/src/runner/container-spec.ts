@@ -10,7 +10,27 @@ export const Labels = {
   jobId: 'gpubatch.job-id',
   attempt: 'gpubatch.attempt',
   workerId: 'gpubatch.worker-id',
+  /** The dispatch's timeoutSeconds; absent without a timeout. Lets a restarted worker enforce it without Redis. */
+  timeoutSeconds: 'gpubatch.timeout-seconds',
 } as const;
+
+/** What a container's labels say about its attempt: all a restarted worker needs to adopt it. */
+export interface AttemptLabels {
+  jobId: string;
+  attempt: number;
+  timeoutSeconds: number | null;
+}
+
+/** The attempt a container belongs to, or null when its labels are missing or malformed. */
+export function readAttemptLabels(labels: Record<string, string> | null | undefined): AttemptLabels | null {
+  const jobId = labels?.[Labels.jobId];
+  const attempt = Number(labels?.[Labels.attempt]);
+  const rawTimeout = labels?.[Labels.timeoutSeconds];
+  const timeoutSeconds = rawTimeout === undefined ? null : Number(rawTimeout);
+  if (!jobId || !/^[1-9][0-9]*$/.test(labels?.[Labels.attempt] ?? '') || !Number.isSafeInteger(attempt)) return null;
+  if (timeoutSeconds !== null && (!/^[0-9]+$/.test(rawTimeout!) || !Number.isSafeInteger(timeoutSeconds))) return null;
+  return { jobId, attempt, timeoutSeconds };
+}
 
 /** One name per attempt, so a second claim of the same attempt finds the first one's container. */
 export function containerName(jobId: string, attempt: number): string {
@@ -41,8 +61,11 @@ export function containerSpec(payload: DispatchPayload, context: ContainerSpecCo
       [Labels.jobId]: payload.jobId,
       [Labels.attempt]: String(payload.attempt),
       [Labels.workerId]: context.workerId,
+      ...(payload.timeoutSeconds === null || payload.timeoutSeconds === undefined ? {} : { [Labels.timeoutSeconds]: String(payload.timeoutSeconds) }),
     },
     HostConfig: {
+      // Docker's init as PID 1 passes SIGTERM on: a shell or a program that ignores signals as PID 1 would sit out the grace.
+      Init: true,
       NanoCpus: Math.round(payload.resources.vcpus * 1e9),
       Memory: memoryBytes,
       // Equal to Memory: no swap beyond the limit, so the limit is what gets billed and enforced.
