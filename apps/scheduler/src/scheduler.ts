@@ -1,5 +1,6 @@
 import type { SchedulerConfig } from '#libs/config';
-import { createDataSource, runMigrations } from '#libs/db';
+import { createDataSource, runMigrations, takeLeadership } from '#libs/db';
+import { systemClock } from '#libs/core';
 import type { Logger } from '#libs/log';
 import { closeRedis, createRedis } from '#libs/queue';
 import { SchedulerCoordinator } from './coordinator/scheduler-coordinator.js';
@@ -16,7 +17,13 @@ export async function startScheduler(config: SchedulerConfig, logger: Logger): P
   let loop: SchedulerCoordinator | undefined;
   const lease = new LeaderLease(leaseRedis, {
     onAcquired: async () => {
-      loop = new SchedulerCoordinator(db, redis, config, logger, () => lease.isValid());
+      // A new epoch before anything is read: from now on no write of an earlier leader can commit.
+      const fence = await takeLeadership(db, lease.holderId);
+      logger.info({ epoch: fence.epoch }, 'leadership epoch taken');
+      loop = new SchedulerCoordinator(db, redis, config, logger, () => lease.isValid(), systemClock, {
+        fence,
+        onFenced: () => void lease.resign('a newer leader holds the epoch'),
+      });
       await loop.start();
     },
     onLost: async () => {

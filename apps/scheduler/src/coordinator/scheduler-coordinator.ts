@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '#libs/core';
 import type { SchedulerConfig } from '#libs/config';
+import { FencedError, type Fence } from '#libs/db';
 import type { Logger } from '#libs/log';
 import { closeRedis, createRedis, QueueNames, WorkerQueues, type WorkerEvent } from '#libs/queue';
 import { MeteringSystem } from '../billing/metering.system.js';
@@ -63,12 +64,15 @@ export class SchedulerCoordinator {
     /** False once this replica can no longer be sure it leads: nothing is placed then. */
     leaseValid: () => boolean = () => true,
     private readonly clock: Clock = systemClock,
+    /** This leader's epoch; `onFenced` runs when Postgres refuses a write because a newer leader took over. */
+    private readonly leadership: { fence?: Fence; onFenced?: () => void } = {},
   ) {
+    const fence = () => leadership.fence;
     const startedAt = clock.now();
     this.registry = new WorkerRegistry(db, redis, this.state, logger);
     this.dispatcher = new WorkerQueues(redis);
     this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
-    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger);
+    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence);
     const ender = new AttemptEnder(this.recorder);
     const liveness = new WorkerLivenessSystem(this.registry, config.workerTimeoutMs, startedAt, logger);
     const catalog = new QueueCatalogSystem(db);
@@ -87,7 +91,7 @@ export class SchedulerCoordinator {
       projects,
     ];
     this.placement = new PlacementSystem(
-      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger), catalog, projects, config, leaseValid, startedAt, logger,
+      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger, fence), catalog, projects, config, leaseValid, startedAt, logger,
     );
     this.beside = [new RetentionSystem(db, config.jobRetentionDays, startedAt, logger)];
   }
@@ -105,7 +109,10 @@ export class SchedulerCoordinator {
       // One report at a time keeps a job's RUNNING before its exit.
       { connection: this.eventsConnection, concurrency: 1 },
     );
-    this.events.on('failed', (job, err) => this.logger.error({ err, event: job?.data }, 'recording a worker report failed'));
+    this.events.on('failed', (job, err) => {
+      if (this.fenced(err)) return;
+      this.logger.error({ err, event: job?.data }, 'recording a worker report failed');
+    });
     this.events.on('error', (err) => this.logger.error({ err }, 'events consumer error'));
     this.timer = setInterval(() => {
       this.wake();
@@ -128,6 +135,7 @@ export class SchedulerCoordinator {
     }
     this.running = this.pass()
       .catch((err: Error) => {
+        if (this.fenced(err)) return;
         this.logger.error({ err }, 'scheduling pass failed');
         this.changed = true; // what this pass took in is still to be placed
       })
@@ -149,7 +157,7 @@ export class SchedulerCoordinator {
       try {
         changed = (await system.run(now)) || changed;
       } catch (err) {
-        if (system.essential) throw err;
+        if (system.essential || err instanceof FencedError) throw err;
         this.logger.error({ err, system: system.name }, 'scheduler system failed; the others go on');
         changed = true;
       }
@@ -168,6 +176,17 @@ export class SchedulerCoordinator {
     })().finally(() => {
       this.runningBeside = undefined;
     });
+  }
+
+  /** A write refused by the fence: a newer leader took over, so this one stops leading (its work is not lost: the new leader rebuilds from Postgres). */
+  private fenced(err: unknown): boolean {
+    if (!(err instanceof FencedError)) return false;
+    if (!this.stopped) {
+      this.logger.warn({ err }, 'deposed: a newer scheduler leader holds the epoch');
+      this.stopped = true;
+      this.leadership.onFenced?.();
+    }
+    return true;
   }
 
   async stop(): Promise<void> {

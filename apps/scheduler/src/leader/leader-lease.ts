@@ -78,6 +78,13 @@ export class LeaderLease {
     }
   }
 
+  /** Gives up leading at once, e.g. when Postgres says a newer leader took over (fenced). */
+  async resign(why: string): Promise<void> {
+    if (!this.leader) return;
+    await this.stepDown(why);
+    await this.redis.eval(RELEASE, 1, RedisKeys.schedulerLease, this.holderId).catch(() => undefined);
+  }
+
   private async stepDown(why: string): Promise<void> {
     this.leader = false;
     this.validUntil = 0;

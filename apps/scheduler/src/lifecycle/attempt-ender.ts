@@ -1,4 +1,5 @@
 import type { AttemptEnd } from '#libs/core';
+import type { LogLine } from '#libs/queue';
 import type { EventRecorder } from '../recorder/event-recorder.js';
 
 /** One attempt the scheduler ends on its own authority (its worker cannot report it). */
@@ -11,24 +12,23 @@ export interface AttemptEnding {
   /** Until when it is billed. */
   stoppedAt: Date;
   end: AttemptEnd;
+  /** Only from a worker's report: its container and output. */
+  containerId?: string | null;
+  logs?: LogLine[];
 }
 
 /**
  * The one way the scheduler ends attempts itself (lost workers, lost
  * containers, timeouts without the worker): every such end goes through
- * `endAttempts`. Each end is recorded as the worker would have reported it,
- * so an attempt that has already ended is left as it is.
+ * `endAttempts`, into the same lifecycle command as a worker's exit report
+ * (never a forged report), so an attempt that has already ended is left
+ * as it is.
  */
 export class AttemptEnder {
   constructor(private readonly recorder: EventRecorder) {}
 
   /** Ends each attempt that is still STARTING or RUNNING, with its job's retry rules applied. */
   async endAttempts(ends: readonly AttemptEnding[]): Promise<void> {
-    for (const e of ends) {
-      await this.recorder.record({
-        type: 'attempt-exited', jobId: e.jobId, attempt: e.attempt, workerId: e.workerId, containerId: null,
-        startedAt: e.startedAt?.toISOString() ?? null, stoppedAt: e.stoppedAt.toISOString(), end: e.end, logs: [], logsTruncated: false,
-      });
-    }
+    for (const e of ends) await this.recorder.endAttempt(e);
   }
 }

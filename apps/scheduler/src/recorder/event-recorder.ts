@@ -1,7 +1,8 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from '#libs/log';
 import { applyInTransaction, settleDependants, type Fence, type LifecycleCommand } from '#libs/db';
-import type { AttemptExitedEvent, AttemptRunningEvent, WorkerEvent } from '#libs/queue';
+import type { AttemptExitedEvent, AttemptRunningEvent, LogLine, WorkerEvent } from '#libs/queue';
+import type { AttemptEnding } from '../lifecycle/attempt-ender.js';
 import { ClusterState } from '../state/cluster-state.js';
 import { loadRunnable } from '../reconciler/rebuild.js';
 import { openUsage, settleUsage } from '../billing/metering.js';
@@ -62,21 +63,33 @@ export class EventRecorder {
     });
   }
 
-  private async exited(e: AttemptExitedEvent): Promise<void> {
-    const stoppedAt = new Date(e.stoppedAt);
+  private exited(e: AttemptExitedEvent): Promise<void> {
+    return this.endAttempt({
+      jobId: e.jobId, attempt: e.attempt, workerId: e.workerId, containerId: e.containerId, end: e.end, logs: e.logs,
+      startedAt: e.startedAt ? new Date(e.startedAt) : null, stoppedAt: new Date(e.stoppedAt),
+    });
+  }
+
+  /**
+   * Ends an attempt, as its worker reported it or as the scheduler decided
+   * (lost worker, lost container, timeout): the job moves on through the
+   * lifecycle writer, the meter settles, what it held is freed, and a retry
+   * or its dependants follow. An attempt that already ended is left as it is.
+   */
+  async endAttempt(e: AttemptEnding): Promise<void> {
     const next = await this.db.transaction(async (tx) => {
-      // A start the worker never got to report (it exited at once) is recorded first, so the meter opens.
+      // A start never recorded (the container exited at once, or the report was lost) is recorded first, so the meter opens.
       const commands: LifecycleCommand[] = e.startedAt
-        ? [{ jobId: e.jobId, containerId: e.containerId, command: { type: 'container-started', attempt: e.attempt, workerId: e.workerId, startedAt: new Date(e.startedAt) } }]
+        ? [{ jobId: e.jobId, containerId: e.containerId, command: { type: 'container-started', attempt: e.attempt, workerId: e.workerId, startedAt: e.startedAt } }]
         : [];
-      commands.push({ jobId: e.jobId, containerId: e.containerId, command: { type: 'attempt-ended', attempt: e.attempt, end: e.end, stoppedAt } });
+      commands.push({ jobId: e.jobId, containerId: e.containerId, command: { type: 'attempt-ended', attempt: e.attempt, end: e.end, stoppedAt: e.stoppedAt } });
       const applied = await applyInTransaction(tx, commands, this.fence());
       const started = applied.find((a) => a.command.type === 'container-started' && a.transition.outcome === 'applied');
-      if (started && e.startedAt) await openUsage(tx, e.jobId, e.attempt, new Date(e.startedAt));
+      if (started && e.startedAt) await openUsage(tx, e.jobId, e.attempt, e.startedAt);
       const ended = applied[applied.length - 1].transition;
       if (ended.outcome !== 'applied') return undefined; // already recorded: a repeated or late report
-      await this.bill(tx, e.jobId, e.attempt, stoppedAt);
-      await insertLogs(tx, e);
+      await this.bill(tx, e.jobId, e.attempt, e.stoppedAt);
+      if (e.logs?.length) await insertLogs(tx, e.jobId, e.attempt, e.logs);
       if (ended.to !== 'RUNNABLE') this.logger.info({ jobId: e.jobId, status: ended.to, reason: ended.reason }, 'job finished');
       return ended.to;
     });
@@ -103,12 +116,12 @@ export class EventRecorder {
   }
 }
 
-async function insertLogs(tx: EntityManager, e: AttemptExitedEvent): Promise<void> {
-  if (e.logs.length === 0) return;
+async function insertLogs(tx: EntityManager, jobId: string, attempt: number, logs: LogLine[]): Promise<void> {
   await tx.query(
     `INSERT INTO job_logs (job_id, attempt, stream, at, text)
      SELECT $1, $2, l.stream, l.at, l.text FROM unnest($3::text[], $4::timestamptz[], $5::text[]) AS l(stream, at, text)`,
-    [e.jobId, e.attempt, e.logs.map((l) => l.stream), e.logs.map((l) => l.at), // Postgres text cannot hold NUL bytes; a binary-spewing job must not lose its exit record.
-      e.logs.map((l) => l.text.replaceAll('\u0000', ''))],
+    [jobId, attempt, logs.map((l) => l.stream), logs.map((l) => l.at),
+      // Postgres text cannot hold NUL bytes; a binary-spewing job must not lose its exit record.
+      logs.map((l) => l.text.replaceAll('\u0000', ''))],
   );
 }
