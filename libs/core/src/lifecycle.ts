@@ -77,13 +77,15 @@ const fail = (job: JobSnapshot, reason: string, effects: Effect[] = []): Transit
 /** Ends the current attempt: the job succeeds, fails, or goes back to RUNNABLE while attempts remain. */
 function endAttempt(job: JobSnapshot, c: Extract<JobCommand, { type: 'attempt-ended' }>): Transition {
   if (c.attempt !== job.attemptCount) return ignored(`attempt ${c.attempt} is not the current attempt ${job.attemptCount}`);
-  // A terminate was asked for: whatever ended the attempt, it is final and the caller's reason stands.
-  const end: AttemptEnd = job.terminateReason !== null && c.end.kind !== 'terminated' && attemptOutcome(c.end).status === 'FAILED'
-    ? { kind: 'terminated', reason: job.terminateReason, exitCode: attemptOutcome(c.end).exitCode }
+  // The attempt keeps what really happened to it (e.g. `Worker lost`); the job's fate may differ, below.
+  const happened = attemptOutcome(c.end);
+  // A terminate was asked for: whatever ended the attempt, it is final and the caller's reason stands for the job.
+  const end: AttemptEnd = job.terminateReason !== null && c.end.kind !== 'terminated' && happened.status === 'FAILED'
+    ? { kind: 'terminated', reason: job.terminateReason, exitCode: happened.exitCode }
     : c.end;
   const outcome = attemptOutcome(end);
   const retry = shouldRetry({ end, outcome, attempt: c.attempt, maxAttempts: job.maxAttempts, rules: job.retryRules });
-  const close: Effect = { type: 'close-attempt', attempt: c.attempt, status: outcome.status, exitCode: outcome.exitCode, reason: outcome.reason, stoppedAt: c.stoppedAt };
+  const close: Effect = { type: 'close-attempt', attempt: c.attempt, status: happened.status, exitCode: happened.exitCode, reason: happened.reason, stoppedAt: c.stoppedAt };
   return {
     outcome: 'applied', from: job.status, to: retry ? 'RUNNABLE' : outcome.status, at: c.stoppedAt, effects: [close],
     reason: retry ? `Attempt ${c.attempt} failed (${outcome.reason}); retrying, attempt ${c.attempt + 1} of ${job.maxAttempts}` : outcome.reason,
