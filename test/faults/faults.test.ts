@@ -26,6 +26,7 @@ const SEED = env('FAULTS_SEED', Math.floor(Math.random() * 2 ** 31));
 const INFLIGHT = env('FAULTS_INFLIGHT', 200);
 const SETTLE_MAX_S = env('FAULTS_SETTLE_SECONDS', 240);
 const STALL_S = env('FAULTS_STALL_SECONDS', 45);
+const WARMUP_S = env('FAULTS_WARMUP_SECONDS', 20);
 const GRACE_S = 2;
 /** Timeout honoured: stop grace + 3 s for the docker sampling period and report latency. */
 const TIMEOUT_SLACK_S = GRACE_S + env('FAULTS_TIMEOUT_SLACK_SECONDS', 3);
@@ -48,9 +49,15 @@ function plan(rng: Rng): Scenario[] {
   return out.slice(0, COUNT);
 }
 
-/** The fault whose window holds `at`, else for an attempt the next fault (the one that hit it), for a sample the last one. */
-function attribute(faults: FaultRecord[], at: number, mode: 'hit' | 'during'): number | undefined {
-  const inside = faults.find((f) => at >= f.injectAt && at <= (f.endAt ?? Infinity));
+/**
+ * The fault to charge a violation to. Found before the first fault: none (baseline). An attempt's
+ * violation (`hit`): the fault active (injection to recovery) when the attempt began, else the next
+ * fault, the one that hit it. A sample (`during`): the fault in whose window (to the end of its checks) it was taken, else the last one.
+ */
+function attribute(faults: FaultRecord[], v: Violation, mode: 'hit' | 'during'): number | undefined {
+  if (faults.length === 0 || v.detectedAt < faults[0].injectAt) return undefined;
+  const at = v.at;
+  const inside = faults.find((f) => at >= f.injectAt && at <= ((mode === 'hit' ? f.recoveredAt : f.endAt) ?? Infinity));
   if (inside) return inside.index;
   if (mode === 'hit') return faults.find((f) => f.injectAt > at)?.index ?? [...faults].reverse().find((f) => f.injectAt <= at)?.index;
   return [...faults].reverse().find((f) => f.injectAt <= at)?.index;
@@ -139,13 +146,20 @@ describe('fault injection', () => {
       const syncer = setInterval(syncTimeouts, 500);
       monitor.start();
       workload.start();
-      await sleep(20_000);
+      await sleep(WARMUP_S * 1000);
 
       const ctx: FaultContext = {
         cluster, redis, postgres, proxies, redisClient, api, pool, rng,
         schedulers: ['scheduler-1', 'scheduler-2'], workers: ['w1', 'w2', 'w3'], log,
       };
       const suspects = new Map<string, { detail: string; createdAt: number }>();
+      // Baseline: the same checks before any fault, so what the load alone breaks is not charged to a fault.
+      await retrying('baseline checks', async () => {
+        await monitor!.checkUsage();
+        await monitor!.checkTimeouts();
+        await monitor!.checkOrphans(5000);
+      });
+      log(`baseline: ${workload.accepted.size} accepted, ${monitor.violations.length} violations before any fault`);
 
       for (const [index, scenario] of plan(rng).entries()) {
         await sleep(rng.between(1000, 6000));
@@ -227,10 +241,16 @@ describe('fault injection', () => {
       )).rows;
       const running = new Set((await monitor.runningContainers()).map((c) => `${c.jobId}#${c.attempt}`));
       const consequential: string[] = [];
+      // Attempts that still hold a worker's resources after the settle period: jobs queued behind them wait, not lost.
+      const capacityHeld = open.some((j) => ['STARTING', 'RUNNING'].includes(j.status));
       for (const j of open) {
         const base = `job ${j.id} ${j.status} ("${j.status_reason ?? ''}")`;
         if (j.blocked_dep || j.blocked_children) {
           consequential.push(`${base}: waits on a ${j.blocked_dep ? 'dependency' : 'child'} that is itself not terminal`);
+          continue;
+        }
+        if (j.status === 'RUNNABLE' && capacityHeld && /^(RESOURCE|PRIORITY|RESERVED):/.test(j.status_reason ?? '')) {
+          consequential.push(`${base}: queued behind resources that stranded attempts still hold`);
           continue;
         }
         if (['SUBMITTED', 'RUNNABLE'].includes(j.status)) {
@@ -248,12 +268,12 @@ describe('fault injection', () => {
 
       // Attribution to the fault that caused each violation.
       for (const v of monitor.violations) {
-        v.fault = attribute(faults, v.at, v.invariant === 'gpu-double-assigned' ? 'during' : 'hit');
+        v.fault = attribute(faults, v, v.invariant === 'gpu-double-assigned' ? 'during' : 'hit');
       }
       const failovers = faults.filter((f) => f.failoverMs !== undefined);
       for (const f of failovers) {
         if (f.failoverMs! > FAILOVER_TARGET_MS) {
-          monitor.violations.push({ invariant: 'failover-slow', at: f.injectAt, key: String(f.index), fault: f.index,
+          monitor.violations.push({ invariant: 'failover-slow', at: f.injectAt, detectedAt: f.injectAt, key: String(f.index), fault: f.index,
             detail: `placement resumed ${(f.failoverMs! / 1000).toFixed(1)} s after the leader's SIGKILL (target < ${FAILOVER_TARGET_MS / 1000} s)` });
         }
       }

@@ -7,7 +7,8 @@ export type Invariant =
 
 export const INVARIANTS: Invariant[] = ['lost', 'stranded', 'gpu-double-assigned', 'billed-not-once', 'orphaned-container', 'timeout-exceeded', 'failover-slow'];
 
-export interface Violation { invariant: Invariant; at: number; key: string; detail: string; fault?: number }
+/** `at`: when what went wrong began (an attempt's start, a sample's time); `detectedAt`: when the suite saw it. */
+export interface Violation { invariant: Invariant; at: number; detectedAt: number; key: string; detail: string; fault?: number }
 
 const ACTIVE = `('STARTING', 'RUNNING')`;
 
@@ -40,10 +41,11 @@ export class Monitor {
     private readonly timeoutOf: (jobId: string) => number | undefined,
   ) {}
 
-  add(v: Omit<Violation, 'at'> & { at?: number }): boolean {
+  add(v: Omit<Violation, 'at' | 'detectedAt'> & { at?: number }): boolean {
     if (this.keys.has(`${v.invariant}:${v.key}`)) return false;
     this.keys.add(`${v.invariant}:${v.key}`);
-    this.violations.push({ at: Date.now(), ...v });
+    const now = Date.now();
+    this.violations.push({ at: now, detectedAt: now, ...v });
     return true;
   }
 

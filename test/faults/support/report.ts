@@ -44,6 +44,11 @@ export function renderMarkdown(s: RunSummary, kinds: string[], maxDetails = 15):
     ? `Failover (leader SIGKILL until a probe job is placed): ${fo.samples.length} samples, median ${((fo.medianMs ?? 0) / 1000).toFixed(1)} s, max ${((fo.maxMs ?? 0) / 1000).toFixed(1)} s (target < 15 s): ${fo.samples.map((m) => (m / 1000).toFixed(1)).join(', ')}`
     : 'Failover: no scheduler kill in this run.');
   lines.push(`Samples: ${Object.entries(s.samples).map(([k, v]) => `${k} ${v}`).join(', ')}`, '');
+  if (s.jobs.consequential.length) {
+    lines.push(`Not counted again: ${s.jobs.consequential.length} open jobs that only wait for a stuck job or for resources stuck attempts hold, e.g.`);
+    for (const c of s.jobs.consequential.slice(0, 5)) lines.push(`- ${c}`);
+    lines.push('');
+  }
   const errs = s.faults.filter((f) => f.error);
   if (errs.length) {
     lines.push('## Injection errors', '');
