@@ -131,8 +131,16 @@ export class Monitor {
       for (const [dev, holders] of byDevice) {
         if (holders.length < 2) continue;
         const names = holders.map((h) => `${h.jobId}#${h.attempt}`).sort();
+        if (this.keys.has(`gpu-double-assigned:docker:${dev}:${names.join(',')}`)) continue;
+        // What Postgres says of those attempts at that moment: the detail a fix needs.
+        const { rows } = await this.pool.query(
+          `SELECT job_id || '#' || attempt AS k, status, worker_id, gpu_devices, reason FROM job_attempts
+           WHERE (job_id, attempt) IN (SELECT * FROM unnest($1::text[], $2::int[]))`,
+          [holders.map((h) => h.jobId), holders.map((h) => h.attempt)],
+        ).catch(() => ({ rows: [] as any[] }));
+        const db = rows.map((r: any) => `${r.k} ${r.status} on ${r.worker_id} gpus [${r.gpu_devices}]${r.reason ? ` (${r.reason})` : ''}`).join('; ');
         this.add({ invariant: 'gpu-double-assigned', key: `docker:${dev}:${names.join(',')}`,
-          detail: `Docker: GPU ${dev.split(':')[1]} of ${dev.split(':')[0]} in running containers of ${names.join(' and ')}` });
+          detail: `Docker: GPU ${dev.split(':')[1]} of ${dev.split(':')[0]} in running containers of ${names.join(' and ')}; Postgres then: ${db || 'unreachable'}` });
       }
     } catch {
       this.samples.dockerFailed++;
