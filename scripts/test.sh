@@ -22,6 +22,12 @@ npm run typecheck
 results="$(mktemp)"
 status=0
 npm test -- --json --outputFile="$results" "$@" || status=$?
+if [ "$#" -eq 0 ]; then
+  # The fault suite at CI size: real processes, its own Postgres and Redis, randomised faults
+  # (docs/reliability.md). `npm run test:faults` runs the full count.
+  FAULTS_COUNT="${FAULTS_COUNT:-6}" FAULTS_INFLIGHT="${FAULTS_INFLIGHT:-40}" FAULTS_WARMUP_SECONDS=10 FAULTS_STALL_SECONDS=30 \
+    npm run test:faults || status=$?
+fi
 # A plain closing line any CI reader understands.
 node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed`)' "$results" 2>/dev/null || true
 rm -f "$results"

@@ -48,7 +48,12 @@ describe('docker-compose.yml: the quick start is safe and GPU-ready', () => {
   });
 
   it('mounts the Docker socket from DOCKER_SOCK, defaulting to the rootful path', () => {
-    expect(base.services.worker.volumes).toEqual(['${DOCKER_SOCK:-/var/run/docker.sock}:/var/run/docker.sock']);
+    expect(base.services.worker.volumes).toContain('${DOCKER_SOCK:-/var/run/docker.sock}:/var/run/docker.sock');
+  });
+
+  it('keeps the worker\'s outbox on a volume, so unrecorded reports outlive the container', () => {
+    expect(base.services.worker.volumes).toContain('workerstate:/var/lib/gpubatch');
+    expect(base.services.worker.environment.WORKER_STATE_DIR).toBe('/var/lib/gpubatch');
   });
 
   it('the GPU override reserves every NVIDIA GPU with nvidia-smi inside, and detects them', () => {
