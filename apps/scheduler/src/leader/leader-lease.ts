@@ -31,8 +31,9 @@ export class LeaderLease {
     private readonly redis: Redis,
     private readonly callbacks: LeaseCallbacks,
     private readonly logger: Logger,
-    private readonly ttlMs = 10_000,
-    private readonly renewMs = 2_000,
+    // Short, so a killed leader is replaced within seconds: safe because Postgres fences every write by the leader's epoch.
+    private readonly ttlMs = 6_000,
+    private readonly renewMs = 1_500,
   ) {}
 
   get isLeader(): boolean {
