@@ -45,7 +45,7 @@ describe('end to end: billing by runtime', () => {
     expect((await call('POST', '/api/v1/job-definitions', {
       name: 'bill-sleep', image: testEnv().testImage, command: ['sleep', String(SLEEP_SECONDS)], resources: { vcpus: 1, memoryMiB: 512 },
     })).status).toBe(201);
-  });
+  }, 150_000);
 
   afterAll(async () => {
     await cluster?.stop();

@@ -33,7 +33,7 @@ describe('end to end: api, scheduler and worker processes', () => {
     });
     await waitFor('the worker to join', async () => (await call('GET', '/api/v1/workers')).body.workers.some(
       (w: { workerId: string; state: string }) => w.workerId === 'e2e-worker' && w.state === 'ACTIVE'), 30_000, 100);
-  });
+  }, 150_000);
 
   afterAll(async () => {
     await cluster?.stop();

@@ -45,7 +45,7 @@ describe('end to end: job lifecycle', () => {
     await startWorker('life-main', 'life');
     expect((await call('POST', '/api/v1/job-queues', { name: 'life', priority: 1, pools: ['life'] })).status).toBe(201);
     expect((await call('POST', '/api/v1/job-queues', { name: 'doomed', priority: 1, pools: ['doomed'] })).status).toBe(201);
-  });
+  }, 150_000);
 
   afterAll(async () => {
     await cluster?.stop();

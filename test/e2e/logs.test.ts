@@ -53,7 +53,7 @@ describe('end to end: job logs, followed live and stored', () => {
     expect((await call('POST', '/api/v1/job-queues', { name: QUEUE, priority: 1, pools: [POOL] })).status).toBe(201);
     await define('logs-e2e-slow', 'echo first; sleep 2; echo second >&2');
     await define('logs-e2e-chatty', 'i=0; while [ $i -lt 500 ]; do echo "chatty line $i"; i=$((i+1)); done');
-  });
+  }, 150_000);
 
   afterAll(async () => {
     await cluster?.stop();

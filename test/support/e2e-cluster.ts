@@ -23,7 +23,8 @@ export async function startCluster(schedulerEnv: Record<string, string> = {}): P
   const port = await LocalCluster.freePort();
   const base = `http://127.0.0.1:${port}`;
   const api = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
-  await LocalCluster.waitForHttp(`${base}/health/ready`, api);
+  // Generous: a cold start on a loaded 2-core machine runs migrations and boots Nest.
+  await LocalCluster.waitForHttp(`${base}/health/ready`, api, 90_000);
   cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200', ...schedulerEnv });
   return { cluster, base, call: apiClient(base) };
 }
