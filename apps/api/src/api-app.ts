@@ -51,7 +51,7 @@ export async function createApiApp(
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key (gpb_<id>_<secret>) or, when configured, an OIDC access token' }, 'bearer')
       .build());
     documentSecurity(document);
-    SwaggerModule.setup('docs', app, document);
+    SwaggerModule.setup('docs', app, document, { swaggerOptions: { persistAuthorization: true } });
   }
   return app;
 }

@@ -20,7 +20,7 @@ export class AppModule {
   static forRoot(deps: { config: ApiConfig; dataSource: DataSource; redis: Redis; logger: Logger }): DynamicModule {
     return {
       module: AppModule,
-      imports: [InfraModule.forRoot(deps), AuthModule.forRoot(deps.config), HealthModule, JobDefinitionsModule, JobQueuesModule, JobsModule, SchedulesModule, WorkersModule,
+      imports: [InfraModule.forRoot(deps), AuthModule.forRoot(), HealthModule, JobDefinitionsModule, JobQueuesModule, JobsModule, SchedulesModule, WorkersModule,
         PoolsModule, ProjectsModule, UsageModule],
     };
   }

@@ -110,7 +110,7 @@ export class IdentityService {
       params.push(q.cursor);
     }
     const rows: { id: string; at: Date; actor: string | null; method: string; path: string; status: number; address: string | null }[] =
-      await this.db.query(`SELECT id::text, at, actor, method, path, status, address FROM audit_log ${where} ORDER BY id DESC LIMIT $1`, params);
+      await this.db.query(`SELECT id::text, at, actor, method, path, status, address FROM audit_log ${where} ORDER BY audit_log.id DESC LIMIT $1`, params);
     const page = rows.slice(0, limit);
     return {
       items: page.map((r) => ({ ...r, at: r.at.toISOString() })),
