@@ -13,6 +13,7 @@
  * (default gpubatch_bench and 14) and adds jobs to them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
@@ -71,7 +72,15 @@ function request(agent: http.Agent, base: string, method: string, url: string, b
   });
 }
 
-async function run(root: string, label: string, round: number): Promise<{ perSecond: number; p50: number; p99: number }> {
+/** CPU seconds (user + system) the process has used: less sensitive to other load on the machine than throughput. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+interface Result { perSecond: number; p50: number; p99: number; apiCpuMsPerSubmit: number }
+
+async function run(root: string, label: string, round: number): Promise<Result> {
   const { base, child } = await startApi(root);
   try {
     const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
@@ -82,6 +91,7 @@ async function run(root: string, label: string, round: number): Promise<{ perSec
     for (let i = 0; i < 200; i++) await submit(); // warm-up: JIT, pools, caches
     let next = 0;
     const latencies: number[] = [];
+    const cpuBefore = cpuSeconds(child.pid!);
     const started = performance.now();
     await Promise.all(Array.from({ length: CLIENTS }, async () => {
       while (next++ < SUBMITS) {
@@ -91,23 +101,24 @@ async function run(root: string, label: string, round: number): Promise<{ perSec
       }
     }));
     const seconds = (performance.now() - started) / 1000;
+    const apiCpuMsPerSubmit = ((cpuSeconds(child.pid!) - cpuBefore) * 1000) / SUBMITS;
     agent.destroy();
     latencies.sort((a, b) => a - b);
-    return { perSecond: SUBMITS / seconds, p50: latencies[Math.floor(latencies.length * 0.5)]!, p99: latencies[Math.floor(latencies.length * 0.99)]! };
+    return { apiCpuMsPerSubmit, perSecond: SUBMITS / seconds, p50: latencies[Math.floor(latencies.length * 0.5)]!, p99: latencies[Math.floor(latencies.length * 0.99)]! };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
 }
 
-const results: Record<string, { perSecond: number; p50: number; p99: number }[]> = { baseline: [], auth: [] };
+const results: Record<string, Result[]> = { baseline: [], auth: [] };
 for (let round = 0; round < ROUNDS; round++) {
   // Alternating order, so that neither side always runs on the warmer (or fuller) database.
   const order: [string, string][] = round % 2 === 0 ? [['baseline', values.baseline], ['auth', HERE]] : [['auth', HERE], ['baseline', values.baseline]];
   for (const [label, root] of order) {
     const r = await run(root, label, round);
     results[label]!.push(r);
-    console.log(`round ${round + 1} ${label}: ${r.perSecond.toFixed(0)} submits/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms`);
+    console.log(`round ${round + 1} ${label}: ${r.perSecond.toFixed(0)} submits/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, API CPU ${r.apiCpuMsPerSubmit.toFixed(3)} ms/submit`);
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -118,4 +129,5 @@ console.log(JSON.stringify({
   baselineSubmitsPerSecond: Math.round(base), authSubmitsPerSecond: Math.round(auth),
   change: `${(((auth - base) / base) * 100).toFixed(1)}%`,
   baselineP50Ms: median(results.baseline!.map((r) => r.p50)), authP50Ms: median(results.auth!.map((r) => r.p50)),
+  baselineApiCpuMsPerSubmit: median(results.baseline!.map((r) => r.apiCpuMsPerSubmit)), authApiCpuMsPerSubmit: median(results.auth!.map((r) => r.apiCpuMsPerSubmit)),
 }, null, 2));
