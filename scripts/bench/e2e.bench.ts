@@ -17,6 +17,7 @@
  * It TRUNCATES the database in DATABASE_URL and FLUSHES the Redis database in
  * REDIS_URL; the defaults are the bench's own (gpubatch_bench, Redis db 14).
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,8 @@ import { LocalCluster } from '../lib/local-cluster.js';
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
 const IMAGE = process.env.GPUBATCH_TEST_IMAGE ?? 'gpubatch-test:latest';
+/** The bench's admin key (GPUBATCH_ADMIN_KEY of its API); every request sends it. */
+const BENCH_KEY = `gpb_bench_${randomBytes(32).toString('base64url')}`;
 const WORKER_ID = 'bench-worker';
 const WORKER_POOL = 'bench';
 
@@ -131,7 +134,10 @@ class ApiClient {
       const started = performance.now();
       const req = http.request(this.base + path, {
         method, agent: this.agent,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        headers: {
+          authorization: `Bearer ${BENCH_KEY}`,
+          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -329,7 +335,10 @@ async function resetState(db: pg.Client, redisUrl: string): Promise<void> {
 }
 
 async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: ApiClient }> {
-  const cluster = new LocalCluster({ DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', ...profilerEnv(o.cpuProfDir) });
+  const cluster = new LocalCluster({
+    DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', ...profilerEnv(o.cpuProfDir),
+    GPUBATCH_ADMIN_KEY: BENCH_KEY, RATE_LIMIT_REQUESTS: '100000000',
+  });
   const port = await LocalCluster.freePort();
   const base = `http://127.0.0.1:${port}`;
   // The API first: it applies the migrations the scheduler relies on.

@@ -6,7 +6,7 @@ import { loadApiConfig } from '#libs/config';
 import { openTestDatabase } from './database.js';
 import { createLogger } from '#libs/log';
 import { createApiApp } from '../../apps/api/src/api-app.js';
-import { testEnv } from './test-env.js';
+import { TEST_ADMIN_KEY, TEST_AUTH_ENV, testEnv } from './test-env.js';
 
 export interface Reply<T = any> {
   status: number;
@@ -19,7 +19,7 @@ export class ApiHarness {
 
   static async start(env: Record<string, string> = {}): Promise<ApiHarness> {
     const { databaseUrl, redisUrl } = testEnv();
-    const config = loadApiConfig({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, ...env });
+    const config = loadApiConfig({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, ...TEST_AUTH_ENV, ...env });
     const app = await createApiApp(config, createLogger('api-test', 'silent'), { docs: false });
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address() as AddressInfo;
@@ -27,10 +27,20 @@ export class ApiHarness {
     return new ApiHarness(app, db, `http://127.0.0.1:${address.port}`);
   }
 
-  async request<T = any>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
+  /**
+   * Sends the admin key unless `headers` has its own authorization; an
+   * authorization of '' sends none.
+   */
+  async request<T = any>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT', url: string, payload?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
+    const all: Record<string, string> = {
+      authorization: `Bearer ${TEST_ADMIN_KEY}`,
+      ...(payload !== undefined && typeof payload !== 'string' ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    };
+    if (all.authorization === '') delete all.authorization;
     const res = await fetch(this.baseUrl + url, {
       method,
-      headers: { ...(payload !== undefined && typeof payload !== 'string' ? { 'content-type': 'application/json' } : {}), ...headers },
+      headers: all,
       body: payload === undefined ? undefined : typeof payload === 'string' ? payload : JSON.stringify(payload),
     });
     const text = await res.text();

@@ -1,13 +1,15 @@
 import { LocalCluster } from '../../scripts/lib/local-cluster.js';
-import { testEnv } from './test-env.js';
+import { TEST_ADMIN_KEY, TEST_AUTH_ENV, testEnv } from './test-env.js';
 
 export type ApiCall = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
 
-/** A JSON client for the API at `base`; a 204 has no body. */
-export function apiClient(base: string): ApiCall {
+/** A JSON client for the API at `base`, sending `key` (the test admin key by default); a 204 has no body. */
+export function apiClient(base: string, key: string = TEST_ADMIN_KEY): ApiCall {
   return async (method, path, body) => {
     const res = await fetch(base + path, {
-      method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
     });
     return { status: res.status, body: res.status === 204 ? undefined : await res.json() };
   };
@@ -19,7 +21,7 @@ export function apiClient(base: string): ApiCall {
  */
 export async function startCluster(schedulerEnv: Record<string, string> = {}): Promise<{ cluster: LocalCluster; base: string; call: ApiCall }> {
   const { databaseUrl, redisUrl } = testEnv();
-  const cluster = new LocalCluster({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
+  const cluster = new LocalCluster({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, ...TEST_AUTH_ENV });
   const port = await LocalCluster.freePort();
   const base = `http://127.0.0.1:${port}`;
   const api = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });

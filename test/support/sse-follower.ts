@@ -1,3 +1,5 @@
+import { TEST_ADMIN_KEY } from './test-env.js';
+
 /** Server-sent events read over real HTTP, for the log-follow tests. */
 export interface SseEvent {
   event: string;
@@ -5,12 +7,12 @@ export interface SseEvent {
   receivedAt: number;
 }
 
-/** A follower over real HTTP: the events as they arrive, and whether the server ended the stream. */
-export function follow(url: string) {
+/** A follower over real HTTP (as `key`, the test admin key by default): the events as they arrive, and whether the server ended the stream. */
+export function follow(url: string, key: string = TEST_ADMIN_KEY) {
   const abort = new AbortController();
   const events: SseEvent[] = [];
   let closed = false;
-  const response = fetch(url, { signal: abort.signal, headers: { accept: 'text/event-stream' } });
+  const response = fetch(url, { signal: abort.signal, headers: { accept: 'text/event-stream', authorization: `Bearer ${key}` } });
   const done = (async () => {
     const decoder = new TextDecoder();
     let buffer = '';

@@ -8,3 +8,9 @@ export function testEnv() {
     testImage: process.env.GPUBATCH_TEST_IMAGE ?? 'gpubatch-test:latest',
   };
 }
+
+/** The admin key every test API starts with (GPUBATCH_ADMIN_KEY); the request helpers send it. */
+export const TEST_ADMIN_KEY = 'gpb_testadmin_' + 'T'.repeat(43);
+
+/** The API's environment in tests: the admin key, and a rate limit no test reaches unless it means to. */
+export const TEST_AUTH_ENV = { GPUBATCH_ADMIN_KEY: TEST_ADMIN_KEY, RATE_LIMIT_REQUESTS: '1000000' };

@@ -9,6 +9,8 @@ import { createLogger, type Logger } from '#libs/log';
 import { createRedis } from '#libs/queue';
 import { AppModule } from './app.module.js';
 import { ApiExceptionFilter } from './common/api-exception.filter.js';
+import { recordWrites } from './auth/audit-hook.js';
+import { documentSecurity } from './auth/swagger-security.js';
 
 export const BODY_LIMIT_BYTES = 256 * 1024;
 
@@ -39,14 +41,17 @@ export async function createApiApp(
     forbidUnknownValues: true,
   }));
   app.useGlobalFilters(new ApiExceptionFilter(logger));
+  recordWrites(app.getHttpAdapter().getInstance(), dataSource, logger);
 
   if (options.docs !== false) {
     const document = SwaggerModule.createDocument(app, new DocumentBuilder()
       .setTitle('gpubatch')
       .setDescription('Batch jobs on GPU workers: job definitions, job queues, jobs, workers.')
       .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key (gpb_<id>_<secret>) or, when configured, an OIDC access token' }, 'bearer')
       .build());
-    SwaggerModule.setup('docs', app, document);
+    documentSecurity(document);
+    SwaggerModule.setup('docs', app, document, { swaggerOptions: { persistAuthorization: true } });
   }
   return app;
 }

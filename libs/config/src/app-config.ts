@@ -14,7 +14,21 @@ export interface ApiConfig {
   port: number;
   host: string;
   logLevel: LogLevel;
+  auth: AuthConfig;
 }
+
+export interface AuthConfig {
+  /** `gpb_<id>_<secret>`: kept as an admin key on every start; unset, one is generated and printed once. */
+  adminKey?: string;
+  /** OIDC bearer tokens, when an issuer is configured. */
+  oidc?: { issuer: string; audience: string; jwksUrl?: string; userClaim: string; groupsClaim: string };
+  /** Requests per key (or per address, unauthenticated) per window. */
+  rateLimit: { limit: number; windowSeconds: number };
+  /** Live-log followers one key may hold open at once. */
+  maxLogFollowers: number;
+}
+
+export const ADMIN_KEY_PATTERN = /^gpb_[A-Za-z0-9]{1,32}_[A-Za-z0-9_-]{32,}$/;
 
 export interface SchedulerConfig {
   databaseUrl: string;
@@ -88,6 +102,33 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     databaseUrl: r.url('DATABASE_URL', ['postgres', 'postgresql']),
     port: r.int('PORT', 3000, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
+    auth: loadAuthConfig(r, env),
+  };
+}
+
+function loadAuthConfig(r: EnvReader, env: Env): AuthConfig {
+  const adminKey = env.GPUBATCH_ADMIN_KEY?.trim() || undefined;
+  if (adminKey !== undefined && !ADMIN_KEY_PATTERN.test(adminKey)) {
+    throw new ConfigError('GPUBATCH_ADMIN_KEY', 'must be gpb_<id>_<secret>: id 1-32 letters or digits, secret at least 32 base64url characters');
+  }
+  const issuer = env.OIDC_ISSUER?.trim() || undefined;
+  let oidc: AuthConfig['oidc'];
+  if (issuer !== undefined) {
+    r.url('OIDC_ISSUER', ['https', 'http']);
+    const audience = env.OIDC_AUDIENCE?.trim();
+    if (!audience) throw new ConfigError('OIDC_AUDIENCE', 'must be set when OIDC_ISSUER is');
+    const jwksUrl = env.OIDC_JWKS_URL?.trim() ? r.url('OIDC_JWKS_URL', ['https', 'http']) : undefined;
+    oidc = {
+      issuer, audience, ...(jwksUrl ? { jwksUrl } : {}),
+      userClaim: r.string('OIDC_USER_CLAIM', 'sub'),
+      groupsClaim: r.string('OIDC_GROUPS_CLAIM', 'groups'),
+    };
+  }
+  return {
+    ...(adminKey ? { adminKey } : {}),
+    ...(oidc ? { oidc } : {}),
+    rateLimit: { limit: r.int('RATE_LIMIT_REQUESTS', 600, 1), windowSeconds: r.int('RATE_LIMIT_WINDOW_SECONDS', 10, 1, 3600) },
+    maxLogFollowers: r.int('MAX_LOG_FOLLOWERS_PER_KEY', 8, 1, 10_000),
   };
 }
 

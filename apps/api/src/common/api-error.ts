@@ -3,6 +3,11 @@ import { HttpStatus } from '@nestjs/common';
 /** Stable error codes clients can switch on; each maps to one HTTP status. */
 export const ERROR_STATUS = {
   VALIDATION_FAILED: HttpStatus.BAD_REQUEST,
+  UNAUTHENTICATED: HttpStatus.UNAUTHORIZED,
+  FORBIDDEN: HttpStatus.FORBIDDEN,
+  API_KEY_NOT_FOUND: HttpStatus.NOT_FOUND,
+  TOO_MANY_FOLLOWERS: HttpStatus.TOO_MANY_REQUESTS,
+  TOO_MANY_REQUESTS: HttpStatus.TOO_MANY_REQUESTS,
   DEFINITION_NOT_FOUND: HttpStatus.NOT_FOUND,
   DEFINITION_INACTIVE: HttpStatus.CONFLICT,
   JOB_QUEUE_NOT_FOUND: HttpStatus.NOT_FOUND,

@@ -3,10 +3,12 @@ import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/s
 import { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import { REDIS } from '../infra/tokens.js';
+import { RequireAccess } from '../auth/require-access.decorator.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
 @ApiTags('health')
+@RequireAccess('public')
 @Controller('health')
 export class HealthController {
   constructor(@Inject(DataSource) private readonly db: DataSource, @Inject(REDIS) private readonly redis: Redis) {}

@@ -5,6 +5,7 @@ import { RegisterJobDefinitionDto } from './dto/register-job-definition.dto.js';
 import { JobDefinitionsService } from './job-definitions.service.js';
 import { ErrorResponse } from '../common/error.response.js';
 import { ApiError } from '../common/api-error.js';
+import { RequireAccess } from '../auth/require-access.decorator.js';
 
 /** Revisions count from 1 and fit a Postgres integer. */
 class RevisionPipe implements PipeTransform<string, number> {
@@ -23,6 +24,7 @@ export class JobDefinitionsController {
   constructor(@Inject(JobDefinitionsService) private readonly definitions: JobDefinitionsService) {}
 
   @Post()
+  @RequireAccess('submit')
   @ApiCreatedResponse({ type: JobDefinitionView, description: 'Registered; the same name again makes the next revision' })
   @ApiBadRequestResponse({ type: ErrorResponse })
   async register(@Body() dto: RegisterJobDefinitionDto): Promise<JobDefinitionView> {
@@ -30,6 +32,7 @@ export class JobDefinitionsController {
   }
 
   @Get()
+  @RequireAccess('read')
   @ApiQuery({ name: 'name', required: false })
   @ApiOkResponse({ type: [JobDefinitionView] })
   async list(@Query('name') name?: string): Promise<{ jobDefinitions: JobDefinitionView[] }> {
@@ -37,6 +40,7 @@ export class JobDefinitionsController {
   }
 
   @Get(':name')
+  @RequireAccess('read')
   @ApiOkResponse({ type: JobDefinitionView, description: 'The latest ACTIVE revision' })
   @ApiNotFoundResponse({ type: ErrorResponse })
   async latest(@Param('name') name: string): Promise<JobDefinitionView> {
@@ -44,6 +48,7 @@ export class JobDefinitionsController {
   }
 
   @Get(':name/:revision')
+  @RequireAccess('read')
   @ApiOkResponse({ type: JobDefinitionView })
   @ApiNotFoundResponse({ type: ErrorResponse })
   async describe(@Param('name') name: string, @Param('revision', RevisionPipe) revision: number): Promise<JobDefinitionView> {
@@ -51,6 +56,7 @@ export class JobDefinitionsController {
   }
 
   @Delete(':name/:revision')
+  @RequireAccess('submit')
   @HttpCode(200)
   @ApiOkResponse({ type: JobDefinitionView, description: 'Deregistered (INACTIVE); running jobs are unaffected' })
   @ApiNotFoundResponse({ type: ErrorResponse })

@@ -3,6 +3,7 @@ import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNoCo
 import { ErrorResponse } from '../common/error.response.js';
 import { CreateJobQueueDto, JobQueueView, UpdateJobQueueDto } from './dto/job-queue.dto.js';
 import { JobQueuesService } from './job-queues.service.js';
+import { RequireAccess } from '../auth/require-access.decorator.js';
 
 @ApiTags('job queues')
 @Controller('api/v1/job-queues')
@@ -10,6 +11,7 @@ export class JobQueuesController {
   constructor(@Inject(JobQueuesService) private readonly queues: JobQueuesService) {}
 
   @Post()
+  @RequireAccess('operate')
   @ApiCreatedResponse({ type: JobQueueView })
   @ApiBadRequestResponse({ type: ErrorResponse })
   @ApiConflictResponse({ type: ErrorResponse, description: 'JOB_QUEUE_EXISTS' })
@@ -18,12 +20,14 @@ export class JobQueuesController {
   }
 
   @Get()
+  @RequireAccess('read')
   @ApiOkResponse({ type: [JobQueueView] })
   async list(): Promise<{ jobQueues: JobQueueView[] }> {
     return { jobQueues: (await this.queues.list()).map(JobQueueView.of) };
   }
 
   @Get(':name')
+  @RequireAccess('read')
   @ApiOkResponse({ type: JobQueueView })
   @ApiNotFoundResponse({ type: ErrorResponse })
   async get(@Param('name') name: string): Promise<JobQueueView> {
@@ -31,6 +35,7 @@ export class JobQueuesController {
   }
 
   @Patch(':name')
+  @RequireAccess('operate')
   @ApiOkResponse({ type: JobQueueView })
   @ApiBadRequestResponse({ type: ErrorResponse })
   @ApiNotFoundResponse({ type: ErrorResponse })
@@ -39,6 +44,7 @@ export class JobQueuesController {
   }
 
   @Delete(':name')
+  @RequireAccess('operate')
   @HttpCode(204)
   @ApiNoContentResponse()
   @ApiNotFoundResponse({ type: ErrorResponse })

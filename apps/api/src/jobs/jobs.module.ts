@@ -1,3 +1,4 @@
+import { LogFollowers } from './log-followers.js';
 import { Module } from '@nestjs/common';
 import { JobDefinitionsModule } from '../job-definitions/job-definitions.module.js';
 import { JobQueuesModule } from '../job-queues/job-queues.module.js';
@@ -10,7 +11,7 @@ import { JobLogsService } from './job-logs.service.js';
 @Module({
   imports: [JobDefinitionsModule, JobQueuesModule, PoolsModule],
   controllers: [JobsController],
-  providers: [JobsService, JobStopService, JobLogsService],
+  providers: [JobsService, JobStopService, JobLogsService, LogFollowers],
   exports: [JobsService],
 })
 export class JobsModule {}

@@ -199,10 +199,12 @@ export class JobsService {
   }
 
   /** Newest first, keyset-paged on (created_at, id). */
-  async list(q: ListJobsQuery): Promise<JobListView> {
+  /** projects: the ones the caller may read (null: every one); the others' jobs do not exist for it. */
+  async list(q: ListJobsQuery, projects: string[] | null = null): Promise<JobListView> {
     const limit = q.limit ?? 100;
     const where: string[] = [];
     const params: unknown[] = [];
+    if (projects !== null) where.push(`project = ANY($${params.push(projects)})`);
     // Array children are listed through their parent (arrayJobId), as in AWS Batch.
     where.push(q.arrayJobId ? `parent_id = $${params.push(q.arrayJobId)}` : 'parent_id IS NULL');
     if (q.queue) where.push(`queue = $${params.push(q.queue)}`);

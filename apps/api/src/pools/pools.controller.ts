@@ -3,6 +3,7 @@ import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotF
 import { ErrorResponse } from '../common/error.response.js';
 import { CreatePoolDto, PoolView, UpdatePoolDto } from './dto/pool.dto.js';
 import { PoolsService } from './pools.service.js';
+import { RequireAccess } from '../auth/require-access.decorator.js';
 
 @ApiTags('pools')
 @Controller('api/v1/pools')
@@ -10,6 +11,7 @@ export class PoolsController {
   constructor(@Inject(PoolsService) private readonly pools: PoolsService) {}
 
   @Post()
+  @RequireAccess('operate')
   @ApiCreatedResponse({ type: PoolView, description: 'A pool of workers (they join it by WORKER_POOL) and its price card' })
   @ApiBadRequestResponse({ type: ErrorResponse })
   @ApiConflictResponse({ type: ErrorResponse, description: 'POOL_EXISTS' })
@@ -18,12 +20,14 @@ export class PoolsController {
   }
 
   @Get()
+  @RequireAccess('read')
   @ApiOkResponse({ type: [PoolView] })
   async list(): Promise<{ pools: PoolView[] }> {
     return { pools: (await this.pools.list()).map(PoolView.of) };
   }
 
   @Get(':name')
+  @RequireAccess('read')
   @ApiOkResponse({ type: PoolView })
   @ApiNotFoundResponse({ type: ErrorResponse })
   async get(@Param('name') name: string): Promise<PoolView> {
@@ -31,6 +35,7 @@ export class PoolsController {
   }
 
   @Patch(':name')
+  @RequireAccess('operate')
   @ApiOkResponse({ type: PoolView, description: 'New prices apply to attempts that start afterwards' })
   @ApiBadRequestResponse({ type: ErrorResponse })
   @ApiNotFoundResponse({ type: ErrorResponse })

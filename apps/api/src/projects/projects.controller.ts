@@ -3,6 +3,10 @@ import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotF
 import { ErrorResponse } from '../common/error.response.js';
 import { CreateProjectDto, ProjectView, UpdateProjectDto } from './dto/project.dto.js';
 import { ProjectsService } from './projects.service.js';
+import { RequireAccess } from '../auth/require-access.decorator.js';
+import type { Caller } from '../auth/caller.js';
+import { CurrentCaller } from '../auth/current-caller.decorator.js';
+import { ApiError } from '../common/api-error.js';
 
 @ApiTags('projects')
 @Controller('api/v1/projects')
@@ -10,6 +14,7 @@ export class ProjectsController {
   constructor(@Inject(ProjectsService) private readonly projects: ProjectsService) {}
 
   @Post()
+  @RequireAccess('admin')
   @ApiCreatedResponse({ type: ProjectView, description: 'Jobs name their project at submit (default "default"); a project needs registering only for a budget or quota' })
   @ApiBadRequestResponse({ type: ErrorResponse })
   @ApiConflictResponse({ type: ErrorResponse, description: 'PROJECT_EXISTS' })
@@ -18,19 +23,24 @@ export class ProjectsController {
   }
 
   @Get()
+  @RequireAccess('read')
   @ApiOkResponse({ type: [ProjectView] })
-  async list(): Promise<{ projects: ProjectView[] }> {
-    return { projects: await this.projects.list() };
+  async list(@CurrentCaller() caller: Caller): Promise<{ projects: ProjectView[] }> {
+    // Spend and budgets of projects the caller cannot read are not shown.
+    return { projects: (await this.projects.list()).filter((p) => caller.can('read', p.name)) };
   }
 
   @Get(':name')
+  @RequireAccess('read')
   @ApiOkResponse({ type: ProjectView })
   @ApiNotFoundResponse({ type: ErrorResponse })
-  get(@Param('name') name: string): Promise<ProjectView> {
+  get(@Param('name') name: string, @CurrentCaller() caller: Caller): Promise<ProjectView> {
+    if (!caller.can('read', name)) throw new ApiError('PROJECT_NOT_FOUND', `project ${name} does not exist`);
     return this.projects.get(name);
   }
 
   @Patch(':name')
+  @RequireAccess('admin')
   @ApiOkResponse({ type: ProjectView })
   @ApiBadRequestResponse({ type: ErrorResponse })
   @ApiNotFoundResponse({ type: ErrorResponse })

@@ -18,10 +18,10 @@ export class UsageService {
    * ends from the usage rows. Groups and per-currency totals come from one
    * aggregation (GROUPING SETS), so totals are the exact sum of the rows.
    */
-  async report(query: { from?: string; to?: string; groupBy?: string }, now = new Date()): Promise<UsageReport> {
+  async report(query: { from?: string; to?: string; groupBy?: string }, now = new Date(), projects: string[] | null = null): Promise<UsageReport> {
     const period = parsePeriod(query.from, query.to, now);
     const { wholeFrom, wholeTo } = splitByDays(period);
-    const grouping = parseGroupBy(query.groupBy, 4);
+    const grouping = parseGroupBy(query.groupBy, 5);
     const groupColumns = grouping.expressions.map((_, i) => `g${i}`);
     const keysOf = (source: 'rollup' | 'rows') => grouping.expressions.map((e, i) => `${e[source]} AS g${i}, `).join('');
     const grouped = groupColumns.length > 0;
@@ -35,10 +35,12 @@ export class UsageService {
            SELECT currency, ${keysOf('rollup')} attempts, running, gpu_seconds, vcpu_seconds, memory_mib_seconds, cost
            FROM usage_daily
            WHERE day >= ($3::timestamptz AT TIME ZONE 'UTC')::date AND day < ($4::timestamptz AT TIME ZONE 'UTC')::date AND attempts <> 0
+             AND ($5::text[] IS NULL OR project = ANY($5::text[]))
            UNION ALL
            SELECT currency, ${keysOf('rows')} 1, running::int, gpus::bigint * billed_seconds, vcpus * billed_seconds,
                   memory_mib::bigint * billed_seconds, cost
-           FROM usage WHERE (started_at >= $1 AND started_at < $3) OR (started_at >= $4 AND started_at < $2)),
+           FROM usage WHERE ((started_at >= $1 AND started_at < $3) OR (started_at >= $4 AND started_at < $2))
+             AND ($5::text[] IS NULL OR project = ANY($5::text[]))),
          -- Grouped first with plain sums, then the grouping sets over those few groups:
          -- sums of exact sums, so the totals still equal the rows.
          grouped AS (
@@ -55,7 +57,7 @@ export class UsageService {
          FROM grouped
          GROUP BY ${grouped ? `GROUPING SETS ((${['currency', ...groupColumns].join(', ')}), (currency))` : 'currency'}
          ORDER BY is_total, ${[...groupColumns, 'currency'].join(', ')}`,
-        [period.from, period.to, wholeFrom, wholeTo, ...grouping.params],
+        [period.from, period.to, wholeFrom, wholeTo, projects, ...grouping.params],
       );
     });
     const figures = (r: FigureRow): UsageFigures => ({

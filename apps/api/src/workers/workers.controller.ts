@@ -3,6 +3,7 @@ import { ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorResponse } from '../common/error.response.js';
 import { WorkerView } from './worker.view.js';
 import { WorkersService } from './workers.service.js';
+import { RequireAccess } from '../auth/require-access.decorator.js';
 
 @ApiTags('workers')
 @Controller('api/v1/workers')
@@ -10,12 +11,14 @@ export class WorkersController {
   constructor(@Inject(WorkersService) private readonly workers: WorkersService) {}
 
   @Get()
+  @RequireAccess('read')
   @ApiOkResponse({ type: [WorkerView] })
   async list(): Promise<{ workers: WorkerView[] }> {
     return { workers: await this.workers.list() };
   }
 
   @Get(':id')
+  @RequireAccess('read')
   @ApiOkResponse({ type: WorkerView })
   @ApiNotFoundResponse({ type: ErrorResponse })
   async get(@Param('id') id: string): Promise<WorkerView> {
@@ -23,6 +26,7 @@ export class WorkersController {
   }
 
   @Post(':id/drain')
+  @RequireAccess('operate')
   @HttpCode(200)
   @ApiOkResponse({ type: WorkerView, description: 'Now DRAINING: no new jobs; running ones finish' })
   @ApiNotFoundResponse({ type: ErrorResponse })
