@@ -88,7 +88,7 @@ describe('the worker as the GPU profile starts it', () => {
     const exited = new Promise((done) => child.on('exit', done));
     try {
       const joined = await waitFor('the worker to join', async () => {
-        const json = await redis.hget(RedisKeys.workers, workerId);
+        const json = await redis.get(RedisKeys.worker(workerId));
         return json ? (JSON.parse(json) as WorkerDescriptor) : undefined;
       });
       expect(joined.gpus.map((g) => [g.index, g.uuid, g.model])).toEqual([
@@ -101,7 +101,7 @@ describe('the worker as the GPU profile starts it', () => {
       await exited;
     }
     // Drained on SIGTERM, so it left the pool; the probe went with it.
-    expect(await redis.hget(RedisKeys.workers, workerId)).toBeNull();
+    expect(await redis.get(RedisKeys.worker(workerId))).toBeNull();
     expect(await runHealthCheck(base.services.worker.healthcheck.test, probePort)).not.toBe(0);
   });
 });
