@@ -40,6 +40,12 @@ function view(row: TokenRow): JoinTokenView {
 
 const COLUMNS = 'id, pool, name, created_at, rotated_at, revoked_at, last_used_at';
 
+/** TypeORM answers an UPDATE ... RETURNING with [rows, count], other statements with the rows. */
+function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as T[];
+  return result as T[];
+}
+
 /**
  * Pool join tokens and the identities workers receive with them
  * (docs/worker-security.md). Tokens are high-entropy random strings kept only
@@ -91,19 +97,19 @@ export class JoinTokensService implements OnApplicationBootstrap {
   /** A new secret for the token: the old one stops working at once; workers already joined keep their identities. */
   async rotate(id: string): Promise<JoinTokenSecretView> {
     const token = newSecret('gpbj_');
-    const rows: TokenRow[] = await this.db.query(
+    const rows = rowsOf<TokenRow>(await this.db.query(
       `UPDATE join_tokens SET token_hash = $2, rotated_at = now() WHERE id::text = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
       [id, hashJoinToken(token)],
-    );
+    ));
     if (rows.length === 0) throw new ApiError('JOIN_TOKEN_NOT_FOUND', `no active join token ${id}`);
     return { ...view(rows[0]), token };
   }
 
   /** No worker can join with it any more; workers already joined keep their identities (revoke those one by one). */
   async revoke(id: string): Promise<JoinTokenView> {
-    const rows: TokenRow[] = await this.db.query(
+    const rows = rowsOf<TokenRow>(await this.db.query(
       `UPDATE join_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id::text = $1 RETURNING ${COLUMNS}`, [id],
-    );
+    ));
     if (rows.length === 0) throw new ApiError('JOIN_TOKEN_NOT_FOUND', `no join token ${id}`);
     return view(rows[0]);
   }
@@ -116,9 +122,9 @@ export class JoinTokensService implements OnApplicationBootstrap {
    */
   async join(bearer: string | undefined, workerId: string, pool: string | undefined): Promise<WorkerCredentialsView> {
     if (!bearer) throw new ApiError('JOIN_TOKEN_INVALID', 'Authorization: Bearer <join token> is required');
-    const [token]: TokenRow[] = await this.db.query(
+    const [token] = rowsOf<TokenRow>(await this.db.query(
       `UPDATE join_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`, [hashJoinToken(bearer)],
-    );
+    ));
     if (!token || (pool !== undefined && pool !== token.pool)) {
       this.logger.warn({ workerId, pool }, 'worker join refused: invalid, revoked or other-pool join token');
       throw new ApiError('JOIN_TOKEN_INVALID', 'the join token is unknown, revoked, or not for this pool');
@@ -145,9 +151,9 @@ export class JoinTokensService implements OnApplicationBootstrap {
 
   /** Takes a worker's identity away: its Redis user is turned off (connections closed) and its reports are refused. */
   async revokeWorker(workerId: string): Promise<{ workerId: string; revokedAt: string }> {
-    const rows: { revoked_at: Date }[] = await this.db.query(
+    const rows = rowsOf<{ revoked_at: Date }>(await this.db.query(
       `UPDATE worker_identities SET revoked_at = COALESCE(revoked_at, now()) WHERE worker_id = $1 RETURNING revoked_at`, [workerId],
-    );
+    ));
     if (rows.length === 0) throw new ApiError('WORKER_NOT_FOUND', `no worker identity ${workerId}`);
     await disableWorkerAclUser(this.redis, workerId);
     await this.redis.hdel(RedisKeys.workerPools, workerId);
