@@ -49,7 +49,8 @@ describe('docker-compose.yml: the quick start is safe and GPU-ready', () => {
   });
 
   it('mounts the Docker socket from DOCKER_SOCK, defaulting to the rootful path', () => {
-    expect(base.services.worker.volumes).toEqual(['${DOCKER_SOCK:-/var/run/docker.sock}:/var/run/docker.sock']);
+    // toContain, not toEqual: the worker's state volume (the outbox, pinned below) is mounted too.
+    expect(base.services.worker.volumes).toContain('${DOCKER_SOCK:-/var/run/docker.sock}:/var/run/docker.sock');
   });
 
   it('the GPU override reserves every NVIDIA GPU with nvidia-smi inside, and detects them', () => {

@@ -114,6 +114,7 @@ describe('a process with no credentials', () => {
     }
     // And BullMQ through it cannot add to the events queue.
     const events = new Queue<WorkerEvent>(QueueNames.events, { connection: nobody });
+    events.on('error', () => undefined);
     await expect(events.add('worker-changed', { type: 'worker-changed', workerId: 'x' })).rejects.toThrow(/NOAUTH/);
     await events.close().catch(() => undefined);
   });
@@ -290,6 +291,19 @@ describe('a process holding one worker\'s credentials', () => {
     const logs = await db.query(`SELECT text FROM job_logs WHERE job_id = $1`, [jobId]);
     expect(logs.map((l: { text: string }) => l.text)).not.toContain('forged');
     expect(JobIds.event(jobId, 1, 'exited')).toBe(eventJobId(base));
+  });
+
+  it('cannot join the pool it declares in its heartbeat: only the pool its token joined counts', async () => {
+    const descriptor = (pool: string) => JSON.stringify({
+      id: thiefId, pool, hostname: 'thief', vcpus: 64, memoryMiB: 65536, gpus: [], state: 'ACTIVE', heartbeatAt: Date.now(), startedAt: Date.now(),
+    });
+    expect(await attempt(thief, 'SET', RedisKeys.worker(thiefId), descriptor('gpu-a'))).toBe('OK');
+    // Scheduler passes run every 100 ms; the victim, beating, is recorded meanwhile.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await api.get(`/api/v1/workers/${thiefId}`)).status).toBe(404);
+    expect(await attempt(thief, 'SET', RedisKeys.worker(thiefId), descriptor('default'))).toBe('OK');
+    await waitFor('the thief recorded in the pool it joined', async () => (await api.get(`/api/v1/workers/${thiefId}`)).body?.pool === 'default', 10_000);
+    expect(await attempt(thief, 'DEL', RedisKeys.worker(thiefId))).toBe('OK');
   });
 
   it('an operator revokes a worker: its Redis user is off, its connections are closed, it cannot join again', async () => {
