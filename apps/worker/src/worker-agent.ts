@@ -29,6 +29,12 @@ export interface WorkerAgent {
   stop(): Promise<void>;
   /** Resolves once the worker has left, whether through stop() or an operator's drain request. */
   left: Promise<void>;
+  /**
+   * Resolves when Redis refuses this joined worker's credentials (revoked, or
+   * Redis restarted without its ACL users): the process should exit, and a
+   * restart joins again with the join token.
+   */
+  credentialsRejected: Promise<Error>;
 }
 
 /** Declares capacity, joins the pool and starts running the attempts dispatched to this worker. */
@@ -51,6 +57,13 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const identity = await obtainIdentity(config, logger);
   const redisUrl = identity.redisUrl;
   const redis = createRedis(redisUrl, `worker-${config.workerId}`);
+  let rejectCredentials!: (error: Error) => void;
+  const credentialsRejected = new Promise<Error>((resolve) => (rejectCredentials = resolve));
+  if (identity.joined) {
+    redis.on('error', (error: Error) => {
+      if (/WRONGPASS|NOAUTH|NOPERM this user has no permissions to run the 'auth'/.test(error.message)) rejectCredentials(error);
+    });
+  }
   const reporter = new EventReporter(redis, outbox, { syncIntervalMs: OUTBOX_SYNC_MS, signingKey: identity.signingKey }, logger);
   // Its own connection, failing fast ('request'): live logs are best effort and must never queue up behind an outage.
   const liveLogs = new LiveLogs(createRedis(redisUrl, `worker-${config.workerId}-logs`, 'request'), { maxBytes: config.maxLogBytes }, logger);
@@ -150,5 +163,5 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     { workerId: config.workerId, pool: config.pool, vcpus: config.vcpus, memoryMiB: config.memoryMiB, gpus: gpus.length },
     'worker joined',
   );
-  return { descriptor: heartbeat.snapshot(), stop: drain, left };
+  return { descriptor: heartbeat.snapshot(), stop: drain, left, credentialsRejected };
 }
