@@ -193,9 +193,16 @@ describe('a process holding one worker\'s credentials', () => {
 
   let victimRevoked = false;
   afterAll(async () => {
-    // A revoked worker cannot drain through Redis any more: don't wait for it.
-    if (victimRevoked) void agent?.stop().catch(() => undefined);
-    else await agent?.stop();
+    if (victimRevoked) {
+      // A revoked worker cannot drain through Redis: let any password in again so it can stop cleanly.
+      const admin = connect({ password: ADMIN_PASSWORD });
+      await admin.connect();
+      await admin.call('ACL', 'SETUSER', `gpubatch-worker-${victim}`, 'on', 'nopass');
+      await Promise.race([agent?.stop(), new Promise((r) => setTimeout(r, 15_000))]);
+      await admin.call('ACL', 'DELUSER', `gpubatch-worker-${victim}`);
+    } else {
+      await agent?.stop();
+    }
     rmSync(stateDir, { recursive: true, force: true });
   });
 
