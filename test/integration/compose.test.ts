@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
@@ -65,6 +66,37 @@ describe('docker-compose.yml: the quick start is safe and GPU-ready', () => {
   });
 });
 
+describe('docker-compose.yml: Redis needs a password, the worker joins with a token', () => {
+  const REDIS_PASSWORD = '${REDIS_PASSWORD:-gpubatch-local-redis-password}';
+  const JOIN_TOKEN = '${GPUBATCH_BOOTSTRAP_JOIN_TOKEN:-gpubatch-local-bootstrap-join-token}';
+
+  it('runs Redis with requirepass from REDIS_PASSWORD, and checks its health with it', () => {
+    const redis = base.services.redis;
+    expect(redis.environment.REDIS_PASSWORD).toBe(REDIS_PASSWORD);
+    expect(redis.command.join(' ')).toContain('--requirepass "$$REDIS_PASSWORD"');
+    expect(redis.healthcheck.test.join(' ')).toContain('-a "$$REDIS_PASSWORD"');
+    expect(redis.ports).toBeUndefined();
+  });
+
+  it('gives the control plane the password, and the worker neither it nor the Postgres URL', () => {
+    for (const app of ['api', 'scheduler']) {
+      expect(base.services[app].environment.REDIS_URL).toBe(`redis://:${REDIS_PASSWORD}@redis:6379`);
+    }
+    const worker = base.services.worker.environment;
+    expect(worker.REDIS_URL).toBe('redis://redis:6379');
+    expect(JSON.stringify(worker)).not.toContain('REDIS_PASSWORD');
+    expect(worker.DATABASE_URL).toBeUndefined();
+  });
+
+  it('wires the bootstrap join token from the API to the worker, and the scheduler requires signed reports', () => {
+    expect(base.services.api.environment.GPUBATCH_BOOTSTRAP_JOIN_TOKEN).toBe(JOIN_TOKEN);
+    expect(base.services.worker.environment.WORKER_JOIN_TOKEN).toBe(JOIN_TOKEN);
+    expect(base.services.worker.environment.GPUBATCH_API_URL).toBe('http://api:3000');
+    expect(base.services.worker.environment.WORKER_POOL).toBe('default');
+    expect(base.services.scheduler.environment.GPUBATCH_WORKER_AUTH).toBe('required');
+  });
+});
+
 describe('the worker as the GPU profile starts it', () => {
   const workerId = `compose-gpu-${process.pid}`;
   let redis: Redis;
@@ -83,6 +115,9 @@ describe('the worker as the GPU profile starts it', () => {
         // Outside Docker: this test's services stand in for the compose ones, the stub for the host's nvidia-smi.
         DATABASE_URL: testEnv().databaseUrl,
         REDIS_URL: testEnv().redisUrl,
+        // No API here to join: the unauthenticated dev mode (the join itself is tested in worker-auth.test.ts).
+        WORKER_JOIN_TOKEN: '',
+        WORKER_STATE_DIR: resolve(tmpdir(), `gpubatch-compose-${process.pid}`),
         WORKER_ID: workerId,
         PROBE_PORT: String(probePort),
         LOG_LEVEL: 'warn',
@@ -93,7 +128,7 @@ describe('the worker as the GPU profile starts it', () => {
     const exited = new Promise((done) => child.on('exit', done));
     try {
       const joined = await waitFor('the worker to join', async () => {
-        const json = await redis.hget(RedisKeys.workers, workerId);
+        const json = await redis.get(RedisKeys.worker(workerId));
         return json ? (JSON.parse(json) as WorkerDescriptor) : undefined;
       });
       expect(joined.gpus.map((g) => [g.index, g.uuid, g.model])).toEqual([
@@ -106,7 +141,7 @@ describe('the worker as the GPU profile starts it', () => {
       await exited;
     }
     // Drained on SIGTERM, so it left the pool; the probe went with it.
-    expect(await redis.hget(RedisKeys.workers, workerId)).toBeNull();
+    expect(await redis.get(RedisKeys.worker(workerId))).toBeNull();
     expect(await runHealthCheck(base.services.worker.healthcheck.test, probePort)).not.toBe(0);
   });
 });

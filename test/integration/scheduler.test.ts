@@ -292,7 +292,7 @@ describe('scheduler (real Postgres and Redis)', () => {
       await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
 
       await bed.worker.silence('w-doomed', 3000);
-      const lastHeartbeat = JSON.parse((await bed.worker.redis.hget('gpubatch:workers', 'w-doomed'))!).heartbeatAt;
+      const lastHeartbeat = JSON.parse((await bed.worker.redis.get('gpubatch:worker:w-doomed'))!).heartbeatAt;
       await bed.worker.join({ id: 'w-healthy' });
       bed.worker.heartbeat('w-healthy');
       await waitFor('the retry on the healthy worker', async () => (await bed.worker.dispatched('w-healthy')).some((d) => d.jobId === id && d.attempt === 2));

@@ -109,7 +109,7 @@ describe('worker agent over real Redis and Docker', () => {
   }
 
   async function descriptor(): Promise<WorkerDescriptor | null> {
-    const raw = await redis.hget(RedisKeys.workers, workerId);
+    const raw = await redis.get(RedisKeys.worker(workerId));
     return raw === null ? null : (JSON.parse(raw) as WorkerDescriptor);
   }
 
@@ -144,7 +144,7 @@ describe('worker agent over real Redis and Docker', () => {
     await dispatch.close();
     await control.obliterate({ force: true });
     await control.close();
-    await redis.multi().hdel(RedisKeys.workers, workerId).srem(RedisKeys.drainRequests, workerId).exec();
+    await redis.multi().del(RedisKeys.worker(workerId)).srem(RedisKeys.drainRequests, workerId).exec();
     rmSync(config().stateDir, { recursive: true, force: true });
   });
 

@@ -41,7 +41,7 @@ const outboxFiles = () => readdirSync(path.join(stateDir, 'outbox')).sort();
 const ids = () => [JobIds.event(job.jobId, 1, 'running'), JobIds.event(job.jobId, 1, 'exited')];
 
 async function descriptor(): Promise<WorkerDescriptor | null> {
-  const raw = await redis.hget(RedisKeys.workers, workerId);
+  const raw = await redis.get(RedisKeys.worker(workerId));
   return raw === null ? null : (JSON.parse(raw) as WorkerDescriptor);
 }
 
@@ -76,7 +76,7 @@ afterEach(async () => {
   for (const id of ids()) await events.remove(id);
   await new Queue(QueueNames.dispatch(workerId), { connection: redis }).obliterate({ force: true });
   await new Queue(QueueNames.control(workerId), { connection: redis }).obliterate({ force: true });
-  await redis.hdel(RedisKeys.workers, workerId);
+  await redis.del(RedisKeys.worker(workerId));
   rmSync(stateDir, { recursive: true, force: true });
 });
 

@@ -47,7 +47,7 @@ let recorded: WorkerEvent[];
 const sent: DispatchPayload[] = [];
 
 async function descriptor(): Promise<WorkerDescriptor | null> {
-  const raw = await redis.hget(RedisKeys.workers, workerId);
+  const raw = await redis.get(RedisKeys.worker(workerId));
   return raw === null ? null : (JSON.parse(raw) as WorkerDescriptor);
 }
 
@@ -131,7 +131,7 @@ afterEach(async () => {
   await dispatch.obliterate({ force: true });
   await dispatch.close();
   await new Queue(QueueNames.control(workerId), { connection: redis }).obliterate({ force: true });
-  await redis.multi().hdel(RedisKeys.workers, workerId).srem(RedisKeys.drainRequests, workerId).exec();
+  await redis.multi().del(RedisKeys.worker(workerId)).srem(RedisKeys.drainRequests, workerId).exec();
   rmSync(stateDir, { recursive: true, force: true });
 });
 

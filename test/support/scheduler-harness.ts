@@ -32,7 +32,8 @@ export class WorkerProtocol {
       pool: 'default', hostname: 'test-host', vcpus: 4, memoryMiB: 8192, gpus: [], state: 'ACTIVE',
       heartbeatAt: Date.now(), startedAt: Date.now(), ...d,
     };
-    await this.redis.hset(RedisKeys.workers, descriptor.id, JSON.stringify(descriptor));
+    await this.redis.multi().set(RedisKeys.worker(descriptor.id), JSON.stringify(descriptor))
+      .hset(RedisKeys.workerPools, descriptor.id, descriptor.pool).exec();
     await this.report({ type: 'worker-changed', workerId: descriptor.id });
     return descriptor;
   }
@@ -72,8 +73,8 @@ export class WorkerProtocol {
    */
   heartbeat(workerId: string, opts: { everyMs?: number; skewMs?: number; attempts?: () => string[] } = {}): () => void {
     const beat = async () => {
-      const d = JSON.parse((await this.redis.hget(RedisKeys.workers, workerId))!);
-      await this.redis.hset(RedisKeys.workers, workerId, JSON.stringify({
+      const d = JSON.parse((await this.redis.get(RedisKeys.worker(workerId)))!);
+      await this.redis.set(RedisKeys.worker(workerId), JSON.stringify({
         ...d, heartbeatAt: Date.now() + (opts.skewMs ?? 0), ...(opts.attempts ? { attempts: opts.attempts() } : {}),
       }));
     };
@@ -87,8 +88,8 @@ export class WorkerProtocol {
 
   /** Makes a worker's heartbeat `ageMs` old, as if it went silent. */
   async silence(workerId: string, ageMs: number): Promise<void> {
-    const d = JSON.parse((await this.redis.hget(RedisKeys.workers, workerId))!);
-    await this.redis.hset(RedisKeys.workers, workerId, JSON.stringify({ ...d, heartbeatAt: Date.now() - ageMs }));
+    const d = JSON.parse((await this.redis.get(RedisKeys.worker(workerId)))!);
+    await this.redis.set(RedisKeys.worker(workerId), JSON.stringify({ ...d, heartbeatAt: Date.now() - ageMs }));
   }
 
   async report(event: WorkerEvent): Promise<void> {

@@ -9,6 +9,7 @@ import { InfraModule } from './infra/infra.module.js';
 import { JobDefinitionsModule } from './job-definitions/job-definitions.module.js';
 import { JobQueuesModule } from './job-queues/job-queues.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
+import { JoinTokensModule } from './join-tokens/join-tokens.module.js';
 import { PoolsModule } from './pools/pools.module.js';
 import { ProjectsModule } from './projects/projects.module.js';
 import { SchedulesModule } from './schedules/schedules.module.js';
@@ -21,7 +22,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [InfraModule.forRoot(deps), AuthModule.forRoot(), HealthModule, JobDefinitionsModule, JobQueuesModule, JobsModule, SchedulesModule, WorkersModule,
-        PoolsModule, ProjectsModule, UsageModule],
+        PoolsModule, ProjectsModule, UsageModule, JoinTokensModule],
     };
   }
 }

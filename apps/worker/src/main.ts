@@ -9,5 +9,11 @@ await runMain('worker', async () => {
   const agent = await startWorker(config, logger);
   // An operator's drain request ends with the worker out of the pool: nothing is left to do.
   void agent.left.then(() => process.exit(0));
+  // Revoked, or Redis lost the ACL users (restarted without an ACL file): exit; a restart joins again.
+  // Running containers are adopted by the next process.
+  void agent.credentialsRejected.then((error) => {
+    logger.error({ err: error }, 'Redis refused this worker\'s credentials; exiting to join again');
+    process.exit(1);
+  });
   return () => agent.stop();
 });

@@ -9,6 +9,7 @@ import { AttemptRegistry } from './control/attempt-registry.js';
 import { ControlConsumer } from './control/control-consumer.js';
 import { DispatchConsumer } from './dispatch/dispatch-consumer.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
+import { obtainIdentity } from './join/join.js';
 import { LiveLogs } from './logs/live-logs.js';
 import { EventReporter } from './reporter/event-reporter.js';
 import { Outbox } from './reporter/outbox.js';
@@ -28,6 +29,12 @@ export interface WorkerAgent {
   stop(): Promise<void>;
   /** Resolves once the worker has left, whether through stop() or an operator's drain request. */
   left: Promise<void>;
+  /**
+   * Resolves when Redis refuses this joined worker's credentials (revoked, or
+   * Redis restarted without its ACL users): the process should exit, and a
+   * restart joins again with the join token.
+   */
+  credentialsRejected: Promise<Error>;
 }
 
 /** Declares capacity, joins the pool and starts running the attempts dispatched to this worker. */
@@ -46,10 +53,20 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   await outbox.open();
   if (outbox.unreadable.length > 0) logger.error({ files: outbox.unreadable }, 'unreadable reports in the outbox were set aside');
 
-  const redis = createRedis(config.redisUrl, `worker-${config.workerId}`);
-  const reporter = new EventReporter(redis, outbox, { syncIntervalMs: OUTBOX_SYNC_MS }, logger);
+  // With WORKER_JOIN_TOKEN: this worker's own Redis user and report-signing key (docs/worker-security.md).
+  const identity = await obtainIdentity(config, logger);
+  const redisUrl = identity.redisUrl;
+  const redis = createRedis(redisUrl, `worker-${config.workerId}`);
+  let rejectCredentials!: (error: Error) => void;
+  const credentialsRejected = new Promise<Error>((resolve) => (rejectCredentials = resolve));
+  if (identity.joined) {
+    redis.on('error', (error: Error) => {
+      if (/WRONGPASS|NOAUTH|NOPERM this user has no permissions to run the 'auth'/.test(error.message)) rejectCredentials(error);
+    });
+  }
+  const reporter = new EventReporter(redis, outbox, { syncIntervalMs: OUTBOX_SYNC_MS, signingKey: identity.signingKey }, logger);
   // Its own connection, failing fast ('request'): live logs are best effort and must never queue up behind an outage.
-  const liveLogs = new LiveLogs(createRedis(config.redisUrl, `worker-${config.workerId}-logs`, 'request'), { maxBytes: config.maxLogBytes }, logger);
+  const liveLogs = new LiveLogs(createRedis(redisUrl, `worker-${config.workerId}-logs`, 'request'), { maxBytes: config.maxLogBytes }, logger);
   const runner = new ContainerRunner(
     docker,
     {
@@ -64,13 +81,13 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   );
   const attempts = new AttemptRegistry();
   const consumer = new DispatchConsumer(
-    { redisUrl: config.redisUrl, workerId: config.workerId, concurrency: config.maxConcurrentJobs },
+    { redisUrl, workerId: config.workerId, concurrency: config.maxConcurrentJobs },
     runner,
     reporter,
     attempts,
     logger,
   );
-  const control = new ControlConsumer({ redisUrl: config.redisUrl, workerId: config.workerId }, attempts, logger, async (jobId, attempt) => {
+  const control = new ControlConsumer({ redisUrl, workerId: config.workerId }, attempts, logger, async (jobId, attempt) => {
     const leftover = docker.getContainer(containerName(jobId, attempt));
     try {
       await leftover.stop({ t: config.stopGraceSeconds });
@@ -112,6 +129,8 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     descriptor,
     {
       intervalMs: config.heartbeatMs,
+      // Joined workers are registered by the control plane (and may not write the registry); dev-mode ones register themselves.
+      registerSelf: !identity.joined,
       // Exits not yet recorded too: until then the attempt still holds its resources.
       attempts: () => [...attempts.heldKeys(), ...reporter.unrecordedExits()],
       onDrainRequested: () => {
@@ -144,5 +163,5 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     { workerId: config.workerId, pool: config.pool, vcpus: config.vcpus, memoryMiB: config.memoryMiB, gpus: gpus.length },
     'worker joined',
   );
-  return { descriptor: heartbeat.snapshot(), stop: drain, left };
+  return { descriptor: heartbeat.snapshot(), stop: drain, left, credentialsRejected };
 }

@@ -15,6 +15,8 @@ export interface ApiConfig {
   host: string;
   logLevel: LogLevel;
   auth: AuthConfig;
+  /** A join token for the pool `default` the API accepts from start-up (compose's no-manual-step quick start). */
+  bootstrapJoinToken: string | null;
 }
 
 export interface AuthConfig {
@@ -56,6 +58,12 @@ export interface SchedulerConfig {
   timeoutGraceSeconds: number;
   /** A worker still listing an ended attempt is told to stop it again after this long. */
   terminateRepeatMs: number;
+  /**
+   * `required`: attempt reports must be signed by the worker the attempt was
+   * placed on (docs/worker-security.md); others are refused. `off`: the
+   * unauthenticated dev mode, reports are believed as they come.
+   */
+  workerAuth: 'required' | 'off';
   logLevel: LogLevel;
 }
 
@@ -85,6 +93,10 @@ export interface WorkerConfig {
   stopGraceSeconds: number;
   /** Survives a restart of the worker: the outbox of reports not yet recorded by the scheduler. */
   stateDir: string;
+  /** Set: the worker joins through the API with this token and uses the Redis identity it receives. */
+  joinToken?: string | null;
+  /** Where the worker joins (POST /api/v1/workers/join). */
+  apiUrl?: string;
   logLevel: LogLevel;
 }
 
@@ -102,6 +114,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     databaseUrl: r.url('DATABASE_URL', ['postgres', 'postgresql']),
     port: r.int('PORT', 3000, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
+    bootstrapJoinToken: joinToken(env, 'GPUBATCH_BOOTSTRAP_JOIN_TOKEN'),
     auth: loadAuthConfig(r, env),
   };
 }
@@ -146,6 +159,7 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     attemptGraceMs: r.int('SCHEDULER_ATTEMPT_GRACE_MS', 10_000, 100, 3_600_000),
     timeoutGraceSeconds: r.int('SCHEDULER_TIMEOUT_GRACE_SECONDS', 60, 0, 86_400),
     terminateRepeatMs: r.int('SCHEDULER_TERMINATE_REPEAT_MS', 60_000, 100, 86_400_000),
+    workerAuth: r.oneOf('GPUBATCH_WORKER_AUTH', ['required', 'off'] as const, 'off'),
   };
 }
 
@@ -168,6 +182,8 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     maxConcurrentJobs: r.int('WORKER_MAX_CONCURRENT_JOBS', 64, 1, 10_000),
     stopGraceSeconds: r.int('JOB_STOP_GRACE_SECONDS', 30, 0, 3600),
     stateDir: path.resolve(r.string('WORKER_STATE_DIR', path.join(tmpdir(), `gpubatch-worker-${workerId}`))),
+    joinToken: joinToken(env, 'WORKER_JOIN_TOKEN'),
+    apiUrl: r.url('GPUBATCH_API_URL', ['http', 'https'], 'http://127.0.0.1:3000'),
   };
 }
 
@@ -236,4 +252,12 @@ function parseJson(variable: string, text: string, rule: string): unknown {
   } catch {
     throw new ConfigError(variable, rule);
   }
+}
+
+/** A join token: unset or empty means none; otherwise at least 16 printable characters. */
+function joinToken(env: Env, variable: string): string | null {
+  const value = env[variable]?.trim();
+  if (!value) return null;
+  if (!/^[\x21-\x7e]{16,256}$/.test(value)) throw new ConfigError(variable, 'must be 16-256 printable characters without spaces');
+  return value;
 }

@@ -19,8 +19,19 @@ export const QueueNames = {
 
 /** Redis keys that are not BullMQ queues. */
 export const RedisKeys = {
-  /** Hash: worker id -> WorkerDescriptor JSON, refreshed by each heartbeat. */
-  workers: 'gpubatch:workers',
+  /**
+   * String: one worker's WorkerDescriptor JSON, refreshed by each of its
+   * heartbeats. One key per worker so that a worker's Redis ACL user can
+   * write its own heartbeat and nobody else's (docs/worker-security.md).
+   */
+  worker: (workerId: string) => `gpubatch:worker:${workerId}`,
+  /**
+   * Hash: worker id -> the pool it joined. Written by the control plane when a
+   * worker joins with a join token (by the worker itself in the
+   * unauthenticated dev mode); the scheduler reads the heartbeats of these
+   * workers and only believes a descriptor that names this pool.
+   */
+  workerPools: 'gpubatch:worker-pools',
   /** Set of worker ids asked to drain (POST /workers/{id}/drain). */
   drainRequests: 'gpubatch:drain',
   /** The scheduler leader's lease. */

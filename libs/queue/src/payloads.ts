@@ -38,6 +38,8 @@ export interface AttemptRunningEvent {
   containerId: string;
   /** The container's real start time (ISO). */
   startedAt: string;
+  /** HMAC of the report by its worker's signing key (report-signing.ts); required when worker auth is on. */
+  signature?: string;
 }
 
 export interface AttemptExitedEvent {
@@ -52,6 +54,8 @@ export interface AttemptExitedEvent {
   end: AttemptEnd;
   logs: LogLine[];
   logsTruncated: boolean;
+  /** HMAC of the report by its worker's signing key (report-signing.ts); required when worker auth is on. */
+  signature?: string;
 }
 
 /** Stop one attempt: SIGTERM, the grace period, then SIGKILL; report it ended `terminated`. */

@@ -28,7 +28,7 @@ import type { SchedulerSystem } from './scheduler-system.js';
 
 export type CoordinatorConfig = Pick<SchedulerConfig,
   'redisUrl' | 'intervalMs' | 'workerTimeoutMs' | 'fairShareHalfLifeSeconds' | 'fairShareWeights' | 'usageAccrualSeconds' |
-  'jobRetentionDays' | 'attemptGraceMs' | 'timeoutGraceSeconds' | 'terminateRepeatMs'>;
+  'jobRetentionDays' | 'attemptGraceMs' | 'timeoutGraceSeconds' | 'terminateRepeatMs'> & Partial<Pick<SchedulerConfig, 'workerAuth'>>;
 
 /**
  * What the leader runs: the systems, one per concern, each on its own
@@ -72,7 +72,7 @@ export class SchedulerCoordinator {
     this.registry = new WorkerRegistry(db, redis, this.state, logger);
     this.dispatcher = new WorkerQueues(redis);
     this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
-    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence);
+    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence, config.workerAuth ?? 'off');
     const ender = new AttemptEnder(this.recorder);
     const liveness = new WorkerLivenessSystem(this.registry, config.workerTimeoutMs, startedAt, logger);
     const catalog = new QueueCatalogSystem(db);

@@ -1,7 +1,8 @@
+import { UnrecoverableError } from 'bullmq';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from '#libs/log';
 import { applyInTransaction, settleDependants, type Fence, type LifecycleCommand } from '#libs/db';
-import type { AttemptExitedEvent, AttemptRunningEvent, LogLine, WorkerEvent } from '#libs/queue';
+import { verifyReport, type AttemptExitedEvent, type AttemptRunningEvent, type LogLine, type WorkerEvent } from '#libs/queue';
 import type { AttemptEnding } from '../lifecycle/attempt-ender.js';
 import { ClusterState } from '../state/cluster-state.js';
 import { loadRunnable } from '../reconciler/rebuild.js';
@@ -20,13 +21,17 @@ export class EventRecorder {
     private readonly logger: Logger,
     /** The leader's epoch: a deposed leader's reports are refused, not recorded. */
     private readonly fence: () => Fence | undefined = () => undefined,
+    /** `required`: an attempt report is recorded only when signed by the worker the attempt was placed on. */
+    private readonly workerAuth: 'required' | 'off' = 'off',
   ) {}
 
   async record(event: WorkerEvent): Promise<void> {
     switch (event.type) {
       case 'attempt-running':
+        await this.authenticate(event);
         return this.running(event);
       case 'attempt-exited':
+        await this.authenticate(event);
         return this.exited(event);
       case 'worker-changed':
         return this.onChange();
@@ -50,6 +55,32 @@ export class EventRecorder {
         return this.onChange();
       }
     }
+  }
+
+  /**
+   * With worker auth on, a report speaks only for its own attempt: the attempt
+   * must have been placed on the worker the report names, that worker's
+   * identity must not be revoked, and the report must be signed with that
+   * worker's key. Anything else is refused (never recorded) and logged; the
+   * BullMQ job fails without retries, so an honest worker's outbox sends its
+   * own report again, signed afresh.
+   */
+  private async authenticate(e: AttemptRunningEvent | AttemptExitedEvent): Promise<void> {
+    if (this.workerAuth !== 'required') return;
+    const [row]: { worker_id: string; signing_key: string | null; revoked_at: Date | null }[] = await this.db.query(
+      `SELECT a.worker_id, i.signing_key, i.revoked_at FROM job_attempts a LEFT JOIN worker_identities i ON i.worker_id = a.worker_id
+       WHERE a.job_id = $1 AND a.attempt = $2`,
+      [e.jobId, e.attempt],
+    );
+    const why = !row ? 'no such attempt'
+      : row.worker_id !== e.workerId ? `the attempt was placed on ${row.worker_id}`
+      : !row.signing_key ? 'the worker has no identity (it did not join with a token)'
+      : row.revoked_at ? 'the worker was revoked'
+      : !verifyReport(e, row.signing_key) ? 'bad or missing signature'
+      : null;
+    if (why === null) return;
+    this.logger.warn({ jobId: e.jobId, attempt: e.attempt, workerId: e.workerId, type: e.type, why }, 'refused a worker report');
+    throw new RefusedReportError(`report refused: ${why}`);
   }
 
   private async running(e: AttemptRunningEvent): Promise<void> {
@@ -124,4 +155,12 @@ async function insertLogs(tx: EntityManager, jobId: string, attempt: number, log
       // Postgres text cannot hold NUL bytes; a binary-spewing job must not lose its exit record.
       logs.map((l) => l.text.replaceAll('\u0000', ''))],
   );
+}
+
+/** A report that does not speak for its own attempt: failed at once, never recorded. */
+export class RefusedReportError extends UnrecoverableError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RefusedReportError';
+  }
 }

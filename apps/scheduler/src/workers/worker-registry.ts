@@ -44,16 +44,26 @@ export class WorkerRegistry {
 
   /** Reads every heartbeat entry and drain request; throws when Redis cannot be read. */
   async read(): Promise<HeartbeatReading> {
-    const [raw, drains] = await Promise.all([this.redis.hgetall(RedisKeys.workers), this.redis.smembers(RedisKeys.drainRequests)]);
+    // Each worker beats on its own key (its Redis user can write no other); the registry of who joined which
+    // pool is the control plane's (docs/worker-security.md).
+    const [pools, drains] = await Promise.all([this.redis.hgetall(RedisKeys.workerPools), this.redis.smembers(RedisKeys.drainRequests)]);
+    const ids = Object.keys(pools);
+    const raw = ids.length ? await this.redis.mget(ids.map((id) => RedisKeys.worker(id))) : [];
     const descriptors: WorkerDescriptor[] = [];
-    for (const [id, json] of Object.entries(raw)) {
+    ids.forEach((id, i) => {
+      const json = raw[i];
+      if (json === null || json === undefined) return; // joined, not beating (yet, or any more)
       const descriptor = parseDescriptor(json);
       if (!descriptor || descriptor.id !== id) {
         this.logger.warn({ workerId: id }, 'ignoring a worker whose declared capacity is invalid');
-        continue;
+        return;
+      }
+      if (descriptor.pool !== pools[id]) {
+        this.logger.warn({ workerId: id, declared: descriptor.pool, joined: pools[id] }, 'ignoring a worker that declares a pool it did not join');
+        return;
       }
       descriptors.push(descriptor);
-    }
+    });
     return { descriptors, drains: new Set(drains) };
   }
 

@@ -9,10 +9,12 @@ export interface HeartbeatOptions {
   onDrainRequested: () => void;
   /** The attempts this worker holds right now (attemptKey), listed in every heartbeat. */
   attempts: () => string[];
+  /** Dev mode only: add this worker to the pool registry itself (a joined worker was added by the control plane). */
+  registerSelf?: boolean;
 }
 
 /**
- * Keeps this worker's descriptor fresh in the workers hash, announces joins
+ * Keeps this worker's descriptor fresh in its own heartbeat key, announces joins
  * and leaves, and notices drain requests.
  */
 export class Heartbeat {
@@ -58,9 +60,10 @@ export class Heartbeat {
     this.timer = null;
     // A tick still writing would otherwise re-add the field after the HDEL.
     await this.inFlight;
-    const multi = this.redis.multi().hdel(RedisKeys.workers, this.descriptor.id);
+    const multi = this.redis.multi().del(RedisKeys.worker(this.descriptor.id));
     // The request is fulfilled once we leave; a restarted worker with this id joins normally.
-    if (this.drainRequested) multi.srem(RedisKeys.drainRequests, this.descriptor.id);
+    // A joined worker may only read the drain set: the scheduler clears the request when it records the departure.
+    if (this.drainRequested && this.options.registerSelf) multi.srem(RedisKeys.drainRequests, this.descriptor.id);
     await multi.exec();
     await this.reporter.report({ type: 'worker-changed', workerId: this.descriptor.id });
   }
@@ -89,6 +92,11 @@ export class Heartbeat {
   private async write(): Promise<void> {
     this.descriptor.heartbeatAt = Date.now();
     this.descriptor.attempts = [...new Set(this.options.attempts())].sort();
-    await this.redis.hset(RedisKeys.workers, this.descriptor.id, JSON.stringify(this.descriptor));
+    const json = JSON.stringify(this.descriptor);
+    if (this.options.registerSelf) {
+      await this.redis.multi().set(RedisKeys.worker(this.descriptor.id), json).hset(RedisKeys.workerPools, this.descriptor.id, this.descriptor.pool).exec();
+    } else {
+      await this.redis.set(RedisKeys.worker(this.descriptor.id), json);
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '#libs/log';
-import { attemptKey, eventJobId, JobIds, QueueNames, type WorkerEvent } from '#libs/queue';
+import { attemptKey, eventJobId, JobIds, QueueNames, signReport, type WorkerEvent } from '#libs/queue';
 import type { Outbox, OutboxEntry } from './outbox.js';
 
 /**
@@ -26,6 +26,8 @@ const NOT_AHEAD = new Set(['failed', 'delayed', 'unknown']);
 export interface EventReporterOptions {
   /** How often the outbox is compared with the events queue. */
   syncIntervalMs: number;
+  /** The key attempt reports are signed with (from the join); null or absent: unsigned (dev mode). */
+  signingKey?: string | null;
 }
 
 /**
@@ -65,7 +67,7 @@ export class EventReporter {
     } catch (error) {
       // Better sent without a copy on disk than not at all.
       this.logger.error({ err: error, id, dir: this.outbox.dir }, 'cannot write a report to the outbox; sending it without a copy');
-      await this.queue.add(event.type, event, { ...ATTEMPT_REPORT_OPTIONS, jobId: id });
+      await this.queue.add(event.type, this.signed(event), { ...ATTEMPT_REPORT_OPTIONS, jobId: id });
       return;
     }
     try {
@@ -120,7 +122,11 @@ export class EventReporter {
         await this.send(entry, states);
       } else if (state === 'failed') {
         this.logger.warn({ id: entry.id }, 'recording a report failed for good; retrying it');
-        await (await this.queue.getJob(entry.id))?.retry('failed');
+        const job = await this.queue.getJob(entry.id);
+        // Signed again, with this process's key: a report signed before a re-join (new key) or one some other
+        // process put under this id (refused by the scheduler) is replaced by ours.
+        await job?.updateData(this.signed(entry.event) as never);
+        await job?.retry('failed');
         states.set(entry.id, 'waiting');
       }
     }
@@ -140,7 +146,12 @@ export class EventReporter {
         if (NOT_AHEAD.has(state)) return;
       }
     }
-    await this.queue.add(event.type, event, { ...ATTEMPT_REPORT_OPTIONS, jobId: entry.id });
+    await this.queue.add(event.type, this.signed(event), { ...ATTEMPT_REPORT_OPTIONS, jobId: entry.id });
     states.set(entry.id, 'waiting');
+  }
+
+  /** Signed at sending, never on disk: a worker that joins again (new key) sends its outbox with the new key. */
+  private signed(event: WorkerEvent): WorkerEvent {
+    return this.options.signingKey ? signReport(event, this.options.signingKey) : event;
   }
 }
