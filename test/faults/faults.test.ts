@@ -11,6 +11,7 @@ import { renderMarkdown, type FaultRecord, type RunSummary } from './support/rep
 import { Rng } from './support/rng.js';
 import { SCENARIOS, type FaultContext, type Scenario } from './support/scenarios.js';
 import { Workload, provision } from './support/workload.js';
+import { TEST_AUTH_ENV } from '../support/test-env.js';
 
 /**
  * The fault-injection suite (`npm run test:faults`): real processes, its own
@@ -110,7 +111,7 @@ describe('fault injection', () => {
       const apiBase = `http://127.0.0.1:${apiPort}`;
       const api = apiClient(apiBase);
       cluster = new FaultCluster({ DATABASE_URL: postgres.url, REDIS_URL: redis.url }, apiBase);
-      cluster.add('api', 'api', { PORT: String(apiPort), HOST: '127.0.0.1' });
+      cluster.add('api', 'api', { PORT: String(apiPort), HOST: '127.0.0.1', ...TEST_AUTH_ENV });
       const schedulerEnv = { SCHEDULER_INTERVAL_MS: '500', USAGE_ACCRUAL_SECONDS: '5', LOG_LEVEL: 'info' };
       cluster.add('scheduler-1', 'scheduler', schedulerEnv);
       cluster.add('scheduler-2', 'scheduler', schedulerEnv);
