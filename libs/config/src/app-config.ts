@@ -2,6 +2,7 @@ import { hostname, cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { LabelSelectorSyntaxError, parseLabelSelector, validateLabels } from '#libs/core';
 import { ConfigError, EnvReader } from './env-reader.js';
+import { SecretBox } from './secrets.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -14,6 +15,12 @@ export interface ApiConfig {
   port: number;
   host: string;
   logLevel: LogLevel;
+  /** Seals secret environment values (GPUBATCH_SECRET_KEY); null: secrets are refused. */
+  secrets: SecretBox | null;
+  /** Cron schedules may fire at most this often. */
+  scheduleMinIntervalSeconds: number;
+  /** Most bytes of job rows one submit may create, every array child counted. */
+  submitMaxBytes: number;
 }
 
 export interface SchedulerConfig {
@@ -42,6 +49,8 @@ export interface SchedulerConfig {
   timeoutGraceSeconds: number;
   /** A worker still listing an ended attempt is told to stop it again after this long. */
   terminateRepeatMs: number;
+  /** Opens secret environment values for dispatch (GPUBATCH_SECRET_KEY); null when none is set. */
+  secrets: SecretBox | null;
   logLevel: LogLevel;
 }
 
@@ -88,6 +97,9 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     databaseUrl: r.url('DATABASE_URL', ['postgres', 'postgresql']),
     port: r.int('PORT', 3000, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
+    secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY),
+    scheduleMinIntervalSeconds: r.int('SCHEDULE_MIN_INTERVAL_SECONDS', 60, 1, 86_400),
+    submitMaxBytes: r.int('SUBMIT_MAX_BYTES', 64 * 2 ** 20, 1024),
   };
 }
 
@@ -105,6 +117,7 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     attemptGraceMs: r.int('SCHEDULER_ATTEMPT_GRACE_MS', 10_000, 100, 3_600_000),
     timeoutGraceSeconds: r.int('SCHEDULER_TIMEOUT_GRACE_SECONDS', 60, 0, 86_400),
     terminateRepeatMs: r.int('SCHEDULER_TERMINATE_REPEAT_MS', 60_000, 100, 86_400_000),
+    secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY),
   };
 }
 

@@ -3,9 +3,11 @@ import {
   poolsForJob, schedule, type CapacityType, type Placement, type ProjectLimits, type RunnableJob, type SchedulingPolicy,
 } from '#libs/core';
 import { applyCommands, type Fence, type LifecycleCommand } from '#libs/db';
+import type { SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload, WorkerQueues } from '#libs/queue';
 import { ClusterState } from '../state/cluster-state.js';
+import { completeDispatch } from './dispatch-details.js';
 import type { WorkerRegistry } from '../workers/worker-registry.js';
 
 export interface QueueRow {
@@ -42,6 +44,8 @@ export class PlacementPass {
     private readonly logger: Logger,
     /** The leader's epoch: placements of a deposed leader are refused. */
     private readonly fence: () => Fence | undefined = () => undefined,
+    /** Opens secret environment values for the dispatch entry. */
+    private readonly secrets: SecretBox | null = null,
   ) {}
 
   async run(context: PassContext, now: number): Promise<number> {
@@ -111,6 +115,10 @@ export class PlacementPass {
       };
       byWorker.set(r.worker_id, [...(byWorker.get(r.worker_id) ?? []), payload]);
     }
+    // The container policy of each attempt's pool, and its secrets: a failure here must not lose committed placements.
+    await completeDispatch(this.db, this.secrets, [...byWorker.values()].flat(), this.logger).catch((err: Error) =>
+      this.logger.error({ err }, 'completing dispatch entries failed; dispatched with the default container policy'),
+    );
     await Promise.all([...byWorker].map(([workerId, payloads]) =>
       this.dispatcher.dispatch(workerId, payloads).catch((err: Error) =>
         // The attempts are committed as STARTING; the next leader rebuild re-adds them.

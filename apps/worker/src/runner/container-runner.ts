@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
+import { imageRegistry, registryAllowed } from '#libs/config';
 import type { AttemptEnd } from '#libs/core';
 import type { Logger } from '#libs/log';
 import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
@@ -165,6 +166,11 @@ export class ContainerRunner {
       return ended(containerId, { kind: 'terminated', reason: terminateReason(signal!), exitCode: null });
     };
     if (signal?.aborted) return terminatedEarly(null);
+    const refused = refusal(payload);
+    if (refused !== null) {
+      log.warn({ image: payload.image, reason: refused }, 'attempt refused by its container policy');
+      return ended(null, { kind: 'start-failed', message: refused });
+    }
 
     let pullError: string | null;
     try {
@@ -451,4 +457,18 @@ export class ContainerRunner {
       if (dockerStatus(error) !== 404) log.error({ err: error, containerId: container.id }, 'container remove failed');
     }
   }
+}
+
+/** Why an attempt must not start on this worker whatever Docker would say; null when it may. */
+function refusal(payload: DispatchPayload): string | null {
+  const allowed = payload.container?.allowedRegistries ?? null;
+  if (!registryAllowed(payload.image, allowed)) {
+    return `CannotPullContainerError: registry ${imageRegistry(payload.image)} of image ${payload.image} is not allowed in this pool`;
+  }
+  const missing = (payload.secretNames ?? []).filter((name) => payload.secretEnvironment?.[name] === undefined);
+  if (missing.length > 0) {
+    // The values leave Redis when the entry is first claimed: a re-delivery after a worker crash no longer has them.
+    return `SecretsUnavailable: the values of ${missing.join(', ')} were already removed from the dispatch (claimed before); the attempt is retried if it has attempts left`;
+  }
+  return null;
 }
