@@ -16,7 +16,8 @@ describe('schedules API', () => {
   const created = new Set<string>();
 
   beforeAll(async () => {
-    api = await ApiHarness.start();
+    // Firing tests use a cron of every second: the minimum interval has its own test below.
+    api = await ApiHarness.start({ SCHEDULE_MIN_INTERVAL_SECONDS: '1' });
     redis = new Redis(testEnv().redisUrl, { maxRetriesPerRequest: null });
     triggers = new Queue(QueueNames.schedules, { connection: redis });
     f = await api.fixture();
