@@ -168,8 +168,8 @@ export class ContainerRunner {
     if (signal?.aborted) return terminatedEarly(null);
     const refused = refusal(payload);
     if (refused !== null) {
-      log.warn({ image: payload.image, reason: refused }, 'attempt refused by its container policy');
-      return ended(null, { kind: 'start-failed', message: refused });
+      log.warn({ image: payload.image, reason: refused.message }, 'attempt refused before its container was created');
+      return ended(null, refused);
     }
 
     let pullError: string | null;
@@ -460,15 +460,15 @@ export class ContainerRunner {
 }
 
 /** Why an attempt must not start on this worker whatever Docker would say; null when it may. */
-function refusal(payload: DispatchPayload): string | null {
+function refusal(payload: DispatchPayload): Extract<AttemptEnd, { kind: 'pull-failed' | 'start-failed' }> | null {
   const allowed = payload.container?.allowedRegistries ?? null;
   if (!registryAllowed(payload.image, allowed)) {
-    return `CannotPullContainerError: registry ${imageRegistry(payload.image)} of image ${payload.image} is not allowed in this pool`;
+    return { kind: 'pull-failed', message: `registry ${imageRegistry(payload.image)} of image ${payload.image} is not allowed in this pool` };
   }
   const missing = (payload.secretNames ?? []).filter((name) => payload.secretEnvironment?.[name] === undefined);
   if (missing.length > 0) {
     // The values leave Redis when the entry is first claimed: a re-delivery after a worker crash no longer has them.
-    return `SecretsUnavailable: the values of ${missing.join(', ')} were already removed from the dispatch (claimed before); the attempt is retried if it has attempts left`;
+    return { kind: 'start-failed', message: `SecretsUnavailable: the values of ${missing.join(', ')} were not in the dispatch (no key on the scheduler, or already withdrawn by an earlier claim)` };
   }
   return null;
 }
