@@ -38,7 +38,7 @@ describe('container policy and secrets through the API', () => {
     const pool = fresh('pool');
     const created = await api.post('/api/v1/pools', { name: pool });
     expect(created.body.containerPolicy).toEqual({
-      pidsLimit: 4096, nofileLimit: 65536, logMaxBytes: 104857600, allowedCapabilities: [], maxShmMiB: 8192,
+      pidsLimit: 4096, nofileLimit: 16384, logMaxBytes: 104857600, allowedCapabilities: [], maxShmMiB: 8192,
       allowRootUser: true, requireReadonlyRootFs: false, allowedRegistries: null,
     });
     const patched = await api.request('PATCH', `/api/v1/pools/${pool}/container-policy`, {

@@ -22,7 +22,7 @@ export interface PoolContainerPolicy {
 /** The defaults of a pool (the migration's column defaults): also what a pool without a row gets. */
 export const DEFAULT_POOL_POLICY: PoolContainerPolicy = {
   pidsLimit: 4096,
-  nofileLimit: 65536,
+  nofileLimit: 16384,
   logMaxBytes: 100 * 2 ** 20,
   allowedCapabilities: [],
   maxShmMiB: 8192,

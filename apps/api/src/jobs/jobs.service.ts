@@ -153,19 +153,20 @@ export class JobsService {
 
   /**
    * Job input never loosens a pool's container policy: a job whose
-   * definition asks for more than any pool its queue may place it in allows
-   * is refused, naming the field. (Placement clamps again, in case a policy
-   * tightens later.)
+   * definition asks for more than every pool its queue may place it in
+   * allows is refused, naming the field. In a pool whose policy is stricter
+   * than the request (a queue over several pools, or a policy tightened after
+   * the submit), placement clamps the request to that pool's policy.
    */
   private async checkContainerPolicy(queue: JobQueueEntity, definition: JobDefinitionEntity, job: ReturnType<JobsService['mergeJob']>): Promise<void> {
     const pools = await this.pools.forQueue(queue.pools);
-    for (const pool of pools) {
-      const [violation] = policyViolations(
-        { name: pool.name, policy: poolPolicy(pool) },
-        { image: definition.image, memoryMiB: job.resources.memoryMiB, container: definition.container ?? {} },
-        `definition ${definition.name}:${definition.revision} `,
-      );
-      if (violation) throw new ApiError('VALIDATION_FAILED', violation.message);
+    const problems = pools.map((pool) => policyViolations(
+      { name: pool.name, policy: poolPolicy(pool) },
+      { image: definition.image, memoryMiB: job.resources.memoryMiB, container: definition.container ?? {} },
+      `definition ${definition.name}:${definition.revision} `,
+    ));
+    if (problems.length > 0 && problems.every((p) => p.length > 0)) {
+      throw new ApiError('VALIDATION_FAILED', problems.length === 1 ? problems[0][0].message : `${problems[0][0].message}; no pool of queue ${queue.name} allows it`);
     }
   }
 

@@ -13,7 +13,7 @@ export class ContainerPolicy1763802000000 implements MigrationInterface {
     await q.query(`
       ALTER TABLE pools
         ADD COLUMN pids_limit integer NOT NULL DEFAULT 4096 CHECK (pids_limit BETWEEN 16 AND 1048576),
-        ADD COLUMN nofile_limit integer NOT NULL DEFAULT 65536 CHECK (nofile_limit BETWEEN 64 AND 1048576),
+        ADD COLUMN nofile_limit integer NOT NULL DEFAULT 16384 CHECK (nofile_limit BETWEEN 64 AND 1048576),
         ADD COLUMN log_max_bytes bigint NOT NULL DEFAULT 104857600 CHECK (log_max_bytes >= 1048576),
         ADD COLUMN allowed_capabilities jsonb NOT NULL DEFAULT '[]',
         ADD COLUMN max_shm_mib integer NOT NULL DEFAULT 8192 CHECK (max_shm_mib >= 1),

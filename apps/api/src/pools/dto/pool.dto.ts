@@ -65,7 +65,7 @@ export class CreatePoolDto {
 /** PATCH body: any field but the name. New prices apply to attempts that start afterwards. */
 export class UpdatePoolDto extends PartialType(OmitType(CreatePoolDto, ['name'] as const)) {}
 
-const REGISTRY_PATTERN = /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9.-]+:[0-9]{1,5}|docker\.io)$/;
+const REGISTRY_PATTERN = /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9.-]+:[0-9]{1,5})$/i;
 
 /**
  * PATCH /api/v1/pools/{name}/container-policy (admins only): what every job
