@@ -82,9 +82,17 @@ describe('container policy and secrets through the API', () => {
     const noUser = await submit({});
     expect(noUser.status).toBe(400);
     expect(noUser.body.message).toContain('user is required by pool');
-    const cap = await submit({ user: '1000', linuxCapabilities: ['NET_RAW'] });
+    // SYS_PTRACE: another pool allows it, this queue's pool does not.
+    const lenient = fresh('pool');
+    await api.post('/api/v1/pools', { name: lenient });
+    expect((await api.request('PATCH', `/api/v1/pools/${lenient}/container-policy`, { allowedCapabilities: ['SYS_PTRACE'] })).status).toBe(200);
+    const cap = await submit({ user: '1000', linuxCapabilities: ['SYS_PTRACE'] });
     expect(cap.status).toBe(400);
-    expect(cap.body.message).toContain('linuxCapabilities NET_RAW not allowed');
+    expect(cap.body.message).toContain(`linuxCapabilities SYS_PTRACE not allowed by pool ${pool} (allowed: none)`);
+    // A request no pool allows is refused when the definition is registered.
+    const nowhere = await define({ linuxCapabilities: ['NET_RAW'] });
+    expect(nowhere.status).toBe(400);
+    expect(nowhere.body.message).toMatch(/linuxCapabilities NET_RAW not allowed by pool .* \(and no pool allows it\)$/);
     const ok = await submit({ user: '1000:1000', shmSizeMiB: 128, readonlyRootFilesystem: true });
     expect(ok.status).toBe(201);
     const job = await api.get(`/api/v1/jobs/${ok.body.jobId}`);
