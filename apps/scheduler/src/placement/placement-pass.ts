@@ -7,7 +7,7 @@ import type { SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload, WorkerQueues } from '#libs/queue';
 import { ClusterState } from '../state/cluster-state.js';
-import { completeDispatch } from './dispatch-details.js';
+import { dispatchDetails } from './dispatch-details.js';
 import type { WorkerRegistry } from '../workers/worker-registry.js';
 
 export interface QueueRow {
@@ -82,6 +82,14 @@ export class PlacementPass {
 
   private async commit(placements: Placement[], now: number): Promise<number> {
     if (placements.length === 0) return 0;
+    // Read before the commit, so that nothing but the attempts' own read stands between commit and dispatch:
+    // the container policy of each worker's pool, and the secrets (a failure here must not stop placement).
+    const details = await dispatchDetails(
+      this.db, this.secrets, placements.map((p) => ({ jobId: p.jobId, pool: this.registry.pool(p.workerId) ?? 'default' })), this.logger,
+    ).catch((err: Error) => {
+      this.logger.error({ err }, 'reading container policies failed; dispatching with the default container policy');
+      return new Map();
+    });
     const applied = await applyCommands(this.db, placements.map((p): LifecycleCommand => ({
       jobId: p.jobId,
       command: { type: 'place', workerId: p.workerId, gpuDevices: p.gpuDevices },
@@ -111,14 +119,10 @@ export class PlacementPass {
       const payload: DispatchPayload = {
         jobId: r.id, jobName: r.name, queue: r.queue, attempt: r.attempt_count, image: r.image, command: r.command,
         environment: r.environment, resources: { vcpus, memoryMiB: r.memory_mib, gpus: gpuDevices.length },
-        gpuDevices, timeoutSeconds: r.timeout_seconds,
+        gpuDevices, timeoutSeconds: r.timeout_seconds, ...details.get(r.id),
       };
       byWorker.set(r.worker_id, [...(byWorker.get(r.worker_id) ?? []), payload]);
     }
-    // The container policy of each attempt's pool, and its secrets: a failure here must not lose committed placements.
-    await completeDispatch(this.db, this.secrets, [...byWorker.values()].flat(), this.logger).catch((err: Error) =>
-      this.logger.error({ err }, 'completing dispatch entries failed; dispatched with the default container policy'),
-    );
     await Promise.all([...byWorker].map(([workerId, payloads]) =>
       this.dispatcher.dispatch(workerId, payloads).catch((err: Error) =>
         // The attempts are committed as STARTING; the next leader rebuild re-adds them.
