@@ -16,7 +16,8 @@ describe('schedules API', () => {
   const created = new Set<string>();
 
   beforeAll(async () => {
-    api = await ApiHarness.start();
+    // Firing tests use a cron of every second: the minimum interval has its own test below.
+    api = await ApiHarness.start({ SCHEDULE_MIN_INTERVAL_SECONDS: '1' });
     redis = new Redis(testEnv().redisUrl, { maxRetriesPerRequest: null });
     triggers = new Queue(QueueNames.schedules, { connection: redis });
     f = await api.fixture();
@@ -172,7 +173,7 @@ describe('schedules API', () => {
   });
 
   it('fires each tick once with two API instances: one BullMQ job per tick, taken by one of them, one job submitted', async () => {
-    const second = await ApiHarness.start();
+    const second = await ApiHarness.start({ SCHEDULE_MIN_INTERVAL_SECONDS: '1' });
     const eventsConnection = new Redis(testEnv().redisUrl, { maxRetriesPerRequest: null });
     const events = new QueueEvents(QueueNames.schedules, { connection: eventsConnection });
     try {
@@ -215,7 +216,7 @@ describe('schedules API', () => {
     await triggers.removeJobScheduler(active); // as if Redis lost it
     expect(await triggers.getJobScheduler(active)).toBeUndefined();
 
-    const restarted = await ApiHarness.start();
+    const restarted = await ApiHarness.start({ SCHEDULE_MIN_INTERVAL_SECONDS: '1' });
     try {
       // Start-up does not wait on Redis: the re-arming runs just after.
       await waitFor('the lost schedule re-armed and the stray one removed', async () =>

@@ -19,9 +19,13 @@ export function apiClient(base: string, key: string = TEST_ADMIN_KEY): ApiCall {
  * The built API and scheduler as processes on the test Postgres and Redis,
  * the API ready; each test file starts the workers it needs.
  */
-export async function startCluster(schedulerEnv: Record<string, string> = {}): Promise<{ cluster: LocalCluster; base: string; call: ApiCall }> {
+export async function startCluster(
+  schedulerEnv: Record<string, string> = {},
+  /** Given to every process of the cluster (the API, the scheduler and the workers started later). */
+  sharedEnv: Record<string, string> = {},
+): Promise<{ cluster: LocalCluster; base: string; call: ApiCall }> {
   const { databaseUrl, redisUrl } = testEnv();
-  const cluster = new LocalCluster({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, ...TEST_AUTH_ENV });
+  const cluster = new LocalCluster({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, ...TEST_AUTH_ENV, ...sharedEnv });
   const port = await LocalCluster.freePort();
   const base = `http://127.0.0.1:${port}`;
   const api = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });

@@ -1,4 +1,4 @@
-import type { SchedulerConfig } from '#libs/config';
+import { ConfigError, type SchedulerConfig } from '#libs/config';
 import { createDataSource, runMigrations, takeLeadership } from '#libs/db';
 import { systemClock } from '#libs/core';
 import type { Logger } from '#libs/log';
@@ -11,6 +11,15 @@ export async function startScheduler(config: SchedulerConfig, logger: Logger): P
   const db = createDataSource(config.databaseUrl, 10);
   await db.initialize();
   await runMigrations(db);
+  if (!config.secrets) {
+    const [{ pending }] = await db.query(
+      `SELECT EXISTS (SELECT 1 FROM jobs WHERE secret_environment <> '{}' AND status NOT IN ('SUCCEEDED', 'FAILED')) AS pending`,
+    );
+    if (pending) {
+      await db.destroy();
+      throw new ConfigError('GPUBATCH_SECRET_KEY', 'is required: unfinished jobs have secret environment values, which only this key opens');
+    }
+  }
   const redis = createRedis(config.redisUrl, 'scheduler');
   // Fail-fast: a renewal that waits out a partition would outlive the lease it renews.
   const leaseRedis = createRedis(config.redisUrl, 'scheduler-lease', 'request');

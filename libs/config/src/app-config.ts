@@ -2,6 +2,7 @@ import { hostname, cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { LabelSelectorSyntaxError, parseLabelSelector, validateLabels } from '#libs/core';
 import { ConfigError, EnvReader } from './env-reader.js';
+import { SecretBox } from './secrets.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -17,6 +18,12 @@ export interface ApiConfig {
   auth: AuthConfig;
   /** A join token for the pool `default` the API accepts from start-up (compose's no-manual-step quick start). */
   bootstrapJoinToken: string | null;
+  /** Seals secret environment values (GPUBATCH_SECRET_KEY); null: secrets are refused. */
+  secrets: SecretBox | null;
+  /** Cron schedules may fire at most this often. */
+  scheduleMinIntervalSeconds: number;
+  /** Most bytes of job rows one submit may create, every array child counted. */
+  submitMaxBytes: number;
 }
 
 export interface AuthConfig {
@@ -64,6 +71,8 @@ export interface SchedulerConfig {
    * unauthenticated dev mode, reports are believed as they come.
    */
   workerAuth: 'required' | 'off';
+  /** Opens secret environment values for dispatch (GPUBATCH_SECRET_KEY); null when none is set. */
+  secrets: SecretBox | null;
   logLevel: LogLevel;
 }
 
@@ -114,6 +123,9 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     databaseUrl: r.url('DATABASE_URL', ['postgres', 'postgresql']),
     port: r.int('PORT', 3000, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
+    secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY),
+    scheduleMinIntervalSeconds: r.int('SCHEDULE_MIN_INTERVAL_SECONDS', 60, 1, 86_400),
+    submitMaxBytes: r.int('SUBMIT_MAX_BYTES', 64 * 2 ** 20, 1024),
     bootstrapJoinToken: joinToken(env, 'GPUBATCH_BOOTSTRAP_JOIN_TOKEN'),
     auth: loadAuthConfig(r, env),
   };
@@ -160,6 +172,7 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     timeoutGraceSeconds: r.int('SCHEDULER_TIMEOUT_GRACE_SECONDS', 60, 0, 86_400),
     terminateRepeatMs: r.int('SCHEDULER_TERMINATE_REPEAT_MS', 60_000, 100, 86_400_000),
     workerAuth: r.oneOf('GPUBATCH_WORKER_AUTH', ['required', 'off'] as const, 'off'),
+    secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY),
   };
 }
 

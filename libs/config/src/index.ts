@@ -1,2 +1,4 @@
 export * from './env-reader.js';
 export * from './app-config.js';
+export * from './secrets.js';
+export * from './container-policy.js';

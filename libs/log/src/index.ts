@@ -2,11 +2,22 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
+/**
+ * Fields that may hold secret or private values, wherever they appear in a
+ * logged object (one and two levels down): their values are replaced by
+ * [Redacted]. Code should never log them; this is the second line.
+ */
+export const REDACTED_PATHS = [
+  'secretEnvironment', '*.secretEnvironment', '*.*.secretEnvironment',
+  'environment', '*.environment', '*.*.environment',
+  'Env', '*.Env', '*.*.Env',
+  'req.headers.authorization', 'req.headers["x-api-key"]',
+  // Credentials, whatever object a caller logs.
+  'authorization', 'headers.authorization', 'request.headers.authorization', '*.authorization', 'token', 'secret',
+];
+
 /** One JSON logger per process; `component` tells which app wrote the line. */
-export function createLogger(component: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({
-    name: component, level, base: { component },
-    // Credentials never reach a log line, whatever object a caller logs.
-    redact: { paths: ['authorization', 'headers.authorization', 'req.headers.authorization', 'request.headers.authorization', '*.authorization', 'token', 'secret'], censor: '[redacted]' },
-  });
+export function createLogger(component: string, level: string = process.env.LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {
+  const options = { name: component, level, base: { component }, redact: { paths: REDACTED_PATHS, censor: '[Redacted]' } };
+  return destination ? pino(options, destination) : pino(options);
 }

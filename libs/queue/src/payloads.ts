@@ -1,3 +1,4 @@
+import type { EffectiveContainerPolicy } from '#libs/config';
 import type { AttemptEnd, Resources } from '#libs/core';
 
 export interface IntakePayload {
@@ -21,6 +22,20 @@ export interface DispatchPayload {
   resources: Resources;
   gpuDevices: number[];
   timeoutSeconds: number | null;
+  /**
+   * The container hardening for this attempt, computed by the scheduler at
+   * placement from the worker's pool policy and the job's requests. Absent in
+   * entries from before it existed: the worker then applies the defaults.
+   */
+  container?: EffectiveContainerPolicy;
+  /**
+   * Secret environment values in plaintext, for the container only. The
+   * worker removes them from the dispatch entry in Redis as soon as it
+   * claims it (see `secretNames`); they are never logged.
+   */
+  secretEnvironment?: Record<string, string>;
+  /** The names of the job's secret variables: a re-delivered entry whose values were already removed fails instead of running without them. */
+  secretNames?: string[];
 }
 
 export interface LogLine {

@@ -1,6 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { JobDefinitionEntity } from '#libs/db';
+import type { ApiConfig, ContainerRequest } from '#libs/config';
+import { JobDefinitionEntity, PoolEntity } from '#libs/db';
+import { policyViolations } from '#libs/config';
+import { API_CONFIG } from '../infra/tokens.js';
+import { poolPolicy } from '../pools/dto/pool.dto.js';
 import { ApiError } from '../common/api-error.js';
 import type { ExitRule } from '#libs/core';
 import type { RegisterJobDefinitionDto } from './dto/register-job-definition.dto.js';
@@ -11,29 +15,55 @@ export const DEFINITION_REF_PATTERN = /^[A-Za-z0-9_-]{1,128}(:[1-9][0-9]{0,8})?$
 
 @Injectable()
 export class JobDefinitionsService {
-  constructor(@Inject(DataSource) private readonly db: DataSource) {}
+  constructor(
+    @Inject(DataSource) private readonly db: DataSource,
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
+  ) {}
+
+  /** Seals secret values under GPUBATCH_SECRET_KEY; a 400 naming the field when no key is configured. */
+  sealSecrets(values: Record<string, string> | undefined, field: string): Record<string, string> {
+    if (!values || Object.keys(values).length === 0) return {};
+    if (!this.config.secrets) {
+      throw new ApiError('VALIDATION_FAILED', `${field} needs GPUBATCH_SECRET_KEY to be set on the API (32 bytes, base64); none is configured`);
+    }
+    return this.config.secrets.encryptAll(values);
+  }
 
   /** Registers a definition; the same name again becomes its next revision. */
   async register(dto: RegisterJobDefinitionDto): Promise<JobDefinitionEntity> {
+    const container = containerRequest(dto);
+    const overlap = Object.keys(dto.secretEnvironment ?? {}).filter((k) => k in (dto.environment ?? {}));
+    if (overlap.length) throw new ApiError('VALIDATION_FAILED', `secretEnvironment names ${overlap.join(', ')}, also in environment: a variable is either secret or not`);
+    // A definition no pool could ever run is refused now rather than at every submit.
+    const pools = await this.db.getRepository(PoolEntity).find();
+    const problems = pools.map((p) => policyViolations({ name: p.name, policy: poolPolicy(p) }, { image: dto.image, memoryMiB: dto.resources.memoryMiB, container }));
+    if (pools.length > 0 && problems.every((v) => v.length > 0)) throw new ApiError('VALIDATION_FAILED', `${problems[0][0].message} (and no pool allows it)`);
+    const secrets = JSON.stringify(this.sealSecrets(dto.secretEnvironment, 'secretEnvironment'));
+    return this.insert(dto, container, secrets);
+  }
+
+  private async insert(dto: RegisterJobDefinitionDto, container: ContainerRequest, secrets: string): Promise<JobDefinitionEntity> {
     const [row] = await this.db.query(
       // The lock on existing revisions makes concurrent registrations of one name take turns.
       `WITH locked AS (SELECT revision FROM job_definitions WHERE name = $1 FOR UPDATE)
        INSERT INTO job_definitions (name, revision, image, command, environment, vcpus, memory_mib, gpus,
-                                    timeout_seconds, retry_attempts, retry_rules, parameters, tags, gpu_model, label_selector)
-       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $10, $11, $12, $13 FROM locked
+                                    timeout_seconds, retry_attempts, retry_rules, parameters, tags, gpu_model, label_selector,
+                                    container, secret_environment)
+       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $10, $11, $12, $13, $15, $16 FROM locked
        RETURNING id`,
       [
         dto.name, dto.image, JSON.stringify(dto.command ?? []), JSON.stringify(dto.environment ?? {}),
         dto.resources.vcpus, dto.resources.memoryMiB, dto.resources.gpus ?? 0, dto.timeoutSeconds ?? null,
         dto.retryStrategy?.attempts ?? 1, JSON.stringify(dto.parameters ?? {}), JSON.stringify(dto.tags ?? {}),
         dto.resources.gpuModel ?? null, dto.labelSelector ?? null, JSON.stringify(retryRules(dto.retryStrategy)),
+        JSON.stringify(container), secrets,
       ],
     ).catch((error: { code?: string }) => {
       // Two first registrations of a new name race on the unique key: the loser tries again.
       if (error.code === '23505') return null;
       throw error;
     }) ?? [];
-    if (!row) return this.register(dto);
+    if (!row) return this.insert(dto, container, secrets);
     return this.repo().findOneByOrFail({ id: row.id });
   }
 
@@ -79,4 +109,14 @@ export function retryRules(strategy: RetryStrategyDto | undefined): ExitRule[] {
     ...(onStatusReason !== undefined ? { onStatusReason } : {}),
     action,
   }));
+}
+
+/** The container requests of a definition, as stored: only the fields it gives. */
+export function containerRequest(dto: RegisterJobDefinitionDto): ContainerRequest {
+  return {
+    ...(dto.shmSizeMiB !== undefined ? { shmSizeMiB: dto.shmSizeMiB } : {}),
+    ...(dto.user !== undefined ? { user: dto.user } : {}),
+    ...(dto.readonlyRootFilesystem !== undefined ? { readonlyRootFilesystem: dto.readonlyRootFilesystem } : {}),
+    ...(dto.linuxCapabilities?.length ? { linuxCapabilities: [...new Set(dto.linuxCapabilities)].sort() } : {}),
+  };
 }

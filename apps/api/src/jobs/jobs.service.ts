@@ -6,10 +6,12 @@ import {
 } from '#libs/core';
 import { JobAttemptEntity, JobEventEntity, UsageEntity, type JobDefinitionEntity, type JobQueueEntity } from '#libs/db';
 import type { Logger } from '#libs/log';
+import { policyViolations, type ApiConfig } from '#libs/config';
 import { ApiError } from '../common/api-error.js';
 import { decodeCursor, encodeCursor } from '../common/cursor.js';
 import { IntakeQueues } from '../infra/intake-queues.js';
-import { LOGGER } from '../infra/tokens.js';
+import { API_CONFIG, LOGGER } from '../infra/tokens.js';
+import { poolPolicy } from '../pools/dto/pool.dto.js';
 import { JobDefinitionsService, retryRules } from '../job-definitions/job-definitions.service.js';
 import { JobQueuesService } from '../job-queues/job-queues.service.js';
 import { PoolsService } from '../pools/pools.service.js';
@@ -35,6 +37,7 @@ export class JobsService {
     @Inject(IntakeQueues) private readonly intake: IntakeQueues,
     @Inject(PoolsService) private readonly pools: PoolsService,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
   ) {}
 
   /**
@@ -45,9 +48,12 @@ export class JobsService {
    */
   async submit(dto: SubmitJobDto): Promise<SubmitJobResponse> {
     const { queue, definition, job } = await this.resolve(dto, { enabledQueue: true });
+    await this.checkContainerPolicy(queue, definition, job);
+    const size = dto.array?.size;
+    const secrets = this.sealedSecrets(dto, definition);
+    this.checkSubmitBytes(dto, job, secrets, size ?? 1);
     const id = randomUUID();
     const deps = dependencyKinds(dto);
-    const size = dto.array?.size;
 
     // A plain job is one INSERT statement (atomic on its own); dependencies and arrays need a transaction.
     const inTransaction = deps.plain.length > 0 || deps.nToN !== undefined || size !== undefined;
@@ -61,9 +67,9 @@ export class JobsService {
         `WITH job AS (
            INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                              vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
-                             retry_rules, array_size, interruptible, stopped_at)
+                             retry_rules, array_size, interruptible, stopped_at, container, secret_environment)
            VALUES ($1, $2, $3, $4, $20::varchar, $21::text, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                   $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END)
+                   $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25)
            ON CONFLICT (client_token) DO NOTHING
            RETURNING id, created_at),
          events AS (
@@ -78,6 +84,7 @@ export class JobsService {
           job.resources.gpus > 0 ? job.resources.gpuModel : null, job.labelSelector, job.timeoutSeconds, job.maxAttempts,
           dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null, JSON.stringify(job.retryRules),
           start.status, start.reason, size ?? null, dto.interruptible ?? false,
+          JSON.stringify(definition.container ?? {}), JSON.stringify(secrets),
         ],
       );
       if (inserted.length === 0) return undefined;
@@ -142,6 +149,45 @@ export class JobsService {
       candidates.filter((p) => p.card.currency === currency),
     );
     return estimate && { amount: estimate.total, currency: estimate.currency, perAttempt: estimate.perAttempt, pool: estimate.pool };
+  }
+
+  /**
+   * Job input never loosens a pool's container policy: a job whose
+   * definition asks for more than every pool its queue may place it in
+   * allows is refused, naming the field. In a pool whose policy is stricter
+   * than the request (a queue over several pools, or a policy tightened after
+   * the submit), placement clamps the request to that pool's policy.
+   */
+  private async checkContainerPolicy(queue: JobQueueEntity, definition: JobDefinitionEntity, job: ReturnType<JobsService['mergeJob']>): Promise<void> {
+    const pools = await this.pools.forQueue(queue.pools);
+    const problems = pools.map((pool) => policyViolations(
+      { name: pool.name, policy: poolPolicy(pool) },
+      { image: definition.image, memoryMiB: job.resources.memoryMiB, container: definition.container ?? {} },
+      `definition ${definition.name}:${definition.revision} `,
+    ));
+    if (problems.length > 0 && problems.every((p) => p.length > 0)) {
+      throw new ApiError('VALIDATION_FAILED', problems.length === 1 ? problems[0][0].message : `${problems[0][0].message}; no pool of queue ${queue.name} allows it`);
+    }
+  }
+
+  /** The definition's sealed secrets with the submit's own (sealed now) over them. */
+  private sealedSecrets(dto: SubmitJobDto, definition: JobDefinitionEntity): Record<string, string> {
+    const overrides = dto.overrides?.secretEnvironment ?? {};
+    const plainToo = Object.keys(overrides).filter((k) => k in (dto.overrides?.environment ?? {}));
+    if (plainToo.length) throw new ApiError('VALIDATION_FAILED', `overrides.secretEnvironment names ${plainToo.join(', ')}, also in overrides.environment`);
+    return { ...definition.secretEnvironment, ...this.definitions.sealSecrets(overrides, 'overrides.secretEnvironment') };
+  }
+
+  /** A submit may create at most SUBMIT_MAX_BYTES of job rows, every array child counted. */
+  private checkSubmitBytes(dto: SubmitJobDto, job: ReturnType<JobsService['mergeJob']>, secrets: Record<string, string>, copies: number): void {
+    const perJob = Buffer.byteLength(JSON.stringify({
+      name: dto.name, command: job.command, environment: job.environment, secrets, tags: dto.tags ?? {}, retryRules: job.retryRules,
+      labelSelector: job.labelSelector, dependsOn: dto.dependsOn ?? [],
+    }), 'utf8') + 512; // + the fixed columns, events and index entries of a row
+    const total = perJob * (copies > 1 ? copies + 1 : 1);
+    if (total > this.config.submitMaxBytes) {
+      throw new ApiError('VALIDATION_FAILED', `the submit would create about ${total} bytes of jobs (${copies > 1 ? `${copies} array children of ` : ''}${perJob} bytes each); the limit is ${this.config.submitMaxBytes} (SUBMIT_MAX_BYTES): shrink command, environment, tags or array.size`);
+    }
   }
 
   /** N_TO_N: the partner must be an array of the same size. */
@@ -251,6 +297,8 @@ export class JobsService {
       image: row.image,
       command: row.command,
       environment: row.environment,
+      secrets: Object.keys(row.secret_environment ?? {}).sort().map((name) => ({ name, secret: true as const })),
+      containerProperties: row.container ?? {},
       resources: { vcpus: Number(row.vcpus), memoryMiB: row.memory_mib, gpus: row.gpus, gpuModel: row.gpu_model },
       labelSelector: row.label_selector,
       timeoutSeconds: row.timeout_seconds,

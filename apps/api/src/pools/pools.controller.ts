@@ -1,9 +1,9 @@
 import { Body, Controller, Get, Inject, Param, Patch, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorResponse } from '../common/error.response.js';
-import { CreatePoolDto, PoolView, UpdatePoolDto } from './dto/pool.dto.js';
-import { PoolsService } from './pools.service.js';
 import { RequireAccess } from '../auth/require-access.decorator.js';
+import { CreatePoolDto, PoolView, UpdateContainerPolicyDto, UpdatePoolDto } from './dto/pool.dto.js';
+import { PoolsService } from './pools.service.js';
 
 @ApiTags('pools')
 @Controller('api/v1/pools')
@@ -41,5 +41,14 @@ export class PoolsController {
   @ApiNotFoundResponse({ type: ErrorResponse })
   async update(@Param('name') name: string, @Body() dto: UpdatePoolDto): Promise<PoolView> {
     return PoolView.of(await this.pools.update(name, dto));
+  }
+
+  @Patch(':name/container-policy')
+  @RequireAccess('admin')
+  @ApiOkResponse({ type: PoolView, description: "Admins only: the pool's container policy; applies to attempts placed afterwards" })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async updateContainerPolicy(@Param('name') name: string, @Body() dto: UpdateContainerPolicyDto): Promise<PoolView> {
+    return PoolView.of(await this.pools.updateContainerPolicy(name, dto));
   }
 }

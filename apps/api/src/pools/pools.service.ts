@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { parsePrice, type PriceCard } from '#libs/core';
 import { PoolEntity } from '#libs/db';
 import { ApiError } from '../common/api-error.js';
-import type { CreatePoolDto, PriceCardDto, UpdatePoolDto } from './dto/pool.dto.js';
+import type { CreatePoolDto, PriceCardDto, UpdateContainerPolicyDto, UpdatePoolDto } from './dto/pool.dto.js';
 
 /** Validated by the DTO already: here a price only changes form. */
 const price = (value: string | number | undefined): string | undefined => (value === undefined ? undefined : parsePrice(value));
@@ -50,6 +50,30 @@ export class PoolsService {
     const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
     if (Object.keys(set).length > 0) await this.repo().update({ name }, { ...set, updatedAt: new Date() });
     return this.get(name);
+  }
+
+  /** Admins only (the route says so): the container policy every job on the pool's workers gets from its next attempt on. */
+  async updateContainerPolicy(name: string, dto: UpdateContainerPolicyDto): Promise<PoolEntity> {
+    await this.get(name);
+    const changes: Record<string, unknown> = {
+      pids_limit: dto.pidsLimit, nofile_limit: dto.nofileLimit, log_max_bytes: dto.logMaxBytes, max_shm_mib: dto.maxShmMiB,
+      allow_root_user: dto.allowRootUser, require_readonly_root_fs: dto.requireReadonlyRootFs,
+      allowed_capabilities: dto.allowedCapabilities && JSON.stringify([...new Set(dto.allowedCapabilities)].sort()),
+      allowed_registries: dto.allowedRegistries === undefined ? undefined : dto.allowedRegistries === null ? null : JSON.stringify(dto.allowedRegistries.map((r) => r.toLowerCase())),
+    };
+    const set = Object.entries(changes).filter(([, v]) => v !== undefined);
+    if (set.length > 0) {
+      await this.db.query(
+        `UPDATE pools SET ${set.map(([column], i) => `${column} = $${i + 2}`).join(', ')}, updated_at = now() WHERE name = $1`,
+        [name, ...set.map(([, v]) => v)],
+      );
+    }
+    return this.get(name);
+  }
+
+  /** The pools a queue's jobs may run in (every pool when it names none), with their container policies. */
+  async forQueue(names: readonly string[]): Promise<PoolEntity[]> {
+    return names.length ? this.repo().findBy(names.map((name) => ({ name }))) : this.list();
   }
 
   /** The price cards of the given pools (every pool when `names` is empty). */

@@ -37,3 +37,20 @@ export function nextCronRun(cron: string, timezone: string, after: Date): Date |
   const expression = CronExpressionParser.parse(cron, { tz: timezone, currentDate: after });
   return expression.hasNext() ? expression.next().toDate() : null;
 }
+
+/**
+ * The shortest gap in seconds between consecutive firings among the next
+ * `sample` firings of `cron` (null if it fires at most once): the rule
+ * "at most once a minute" needs every gap, not the first.
+ */
+export function shortestCronGapSeconds(cron: string, timezone: string, from: Date = new Date(), sample = 500): number | null {
+  const expression = CronExpressionParser.parse(cron, { tz: timezone, currentDate: from });
+  let previous: number | null = null;
+  let shortest: number | null = null;
+  for (let i = 0; i < sample && expression.hasNext(); i++) {
+    const at = expression.next().getTime();
+    if (previous !== null) shortest = Math.min(shortest ?? Infinity, (at - previous) / 1000);
+    previous = at;
+  }
+  return shortest;
+}

@@ -3,7 +3,9 @@ import { DataSource, Not } from 'typeorm';
 import { ScheduleEntity } from '#libs/db';
 import type { Logger } from '#libs/log';
 import { ApiError } from '../common/api-error.js';
-import { LOGGER } from '../infra/tokens.js';
+import { API_CONFIG, LOGGER } from '../infra/tokens.js';
+import type { ApiConfig } from '#libs/config';
+import { shortestCronGapSeconds } from './cron.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import type { CreateScheduleDto } from './dto/create-schedule.dto.js';
 import { ScheduleTriggers } from './schedule-triggers.js';
@@ -20,6 +22,7 @@ export class SchedulesService {
     @Inject(JobsService) private readonly jobs: JobsService,
     @Inject(ScheduleTriggers) private readonly triggers: ScheduleTriggers,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
   ) {}
 
   /** Checks the submit body against what exists now, so the schedule does not fail at every tick; then commits and arms it. */
@@ -27,6 +30,15 @@ export class SchedulesService {
     const submit = dto.submit;
     if (submit.clientToken !== undefined) {
       throw new ApiError('VALIDATION_FAILED', 'submit.clientToken must not be set: each firing gets its own token');
+    }
+    if (submit.overrides?.secretEnvironment && Object.keys(submit.overrides.secretEnvironment).length > 0) {
+      // The submit body is kept as it is: secrets belong on the definition, where they are sealed.
+      throw new ApiError('VALIDATION_FAILED', 'submit.overrides.secretEnvironment must not be set: put secret values on the job definition (secretEnvironment)');
+    }
+    const gap = shortestCronGapSeconds(dto.cron.trim(), dto.timezone ?? 'UTC');
+    const min = this.config.scheduleMinIntervalSeconds;
+    if (gap !== null && gap < min) {
+      throw new ApiError('VALIDATION_FAILED', `cron "${dto.cron.trim()}" fires every ${gap} s at times; the minimum interval is ${min} s (SCHEDULE_MIN_INTERVAL_SECONDS)`);
     }
     // A queue DISABLED now may be ENABLED by the time it fires.
     await this.jobs.resolve(submit, { enabledQueue: false, path: 'submit.' });

@@ -79,10 +79,19 @@ export function splitByDays(period: { from: Date; to: Date }): { wholeFrom: Date
   return wholeFrom < wholeTo ? { wholeFrom, wholeTo } : { wholeFrom: period.to, wholeTo: period.to };
 }
 
-/** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. */
+/**
+ * A cell a spreadsheet would run as a formula (it starts with =, +, -, @, a
+ * tab or a carriage return: a project or tag named `=HYPERLINK(...)`) gets a
+ * leading apostrophe, so it shows as text. Plain numbers (-1.50) stay as they are.
+ */
+export function neutralizeCsvCell(s: string): string {
+  return /^[=+\-@\t\r]/.test(s) && !/^[-+]?[0-9]+(\.[0-9]+)?$/.test(s) ? `'${s}` : s;
+}
+
+/** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled; formula-like cells neutralised. */
 export function toCsv(header: string[], rows: unknown[][]): string {
   const field = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : String(v);
+    const s = neutralizeCsvCell(v === null || v === undefined ? '' : String(v));
     return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
   };
   return [header, ...rows].map((r) => r.map(field).join(',')).join('\r\n') + '\r\n';

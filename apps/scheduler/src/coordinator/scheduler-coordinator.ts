@@ -18,6 +18,7 @@ import { PlacementSystem } from '../placement/placement.system.js';
 import { QueueCatalogSystem } from '../placement/queue-catalog.system.js';
 import { ProjectLimitsSystem } from '../projects/project-limits.system.js';
 import { rebuildFromPostgres } from '../reconciler/rebuild.js';
+import { completeDispatch } from '../placement/dispatch-details.js';
 import { EventRecorder } from '../recorder/event-recorder.js';
 import { RetentionSystem } from '../retention/retention.system.js';
 import { ClusterState } from '../state/cluster-state.js';
@@ -28,7 +29,7 @@ import type { SchedulerSystem } from './scheduler-system.js';
 
 export type CoordinatorConfig = Pick<SchedulerConfig,
   'redisUrl' | 'intervalMs' | 'workerTimeoutMs' | 'fairShareHalfLifeSeconds' | 'fairShareWeights' | 'usageAccrualSeconds' |
-  'jobRetentionDays' | 'attemptGraceMs' | 'timeoutGraceSeconds' | 'terminateRepeatMs'> & Partial<Pick<SchedulerConfig, 'workerAuth'>>;
+  'jobRetentionDays' | 'attemptGraceMs' | 'timeoutGraceSeconds' | 'terminateRepeatMs'> & Partial<Pick<SchedulerConfig, 'workerAuth' | 'secrets'>>;
 
 /**
  * What the leader runs: the systems, one per concern, each on its own
@@ -84,14 +85,14 @@ export class SchedulerCoordinator {
       new LostWorkerRecoverySystem(db, this.state, this.registry, liveness, this.dispatcher, ender, config.workerTimeoutMs, logger),
       new AttemptReconciliationSystem(db, this.state, liveness, this.dispatcher, ender, config, logger),
       catalog,
-      new IntakeSystem(db, this.state, this.intake, catalog, this.dispatcher, startedAt),
+      new IntakeSystem(db, this.state, this.intake, catalog, this.dispatcher, startedAt, (payloads) => completeDispatch(db, config.secrets, payloads, logger)),
       new DependencySettlementSystem(db, this.state, startedAt),
       new MeteringSystem(db, config.usageAccrualSeconds, startedAt, logger),
       // After intake: a job just taken in was submitted after any project change it must see.
       projects,
     ];
     this.placement = new PlacementSystem(
-      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger, fence), catalog, projects, config, leaseValid, startedAt, logger,
+      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger, fence, config.secrets ?? null), catalog, projects, config, leaseValid, startedAt, logger,
     );
     this.beside = [new RetentionSystem(db, config.jobRetentionDays, startedAt, logger)];
   }
@@ -99,6 +100,7 @@ export class SchedulerCoordinator {
   async start(): Promise<void> {
     await this.registry.load();
     const toDispatch = await rebuildFromPostgres(this.db, this.state);
+    await completeDispatch(this.db, this.config.secrets, [...toDispatch.values()].flat(), this.logger);
     for (const [workerId, payloads] of toDispatch) await this.dispatcher.dispatch(workerId, payloads);
     this.logger.info({ runnable: this.state.runnable.size, redispatched: [...toDispatch.values()].flat().length }, 'rebuilt from Postgres');
 

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { Cadence } from '#libs/core';
-import type { WorkerQueues } from '#libs/queue';
+import type { DispatchPayload, WorkerQueues } from '#libs/queue';
 import type { SchedulerSystem } from '../coordinator/scheduler-system.js';
 import type { QueueCatalogSystem } from '../placement/queue-catalog.system.js';
 import { loadRunnable, staleStartingAttempts, syncRunnable } from '../reconciler/rebuild.js';
@@ -26,6 +26,8 @@ export class IntakeSystem implements SchedulerSystem {
     private readonly catalog: QueueCatalogSystem,
     private readonly dispatcher: WorkerQueues,
     startedAt: number,
+    /** Completes re-added dispatch entries as placement does (container policy, secrets): a lost entry comes back whole. */
+    private readonly complete: (payloads: DispatchPayload[]) => Promise<void> = async () => {},
   ) {
     // The model was just rebuilt from Postgres: the first sweep is a period away.
     this.sweep = new Cadence(SWEEP_EVERY_MS, startedAt, SWEEP_EVERY_MS);
@@ -36,6 +38,7 @@ export class IntakeSystem implements SchedulerSystem {
     await this.intake.follow(this.catalog.queues.map((q) => q.name));
     if (this.sweep.due(now)) {
       for (const [workerId, payloads] of await staleStartingAttempts(this.db, SWEEP_EVERY_MS / 1000)) {
+        await this.complete(payloads);
         await this.dispatcher.dispatch(workerId, payloads);
       }
       changed = await syncRunnable(this.db, this.state);

@@ -3,9 +3,11 @@ import {
   poolsForJob, schedule, type CapacityType, type Placement, type ProjectLimits, type RunnableJob, type SchedulingPolicy,
 } from '#libs/core';
 import { applyCommands, type Fence, type LifecycleCommand } from '#libs/db';
+import type { SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload, WorkerQueues } from '#libs/queue';
 import { ClusterState } from '../state/cluster-state.js';
+import { dispatchDetails } from './dispatch-details.js';
 import type { WorkerRegistry } from '../workers/worker-registry.js';
 
 export interface QueueRow {
@@ -42,6 +44,8 @@ export class PlacementPass {
     private readonly logger: Logger,
     /** The leader's epoch: placements of a deposed leader are refused. */
     private readonly fence: () => Fence | undefined = () => undefined,
+    /** Opens secret environment values for the dispatch entry. */
+    private readonly secrets: SecretBox | null = null,
   ) {}
 
   async run(context: PassContext, now: number): Promise<number> {
@@ -78,6 +82,14 @@ export class PlacementPass {
 
   private async commit(placements: Placement[], now: number): Promise<number> {
     if (placements.length === 0) return 0;
+    // Read before the commit, so that nothing but the attempts' own read stands between commit and dispatch:
+    // the container policy of each worker's pool, and the secrets (a failure here must not stop placement).
+    const details = await dispatchDetails(
+      this.db, this.secrets, placements.map((p) => ({ jobId: p.jobId, pool: this.registry.pool(p.workerId) ?? 'default' })), this.logger,
+    ).catch((err: Error) => {
+      this.logger.error({ err }, 'reading container policies failed; dispatching with the default container policy');
+      return new Map();
+    });
     const applied = await applyCommands(this.db, placements.map((p): LifecycleCommand => ({
       jobId: p.jobId,
       command: { type: 'place', workerId: p.workerId, gpuDevices: p.gpuDevices },
@@ -107,7 +119,7 @@ export class PlacementPass {
       const payload: DispatchPayload = {
         jobId: r.id, jobName: r.name, queue: r.queue, attempt: r.attempt_count, image: r.image, command: r.command,
         environment: r.environment, resources: { vcpus, memoryMiB: r.memory_mib, gpus: gpuDevices.length },
-        gpuDevices, timeoutSeconds: r.timeout_seconds,
+        gpuDevices, timeoutSeconds: r.timeout_seconds, ...details.get(r.id),
       };
       byWorker.set(r.worker_id, [...(byWorker.get(r.worker_id) ?? []), payload]);
     }

@@ -66,6 +66,11 @@ export class DispatchConsumer {
     }
     const claimed = this.attempts.claim(payload.jobId, payload.attempt);
     try {
+      if (payload.secretEnvironment && Object.keys(payload.secretEnvironment).length > 0) {
+        // Secret values stay in Redis only until claimed: the kept copy (dedupe) holds their names, never their values.
+        const { secretEnvironment: _secrets, ...withoutSecrets } = payload;
+        await job.updateData(withoutSecrets);
+      }
       await reportRun(this.reporter, { ...payload, workerId: this.workerId }, this.logger, (hooks) =>
         this.runner.run(payload, { ...hooks, signal: claimed.signal }),
       );

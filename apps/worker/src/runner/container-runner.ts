@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
+import { imageRegistry, registryAllowed } from '#libs/config';
 import type { AttemptEnd } from '#libs/core';
 import type { Logger } from '#libs/log';
 import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
@@ -165,6 +166,11 @@ export class ContainerRunner {
       return ended(containerId, { kind: 'terminated', reason: terminateReason(signal!), exitCode: null });
     };
     if (signal?.aborted) return terminatedEarly(null);
+    const refused = refusal(payload);
+    if (refused !== null) {
+      log.warn({ image: payload.image, reason: refused.message }, 'attempt refused before its container was created');
+      return ended(null, refused);
+    }
 
     let pullError: string | null;
     try {
@@ -451,4 +457,18 @@ export class ContainerRunner {
       if (dockerStatus(error) !== 404) log.error({ err: error, containerId: container.id }, 'container remove failed');
     }
   }
+}
+
+/** Why an attempt must not start on this worker whatever Docker would say; null when it may. */
+function refusal(payload: DispatchPayload): Extract<AttemptEnd, { kind: 'pull-failed' | 'start-failed' }> | null {
+  const allowed = payload.container?.allowedRegistries ?? null;
+  if (!registryAllowed(payload.image, allowed)) {
+    return { kind: 'pull-failed', message: `registry ${imageRegistry(payload.image)} of image ${payload.image} is not allowed in this pool` };
+  }
+  const missing = (payload.secretNames ?? []).filter((name) => payload.secretEnvironment?.[name] === undefined);
+  if (missing.length > 0) {
+    // The values leave Redis when the entry is first claimed: a re-delivery after a worker crash no longer has them.
+    return { kind: 'start-failed', message: `SecretsUnavailable: the values of ${missing.join(', ')} were not in the dispatch (no key on the scheduler, or already withdrawn by an earlier claim)` };
+  }
+  return null;
 }

@@ -91,3 +91,53 @@ describe('readAttemptLabels', () => {
     expect(readAttemptLabels({ ...good, 'gpubatch.timeout-seconds': '0' })).toEqual({ jobId: 'j:3', attempt: 1, timeoutSeconds: 0 });
   });
 });
+
+describe('containerSpec hardening', () => {
+  const policy = {
+    pidsLimit: 256, nofileLimit: 1024, logMaxBytes: 4 * 2 ** 20, capAdd: ['SYS_PTRACE'], shmSizeBytes: 512 * 2 ** 20,
+    user: '1000:1000', readonlyRootfs: true, allowedRegistries: null,
+  };
+
+  it('drops every capability, forbids privilege gain, and bounds pids, files, shm and its own log', () => {
+    const spec = containerSpec(payload({ container: policy }), context);
+    const host = spec.HostConfig!;
+    expect(host.Privileged).toBe(false);
+    expect(host.CapDrop).toEqual(['ALL']);
+    expect(host.CapAdd).toEqual(['SYS_PTRACE']);
+    expect(host.SecurityOpt).toEqual(['no-new-privileges:true']);
+    expect(host.PidsLimit).toBe(256);
+    expect(host.Ulimits).toEqual([{ Name: 'nofile', Soft: 1024, Hard: 1024 }]);
+    expect(host.ShmSize).toBe(512 * 2 ** 20);
+    expect(host.ReadonlyRootfs).toBe(true);
+    expect(host.Tmpfs).toEqual({ '/tmp': 'rw,nosuid,nodev,size=1g' });
+    expect(host.LogConfig).toEqual({ Type: 'json-file', Config: { 'max-size': String(2 * 2 ** 20), 'max-file': '2' } });
+    expect(spec.User).toBe('1000:1000');
+  });
+
+  it('applies the default policy to a dispatch that carries none: hardened all the same', () => {
+    const spec = containerSpec(payload(), context);
+    const host = spec.HostConfig!;
+    expect(host.CapDrop).toEqual(['ALL']);
+    expect(host.CapAdd).toBeUndefined();
+    expect(host.SecurityOpt).toEqual(['no-new-privileges:true']);
+    expect(host.PidsLimit).toBe(4096);
+    expect(host.ShmSize).toBe(64 * 2 ** 20);
+    expect(host.ReadonlyRootfs).toBe(false);
+    expect(host.Tmpfs).toBeUndefined();
+    expect(spec.User).toBeUndefined();
+  });
+
+  it('never asks for host namespaces or devices beyond the GPUs it was given', () => {
+    const host = containerSpec(payload({ gpuDevices: [1], resources: { vcpus: 1, memoryMiB: 64, gpus: 1 } }), context).HostConfig!;
+    expect(host.PidMode).toBeUndefined();
+    expect(host.IpcMode).toBeUndefined();
+    expect(host.Devices).toBeUndefined();
+    expect(host.DeviceRequests).toEqual([{ Driver: 'nvidia', DeviceIDs: ['1'], Capabilities: [['gpu']] }]);
+  });
+
+  it('puts the secret values into the container environment only', () => {
+    const spec = containerSpec(payload({ secretEnvironment: { TOKEN: 's3cr3t' }, secretNames: ['TOKEN'] }), context);
+    expect(spec.Env).toContain('TOKEN=s3cr3t');
+    expect(JSON.stringify(spec.Labels)).not.toContain('s3cr3t');
+  });
+});

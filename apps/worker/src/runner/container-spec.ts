@@ -1,4 +1,5 @@
 import type { ContainerCreateOptions } from 'dockerode';
+import { defaultEffectivePolicy } from '#libs/config';
 import type { DispatchPayload } from '#libs/queue';
 
 export interface ContainerSpecContext {
@@ -41,8 +42,10 @@ export function containerName(jobId: string, attempt: number): string {
 /** The Docker create request for one attempt: limits, environment, labels and GPU devices. */
 export function containerSpec(payload: DispatchPayload, context: ContainerSpecContext): ContainerCreateOptions {
   const gpu = payload.gpuDevices.length > 0;
+  const policy = payload.container ?? defaultEffectivePolicy(payload.resources.memoryMiB);
   const environment: Record<string, string> = {
     ...payload.environment,
+    ...payload.secretEnvironment,
     GPUBATCH_JOB_ID: payload.jobId,
     GPUBATCH_JOB_NAME: payload.jobName,
     GPUBATCH_JOB_ATTEMPT: String(payload.attempt),
@@ -55,6 +58,7 @@ export function containerSpec(payload: DispatchPayload, context: ContainerSpecCo
   return {
     name: containerName(payload.jobId, payload.attempt),
     Image: payload.image,
+    ...(policy.user !== null ? { User: policy.user } : {}),
     ...(payload.command.length > 0 ? { Cmd: payload.command } : {}),
     Env: Object.entries(environment).map(([key, value]) => `${key}=${value}`),
     Labels: {
@@ -71,6 +75,21 @@ export function containerSpec(payload: DispatchPayload, context: ContainerSpecCo
       // Equal to Memory: no swap beyond the limit, so the limit is what gets billed and enforced.
       MemorySwap: memoryBytes,
       NetworkMode: context.networkMode,
+      // Hardening (docs/containers-and-secrets.md): no capabilities but those the pool allows and the job asked for,
+      // no privilege gain through setuid binaries, bounded processes, files and log. Never Privileged, never the
+      // host's PID or IPC namespace, never devices but the GPUs below: job input cannot ask for them.
+      Privileged: false,
+      CapDrop: ['ALL'],
+      ...(policy.capAdd.length > 0 ? { CapAdd: policy.capAdd } : {}),
+      SecurityOpt: ['no-new-privileges:true'],
+      PidsLimit: policy.pidsLimit,
+      Ulimits: [{ Name: 'nofile', Soft: policy.nofileLimit, Hard: policy.nofileLimit }],
+      ShmSize: policy.shmSizeBytes,
+      ReadonlyRootfs: policy.readonlyRootfs,
+      // A read-only root still needs somewhere to write scratch files.
+      ...(policy.readonlyRootfs ? { Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=1g' } } : {}),
+      // Two json-file segments of half the cap each: the container's own log never holds more than logMaxBytes.
+      LogConfig: { Type: 'json-file', Config: { 'max-size': String(Math.max(1024, Math.floor(policy.logMaxBytes / 2))), 'max-file': '2' } },
       ...(gpu
         ? {
             // Never with Count: the daemon rejects Count and DeviceIDs together.

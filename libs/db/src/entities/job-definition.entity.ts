@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import type { ContainerRequest } from '#libs/config';
 import type { ExitRule } from '#libs/core';
 import { numericToNumber } from './numeric.transformer.js';
 
@@ -11,6 +12,10 @@ export class JobDefinitionEntity {
   @Column() image!: string;
   @Column({ type: 'jsonb' }) command!: string[];
   @Column({ type: 'jsonb' }) environment!: Record<string, string>;
+  /** What the definition asks of its container (shmSizeMiB, user, readonlyRootFilesystem, linuxCapabilities). */
+  @Column({ type: 'jsonb' }) container!: ContainerRequest;
+  /** Name → AES-256-GCM sealed value (libs/config secrets.ts); never shown. */
+  @Column({ name: 'secret_environment', type: 'jsonb' }) secretEnvironment!: Record<string, string>;
   @Column({ type: 'numeric', transformer: numericToNumber }) vcpus!: number;
   @Column({ name: 'memory_mib' }) memoryMiB!: number;
   @Column() gpus!: number;

@@ -1,3 +1,4 @@
+import type { ContainerRequest } from '#libs/config';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { JobStatus } from '#libs/core';
 import { numericToNumber } from './numeric.transformer.js';
@@ -14,6 +15,10 @@ export class JobEntity {
   @Column() image!: string;
   @Column({ type: 'jsonb' }) command!: string[];
   @Column({ type: 'jsonb' }) environment!: Record<string, string>;
+  /** The definition's container requests, copied at submit. */
+  @Column({ type: 'jsonb' }) container!: ContainerRequest;
+  /** Name → AES-256-GCM sealed value: the definition's and the submit's secrets; never shown. */
+  @Column({ name: 'secret_environment', type: 'jsonb' }) secretEnvironment!: Record<string, string>;
   @Column({ type: 'numeric', transformer: numericToNumber }) vcpus!: number;
   @Column({ name: 'memory_mib' }) memoryMiB!: number;
   @Column() gpus!: number;

@@ -12,6 +12,15 @@ export class PoolEntity {
   @Column({ name: 'gpu_hour', type: 'numeric' }) gpuHour!: string;
   @Column({ name: 'gpu_hour_by_model', type: 'jsonb' }) gpuHourByModel!: Record<string, string>;
   @Column({ name: 'minimum_billed_seconds' }) minimumBilledSeconds!: number;
+  // Container policy (docs/containers-and-secrets.md); defaults in the migration.
+  @Column({ name: 'pids_limit' }) pidsLimit!: number;
+  @Column({ name: 'nofile_limit' }) nofileLimit!: number;
+  @Column({ name: 'log_max_bytes', type: 'bigint' }) logMaxBytes!: string;
+  @Column({ name: 'allowed_capabilities', type: 'jsonb' }) allowedCapabilities!: string[];
+  @Column({ name: 'max_shm_mib' }) maxShmMiB!: number;
+  @Column({ name: 'allow_root_user' }) allowRootUser!: boolean;
+  @Column({ name: 'require_readonly_root_fs' }) requireReadonlyRootFs!: boolean;
+  @Column({ name: 'allowed_registries', type: 'jsonb', nullable: true }) allowedRegistries!: string[] | null;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import type { ContainerRequest } from '#libs/config';
 import type { ExitRule } from '#libs/core';
 import type { JobDefinitionEntity } from '#libs/db';
 
@@ -9,6 +10,10 @@ export class JobDefinitionView {
   @ApiProperty() image!: string;
   @ApiProperty({ type: [String] }) command!: string[];
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) environment!: Record<string, string>;
+  @ApiProperty({ example: [{ name: 'HF_TOKEN', secret: true }], description: 'Secret variables by name; their values are never returned' })
+  secrets!: { name: string; secret: true }[];
+  @ApiProperty({ example: { shmSizeMiB: 1024, user: '1000:1000', readonlyRootFilesystem: true, linuxCapabilities: [] } })
+  containerProperties!: ContainerRequest;
   @ApiProperty({ example: { vcpus: 1, memoryMiB: 512, gpus: 1, gpuModel: 'A100' } })
   resources!: { vcpus: number; memoryMiB: number; gpus: number; gpuModel: string | null };
   @ApiPropertyOptional({ type: String, nullable: true }) labelSelector!: string | null;
@@ -27,6 +32,8 @@ export class JobDefinitionView {
       image: d.image,
       command: d.command,
       environment: d.environment,
+      secrets: Object.keys(d.secretEnvironment ?? {}).sort().map((name) => ({ name, secret: true as const })),
+      containerProperties: d.container ?? {},
       resources: { vcpus: d.vcpus, memoryMiB: d.memoryMiB, gpus: d.gpus, gpuModel: d.gpuModel },
       labelSelector: d.labelSelector,
       timeoutSeconds: d.timeoutSeconds,

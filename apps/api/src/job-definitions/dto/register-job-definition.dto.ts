@@ -1,8 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize, IsArray, IsDefined, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
+  ArrayMaxSize, IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
+import { GRANTABLE_CAPABILITIES, USER_PATTERN } from '#libs/config';
 import { IsLabelSelector, IsStringMap, NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { ResourcesDto } from './resources.dto.js';
 import { RetryStrategyDto } from './retry-strategy.dto.js';
@@ -34,6 +35,39 @@ export class RegisterJobDefinitionDto {
   @IsOptional()
   @IsStringMap({ env: true })
   environment?: Record<string, string>;
+
+  @ApiPropertyOptional({
+    type: 'object', additionalProperties: { type: 'string' }, example: { HF_TOKEN: 'hf_...' },
+    description: 'Environment values kept secret: stored encrypted, given only to the container, never returned or logged',
+  })
+  @IsOptional()
+  @IsStringMap({ env: true, maxEntries: 100 })
+  secretEnvironment?: Record<string, string>;
+
+  @ApiPropertyOptional({ minimum: 1, description: "Size of /dev/shm in MiB (Docker's default 64); at most the pool's maxShmMiB and the job's memoryMiB" })
+  @IsOptional()
+  @IsInt({ message: 'shmSizeMiB must be an integer' })
+  @Min(1)
+  @Max(1_048_576)
+  shmSizeMiB?: number;
+
+  @ApiPropertyOptional({ example: '1000:1000', description: 'Run as this user (uid[:gid] or name[:group]); pools that forbid root need a numeric uid other than 0' })
+  @IsOptional()
+  @IsString({ message: 'user must be a string' })
+  @Matches(USER_PATTERN, { message: 'user must be uid[:gid] or name[:group] (letters, digits, _ . -)' })
+  user?: string;
+
+  @ApiPropertyOptional({ default: false, description: 'A read-only root filesystem (with a writable tmpfs /tmp)' })
+  @IsOptional()
+  @IsBoolean({ message: 'readonlyRootFilesystem must be true or false' })
+  readonlyRootFilesystem?: boolean;
+
+  @ApiPropertyOptional({ type: [String], example: ['SYS_PTRACE'], description: "Capabilities to add back (all are dropped); each must be in the pool's allowedCapabilities" })
+  @IsOptional()
+  @IsArray({ message: 'linuxCapabilities must be an array' })
+  @ArrayMaxSize(GRANTABLE_CAPABILITIES.length)
+  @IsIn(GRANTABLE_CAPABILITIES, { each: true, message: `linuxCapabilities may hold only ${GRANTABLE_CAPABILITIES.join(', ')}` })
+  linuxCapabilities?: string[];
 
   @ApiProperty({ type: ResourcesDto })
   @IsDefined({ message: 'resources is required' })

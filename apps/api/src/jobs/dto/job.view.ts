@@ -70,6 +70,10 @@ export class JobDetailView extends JobSummaryView {
   @ApiProperty() image!: string;
   @ApiProperty({ type: [String] }) command!: string[];
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) environment!: Record<string, string>;
+  @ApiProperty({ example: [{ name: 'HF_TOKEN', secret: true }], description: 'Secret variables by name; their values are never returned' })
+  secrets!: { name: string; secret: true }[];
+  @ApiProperty({ example: { shmSizeMiB: 1024, user: '1000:1000' }, description: "The definition's container requests (the pool's policy bounds them)" })
+  containerProperties!: Record<string, unknown>;
   @ApiProperty() resources!: { vcpus: number; memoryMiB: number; gpus: number; gpuModel: string | null };
   @ApiPropertyOptional({ type: String, nullable: true }) labelSelector!: string | null;
   @ApiPropertyOptional({ type: Number, nullable: true }) timeoutSeconds!: number | null;

@@ -7,7 +7,7 @@ import { RegisterJobDefinitionDto } from '../../job-definitions/dto/register-job
 import { DEFINITION_REF_PATTERN } from '../../job-definitions/job-definitions.service.js';
 
 /** What a submit may override: command and environment (same rules as the definition's), any resource. */
-export class JobOverridesDto extends PickType(RegisterJobDefinitionDto, ['command', 'environment'] as const) {
+export class JobOverridesDto extends PickType(RegisterJobDefinitionDto, ['command', 'environment', 'secretEnvironment'] as const) {
   @ApiPropertyOptional({ type: ResourceOverridesDto })
   @IsOptional()
   // Nested messages are prefixed with "overrides." by the validation pipe.
