@@ -41,7 +41,8 @@ describe('end to end: job lifecycle', () => {
   beforeAll(async () => {
     db = await openTestDatabase();
     await resetState(db);
-    ({ cluster, call } = await startCluster({ WORKER_HEARTBEAT_TIMEOUT_MS: '3000' }));
+    // Its schedule fires every second, under the 60 s minimum a deployment keeps.
+    ({ cluster, call } = await startCluster({ WORKER_HEARTBEAT_TIMEOUT_MS: '3000' }, { SCHEDULE_MIN_INTERVAL_SECONDS: '1' }));
     await startWorker('life-main', 'life');
     expect((await call('POST', '/api/v1/job-queues', { name: 'life', priority: 1, pools: ['life'] })).status).toBe(201);
     expect((await call('POST', '/api/v1/job-queues', { name: 'doomed', priority: 1, pools: ['doomed'] })).status).toBe(201);

@@ -36,7 +36,8 @@ describe('authentication and roles (API, real Postgres)', () => {
     expect(routes.length).toBeGreaterThan(40);
     expect(routes.find((r) => r.template === '/api/v1/jobs' && r.method === 'POST')).toBeDefined();
     expect(routes.filter((r) => r.access === undefined)).toEqual([]);
-    expect(routes.filter((r) => r.access === 'public').map((r) => r.template).sort()).toEqual(['/health/live', '/health/ready']);
+    // The probes, and the worker join: its credential is a pool join token, which that route checks itself.
+    expect(routes.filter((r) => r.access === 'public').map((r) => r.template).sort()).toEqual(['/api/v1/workers/join', '/health/live', '/health/ready']);
   });
 
   it('answers 401 UNAUTHENTICATED on every route but the probes without credentials, and with a wrong key', async () => {
