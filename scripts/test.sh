@@ -26,7 +26,9 @@ if [ "$#" -eq 0 ]; then
   # The fault suite at CI size (docs/reliability.md): real processes on their own Postgres and
   # Redis, one each of the faults behind the bugs it was built for, at seeded random moments.
   # `npm run test:faults` runs all eleven scenarios, 110 faults.
+  # The timeout slack allows for a slow Docker engine on a small CI machine; an unenforced timeout (jobs sleep 15 s) still fails.
   FAULTS_COUNT="${FAULTS_COUNT:-6}" FAULTS_INFLIGHT="${FAULTS_INFLIGHT:-40}" FAULTS_WARMUP_SECONDS=10 FAULTS_STALL_SECONDS=30 \
+    FAULTS_TIMEOUT_SLACK_SECONDS="${FAULTS_TIMEOUT_SLACK_SECONDS:-6}" \
     FAULTS_SCENARIOS="${FAULTS_SCENARIOS:-worker-kill-quick,postgres-down,scheduler-kill-quick,redis-restart-flush,lease-churn,worker-partition}" \
     npm run test:faults || status=$?
 fi

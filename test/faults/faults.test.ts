@@ -13,6 +13,10 @@ import { SCENARIOS, type FaultContext, type Scenario } from './support/scenarios
 import { Workload, provision } from './support/workload.js';
 import { TEST_AUTH_ENV } from '../support/test-env.js';
 
+// A container whose attempt ended (its worker judged lost) is stopped once the worker is heard again, after the
+// scheduler's reconciliation grace (10 s) and the stop grace: only one that outlives that is an orphan.
+const ORPHAN_CONFIRM_MS = 15_000;
+
 /**
  * The fault-injection suite (`npm run test:faults`): real processes, its own
  * Postgres and Redis, real containers. With a few hundred mixed jobs in
@@ -162,7 +166,7 @@ describe('fault injection', () => {
       await retrying('baseline checks', async () => {
         await monitor!.checkUsage();
         await monitor!.checkTimeouts();
-        await monitor!.checkOrphans(5000);
+        await monitor!.checkOrphans(ORPHAN_CONFIRM_MS);
       });
       log(`baseline: ${workload.accepted.size} accepted, ${monitor.violations.length} violations before any fault`);
 
@@ -183,7 +187,7 @@ describe('fault injection', () => {
           await retrying('per-fault checks', async () => {
             await monitor!.checkUsage();
             await monitor!.checkTimeouts();
-            await monitor!.checkOrphans(5000);
+            await monitor!.checkOrphans(ORPHAN_CONFIRM_MS);
             for (const s of await monitor!.suspects(45_000)) suspects.set(s.key, s);
             const accepted = [...workload!.accepted.values()].filter((a) => a.submittedAt <= rec.injectAt + 1).map((a) => a.jobId);
             const { rows } = await pool!.query(`SELECT count(*)::int AS n FROM jobs WHERE id = ANY($1)`, [accepted]);
