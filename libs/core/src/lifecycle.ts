@@ -63,9 +63,6 @@ export type Transition =
 
 type Rule = (job: JobSnapshot, command: never) => Transition;
 
-const WAITING: readonly JobStatus[] = ['SUBMITTED', 'PENDING', 'RUNNABLE'];
-const ACTIVE: readonly JobStatus[] = ['STARTING', 'RUNNING'];
-const TERMINAL: readonly JobStatus[] = ['SUCCEEDED', 'FAILED'];
 
 const ignored = (why: string): Transition => ({ outcome: 'ignored', why });
 const refused = (job: JobSnapshot, type: JobCommandType): Transition => ({
@@ -212,7 +209,3 @@ export function statusMoves(): string[] {
   }
   return [...moves].sort();
 }
-
-export const isWaitingStatus = (s: JobStatus): boolean => WAITING.includes(s);
-export const isActiveStatus = (s: JobStatus): boolean => ACTIVE.includes(s);
-export const isTerminalStatus = (s: JobStatus): boolean => TERMINAL.includes(s);
