@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiHarness } from '../support/api-harness.js';
 import { bearer, makeKey } from '../support/auth-fixtures.js';
 import { follow } from '../support/sse-follower.js';
+import { applyCommands } from '#libs/db';
 
 jest.setTimeout(60_000);
 
@@ -132,5 +133,32 @@ describe('project isolation (API, real Postgres)', () => {
     expect((await c.del(`/api/v1/schedules/sch-${B}`)).status).toBe(404);
     expect((await c.post('/api/v1/schedules', { name: `sch-x-${B}`, cron: '0 0 1 1 *', submit: { name: 's', ...fixture, project: B } })).status).toBe(403);
     expect((await c.post(`/api/v1/schedules/sch-${A}/pause`, {})).status).toBe(200);
+  });
+
+  it('workers: a GPU held by B\'s job shows as held, by no job A can name', async () => {
+    const worker = `iso-w-${A}`;
+    const gpu = (index: number) => ({ index, uuid: `GPU-${index}`, model: 'A100', memoryMiB: 81920 });
+    await api.db.query(
+      `INSERT INTO workers (id, pool, hostname, vcpus, memory_mib, gpus, state, last_heartbeat_at) VALUES ($1, 'default', 'h', 8, 8192, $2, 'ACTIVE', now())`,
+      [worker, JSON.stringify([gpu(0), gpu(1), gpu(2)])],
+    );
+    const onGpu = async (project: string, device: number) => {
+      const id = (await api.post('/api/v1/jobs', { name: `g${device}`, ...fixture, project })).body.jobId;
+      const [applied] = await applyCommands(api.db, [{ jobId: id, command: { type: 'place', workerId: worker, gpuDevices: [device] } }]);
+      expect(applied.transition.outcome).toBe('applied');
+      return id;
+    };
+    const mine = await onGpu(A, 0);
+    await onGpu(B, 1);
+    for (const res of [await as(memberA).get(`/api/v1/workers/${worker}`),
+      { status: 200, body: (await as(memberA).get('/api/v1/workers?limit=1000')).body.workers.find((w: { workerId: string }) => w.workerId === worker) }]) {
+      expect(res.status).toBe(200);
+      expect(res.body.gpus.map((g: Record<string, unknown>) => [g.held, g.jobId, g.project])).toEqual([[true, mine, A], [true, null, null], [false, null, null]]);
+      expect(res.body.allocated.gpus).toBe(2);
+      expect(JSON.stringify(res.body)).not.toContain(B);
+    }
+    // A reader of every project sees both holders.
+    const all = (await api.get(`/api/v1/workers/${worker}`)).body;
+    expect(all.gpus.map((g: { project: string | null }) => g.project)).toEqual([A, B, null]);
   });
 });

@@ -1,6 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, type PipeTransform } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { JobDefinitionView } from './dto/job-definition.view.js';
+import { PageQuery } from '../common/page.js';
+import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { JobDefinitionListView, JobDefinitionView } from './dto/job-definition.view.js';
 import { RegisterJobDefinitionDto } from './dto/register-job-definition.dto.js';
 import { JobDefinitionsService } from './job-definitions.service.js';
 import { ErrorResponse } from '../common/error.response.js';
@@ -18,6 +20,12 @@ class RevisionPipe implements PipeTransform<string, number> {
   }
 }
 
+class ListJobDefinitionsQuery extends PageQuery {
+  @ApiPropertyOptional({ description: "Only this definition's revisions" })
+  @IsOptional() @IsString() @MaxLength(128)
+  name?: string;
+}
+
 @ApiTags('job definitions')
 @Controller('api/v1/job-definitions')
 export class JobDefinitionsController {
@@ -33,10 +41,11 @@ export class JobDefinitionsController {
 
   @Get()
   @RequireAccess('read')
-  @ApiQuery({ name: 'name', required: false })
-  @ApiOkResponse({ type: [JobDefinitionView] })
-  async list(@Query('name') name?: string): Promise<{ jobDefinitions: JobDefinitionView[] }> {
-    return { jobDefinitions: (await this.definitions.list(name)).map(JobDefinitionView.of) };
+  @ApiOkResponse({ type: JobDefinitionListView })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  async list(@Query() query: ListJobDefinitionsQuery): Promise<JobDefinitionListView> {
+    const { rows, nextCursor } = await this.definitions.page(query);
+    return { jobDefinitions: rows.map(JobDefinitionView.of), nextCursor };
   }
 
   @Get(':name')

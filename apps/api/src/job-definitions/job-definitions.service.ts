@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
 import { DataSource } from 'typeorm';
 import type { ApiConfig, ContainerRequest } from '#libs/config';
 import { JobDefinitionEntity, PoolEntity } from '#libs/db';
@@ -67,8 +68,14 @@ export class JobDefinitionsService {
     return this.repo().findOneByOrFail({ id: row.id });
   }
 
-  async list(name?: string): Promise<JobDefinitionEntity[]> {
-    return this.repo().find({ where: name ? { name } : {}, order: { name: 'ASC', revision: 'DESC' }, take: 1000 });
+  /** One page by name, newest revision first (`name` filters to one definition's revisions). */
+  async page(q: PageQuery & { name?: string }): Promise<{ rows: JobDefinitionEntity[]; nextCursor: string | null }> {
+    const limit = q.limit ?? DEFAULT_PAGE_SIZE;
+    const after = decodeKeyCursor(q.cursor, ['string', 'number']);
+    const query = this.repo().createQueryBuilder('d').orderBy('d.name', 'ASC').addOrderBy('d.revision', 'DESC').limit(limit + 1);
+    if (q.name !== undefined) query.andWhere('d.name = :name', { name: q.name });
+    if (after) query.andWhere('(d.name > :afterName OR (d.name = :afterName AND d.revision < :afterRevision))', { afterName: after[0], afterRevision: after[1] });
+    return toPage(await query.getMany(), limit, (r) => [r.name, r.revision]);
   }
 
   /** The given revision, or the latest ACTIVE one when no revision is given. */

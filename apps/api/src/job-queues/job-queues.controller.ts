@@ -1,7 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorResponse } from '../common/error.response.js';
-import { CreateJobQueueDto, JobQueueView, UpdateJobQueueDto } from './dto/job-queue.dto.js';
+import { PageQuery } from '../common/page.js';
+import { CreateJobQueueDto, JobQueueListView, JobQueueView, UpdateJobQueueDto } from './dto/job-queue.dto.js';
 import { JobQueuesService } from './job-queues.service.js';
 import { RequireAccess } from '../auth/require-access.decorator.js';
 
@@ -21,9 +22,11 @@ export class JobQueuesController {
 
   @Get()
   @RequireAccess('read')
-  @ApiOkResponse({ type: [JobQueueView] })
-  async list(): Promise<{ jobQueues: JobQueueView[] }> {
-    return { jobQueues: (await this.queues.list()).map(JobQueueView.of) };
+  @ApiOkResponse({ type: JobQueueListView })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  async list(@Query() query: PageQuery): Promise<JobQueueListView> {
+    const { rows, nextCursor } = await this.queues.page(query);
+    return { jobQueues: rows.map(JobQueueView.of), nextCursor };
   }
 
   @Get(':name')

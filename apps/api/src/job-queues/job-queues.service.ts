@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { JobQueueEntity } from '#libs/db';
 import { ApiError } from '../common/api-error.js';
+import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
 import type { CreateJobQueueDto, UpdateJobQueueDto } from './dto/job-queue.dto.js';
 
 @Injectable()
@@ -18,8 +19,13 @@ export class JobQueuesService {
     return this.get(dto.name);
   }
 
-  async list(): Promise<JobQueueEntity[]> {
-    return this.repo().find({ order: { priority: 'DESC', name: 'ASC' } });
+  /** One page in the order the scheduler serves them: highest priority first, then by name. */
+  async page(q: PageQuery): Promise<{ rows: JobQueueEntity[]; nextCursor: string | null }> {
+    const limit = q.limit ?? DEFAULT_PAGE_SIZE;
+    const after = decodeKeyCursor(q.cursor, ['number', 'string']);
+    const query = this.repo().createQueryBuilder('q').orderBy('q.priority', 'DESC').addOrderBy('q.name', 'ASC').limit(limit + 1);
+    if (after) query.where('(q.priority < :priority OR (q.priority = :priority AND q.name > :name))', { priority: after[0], name: after[1] });
+    return toPage(await query.getMany(), limit, (r) => [r.priority, r.name]);
   }
 
   async get(name: string): Promise<JobQueueEntity> {

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { NEXT_CURSOR_PROPERTY } from '../common/page.js';
 import { IsOptional, IsString, Matches } from 'class-validator';
 import { NAME_PATTERN, NAME_RULE } from '../common/validators.js';
 
@@ -43,4 +44,9 @@ export class WorkerCredentialsView {
   @ApiProperty({ description: 'Redis ACL user of this worker' }) redisUsername!: string;
   @ApiProperty({ description: 'Its password (new at every join: the previous one stops working)' }) redisPassword!: string;
   @ApiProperty({ description: 'HMAC-SHA256 key (hex) the worker signs its attempt reports with' }) signingKey!: string;
+}
+
+export class JoinTokenListView {
+  @ApiProperty({ type: [JoinTokenView] }) joinTokens!: JoinTokenView[];
+  @ApiProperty(NEXT_CURSOR_PROPERTY) nextCursor!: string | null;
 }

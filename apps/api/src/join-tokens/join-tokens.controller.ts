@@ -1,8 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import { PageQuery } from '../common/page.js';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiCreatedResponse, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { RequireAccess } from '../auth/require-access.decorator.js';
 import { ErrorResponse } from '../common/error.response.js';
-import { CreateJoinTokenDto, JoinTokenSecretView, JoinTokenView, JoinWorkerDto, WorkerCredentialsView } from './join-token.dto.js';
+import { CreateJoinTokenDto, JoinTokenListView, JoinTokenSecretView, JoinTokenView, JoinWorkerDto, WorkerCredentialsView } from './join-token.dto.js';
 import { JoinTokensService } from './join-tokens.service.js';
 
 @ApiTags('workers')
@@ -20,9 +21,11 @@ export class JoinTokensController {
 
   @Get('pools/:pool/join-tokens')
   @RequireAccess('operate')
-  @ApiOkResponse({ type: [JoinTokenView] })
-  async list(@Param('pool') pool: string): Promise<{ joinTokens: JoinTokenView[] }> {
-    return { joinTokens: await this.tokens.list(pool) };
+  @ApiOkResponse({ type: JoinTokenListView })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  async list(@Param('pool') pool: string, @Query() query: PageQuery): Promise<JoinTokenListView> {
+    const { rows, nextCursor } = await this.tokens.page(pool, query);
+    return { joinTokens: rows, nextCursor };
   }
 
   @Post('join-tokens/:id/rotate')

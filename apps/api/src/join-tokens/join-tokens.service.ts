@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
@@ -88,10 +89,17 @@ export class JoinTokensService implements OnApplicationBootstrap {
     return { ...view(rows[0]), token };
   }
 
-  async list(pool: string): Promise<JoinTokenView[]> {
+  /** One page of the pool's tokens, by name. */
+  async page(pool: string, q: PageQuery): Promise<{ rows: JoinTokenView[]; nextCursor: string | null }> {
     await this.assertPool(pool);
-    const rows: TokenRow[] = await this.db.query(`SELECT ${COLUMNS} FROM join_tokens WHERE pool = $1 ORDER BY created_at, name`, [pool]);
-    return rows.map(view);
+    const limit = q.limit ?? DEFAULT_PAGE_SIZE;
+    const after = decodeKeyCursor(q.cursor, ['string']);
+    const rows: TokenRow[] = await this.db.query(
+      `SELECT ${COLUMNS} FROM join_tokens WHERE pool = $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3`,
+      [pool, after?.[0] ?? null, limit + 1],
+    );
+    const page = toPage(rows, limit, (r) => [r.name]);
+    return { rows: page.rows.map(view), nextCursor: page.nextCursor };
   }
 
   /** A new secret for the token: the old one stops working at once; workers already joined keep their identities. */

@@ -1,8 +1,9 @@
-import { Body, Controller, Get, Inject, Param, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Get, Inject, Param, Patch, Post, Query } from '@nestjs/common';
+import { PageQuery } from '../common/page.js';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorResponse } from '../common/error.response.js';
 import { RequireAccess } from '../auth/require-access.decorator.js';
-import { CreatePoolDto, PoolView, UpdateContainerPolicyDto, UpdatePoolDto } from './dto/pool.dto.js';
+import { CreatePoolDto, PoolListView, PoolView, UpdateContainerPolicyDto, UpdatePoolDto } from './dto/pool.dto.js';
 import { PoolsService } from './pools.service.js';
 
 @ApiTags('pools')
@@ -21,9 +22,11 @@ export class PoolsController {
 
   @Get()
   @RequireAccess('read')
-  @ApiOkResponse({ type: [PoolView] })
-  async list(): Promise<{ pools: PoolView[] }> {
-    return { pools: (await this.pools.list()).map(PoolView.of) };
+  @ApiOkResponse({ type: PoolListView })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  async list(@Query() query: PageQuery): Promise<PoolListView> {
+    const { rows, nextCursor } = await this.pools.page(query);
+    return { pools: rows.map(PoolView.of), nextCursor };
   }
 
   @Get(':name')

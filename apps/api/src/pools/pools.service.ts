@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
 import { DataSource } from 'typeorm';
 import { parsePrice, type PriceCard } from '#libs/core';
 import { PoolEntity } from '#libs/db';
@@ -26,6 +27,14 @@ export class PoolsService {
     );
     if (rows.length === 0) throw new ApiError('POOL_EXISTS', `pool ${dto.name} already exists; PATCH /api/v1/pools/${dto.name} changes it`);
     return this.get(dto.name);
+  }
+
+  async page(q: PageQuery): Promise<{ rows: PoolEntity[]; nextCursor: string | null }> {
+    const limit = q.limit ?? DEFAULT_PAGE_SIZE;
+    const after = decodeKeyCursor(q.cursor, ['string']);
+    const query = this.repo().createQueryBuilder('p').orderBy('p.name', 'ASC').limit(limit + 1);
+    if (after) query.where('p.name > :after', { after: after[0] });
+    return toPage(await query.getMany(), limit, (r) => [r.name]);
   }
 
   list(): Promise<PoolEntity[]> {

@@ -1,7 +1,9 @@
-import { Body, Controller, Get, Inject, Param, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Get, Inject, Param, Patch, Post, Query } from '@nestjs/common';
+import { PageQuery } from '../common/page.js';
+import { ProjectAccess } from '../auth/project-access.js';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorResponse } from '../common/error.response.js';
-import { CreateProjectDto, ProjectView, UpdateProjectDto } from './dto/project.dto.js';
+import { CreateProjectDto, ProjectListView, ProjectView, UpdateProjectDto } from './dto/project.dto.js';
 import { ProjectsService } from './projects.service.js';
 import { RequireAccess } from '../auth/require-access.decorator.js';
 import type { Caller } from '../auth/caller.js';
@@ -11,7 +13,7 @@ import { ApiError } from '../common/api-error.js';
 @ApiTags('projects')
 @Controller('api/v1/projects')
 export class ProjectsController {
-  constructor(@Inject(ProjectsService) private readonly projects: ProjectsService) {}
+  constructor(@Inject(ProjectsService) private readonly projects: ProjectsService, @Inject(ProjectAccess) private readonly access: ProjectAccess) {}
 
   @Post()
   @RequireAccess('admin')
@@ -24,10 +26,12 @@ export class ProjectsController {
 
   @Get()
   @RequireAccess('read')
-  @ApiOkResponse({ type: [ProjectView] })
-  async list(@CurrentCaller() caller: Caller): Promise<{ projects: ProjectView[] }> {
+  @ApiOkResponse({ type: ProjectListView })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  async list(@Query() query: PageQuery, @CurrentCaller() caller: Caller): Promise<ProjectListView> {
     // Spend and budgets of projects the caller cannot read are not shown.
-    return { projects: (await this.projects.list()).filter((p) => caller.can('read', p.name)) };
+    const { rows, nextCursor } = await this.projects.page(query, this.access.readable(caller));
+    return { projects: rows, nextCursor };
   }
 
   @Get(':name')

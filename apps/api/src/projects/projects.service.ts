@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { parsePrice } from '#libs/core';
 import { projectStandings } from '#libs/db';
 import { ApiError } from '../common/api-error.js';
+import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
 import { ProjectView, type CreateProjectDto, type UpdateProjectDto } from './dto/project.dto.js';
 
 @Injectable()
@@ -19,13 +20,21 @@ export class ProjectsService {
     return this.get(dto.name);
   }
 
-  async list(): Promise<ProjectView[]> {
-    const [standings, held] = await Promise.all([projectStandings(this.db, new Date()), this.gpusHeld()]);
-    return standings.map((p) => ProjectView.of(p, held.get(p.name) ?? 0));
+  /** One page by name, of the given projects (null: every project). */
+  async page(q: PageQuery, projects: string[] | null): Promise<{ rows: ProjectView[]; nextCursor: string | null }> {
+    const limit = q.limit ?? DEFAULT_PAGE_SIZE;
+    const after = decodeKeyCursor(q.cursor, ['string']);
+    const names: { name: string }[] = await this.db.query(
+      `SELECT name FROM projects WHERE ($1::text[] IS NULL OR name = ANY($1)) AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3`,
+      [projects, after?.[0] ?? null, limit + 1],
+    );
+    const page = toPage(names.map((r) => r.name), limit, (name) => [name]);
+    const [standings, held] = await Promise.all([projectStandings(this.db, new Date(), page.rows), this.gpusHeld(page.rows)]);
+    return { rows: standings.map((p) => ProjectView.of(p, held.get(p.name) ?? 0)), nextCursor: page.nextCursor };
   }
 
   async get(name: string): Promise<ProjectView> {
-    const [[standing], held] = await Promise.all([projectStandings(this.db, new Date(), [name]), this.gpusHeld(name)]);
+    const [[standing], held] = await Promise.all([projectStandings(this.db, new Date(), [name]), this.gpusHeld([name])]);
     if (!standing) throw new ApiError('PROJECT_NOT_FOUND', `project ${name} does not exist`);
     return ProjectView.of(standing, held.get(name) ?? 0);
   }
@@ -48,13 +57,13 @@ export class ProjectsService {
     return this.get(name);
   }
 
-  private async gpusHeld(project?: string): Promise<Map<string, number>> {
+  private async gpusHeld(projects: string[]): Promise<Map<string, number>> {
     const rows: { project: string; gpus: number }[] = await this.db.query(
       `SELECT j.project, sum(cardinality(a.gpu_devices))::int AS gpus
        FROM job_attempts a JOIN jobs j ON j.id = a.job_id
-       WHERE a.status IN ('STARTING', 'RUNNING') ${project ? 'AND j.project = $1' : ''}
+       WHERE a.status IN ('STARTING', 'RUNNING') AND j.project = ANY($1)
        GROUP BY j.project`,
-      project ? [project] : [],
+      [projects],
     );
     return new Map(rows.map((r) => [r.project, r.gpus]));
   }

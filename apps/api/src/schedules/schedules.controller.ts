@@ -1,4 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { PageQuery } from '../common/page.js';
 import {
   ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags,
 } from '@nestjs/swagger';
@@ -30,10 +31,10 @@ export class SchedulesController {
   @Get()
   @RequireAccess('read')
   @ApiOkResponse({ type: ScheduleListView })
-  async list(@CurrentCaller() caller: Caller): Promise<ScheduleListView> {
+  async list(@Query() query: PageQuery, @CurrentCaller() caller: Caller): Promise<ScheduleListView> {
     const now = new Date();
-    const visible = (await this.schedules.list()).filter((s) => caller.can('read', typeof s.submit.project === 'string' ? s.submit.project : 'default'));
-    return { schedules: visible.map((s) => ScheduleView.of(s, now)) };
+    const { rows, nextCursor } = await this.schedules.page(query, this.access.readable(caller));
+    return { schedules: rows.map((s) => ScheduleView.of(s, now)), nextCursor };
   }
 
   @Get(':name')

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
 import { DataSource, Not } from 'typeorm';
 import { ScheduleEntity } from '#libs/db';
 import type { Logger } from '#libs/log';
@@ -53,8 +54,14 @@ export class SchedulesService {
     return schedule;
   }
 
-  async list(): Promise<ScheduleEntity[]> {
-    return this.repo().find({ order: { name: 'ASC' } });
+  /** One page by name, of the schedules in the given projects (null: every project). */
+  async page(q: PageQuery, projects: string[] | null): Promise<{ rows: ScheduleEntity[]; nextCursor: string | null }> {
+    const limit = q.limit ?? DEFAULT_PAGE_SIZE;
+    const after = decodeKeyCursor(q.cursor, ['string']);
+    const query = this.repo().createQueryBuilder('s').orderBy('s.name', 'ASC').limit(limit + 1);
+    if (projects !== null) query.andWhere(`COALESCE(s.submit->>'project', 'default') = ANY(:projects)`, { projects });
+    if (after) query.andWhere('s.name > :after', { after: after[0] });
+    return toPage(await query.getMany(), limit, (r) => [r.name]);
   }
 
   async get(name: string): Promise<ScheduleEntity> {

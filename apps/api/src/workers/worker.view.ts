@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { NEXT_CURSOR_PROPERTY } from '../common/page.js';
 
 export class GpuView {
   @ApiProperty() index!: number;
@@ -6,8 +7,11 @@ export class GpuView {
   @ApiPropertyOptional({ type: String, nullable: true }) uuid!: string | null;
   @ApiProperty() model!: string;
   @ApiProperty() memoryMiB!: number;
-  @ApiPropertyOptional({ type: String, nullable: true, description: 'Job holding this GPU' }) jobId!: string | null;
+  @ApiProperty({ description: 'A STARTING or RUNNING job holds it' }) held!: boolean;
+  @ApiPropertyOptional({ type: String, nullable: true, description: "The job holding it; null when free, or held by a job of a project the caller cannot read" })
+  jobId!: string | null;
   @ApiPropertyOptional({ type: String, nullable: true }) queue!: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true }) project!: string | null;
 }
 
 export class ResourceUseView {
@@ -29,4 +33,9 @@ export class WorkerView {
   @ApiProperty() runningJobs!: number;
   @ApiProperty() registeredAt!: string;
   @ApiProperty() lastHeartbeatAt!: string;
+}
+
+export class WorkerListView {
+  @ApiProperty({ type: [WorkerView] }) workers!: WorkerView[];
+  @ApiProperty(NEXT_CURSOR_PROPERTY) nextCursor!: string | null;
 }

@@ -1,28 +1,34 @@
-import { Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { PageQuery } from '../common/page.js';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorResponse } from '../common/error.response.js';
-import { WorkerView } from './worker.view.js';
+import { WorkerListView, WorkerView } from './worker.view.js';
 import { WorkersService } from './workers.service.js';
 import { RequireAccess } from '../auth/require-access.decorator.js';
+import type { Caller } from '../auth/caller.js';
+import { CurrentCaller } from '../auth/current-caller.decorator.js';
+import { ProjectAccess } from '../auth/project-access.js';
 
 @ApiTags('workers')
 @Controller('api/v1/workers')
 export class WorkersController {
-  constructor(@Inject(WorkersService) private readonly workers: WorkersService) {}
+  constructor(@Inject(WorkersService) private readonly workers: WorkersService, @Inject(ProjectAccess) private readonly access: ProjectAccess) {}
 
   @Get()
   @RequireAccess('read')
-  @ApiOkResponse({ type: [WorkerView] })
-  async list(): Promise<{ workers: WorkerView[] }> {
-    return { workers: await this.workers.list() };
+  @ApiOkResponse({ type: WorkerListView })
+  @ApiBadRequestResponse({ type: ErrorResponse })
+  async list(@Query() query: PageQuery, @CurrentCaller() caller: Caller): Promise<WorkerListView> {
+    const { rows, nextCursor } = await this.workers.page(query, this.access.readable(caller));
+    return { workers: rows, nextCursor };
   }
 
   @Get(':id')
   @RequireAccess('read')
   @ApiOkResponse({ type: WorkerView })
   @ApiNotFoundResponse({ type: ErrorResponse })
-  async get(@Param('id') id: string): Promise<WorkerView> {
-    return this.workers.get(id);
+  async get(@Param('id') id: string, @CurrentCaller() caller: Caller): Promise<WorkerView> {
+    return this.workers.get(id, this.access.readable(caller));
   }
 
   @Post(':id/drain')

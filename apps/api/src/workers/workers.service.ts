@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
 import { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from '#libs/queue';
@@ -7,21 +8,29 @@ import { ApiError } from '../common/api-error.js';
 import { REDIS } from '../infra/tokens.js';
 import type { WorkerView } from './worker.view.js';
 
-interface HeldRow { worker_id: string; job_id: string; queue: string; vcpus: string; memory_mib: number; gpu_devices: number[] }
+interface HeldRow { worker_id: string; job_id: string; queue: string; project: string; vcpus: string; memory_mib: number; gpu_devices: number[] }
+
+/** The projects whose jobs the caller may see on a GPU (null: every project). */
+type Readable = string[] | null;
 
 @Injectable()
 export class WorkersService {
   constructor(@Inject(DataSource) private readonly db: DataSource, @Inject(REDIS) private readonly redis: Redis) {}
 
-  async list(): Promise<WorkerView[]> {
-    const workers = await this.db.getRepository(WorkerEntity).find({ order: { pool: 'ASC', id: 'ASC' } });
-    return this.withAllocations(workers);
+  /** One page by pool, then id. */
+  async page(q: PageQuery, readable: Readable): Promise<{ rows: WorkerView[]; nextCursor: string | null }> {
+    const limit = q.limit ?? DEFAULT_PAGE_SIZE;
+    const after = decodeKeyCursor(q.cursor, ['string', 'string']);
+    const query = this.db.getRepository(WorkerEntity).createQueryBuilder('w').orderBy('w.pool', 'ASC').addOrderBy('w.id', 'ASC').limit(limit + 1);
+    if (after) query.where('(w.pool > :pool OR (w.pool = :pool AND w.id > :id))', { pool: after[0], id: after[1] });
+    const page = toPage(await query.getMany(), limit, (r) => [r.pool, r.id]);
+    return { rows: await this.withAllocations(page.rows, readable), nextCursor: page.nextCursor };
   }
 
-  async get(id: string): Promise<WorkerView> {
+  async get(id: string, readable: Readable = null): Promise<WorkerView> {
     const worker = await this.db.getRepository(WorkerEntity).findOneBy({ id });
     if (!worker) throw new ApiError('WORKER_NOT_FOUND', `worker ${id} does not exist`);
-    return (await this.withAllocations([worker]))[0];
+    return (await this.withAllocations([worker], readable))[0];
   }
 
   /** Asks a worker to drain: no new placements; running jobs finish, then it leaves. */
@@ -34,10 +43,15 @@ export class WorkersService {
     return this.get(id);
   }
 
-  private async withAllocations(workers: WorkerEntity[]): Promise<WorkerView[]> {
+  /**
+   * Capacity, allocation and who holds each GPU. A GPU held by a job of a
+   * project the caller cannot read shows as held, by nobody it can name:
+   * that job does not exist for the caller.
+   */
+  private async withAllocations(workers: WorkerEntity[], readable: Readable): Promise<WorkerView[]> {
     if (workers.length === 0) return [];
     const held: HeldRow[] = await this.db.query(
-      `SELECT a.worker_id, a.job_id, j.queue, a.vcpus, a.memory_mib, a.gpu_devices
+      `SELECT a.worker_id, a.job_id, j.queue, j.project, a.vcpus, a.memory_mib, a.gpu_devices
        FROM job_attempts a JOIN jobs j ON j.id = a.job_id
        WHERE a.status IN ('STARTING', 'RUNNING') AND a.worker_id = ANY($1)`,
       [workers.map((w) => w.id)],
@@ -64,10 +78,14 @@ export class WorkersService {
           memoryMiB: w.memoryMiB - allocated.memoryMiB,
           gpus: w.gpus.length - allocated.gpus,
         },
-        gpus: w.gpus.map((g) => ({
-          index: g.index, uuid: g.uuid, model: g.model, memoryMiB: g.memoryMiB, nvlinkGroup: g.nvlinkGroup ?? null,
-          jobId: holder.get(g.index)?.job_id ?? null, queue: holder.get(g.index)?.queue ?? null,
-        })),
+        gpus: w.gpus.map((g) => {
+          const h = holder.get(g.index);
+          const visible = h !== undefined && (readable === null || readable.includes(h.project));
+          return {
+            index: g.index, uuid: g.uuid, model: g.model, memoryMiB: g.memoryMiB, nvlinkGroup: g.nvlinkGroup ?? null,
+            held: h !== undefined, jobId: visible ? h.job_id : null, queue: visible ? h.queue : null, project: visible ? h.project : null,
+          };
+        }),
         runningJobs: mine.length,
         registeredAt: w.registeredAt.toISOString(),
         lastHeartbeatAt: w.lastHeartbeatAt.toISOString(),

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
 import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { ROLES, type Role } from '../caller.js';
 
@@ -39,15 +39,7 @@ export class GrantRoleDto extends RoleGrantDto {
   subject!: string;
 }
 
-export class PageQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
-  @IsOptional() @IsString() @MaxLength(1024)
-  cursor?: string;
-}
+export { PageQuery } from '../../common/page.js';
 
 export class RoleBindingView {
   @ApiProperty() subject!: string;

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { NEXT_CURSOR_PROPERTY } from '../../common/page.js';
 import type { ContainerRequest } from '#libs/config';
 import type { ExitRule } from '#libs/core';
 import type { JobDefinitionEntity } from '#libs/db';
@@ -43,4 +44,9 @@ export class JobDefinitionView {
       createdAt: d.createdAt.toISOString(),
     };
   }
+}
+
+export class JobDefinitionListView {
+  @ApiProperty({ type: [JobDefinitionView] }) jobDefinitions!: JobDefinitionView[];
+  @ApiProperty(NEXT_CURSOR_PROPERTY) nextCursor!: string | null;
 }

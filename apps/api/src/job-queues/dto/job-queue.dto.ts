@@ -1,3 +1,4 @@
+import { NEXT_CURSOR_PROPERTY } from '../../common/page.js';
 import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import type { JobQueueEntity } from '#libs/db';
@@ -62,4 +63,9 @@ export class JobQueueView {
       preferSpotForInterruptible: q.preferSpotForInterruptible, createdAt: q.createdAt.toISOString(), updatedAt: q.updatedAt.toISOString(),
     };
   }
+}
+
+export class JobQueueListView {
+  @ApiProperty({ type: [JobQueueView] }) jobQueues!: JobQueueView[];
+  @ApiProperty(NEXT_CURSOR_PROPERTY) nextCursor!: string | null;
 }

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
+import { NEXT_CURSOR_PROPERTY } from '../../common/page.js';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { DEFAULT_POOL_POLICY, GRANTABLE_CAPABILITIES, type PoolContainerPolicy } from '#libs/config';
@@ -168,4 +169,9 @@ export class PoolView {
       minimumBilledSeconds: p.minimumBilledSeconds, containerPolicy: poolPolicy(p), createdAt: p.createdAt.toISOString(), updatedAt: p.updatedAt.toISOString(),
     };
   }
+}
+
+export class PoolListView {
+  @ApiProperty({ type: [PoolView] }) pools!: PoolView[];
+  @ApiProperty(NEXT_CURSOR_PROPERTY) nextCursor!: string | null;
 }

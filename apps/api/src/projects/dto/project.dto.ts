@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
+import { NEXT_CURSOR_PROPERTY } from '../../common/page.js';
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import type { ProjectStanding } from '#libs/db';
 import { IsCurrency, IsPrice, NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
@@ -46,4 +47,9 @@ export class ProjectView {
       spentThisMonth: p.spentThisMonth, gpusHeld,
     };
   }
+}
+
+export class ProjectListView {
+  @ApiProperty({ type: [ProjectView] }) projects!: ProjectView[];
+  @ApiProperty(NEXT_CURSOR_PROPERTY) nextCursor!: string | null;
 }

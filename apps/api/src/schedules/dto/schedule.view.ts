@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { NEXT_CURSOR_PROPERTY } from '../../common/page.js';
 import type { ScheduleEntity } from '#libs/db';
 import { SubmitJobDto } from '../../jobs/dto/submit-job.dto.js';
 import { nextCronRun } from '../cron.js';
@@ -30,4 +31,5 @@ export class ScheduleView {
 
 export class ScheduleListView {
   @ApiProperty({ type: [ScheduleView] }) schedules!: ScheduleView[];
+  @ApiProperty(NEXT_CURSOR_PROPERTY) nextCursor!: string | null;
 }
