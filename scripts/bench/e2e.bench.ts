@@ -351,7 +351,7 @@ async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: A
   });
   const api = new ApiClient(base, Math.max(o.clients, 8));
   await waitUntil('the worker to join', 30_000, async () => {
-    const { workers } = await api.expect(200, 'GET', '/api/v1/workers');
+    const { workers } = await api.expect(200, 'GET', '/api/v1/workers?limit=1000');
     return workers.some((w: { workerId: string; state: string }) => w.workerId === WORKER_ID && w.state === 'ACTIVE');
   }, cluster);
   return { cluster, api };

@@ -34,7 +34,7 @@ describe('end to end: api, scheduler and worker processes', () => {
       WORKER_ID: 'e2e-worker', WORKER_POOL: 'e2e', WORKER_VCPUS: '2', WORKER_MEMORY_MIB: '1024',
       WORKER_GPUS: '[{"model":"A100","memoryMiB":81920},{"model":"A100","memoryMiB":81920}]', JOB_NETWORK_MODE: 'none',
     });
-    await waitFor('the worker to join', async () => (await call('GET', '/api/v1/workers')).body.workers.some(
+    await waitFor('the worker to join', async () => (await call('GET', '/api/v1/workers?limit=1000')).body.workers.some(
       (w: { workerId: string; state: string }) => w.workerId === 'e2e-worker' && w.state === 'ACTIVE'), 30_000, 100);
   }, 150_000);
 
@@ -102,7 +102,7 @@ describe('end to end: api, scheduler and worker processes', () => {
     expect(await db.query(`SELECT * FROM usage WHERE job_id = $1`, [pull])).toEqual([]);
     expect((await finished(missing)).status).toBe('SUCCEEDED');
 
-    const workers = (await call('GET', '/api/v1/workers')).body.workers;
+    const workers = (await call('GET', '/api/v1/workers?limit=1000')).body.workers;
     expect(workers).toEqual([expect.objectContaining({
       workerId: 'e2e-worker', pool: 'e2e', capacity: { vcpus: 2, memoryMiB: 1024, gpus: 2 }, allocated: { vcpus: 0, memoryMiB: 0, gpus: 0 },
     })]);

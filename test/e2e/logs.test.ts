@@ -48,7 +48,7 @@ describe('end to end: job logs, followed live and stored', () => {
       WORKER_ID: WORKER, WORKER_POOL: POOL, WORKER_VCPUS: '2', WORKER_MEMORY_MIB: '1024', WORKER_GPUS: 'none',
       JOB_NETWORK_MODE: 'none', JOB_STOP_GRACE_SECONDS: '1', JOB_MAX_LOG_BYTES: String(MAX_LOG_BYTES),
     });
-    await waitFor('the worker to join', async () => (await call('GET', '/api/v1/workers')).body.workers.some(
+    await waitFor('the worker to join', async () => (await call('GET', '/api/v1/workers?limit=1000')).body.workers.some(
       (w: { workerId: string; state: string }) => w.workerId === WORKER && w.state === 'ACTIVE'), 30_000, 100);
     expect((await call('POST', '/api/v1/job-queues', { name: QUEUE, priority: 1, pools: [POOL] })).status).toBe(201);
     await define('logs-e2e-slow', 'echo first; sleep 2; echo second >&2');
@@ -97,7 +97,7 @@ describe('end to end: job logs, followed live and stored', () => {
   });
 
   it('serves the stored logs after the live stream is gone from Redis', async () => {
-    const key = RedisKeys.liveLogs(slowJob, 1);
+    const key = RedisKeys.liveLogs(WORKER, slowJob, 1);
     const ttl = await redis.ttl(key);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(3600);

@@ -79,7 +79,7 @@ describe('end to end: hardened containers and secrets', () => {
 
     // Every API response.
     const responses = [
-      def, sub, { body: done }, logs, await call('GET', '/api/v1/job-definitions/secretive'), await call('GET', '/api/v1/job-definitions'),
+      def, sub, { body: done }, logs, await call('GET', '/api/v1/job-definitions/secretive'), await call('GET', '/api/v1/job-definitions?name=secretive'),
       await call('GET', '/api/v1/jobs?queue=sec'), await call('GET', `/api/v1/workers/${worker}`), await call('GET', '/api/v1/pools/sec'),
     ];
     for (const r of responses) expect(JSON.stringify(r.body)).not.toContain(secret);

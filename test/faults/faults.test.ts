@@ -142,7 +142,7 @@ describe('fault injection', () => {
       for (const s of ['scheduler-1', 'scheduler-2', 'w1', 'w2', 'w3', 'probe']) cluster.start(s);
       await provision(api, IMAGE);
       await retrying('the workers to join', async () => {
-        const list = (await api('GET', '/api/v1/workers')).body.workers as { workerId: string; state: string }[];
+        const list = (await api('GET', '/api/v1/workers?limit=1000')).body.workers as { workerId: string; state: string }[];
         const active = list.filter((w) => w.workerId.startsWith(PREFIX) && w.state === 'ACTIVE').length;
         if (active !== 4) throw new Error(`${active} of 4 workers active`);
       });

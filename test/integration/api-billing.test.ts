@@ -29,7 +29,7 @@ describe('pools, projects, usage reports and cost estimates (API, real Postgres)
       });
       const patched = await patch(`/api/v1/pools/${name}`, { prices: { gpuHour: '3' } });
       expect(patched.body.prices).toEqual({ vcpuHour: '0.100000', memoryGiBHour: '0.005000', gpuHour: '3.000000', gpuHourByModel: { A100: '3.600000', H100: '7.000000' } });
-      expect((await api.get('/api/v1/pools')).body.pools.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['default', name]));
+      expect((await api.get('/api/v1/pools?limit=1000')).body.pools.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['default', name]));
       expect(await api.post('/api/v1/pools', { name })).toMatchObject({ status: 409, body: { code: 'POOL_EXISTS' } });
       expect(await patch('/api/v1/pools/nope', { currency: 'USD' })).toMatchObject({ status: 404, body: { code: 'POOL_NOT_FOUND' } });
       expect(await patch(`/api/v1/pools/${name}`, { currency: null })).toMatchObject({ status: 400, body: { message: 'currency must not be null' } });

@@ -115,7 +115,7 @@ describe('project isolation (API, real Postgres)', () => {
   });
 
   it('projects: B\'s budget and spend do not exist for A', async () => {
-    const names = (await as(memberA).get('/api/v1/projects')).body.projects.map((p: { name: string }) => p.name);
+    const names = (await as(memberA).get('/api/v1/projects?limit=1000')).body.projects.map((p: { name: string }) => p.name);
     expect(names).toContain(A);
     expect(names).not.toContain(B);
     expect((await as(memberA).get(`/api/v1/projects/${B}`)).status).toBe(404);
@@ -124,7 +124,7 @@ describe('project isolation (API, real Postgres)', () => {
 
   it('schedules: B\'s are absent from A\'s list and 404 to every action', async () => {
     const c = as(memberA);
-    const names = (await c.get('/api/v1/schedules')).body.schedules.map((s: { name: string }) => s.name);
+    const names = (await c.get('/api/v1/schedules?limit=1000')).body.schedules.map((s: { name: string }) => s.name);
     expect(names).toContain(`sch-${A}`);
     expect(names).not.toContain(`sch-${B}`);
     expect((await c.get(`/api/v1/schedules/sch-${B}`)).status).toBe(404);

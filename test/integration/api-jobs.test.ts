@@ -18,7 +18,7 @@ describe('jobs and job queues API', () => {
       const patched = await api.request('PATCH', `/api/v1/job-queues/${name}`, { priority: 9, state: 'DISABLED' });
       expect(patched.body).toMatchObject({ priority: 9, state: 'DISABLED', pools: ['gpu-a'] });
       expect((await api.get(`/api/v1/job-queues/${name}`)).body.priority).toBe(9);
-      expect((await api.get('/api/v1/job-queues')).body.jobQueues.some((q: { name: string }) => q.name === name)).toBe(true);
+      expect((await api.get('/api/v1/job-queues?limit=1000')).body.jobQueues.some((q: { name: string }) => q.name === name)).toBe(true);
     });
 
     it('refuses a second queue of the same name with 409', async () => {

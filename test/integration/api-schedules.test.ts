@@ -72,7 +72,7 @@ describe('schedules API', () => {
     expect(['Mon', 'Tue', 'Wed', 'Thu', 'Fri']).toContain(parisClock(next).weekday);
     expect(await triggers.getJobScheduler(name)).toMatchObject({ pattern: '30 9 * * 1-5', tz: 'Europe/Paris', next: Date.parse(next) });
 
-    expect((await api.get('/api/v1/schedules')).body.schedules.some((s: { name: string }) => s.name === name)).toBe(true);
+    expect((await api.get('/api/v1/schedules?limit=1000')).body.schedules.some((s: { name: string }) => s.name === name)).toBe(true);
     expect(await api.get(`/api/v1/schedules/${name}`)).toMatchObject({ status: 200, body: { name, state: 'ACTIVE', nextRunAt: next } });
 
     const paused = await api.post(`/api/v1/schedules/${name}/pause`, undefined);

@@ -40,7 +40,7 @@ describe('job logs API', () => {
   }
 
   const line = (jobId: string, seq: number, text: string) =>
-    redis.xadd(RedisKeys.liveLogs(jobId, 1), '*', 'stream', 'stdout', 'at', new Date().toISOString(), 'text', text, 'seq', String(seq));
+    redis.xadd(RedisKeys.liveLogs('logs-api-worker', jobId, 1), '*', 'stream', 'stdout', 'at', new Date().toISOString(), 'text', text, 'seq', String(seq));
 
   describe('input', () => {
     it.each([
@@ -89,7 +89,7 @@ describe('job logs API', () => {
       await line(jobId, 1, 'after');
       await waitFor('the new line', () => f.lines().length === 2, 5000);
       expect(f.closed).toBe(false);
-      await redis.xadd(RedisKeys.liveLogs(jobId, 1), '*', 'end', new Date().toISOString(), 'lines', '2');
+      await redis.xadd(RedisKeys.liveLogs('logs-api-worker', jobId, 1), '*', 'end', new Date().toISOString(), 'lines', '2');
       await waitFor('the stream to close', () => f.closed, 5000);
       expect(f.events.map((e) => e.event)).toEqual(['line', 'line', 'end']);
       expect(f.events[0].data).toEqual({ stream: 'stdout', at: expect.any(String), text: 'before' });

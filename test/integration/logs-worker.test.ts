@@ -24,7 +24,7 @@ let redis: Redis;
 const opened: LiveLogs[] = [];
 
 function liveLogs(maxBytes: number, url = testEnv().redisUrl): LiveLogs {
-  const live = new LiveLogs(createRedis(url, `${workerId}-logs`, 'request'), { maxBytes }, logger);
+  const live = new LiveLogs(createRedis(url, `${workerId}-logs`, 'request'), workerId, { maxBytes }, logger);
   opened.push(live);
   return live;
 }
@@ -63,7 +63,7 @@ afterEach(async () => {
 describe('live logs from the worker to Redis', () => {
   it('appends each line while the container runs, then an end marker and a TTL; the exit report is as before', async () => {
     const job = payload(['sh', '-c', 'echo first; echo oops >&2; sleep 1.5; echo second']);
-    const key = RedisKeys.liveLogs(job.jobId, 1);
+    const key = RedisKeys.liveLogs(workerId, job.jobId, 1);
     let exitedAt = 0;
     const running = runner(liveLogs(64 * 1024)).run(job, { onRunning: async () => {} }).then((exited) => {
       exitedAt = Date.now();
@@ -103,7 +103,7 @@ describe('live logs from the worker to Redis', () => {
     const job = payload(['sh', '-c', 'i=0; while [ $i -lt 200 ]; do echo "line $i of some output"; i=$((i+1)); done']);
     const exited = await runner(liveLogs(1024), 1024).run(job, { onRunning: async () => {} });
     expect(exited.logsTruncated).toBe(true);
-    const all = await entries(RedisKeys.liveLogs(job.jobId, 1));
+    const all = await entries(RedisKeys.liveLogs(workerId, job.jobId, 1));
     const lines = all.filter((e) => e.end === undefined);
     expect(lines.map(({ stream, at, text }) => ({ stream, at, text }))).toEqual(exited.logs);
     expect(lines.at(-1)).toMatchObject({ stream: 'stderr', text: '[gpubatch] output truncated at 1024 bytes' });
@@ -115,7 +115,7 @@ describe('live logs from the worker to Redis', () => {
     const job = { ...payload(['true']), image: 'gpubatch-no-such-image:1' };
     const exited = await runner(liveLogs(1024)).run(job, { onRunning: async () => {} });
     expect(exited.end.kind).toBe('pull-failed');
-    expect(await entries(RedisKeys.liveLogs(job.jobId, 1))).toEqual([{ end: expect.any(String), lines: '0' }]);
+    expect(await entries(RedisKeys.liveLogs(workerId, job.jobId, 1))).toEqual([{ end: expect.any(String), lines: '0' }]);
   });
 
   it('never fails or stalls an attempt when Redis is unreachable', async () => {

@@ -32,7 +32,7 @@ describe('scheduler (real Postgres and Redis)', () => {
       expect(placed.status).toBe('STARTING');
       expect(placed.attempts).toEqual([expect.objectContaining({ attempt: 1, workerId: 'w-gpu', gpuDevices: d.gpuDevices, status: 'STARTING' })]);
     }
-    const workers = (await bed.api.get('/api/v1/workers')).body.workers;
+    const workers = (await bed.api.get('/api/v1/workers?limit=1000')).body.workers;
     expect(workers[0]).toMatchObject({ workerId: 'w-gpu', state: 'ACTIVE', allocated: { vcpus: 2, memoryMiB: 2048, gpus: 2 } });
   });
 
@@ -182,7 +182,7 @@ describe('scheduler (real Postgres and Redis)', () => {
     const f = await bed.api.fixture();
     const id = await submit(f.queue, f.definition);
     await waitFor('a reason', async () => (await job(id)).statusReason?.startsWith('UNSCHEDULABLE'));
-    const states = (await bed.api.get('/api/v1/workers')).body.workers.map((w: { workerId: string; state: string }) => [w.workerId, w.state]);
+    const states = (await bed.api.get('/api/v1/workers?limit=1000')).body.workers.map((w: { workerId: string; state: string }) => [w.workerId, w.state]);
     expect(states).toEqual([['w-draining', 'DRAINING'], ['w-silent', 'LOST']]);
   });
 

@@ -243,6 +243,16 @@ describe('a process holding one worker\'s credentials', () => {
     expect(await attempt(thief, 'SET', RedisKeys.worker(thiefId), '{}')).toBe('OK');
   });
 
+  it('cannot read or write another worker\'s live output streams, only its own', async () => {
+    const victims = RedisKeys.liveLogs(victim, 'some-job', 1);
+    for (const cmd of [['XADD', victims, '*', 'text', 'forged'], ['XRANGE', victims, '-', '+'], ['DEL', victims], ['EXPIRE', victims, '1']]) {
+      expect([cmd.join(' '), await attempt(thief, ...cmd)]).toEqual([cmd.join(' '), 'NOPERM']);
+    }
+    const own = RedisKeys.liveLogs(thiefId, 'its-job', 1);
+    expect(await attempt(thief, 'XADD', own, '*', 'text', 'mine')).toBe('OK');
+    expect(await attempt(thief, 'DEL', own)).toBe('OK');
+  });
+
   it('cannot touch the scheduler lease or the intake queues, nor run dangerous commands', async () => {
     for (const cmd of [['GET', RedisKeys.schedulerLease], ['SET', RedisKeys.schedulerLease, 'me'], ['DEL', RedisKeys.schedulerLease],
       ['LPUSH', `bull:${QueueNames.intake('default')}:wait`, 'x'], ['HGETALL', `bull:${QueueNames.intake('default')}:meta`],

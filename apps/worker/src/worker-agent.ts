@@ -66,7 +66,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   }
   const reporter = new EventReporter(redis, outbox, { syncIntervalMs: OUTBOX_SYNC_MS, signingKey: identity.signingKey }, logger);
   // Its own connection, failing fast ('request'): live logs are best effort and must never queue up behind an outage.
-  const liveLogs = new LiveLogs(createRedis(redisUrl, `worker-${config.workerId}-logs`, 'request'), { maxBytes: config.maxLogBytes }, logger);
+  const liveLogs = new LiveLogs(createRedis(redisUrl, `worker-${config.workerId}-logs`, 'request'), config.workerId, { maxBytes: config.maxLogBytes }, logger);
   const runner = new ContainerRunner(
     docker,
     {

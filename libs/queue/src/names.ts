@@ -42,7 +42,9 @@ export const RedisKeys = {
    * in the attempt's output), then one entry with an `end` field once the
    * attempt ends; it expires an hour later. Postgres keeps the stored copy.
    */
-  liveLogs: (jobId: string, attempt: number) => `gpubatch:logs:${jobId}:${attempt}`,
+  /** Keyed by the attempt's worker first, so a worker's Redis user can be limited to its own attempts' streams. */
+  liveLogs: (workerId: string, jobId: string, attempt: number) => `gpubatch:logs:${workerId}:${jobId}:${attempt}`,
+  liveLogsOf: (workerId: string) => `gpubatch:logs:${workerId}:*`,
 } as const;
 
 // Array children are `<parent>:<index>`; BullMQ refuses ':' in custom ids.

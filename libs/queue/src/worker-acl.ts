@@ -29,8 +29,7 @@ export function workerKeyPatterns(workerId: string): string[] {
     `~${BULL_PREFIX}:${QueueNames.control(workerId)}:*`,
     `~${BULL_PREFIX}:${QueueNames.events}:*`,
     `~${RedisKeys.worker(workerId)}`,
-    // Live output streams are keyed by job, not worker: see the threat model for what that leaves open.
-    `~gpubatch:logs:*`,
+    `~${RedisKeys.liveLogsOf(workerId)}`,
     `%R~${RedisKeys.drainRequests}`,
   ];
 }

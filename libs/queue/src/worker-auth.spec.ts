@@ -35,7 +35,7 @@ describe('worker ACL', () => {
   it('lets a worker reach its own queues and heartbeat, the events queue, and read the drain set', () => {
     expect(workerAclUsername('w-1')).toBe('gpubatch-worker-w-1');
     expect(workerKeyPatterns('w-1')).toEqual([
-      '~bull:dispatch.w-1:*', '~bull:control.w-1:*', '~bull:events:*', '~gpubatch:worker:w-1', '~gpubatch:logs:*', '%R~gpubatch:drain',
+      '~bull:dispatch.w-1:*', '~bull:control.w-1:*', '~bull:events:*', '~gpubatch:worker:w-1', '~gpubatch:logs:w-1:*', '%R~gpubatch:drain',
     ]);
   });
 

@@ -114,7 +114,8 @@ export class JobLogsService implements BeforeApplicationShutdown {
         return;
       }
       await sse.comment(`job ${jobId} attempt ${attempt}`);
-      if (await this.attemptEnded(jobId, attempt)) {
+      const workerId = await this.liveAttemptWorker(jobId, attempt);
+      if (workerId === null) {
         // Over already: Postgres has the whole stored copy.
         await this.sendStored(sse, jobId, attempt, 0);
       } else {
@@ -126,7 +127,7 @@ export class JobLogsService implements BeforeApplicationShutdown {
         });
         connection.on('error', (error) => this.logger.debug({ err: error }, 'log follower connection error'));
         if (abort.signal.aborted) return;
-        await this.followLive(sse, connection, jobId, attempt, abort.signal);
+        await this.followLive(sse, connection, workerId, jobId, attempt, abort.signal);
       }
       if (!abort.signal.aborted) await sse.event('end', { jobId, attempt });
     } catch (error) {
@@ -141,8 +142,8 @@ export class JobLogsService implements BeforeApplicationShutdown {
   }
 
   /** Reads the live stream from its first entry until the end marker, or until Postgres says the attempt ended. */
-  private async followLive(sse: SseWriter, redis: Redis, jobId: string, attempt: number, signal: AbortSignal): Promise<void> {
-    const key = RedisKeys.liveLogs(jobId, attempt);
+  private async followLive(sse: SseWriter, redis: Redis, workerId: string, jobId: string, attempt: number, signal: AbortSignal): Promise<void> {
+    const key = RedisKeys.liveLogs(workerId, jobId, attempt);
     const cursor: Cursor = { lastId: '0-0', nextSeq: 0, ended: false };
     let checkedAt = Date.now();
     let failures = 0;
@@ -202,6 +203,12 @@ export class JobLogsService implements BeforeApplicationShutdown {
   }
 
   /** True once the attempt is no longer STARTING or RUNNING (its stored copy is then in Postgres). */
+  /** The worker of an attempt still running (its live stream is keyed by it); null once the attempt is over. */
+  private async liveAttemptWorker(jobId: string, attempt: number): Promise<string | null> {
+    const [row]: { status: string; worker_id: string }[] = await this.db.query(`SELECT status, worker_id FROM job_attempts WHERE job_id = $1 AND attempt = $2`, [jobId, attempt]);
+    return row && ACTIVE_ATTEMPT.includes(row.status) ? row.worker_id : null;
+  }
+
   private async attemptEnded(jobId: string, attempt: number): Promise<boolean> {
     const [row] = await this.db.query(`SELECT status FROM job_attempts WHERE job_id = $1 AND attempt = $2`, [jobId, attempt]);
     if (row) return !ACTIVE_ATTEMPT.includes(row.status);

@@ -34,6 +34,7 @@ export class LiveLogs {
 
   constructor(
     private readonly redis: Redis,
+    private readonly workerId: string,
     options: LiveLogOptions,
     private readonly logger: Logger,
   ) {
@@ -44,7 +45,7 @@ export class LiveLogs {
 
   /** Starts the live copy of one attempt (an earlier claim's copy is dropped). */
   open(jobId: string, attempt: number): LiveAttemptLog {
-    return new LiveAttemptLog(this.redis, RedisKeys.liveLogs(jobId, attempt), this.options, this.logger.child({ jobId, attempt }));
+    return new LiveAttemptLog(this.redis, RedisKeys.liveLogs(this.workerId, jobId, attempt), this.options, this.logger.child({ jobId, attempt }));
   }
 
   async close(): Promise<void> {
