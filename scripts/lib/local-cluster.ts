@@ -39,7 +39,8 @@ export class LocalCluster {
   start(app: AppName, env: Record<string, string> = {}, name: string = app): ClusterProcess {
     const entry = path.join(DIST, 'apps', app, 'src', 'main.js');
     const child = spawn(process.execPath, [entry], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...this.baseEnv, ...env },
+      // Workers here run without join tokens (one machine), unless a caller turns worker auth on.
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', GPUBATCH_WORKER_AUTH: 'off', ...this.baseEnv, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output: string[] = [];

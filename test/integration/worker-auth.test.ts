@@ -171,6 +171,7 @@ describe('a process holding one worker\'s credentials', () => {
   let thiefKey: string;
   let stolen: { redisUsername: string; redisPassword: string; signingKey: string };
   let agent: WorkerAgent | undefined;
+  let agentConfig: WorkerConfig;
   let stateDir: string;
 
   beforeAll(async () => {
@@ -182,13 +183,13 @@ describe('a process holding one worker\'s credentials', () => {
     await thief.connect();
     scheduler = await startTestScheduler({ REDIS_URL: adminUrl, GPUBATCH_WORKER_AUTH: 'required', WORKER_HEARTBEAT_TIMEOUT_MS: '60000' });
     stateDir = path.join(tmpdir(), `gpubatch-wauth-${victim}`);
-    const config: WorkerConfig = {
+    agentConfig = {
       redisUrl: `redis://127.0.0.1:${port}/0`, workerId: victim, pool: 'default', labels: {}, vcpus: 2, memoryMiB: 2048, gpus: { mode: 'none' },
       networkMode: 'none', dockerSocket: process.env.DOCKER_SOCKET ?? '/var/run/docker.sock', heartbeatMs: 200,
       maxLogBytes: 64 * 1024, maxConcurrentJobs: 2, stopGraceSeconds: 1, stateDir, logLevel: 'silent',
       joinToken: BOOTSTRAP, apiUrl: api.baseUrl,
     };
-    agent = await startWorker(config, logger);
+    agent = await startWorker(agentConfig, logger);
   });
 
   let victimRevoked = false;
@@ -212,6 +213,26 @@ describe('a process holding one worker\'s credentials', () => {
     expect(JSON.parse((await admin.get(RedisKeys.worker(victim)))!).id).toBe(victim);
     expect(await admin.hget(RedisKeys.workerPools, victim)).toBe('default');
     await waitFor('worker recorded', async () => (await api.get(`/api/v1/workers/${victim}`)).body?.state === 'ACTIVE');
+  });
+
+  it('a worker that did not join with a token gets no work: the scheduler does not take it into the pool', async () => {
+    const rogue = `wr-${randomUUID().slice(0, 8)}`;
+    const rogueDir = path.join(tmpdir(), `gpubatch-wauth-${rogue}`);
+    // The unauthenticated mode, with the control plane's own Redis password: as much as any worker could hold.
+    const rogueAgent = await startWorker({ ...agentConfig, workerId: rogue, stateDir: rogueDir, redisUrl: adminUrl, joinToken: undefined }, logger);
+    try {
+      const admin = connect({ password: ADMIN_PASSWORD });
+      await admin.connect();
+      await waitFor('the rogue heartbeat', async () => (await admin.get(RedisKeys.worker(rogue))) !== null);
+      admin.disconnect();
+      // Many scheduler passes (100 ms apart) and heartbeats (200 ms) later, it is still not a worker of the pool.
+      await new Promise((r) => setTimeout(r, 2000));
+      expect((await api.get(`/api/v1/workers/${rogue}`)).status).toBe(404);
+      expect((await api.get(`/api/v1/workers/${victim}`)).body.state).toBe('ACTIVE');
+    } finally {
+      await rogueAgent.stop();
+      rmSync(rogueDir, { recursive: true, force: true });
+    }
   });
 
   it('cannot read another worker\'s dispatches, nor claim them', async () => {

@@ -11,7 +11,8 @@ export type Scheduler = Awaited<ReturnType<typeof startScheduler>>;
 /** Starts a real scheduler replica against the test Postgres and Redis. */
 export async function startTestScheduler(env: Record<string, string> = {}): Promise<Scheduler> {
   const { databaseUrl, redisUrl } = testEnv();
-  const config = loadSchedulerConfig({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, SCHEDULER_INTERVAL_MS: '100', ...env });
+  // Test workers join without tokens unless a test turns worker auth on.
+  const config = loadSchedulerConfig({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, SCHEDULER_INTERVAL_MS: '100', GPUBATCH_WORKER_AUTH: 'off', ...env });
   return startScheduler(config, createLogger('scheduler-test', 'silent'));
 }
 

@@ -9,7 +9,9 @@ import { startWorker } from '../../worker/src/worker-agent.js';
 // worker, each exactly as they run apart, configured by the same variables.
 await runMain('all-in-one', async () => {
   const apiConfig = loadApiConfig();
-  const schedulerConfig = loadSchedulerConfig();
+  // Its own worker is in this process, so worker auth is off unless set: set
+  // GPUBATCH_WORKER_AUTH=required (and give this worker WORKER_JOIN_TOKEN) once other machines join it.
+  const schedulerConfig = loadSchedulerConfig({ GPUBATCH_WORKER_AUTH: 'off', ...process.env });
   const workerConfig = loadWorkerConfig();
   const api = await createApiApp(apiConfig, createLogger('api', apiConfig.logLevel));
   await api.listen(apiConfig.port, apiConfig.host);

@@ -171,7 +171,8 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     attemptGraceMs: r.int('SCHEDULER_ATTEMPT_GRACE_MS', 10_000, 100, 3_600_000),
     timeoutGraceSeconds: r.int('SCHEDULER_TIMEOUT_GRACE_SECONDS', 60, 0, 86_400),
     terminateRepeatMs: r.int('SCHEDULER_TERMINATE_REPEAT_MS', 60_000, 100, 86_400_000),
-    workerAuth: r.oneOf('GPUBATCH_WORKER_AUTH', ['required', 'off'] as const, 'off'),
+    // Secure by default: only the harnesses of one machine (tests, start:all) turn it off.
+    workerAuth: r.oneOf('GPUBATCH_WORKER_AUTH', ['required', 'off'] as const, 'required'),
     secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY),
   };
 }

@@ -70,7 +70,7 @@ export class SchedulerCoordinator {
   ) {
     const fence = () => leadership.fence;
     const startedAt = clock.now();
-    this.registry = new WorkerRegistry(db, redis, this.state, logger);
+    this.registry = new WorkerRegistry(db, redis, this.state, logger, config.workerAuth ?? 'off');
     this.dispatcher = new WorkerQueues(redis);
     this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
     this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence, config.workerAuth ?? 'off');

@@ -74,7 +74,7 @@ export class EventRecorder {
     );
     const why = !row ? 'no such attempt'
       : row.worker_id !== e.workerId ? `the attempt was placed on ${row.worker_id}`
-      : !row.signing_key ? 'the worker has no identity (it did not join with a token)'
+      : !row.signing_key ? 'the worker has no identity: it did not join with a token (set WORKER_JOIN_TOKEN on it, or GPUBATCH_WORKER_AUTH=off on the scheduler for a one-machine dev setup)'
       : row.revoked_at ? 'the worker was revoked'
       : !verifyReport(e, row.signing_key) ? 'bad or missing signature'
       : null;

@@ -15,6 +15,8 @@ export interface HeartbeatReading {
 
 // The workers table's last_heartbeat_at is refreshed this often, not on every beat.
 const HEARTBEAT_WRITE_INTERVAL_MS = 10_000;
+// With worker auth, who holds an unrevoked identity is re-read this often (a revoke acts within it).
+const IDENTITIES_READ_INTERVAL_MS = 5_000;
 
 /**
  * The pool as seen through the workers' Redis heartbeats, mirrored into the
@@ -25,12 +27,15 @@ export class WorkerRegistry {
   private descriptors = new Map<string, WorkerDescriptor>();
   private recorded = new Map<string, { state: RecordedState; heartbeatWrittenAt: number; fingerprint: string; leftAt?: number }>();
   private drainRequested = new Set<string>();
+  private identities: { readAt: number; ids: Set<string> } | undefined;
+  private readonly warnedUnidentified = new Set<string>();
 
   constructor(
     private readonly db: DataSource,
     private readonly redis: Redis,
     private readonly state: ClusterState,
     private readonly logger: Logger,
+    private readonly workerAuth: 'required' | 'off' = 'off',
   ) {}
 
   /** Loads what Postgres last recorded, so a new leader does not rewrite every row. */
@@ -64,7 +69,36 @@ export class WorkerRegistry {
       }
       descriptors.push(descriptor);
     });
-    return { descriptors, drains: new Set(drains) };
+    return { descriptors: await this.identified(descriptors), drains: new Set(drains) };
+  }
+
+  /**
+   * With worker auth, a worker that holds no identity (it did not join with a
+   * token, or was revoked) is given no work: the recorder would refuse every
+   * report of it, leaving its jobs to time out. If Postgres cannot be read,
+   * the last known identities serve.
+   */
+  private async identified(descriptors: WorkerDescriptor[]): Promise<WorkerDescriptor[]> {
+    if (this.workerAuth !== 'required') return descriptors;
+    const now = Date.now();
+    if (!this.identities || now - this.identities.readAt >= IDENTITIES_READ_INTERVAL_MS) {
+      try {
+        const rows: { worker_id: string }[] = await this.db.query(`SELECT worker_id FROM worker_identities WHERE revoked_at IS NULL`);
+        this.identities = { readAt: now, ids: new Set(rows.map((r) => r.worker_id)) };
+      } catch (error) {
+        this.logger.warn({ err: error }, 'cannot read worker identities; using the last known');
+        if (!this.identities) return [];
+      }
+    }
+    const ids = this.identities!.ids;
+    return descriptors.filter((d) => {
+      if (ids.has(d.id)) return true;
+      if (!this.warnedUnidentified.has(d.id)) {
+        this.warnedUnidentified.add(d.id);
+        this.logger.warn({ workerId: d.id }, 'ignoring a worker with no identity: it must join with WORKER_JOIN_TOKEN (GPUBATCH_WORKER_AUTH=required)');
+      }
+      return false;
+    });
   }
 
   /**
