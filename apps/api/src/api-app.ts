@@ -1,3 +1,5 @@
+import { AuthService } from './auth/auth.service.js';
+import { gateDocs } from './auth/docs-gate.js';
 import 'reflect-metadata';
 import { ValidationPipe, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -51,6 +53,7 @@ export async function createApiApp(
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key (gpb_<id>_<secret>) or, when configured, an OIDC access token' }, 'bearer')
       .build());
     documentSecurity(document);
+    gateDocs(app.getHttpAdapter().getInstance(), app.get(AuthService));
     SwaggerModule.setup('docs', app, document, { swaggerOptions: { persistAuthorization: true } });
   }
   return app;
