@@ -123,7 +123,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     databaseUrl: r.url('DATABASE_URL', ['postgres', 'postgresql']),
     port: r.int('PORT', 3000, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
-    secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY),
+    secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY, env.GPUBATCH_SECRET_KEY_PREVIOUS),
     scheduleMinIntervalSeconds: r.int('SCHEDULE_MIN_INTERVAL_SECONDS', 60, 1, 86_400),
     submitMaxBytes: r.int('SUBMIT_MAX_BYTES', 64 * 2 ** 20, 1024),
     bootstrapJoinToken: joinToken(env, 'GPUBATCH_BOOTSTRAP_JOIN_TOKEN'),
@@ -173,7 +173,7 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     terminateRepeatMs: r.int('SCHEDULER_TERMINATE_REPEAT_MS', 60_000, 100, 86_400_000),
     // Secure by default: only the harnesses of one machine (tests, start:all) turn it off.
     workerAuth: r.oneOf('GPUBATCH_WORKER_AUTH', ['required', 'off'] as const, 'required'),
-    secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY),
+    secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY, env.GPUBATCH_SECRET_KEY_PREVIOUS),
   };
 }
 

@@ -13,3 +13,4 @@ export * from './entities/schedule.entity.js';
 export * from './entities/pool.entity.js';
 export * from './entities/project.entity.js';
 export * from './project-spend.js';
+export * from './secrets-reseal.js';

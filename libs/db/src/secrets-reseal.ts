@@ -1,0 +1,54 @@
+import type { DataSource } from 'typeorm';
+import type { SecretBox } from '#libs/config';
+
+const BATCH = 500;
+
+export interface ResealReport {
+  /** Rows whose values were sealed again under the current key. */
+  resealed: { jobDefinitions: number; jobs: number };
+  /** Rows with a value that opens under no configured key: left as they are. */
+  unreadable: { table: string; id: string; name: string }[];
+}
+
+/**
+ * Seals every stored secret value again under the box's current key, so the
+ * keys in GPUBATCH_SECRET_KEY_PREVIOUS can be retired. Rows are read in
+ * batches by id and each is updated only if it is still what was read (a
+ * concurrent register or submit is never overwritten). Safe to run again:
+ * rows already under the current key are skipped.
+ */
+export async function resealSecrets(db: DataSource, box: SecretBox): Promise<ResealReport> {
+  const report: ResealReport = { resealed: { jobDefinitions: 0, jobs: 0 }, unreadable: [] };
+  for (const [table, counter] of [['job_definitions', 'jobDefinitions'], ['jobs', 'jobs']] as const) {
+    let after: string | null = null;
+    for (;;) {
+      const rows: { id: string; secret_environment: Record<string, string> }[] = await db.query(
+        `SELECT id::text AS id, secret_environment FROM ${table}
+         WHERE secret_environment <> '{}' AND ($1::text IS NULL OR id::text > $1) ORDER BY id::text LIMIT ${BATCH}`,
+        [after],
+      );
+      if (rows.length === 0) break;
+      after = rows[rows.length - 1]!.id;
+      for (const row of rows) {
+        const sealed = row.secret_environment;
+        if (Object.values(sealed).every((value) => box.isCurrent(value))) continue;
+        let opened: Record<string, string>;
+        try {
+          opened = box.decryptAll(sealed);
+        } catch {
+          for (const [name, value] of Object.entries(sealed)) {
+            try { box.decrypt(name, value); } catch { report.unreadable.push({ table, id: row.id, name }); }
+          }
+          continue;
+        }
+        // TypeORM answers an UPDATE with [rows, count].
+        const [, updated]: [unknown[], number] = await db.query(
+          `UPDATE ${table} SET secret_environment = $2 WHERE id::text = $1 AND secret_environment = $3::jsonb`,
+          [row.id, JSON.stringify(box.encryptAll(opened)), JSON.stringify(sealed)],
+        );
+        if (updated === 1) report.resealed[counter]++;
+      }
+    }
+  }
+  return report;
+}
