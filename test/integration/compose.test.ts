@@ -1,3 +1,4 @@
+import { SecretBox } from '#libs/config';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,6 +95,16 @@ describe('docker-compose.yml: Redis needs a password, the worker joins with a to
     expect(base.services.worker.environment.GPUBATCH_API_URL).toBe('http://api:3000');
     expect(base.services.worker.environment.WORKER_POOL).toBe('default');
     expect(base.services.scheduler.environment.GPUBATCH_WORKER_AUTH).toBe('required');
+  });
+
+  it('gives the secrets key to the API and the scheduler, a valid one, and never to the worker', () => {
+    const key: string = base.services.api.environment.GPUBATCH_SECRET_KEY;
+    expect(base.services.scheduler.environment.GPUBATCH_SECRET_KEY).toBe(key);
+    // Compose fills in `${GPUBATCH_SECRET_KEY:-<default>}`: the default must be a key the apps accept.
+    const fallback = /^\$\{GPUBATCH_SECRET_KEY:-(.+)\}$/.exec(key)?.[1];
+    expect(SecretBox.fromEnv(fallback)).not.toBeNull();
+    expect(base.services.worker.environment.GPUBATCH_SECRET_KEY).toBeUndefined();
+    expect(JSON.stringify(base.services.worker.environment)).not.toContain(key);
   });
 });
 

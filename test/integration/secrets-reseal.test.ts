@@ -23,6 +23,7 @@ describe('secrets:reseal (built command, real Postgres)', () => {
   let api: ApiHarness;
   let definitionName: string;
   let jobId: string;
+  const workerId = `reseal-${randomBytes(4).toString('hex')}`;
 
   beforeAll(async () => {
     api = await ApiHarness.start({ GPUBATCH_SECRET_KEY: oldKey });
@@ -31,6 +32,8 @@ describe('secrets:reseal (built command, real Postgres)', () => {
     const job = await api.post('/api/v1/jobs', { name: 'r', queue, definition, overrides: { secretEnvironment: { RUN_TOKEN: 'run-secret' } } });
     expect(job.status).toBe(201);
     jobId = job.body.jobId;
+    await api.db.query(`INSERT INTO worker_identities (worker_id, pool, redis_username, signing_key) VALUES ($1, 'default', $2, $3)`,
+      [workerId, `gpubatch-worker-${workerId}`, SecretBox.fromEnv(oldKey)!.sealSigningKey(workerId, 'a'.repeat(64))]);
   });
 
   afterAll(async () => {
@@ -53,7 +56,7 @@ describe('secrets:reseal (built command, real Postgres)', () => {
     expect(Object.values({ ...before.definition, ...before.job }).every((v) => v.startsWith(`v2:${oldId}:`))).toBe(true);
 
     const result = await reseal({ GPUBATCH_SECRET_KEY: newKey, GPUBATCH_SECRET_KEY_PREVIOUS: oldKey });
-    expect(result.stdout).toMatch(/re-sealed under key [0-9a-f]{8}: [1-9]\d* job definitions, [1-9]\d* jobs/);
+    expect(result.stdout).toMatch(/re-sealed under key [0-9a-f]{8}: [1-9]\d* job definitions, [1-9]\d* jobs, [1-9]\d* worker signing keys/);
     // Other test files' rows (under their own keys) may be reported unreadable; ours must not be.
     expect(result.stderr).not.toContain(jobId);
 
@@ -63,10 +66,12 @@ describe('secrets:reseal (built command, real Postgres)', () => {
     expect(onlyNew.decryptAll(after.definition)).toEqual({ HF_TOKEN: 'hf-old-secret', EMPTY: '' });
     expect(onlyNew.decryptAll(after.job)).toEqual({ HF_TOKEN: 'hf-old-secret', EMPTY: '', RUN_TOKEN: 'run-secret' });
     expect(JSON.stringify(after)).not.toContain('secret');
+    const [identity] = await api.db.query(`SELECT signing_key FROM worker_identities WHERE worker_id = $1`, [workerId]);
+    expect(onlyNew.openSigningKey(workerId, identity.signing_key)).toBe('a'.repeat(64));
 
     // Again: nothing left to do.
     const again = await reseal({ GPUBATCH_SECRET_KEY: newKey });
-    expect(again.stdout).toMatch(/re-sealed under key [0-9a-f]{8}: 0 job definitions, 0 jobs/);
+    expect(again.stdout).toMatch(/re-sealed under key [0-9a-f]{8}: 0 job definitions, 0 jobs, 0 worker signing keys/);
   });
 
   it('a value that opens under no configured key is named, left as it is, and the command exits 1', async () => {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { DataSource } from 'typeorm';
-import type { WorkerConfig } from '#libs/config';
+import { SecretBox, type WorkerConfig } from '#libs/config';
 import { eventJobId, JobIds, QueueNames, RedisKeys, signReport, type AttemptExitedEvent, type WorkerEvent } from '#libs/queue';
 import { startWorker, type WorkerAgent } from '../../apps/worker/src/worker-agent.js';
 import { ApiHarness } from '../support/api-harness.js';
@@ -30,6 +30,7 @@ jest.setTimeout(120_000);
  * give them), and talks to Redis directly.
  */
 const ADMIN_PASSWORD = `admin-${randomUUID()}`;
+const SECRET_KEY = randomBytes(32).toString('base64');
 const BOOTSTRAP = `bootstrap-${randomUUID()}`;
 const logger = pino({ level: 'silent' });
 
@@ -93,7 +94,7 @@ beforeAll(async () => {
   db = await openTestDatabase();
   await resetState(db);
   await db.query(`TRUNCATE worker_identities, join_tokens`);
-  api = await ApiHarness.start({ REDIS_URL: adminUrl, GPUBATCH_BOOTSTRAP_JOIN_TOKEN: BOOTSTRAP });
+  api = await ApiHarness.start({ REDIS_URL: adminUrl, GPUBATCH_BOOTSTRAP_JOIN_TOKEN: BOOTSTRAP, GPUBATCH_SECRET_KEY: SECRET_KEY });
 });
 
 afterAll(async () => {
@@ -129,6 +130,11 @@ describe('join tokens', () => {
     expect(res.body.signingKey).toMatch(/^[0-9a-f]{64}$/);
     const [row] = await db.query(`SELECT token_hash FROM join_tokens WHERE name = 'bootstrap'`);
     expect(row.token_hash).not.toContain(BOOTSTRAP); // stored hashed
+    // The signing key is stored sealed under the secrets key, bound to the worker id: a copy of Postgres cannot sign.
+    const [identity] = await db.query(`SELECT signing_key FROM worker_identities WHERE worker_id = $1`, [res.body.workerId]);
+    expect(identity.signing_key).toMatch(/^v2:[0-9a-f]{8}:/);
+    expect(identity.signing_key).not.toContain(res.body.signingKey);
+    expect(SecretBox.fromEnv(SECRET_KEY)!.openSigningKey(res.body.workerId, identity.signing_key)).toBe(res.body.signingKey);
   });
 
   it('refuses no token, a wrong token, and a token for another pool', async () => {
@@ -181,7 +187,7 @@ describe('a process holding one worker\'s credentials', () => {
     thiefKey = stolen.signingKey;
     thief = connect({ username: stolen.redisUsername, password: stolen.redisPassword });
     await thief.connect();
-    scheduler = await startTestScheduler({ REDIS_URL: adminUrl, GPUBATCH_WORKER_AUTH: 'required', WORKER_HEARTBEAT_TIMEOUT_MS: '60000' });
+    scheduler = await startTestScheduler({ REDIS_URL: adminUrl, GPUBATCH_WORKER_AUTH: 'required', WORKER_HEARTBEAT_TIMEOUT_MS: '60000', GPUBATCH_SECRET_KEY: SECRET_KEY });
     stateDir = path.join(tmpdir(), `gpubatch-wauth-${victim}`);
     agentConfig = {
       redisUrl: `redis://127.0.0.1:${port}/0`, workerId: victim, pool: 'default', labels: {}, vcpus: 2, memoryMiB: 2048, gpus: { mode: 'none' },

@@ -82,6 +82,15 @@ export class SecretBox {
     return sealed.startsWith(`v2:${this.currentKeyId}:`);
   }
 
+  /** A worker's report-signing key at rest (bound to the worker id): opened only by the scheduler. */
+  sealSigningKey(workerId: string, key: string): string {
+    return this.encrypt(`worker-signing-key:${workerId}`, key);
+  }
+
+  openSigningKey(workerId: string, sealed: string): string {
+    return this.decrypt(`worker-signing-key:${workerId}`, sealed);
+  }
+
   encryptAll(values: Record<string, string>): Record<string, string> {
     return Object.fromEntries(Object.entries(values).map(([name, value]) => [name, this.encrypt(name, value)]));
   }

@@ -11,7 +11,7 @@ try {
   await dataSource.initialize();
   const report = await resealSecrets(dataSource, config.secrets);
   await dataSource.destroy();
-  console.log(`re-sealed under key ${config.secrets.currentKeyId}: ${report.resealed.jobDefinitions} job definitions, ${report.resealed.jobs} jobs`);
+  console.log(`re-sealed under key ${config.secrets.currentKeyId}: ${report.resealed.jobDefinitions} job definitions, ${report.resealed.jobs} jobs, ${report.resealed.workerSigningKeys} worker signing keys`);
   for (const u of report.unreadable) console.error(`cannot open ${u.table} ${u.id} ${u.name} under any configured key; left as it is`);
   process.exit(report.unreadable.length ? 1 : 0);
 } catch (error) {

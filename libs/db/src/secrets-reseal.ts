@@ -5,7 +5,7 @@ const BATCH = 500;
 
 export interface ResealReport {
   /** Rows whose values were sealed again under the current key. */
-  resealed: { jobDefinitions: number; jobs: number };
+  resealed: { jobDefinitions: number; jobs: number; workerSigningKeys: number };
   /** Rows with a value that opens under no configured key: left as they are. */
   unreadable: { table: string; id: string; name: string }[];
 }
@@ -18,7 +18,7 @@ export interface ResealReport {
  * rows already under the current key are skipped.
  */
 export async function resealSecrets(db: DataSource, box: SecretBox): Promise<ResealReport> {
-  const report: ResealReport = { resealed: { jobDefinitions: 0, jobs: 0 }, unreadable: [] };
+  const report: ResealReport = { resealed: { jobDefinitions: 0, jobs: 0, workerSigningKeys: 0 }, unreadable: [] };
   for (const [table, counter] of [['job_definitions', 'jobDefinitions'], ['jobs', 'jobs']] as const) {
     let after: string | null = null;
     for (;;) {
@@ -49,6 +49,25 @@ export async function resealSecrets(db: DataSource, box: SecretBox): Promise<Res
         if (updated === 1) report.resealed[counter]++;
       }
     }
+  }
+  // Workers' signing keys: sealed ones (keys in clear, from before a secrets key was set, stay as they are).
+  const identities: { worker_id: string; signing_key: string }[] = await db.query(
+    `SELECT worker_id, signing_key FROM worker_identities WHERE signing_key !~ '^[0-9a-f]{64}$'`,
+  );
+  for (const row of identities) {
+    if (box.isCurrent(row.signing_key)) continue;
+    let key: string;
+    try {
+      key = box.openSigningKey(row.worker_id, row.signing_key);
+    } catch {
+      report.unreadable.push({ table: 'worker_identities', id: row.worker_id, name: 'signing_key' });
+      continue;
+    }
+    const [, updated]: [unknown[], number] = await db.query(
+      `UPDATE worker_identities SET signing_key = $2 WHERE worker_id = $1 AND signing_key = $3`,
+      [row.worker_id, box.sealSigningKey(row.worker_id, key), row.signing_key],
+    );
+    if (updated === 1) report.resealed.workerSigningKeys++;
   }
   return report;
 }

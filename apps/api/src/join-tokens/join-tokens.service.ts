@@ -150,7 +150,8 @@ export class JoinTokensService implements OnApplicationBootstrap {
     await this.db.query(
       `INSERT INTO worker_identities (worker_id, pool, join_token_id, redis_username, signing_key) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (worker_id) DO UPDATE SET join_token_id = $3, redis_username = $4, signing_key = $5, joined_at = now()`,
-      [workerId, token.pool, token.id, redisUsername, signingKey],
+      // Sealed when the deployment has a secrets key: a copy of Postgres then cannot forge reports.
+      [workerId, token.pool, token.id, redisUsername, this.config.secrets?.sealSigningKey(workerId, signingKey) ?? signingKey],
     );
     await this.redis.hset(RedisKeys.workerPools, workerId, token.pool);
     this.logger.info({ workerId, pool: token.pool, tokenId: token.id }, 'worker joined with a join token');

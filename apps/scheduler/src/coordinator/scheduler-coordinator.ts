@@ -73,7 +73,7 @@ export class SchedulerCoordinator {
     this.registry = new WorkerRegistry(db, redis, this.state, logger, config.workerAuth ?? 'off');
     this.dispatcher = new WorkerQueues(redis);
     this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
-    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence, config.workerAuth ?? 'off');
+    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence, config.workerAuth ?? 'off', config.secrets ?? null);
     const ender = new AttemptEnder(this.recorder);
     const liveness = new WorkerLivenessSystem(this.registry, config.workerTimeoutMs, startedAt, logger);
     const catalog = new QueueCatalogSystem(db);

@@ -1,5 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
 import { applyInTransaction, settleDependants, type Fence, type LifecycleCommand } from '#libs/db';
 import { verifyReport, type AttemptExitedEvent, type AttemptRunningEvent, type LogLine, type WorkerEvent } from '#libs/queue';
@@ -23,6 +24,8 @@ export class EventRecorder {
     private readonly fence: () => Fence | undefined = () => undefined,
     /** `required`: an attempt report is recorded only when signed by the worker the attempt was placed on. */
     private readonly workerAuth: 'required' | 'off' = 'off',
+    /** Opens signing keys stored sealed (GPUBATCH_SECRET_KEY); keys in clear need none. */
+    private readonly secrets: SecretBox | null = null,
   ) {}
 
   async record(event: WorkerEvent): Promise<void> {
@@ -76,11 +79,26 @@ export class EventRecorder {
       : row.worker_id !== e.workerId ? `the attempt was placed on ${row.worker_id}`
       : !row.signing_key ? 'the worker has no identity: it did not join with a token (set WORKER_JOIN_TOKEN on it, or GPUBATCH_WORKER_AUTH=off on the scheduler for a one-machine dev setup)'
       : row.revoked_at ? 'the worker was revoked'
-      : !verifyReport(e, row.signing_key) ? 'bad or missing signature'
+      : !this.verify(e, row.worker_id, row.signing_key) ? 'bad or missing signature, or a signing key this scheduler cannot open'
       : null;
     if (why === null) return;
     this.logger.warn({ jobId: e.jobId, attempt: e.attempt, workerId: e.workerId, type: e.type, why }, 'refused a worker report');
     throw new RefusedReportError(`report refused: ${why}`);
+  }
+
+  /** Checks the signature with the worker's key, stored in clear (64 hex digits) or sealed; a key that cannot be opened verifies nothing. */
+  private verify(e: WorkerEvent, workerId: string, stored: string): boolean {
+    let key = stored;
+    if (!/^[0-9a-f]{64}$/.test(stored)) {
+      try {
+        if (!this.secrets) throw new Error('the signing key is sealed and this scheduler has no GPUBATCH_SECRET_KEY');
+        key = this.secrets.openSigningKey(workerId, stored);
+      } catch (error) {
+        this.logger.error({ err: error, workerId }, 'cannot open a worker\'s signing key: its reports are refused');
+        return false;
+      }
+    }
+    return verifyReport(e, key);
   }
 
   private async running(e: AttemptRunningEvent): Promise<void> {
