@@ -21,6 +21,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v dockerd >/dev/null || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+# The dashboard's browser test drives Debian's chromium (playwright-core never downloads a browser).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   $SUDO apt-get update -qq
