@@ -127,6 +127,7 @@ describe('end to end: the web dashboard in a real browser', () => {
     await waitFor('the worker to join', async () => (await call('GET', `/api/v1/workers/${WORKER}`)).body?.state === 'ACTIVE', 30_000, 100);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
     context = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
+    context.setDefaultTimeout(15_000);
     page = await context.newPage();
     watch(page);
   }, 150_000);
@@ -151,7 +152,7 @@ describe('end to end: the web dashboard in a real browser', () => {
     // Its own page: the browser logs the deliberate 401 as a console error, which the main page must never have.
     const other = await context.newPage();
     await other.goto(`${base}/ui`);
-    await other.getByLabel('API key').fill(`gpb_nobody_${'x'.repeat(43)}`);
+    await other.getByRole('textbox', { name: 'API key' }).fill(`gpb_nobody_${'x'.repeat(43)}`);
     await other.getByRole('button', { name: 'Sign in', exact: true }).click();
     await other.getByRole('alert').filter({ hasText: 'does not accept this credential' }).waitFor();
     await other.close();
@@ -161,7 +162,7 @@ describe('end to end: the web dashboard in a real browser', () => {
     await page.goto(`${base}/ui`);
     await page.getByTestId('oidc-sign-in').waitFor();
     await shot('sign-in');
-    await page.getByLabel('API key').focus();
+    await page.getByRole('textbox', { name: 'API key' }).focus();
     await page.keyboard.type(TEST_ADMIN_KEY);
     await page.keyboard.press('Enter');
     await page.getByRole('navigation', { name: 'Main' }).waitFor();
