@@ -287,6 +287,14 @@ describe('end to end: the web dashboard in a real browser', () => {
     await oidcPage.close();
   });
 
+  it('drains a worker from the workers grid', async () => {
+    await page.getByRole('link', { name: 'Workers' }).click();
+    const worker = page.locator(`li[data-worker-id="${WORKER}"]`);
+    await worker.getByRole('button', { name: 'Drain' }).click();
+    await worker.getByRole('button', { name: 'Confirm drain' }).click();
+    await waitFor('the worker to drain', async () => ['DRAINING', 'LEFT'].includes((await call('GET', `/api/v1/workers/${WORKER}`)).body.state), 10_000, 100);
+  });
+
   it('logged no console error on any page', () => {
     expect(consoleErrors).toEqual([]);
   });
