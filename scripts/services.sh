@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (Debian packages) and starts what gpubatch needs on this machine:
-# PostgreSQL 15, Redis 7 and the Docker engine. Idempotent: services that
+# PostgreSQL 15, Redis 7 and the Docker engine (and chromium, for the
+# dashboard's browser test). Idempotent: services that
 # already answer are used as they are. Prints the env to export.
 # --fresh-test-db drops and recreates the test database first.
 set -euo pipefail
