@@ -96,6 +96,10 @@ describe('end to end: the web dashboard in a real browser', () => {
   let page: Page;
   const consoleErrors: string[] = [];
   let jobId: string;
+  /** Asks for more GPUs than any worker has: it waits, with its reason. */
+  let bigId: string;
+  /** A quick CPU job of another project, which alice (a viewer of PROJECT only) must not see. */
+  let otherId: string;
 
   const watch = (p: Page) => {
     p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${p.url()}: ${m.text()}`); });
@@ -118,6 +122,10 @@ describe('end to end: the web dashboard in a real browser', () => {
     expect((await call('POST', '/api/v1/job-definitions', {
       name: 'ui-chatty', image: testEnv().testImage, resources: { vcpus: 0.5, memoryMiB: 128, gpus: 1 },
       command: ['sh', '-c', 'i=0; while true; do echo "training step $i"; i=$((i+1)); sleep 0.2; done'],
+    })).status).toBe(201);
+    expect((await call('POST', '/api/v1/job-queues', { name: 'ui-wait', priority: 1, pools: ['ui'] })).status).toBe(201);
+    expect((await call('POST', '/api/v1/job-definitions', {
+      name: 'ui-hello', image: testEnv().testImage, resources: { vcpus: 0.5, memoryMiB: 64 }, command: ['sh', '-c', 'echo hello; sleep 1'],
     })).status).toBe(201);
     expect((await call('PUT', '/api/v1/role-bindings', { subject: 'group:ui-team', project: PROJECT, role: 'viewer' })).status).toBe(200);
     cluster.start('worker', {
@@ -185,12 +193,22 @@ describe('end to end: the web dashboard in a real browser', () => {
 
   it('shows a job submitted through the API in the jobs table without a reload', async () => {
     await page.getByTestId('jobs-table').waitFor();
+    const big = await call('POST', '/api/v1/jobs', {
+      name: 'ui-too-big', queue: 'ui-wait', definition: 'ui-chatty', project: PROJECT, overrides: { resources: { gpus: 4 } },
+    });
+    const other = await call('POST', '/api/v1/jobs', { name: 'ui-hello-run', queue: 'ui-train', definition: 'ui-hello', project: 'ui-other' });
+    expect([big.status, other.status]).toEqual([201, 201]);
+    bigId = big.body.jobId;
+    otherId = other.body.jobId;
     const submitted = await call('POST', '/api/v1/jobs', { name: 'ui-train-run', queue: 'ui-train', definition: 'ui-chatty', project: PROJECT });
     expect(submitted.status).toBe(201);
     jobId = submitted.body.jobId;
     const row = page.locator(`tr[data-job-id="${jobId}"]`);
     await row.waitFor({ timeout: 15_000 });
     expect(await row.textContent()).toContain('ui-train-run');
+    // The waiting job's reason, as the API gives it, is in its row.
+    const reason = await waitFor('a reason for the big job', async () => (await job(bigId)).statusReason?.startsWith('UNSCHEDULABLE') && (await job(bigId)).statusReason, 20_000, 200);
+    await page.locator(`tr[data-job-id="${bigId}"] td.reason`).getByText(reason, { exact: true }).waitFor();
     await page.getByLabel('Status').selectOption('RUNNING');
     await row.locator('.badge', { hasText: 'RUNNING' }).waitFor({ timeout: 30_000 });
     await shot('jobs');
@@ -237,14 +255,25 @@ describe('end to end: the web dashboard in a real browser', () => {
     await page.getByTestId('timeline').getByText('stopped from the dashboard').first().waitFor();
   });
 
+  it('cancels a waiting job from its page, which says why it waits', async () => {
+    await page.goto(`${base}/ui/#/jobs/${encodeURIComponent(bigId)}`);
+    await page.getByTestId('status-reason').getByText(/^UNSCHEDULABLE: /).waitFor();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByLabel('Reason').fill('too big for this pool');
+    await page.getByRole('button', { name: 'Confirm cancel' }).click();
+    await page.locator('.title-row .badge', { hasText: 'FAILED' }).waitFor();
+    expect(await job(bigId)).toMatchObject({ status: 'FAILED', statusReason: 'too big for this pool' });
+  });
+
   it('draws the usage chart from the job\'s billed usage, and downloads it as CSV', async () => {
-    await waitFor('the usage row', async () => (await db.query(`SELECT 1 FROM usage WHERE job_id = $1 AND NOT running`, [jobId])).length === 1, 30_000, 200);
+    await waitFor('the usage rows', async () => (await db.query(`SELECT 1 FROM usage WHERE job_id = ANY($1) AND NOT running`, [[jobId, otherId]])).length === 2, 30_000, 200);
     await page.getByRole('link', { name: 'Usage' }).click();
     await page.getByTestId('usage-table').getByRole('cell', { name: PROJECT }).waitFor();
+    await page.getByTestId('usage-table').getByRole('cell', { name: 'ui-other' }).waitFor();
     const painted = await page.getByTestId('usage-cost-chart').evaluate((canvas: any) => {
       const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
       let coloured = 0;
-      // The first series' colour (#2563eb): the bar of the only project (its legend swatch alone is ~500 pixels).
+      // The first series' colour (#2563eb): the bar of the first project, ui-e2e, the GPU job (its legend swatch alone is ~500 pixels).
       for (let i = 0; i < data.length; i += 4) if (data[i] === 0x25 && data[i + 1] === 0x63 && data[i + 2] === 0xeb) coloured++;
       return { width: canvas.width, coloured };
     });
@@ -253,7 +282,8 @@ describe('end to end: the web dashboard in a real browser', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
     const csv = readFileSync((await download.path())!, 'utf8');
     expect(csv.split(/\r?\n/)[0]).toBe('project,day,currency,attempts,gpuHours,vcpuHours,memoryGiBHours,cost,includesRunning');
-    expect(csv).toContain(`${PROJECT},`);
+    expect(csv).toContain(`\n${PROJECT},`);
+    expect(csv).toContain('\nui-other,');
     await shot('usage');
   });
 
@@ -267,6 +297,8 @@ describe('end to end: the web dashboard in a real browser', () => {
     await page.getByRole('link', { name: 'Overview' }).click();
     const row = page.getByTestId('queue-counts').getByRole('row').filter({ hasText: 'ui-train' });
     await row.getByRole('link', { name: '1 FAILED in ui-train' }).waitFor({ timeout: 10_000 });
+    await row.getByRole('link', { name: '1 SUCCEEDED in ui-train' }).waitFor();
+    await page.getByTestId('queue-counts').getByRole('row').filter({ hasText: 'ui-wait' }).getByRole('link', { name: '1 FAILED in ui-wait' }).waitFor();
     await shot('overview');
   });
 
@@ -278,7 +310,11 @@ describe('end to end: the web dashboard in a real browser', () => {
     await oidcPage.getByTestId('who').waitFor({ timeout: 15_000 });
     expect(await oidcPage.getByTestId('who').textContent()).toBe('user:alice');
     expect(oidcPage.url()).toBe(`${base}/ui/`);
-    // A viewer of the project sees its job, and the workers without the operator's drain button.
+    // A viewer of the project sees its jobs and none of another project's, and the workers without the operator's drain button.
+    await oidcPage.goto(`${base}/ui/#/jobs`);
+    await oidcPage.locator(`tr[data-job-id="${jobId}"]`).waitFor();
+    expect(await oidcPage.locator(`tr[data-job-id="${otherId}"]`).count()).toBe(0);
+    expect(await (await call('GET', `/api/v1/jobs/${otherId}`)).body.status).toBe('SUCCEEDED');
     await oidcPage.goto(`${base}/ui/#/jobs/${encodeURIComponent(jobId)}`);
     await oidcPage.getByRole('heading', { name: 'Job ui-train-run' }).waitFor();
     await oidcPage.goto(`${base}/ui/#/workers`);
