@@ -209,9 +209,25 @@ describe('end to end: the web dashboard in a real browser', () => {
     // The waiting job's reason, as the API gives it, is in its row.
     const reason = await waitFor('a reason for the big job', async () => (await job(bigId)).statusReason?.startsWith('UNSCHEDULABLE') && (await job(bigId)).statusReason, 20_000, 200);
     await page.locator(`tr[data-job-id="${bigId}"] td.reason`).getByText(reason, { exact: true }).waitFor();
-    await page.getByLabel('Status').selectOption('RUNNING');
     await row.locator('.badge', { hasText: 'RUNNING' }).waitFor({ timeout: 30_000 });
     await shot('jobs');
+    await page.getByLabel('Status').selectOption('RUNNABLE');
+    await page.locator(`tr[data-job-id="${bigId}"]`).waitFor();
+    await row.waitFor({ state: 'detached' });
+    expect(page.url()).toContain('status=RUNNABLE');
+    await page.getByLabel('Status').selectOption('');
+    // Paging over the API's cursor, newest first: one job a page.
+    await page.goto(`${base}/ui/#/jobs?limit=1`);
+    const rows = page.getByTestId('jobs-table').locator('tbody tr');
+    await page.locator(`tr[data-job-id="${jobId}"]`).waitFor();
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await page.locator(`tr[data-job-id="${otherId}"]`).waitFor();
+    expect(await rows.count()).toBe(1);
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await page.locator(`tr[data-job-id="${bigId}"]`).waitFor();
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await page.locator(`tr[data-job-id="${otherId}"]`).waitFor();
+    await page.goto(`${base}/ui/#/jobs`);
   });
 
   it('streams the job\'s log lines while it runs', async () => {
