@@ -274,6 +274,11 @@ describe('end to end: the web dashboard in a real browser', () => {
   it('cancels a waiting job from its page, which says why it waits', async () => {
     await page.goto(`${base}/ui/#/jobs/${encodeURIComponent(bigId)}`);
     await page.getByTestId('status-reason').getByText(/^UNSCHEDULABLE: /).waitFor();
+    // Escape backs out of the confirmation; the job is untouched.
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByLabel('Reason').press('Escape');
+    await page.getByLabel('Reason').waitFor({ state: 'detached' });
+    expect((await job(bigId)).status).toBe('RUNNABLE');
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.getByLabel('Reason').fill('too big for this pool');
     await page.getByRole('button', { name: 'Confirm cancel' }).click();

@@ -44,6 +44,7 @@ export function ActionButton(props: { label: string; confirm: string; withReason
   return (
     <form
       className="confirm"
+      onKeyDown={(e) => { if (e.key === 'Escape' && !busy) setOpen(false); }}
       onSubmit={async (e) => {
         e.preventDefault();
         setBusy(true);
