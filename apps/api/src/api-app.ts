@@ -13,12 +13,13 @@ import { AppModule } from './app.module.js';
 import { ApiExceptionFilter } from './common/api-exception.filter.js';
 import { recordWrites } from './auth/audit-hook.js';
 import { documentSecurity } from './auth/swagger-security.js';
+import { serveDashboard } from './dashboard/dashboard-static.js';
 
 export const BODY_LIMIT_BYTES = 256 * 1024;
 
 /**
- * Builds the API (not yet listening): migrations applied, validation, errors
- * and Swagger at /docs wired. In-process tests pass `docs: false`: the
+ * Builds the API (not yet listening): migrations applied, validation, errors,
+ * the dashboard at /ui and Swagger at /docs wired. In-process tests pass `docs: false`: the
  * Swagger UI's static files need require(esm), which Jest's loader lacks.
  */
 export async function createApiApp(
@@ -44,6 +45,7 @@ export async function createApiApp(
   }));
   app.useGlobalFilters(new ApiExceptionFilter(logger));
   recordWrites(app.getHttpAdapter().getInstance(), dataSource, logger);
+  await serveDashboard(app, config, logger);
 
   if (options.docs !== false) {
     const document = SwaggerModule.createDocument(app, new DocumentBuilder()

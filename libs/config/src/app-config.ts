@@ -16,6 +16,8 @@ export interface ApiConfig {
   host: string;
   logLevel: LogLevel;
   auth: AuthConfig;
+  /** The web dashboard at /ui: the OIDC client it signs people in with (authorization code + PKCE), when OIDC is on. */
+  dashboard: { oidcClientId: string | null };
   /** A join token for the pool `default` the API accepts from start-up (compose's no-manual-step quick start). */
   bootstrapJoinToken: string | null;
   /** Seals secret environment values (GPUBATCH_SECRET_KEY); null: secrets are refused. */
@@ -128,6 +130,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     submitMaxBytes: r.int('SUBMIT_MAX_BYTES', 64 * 2 ** 20, 1024),
     bootstrapJoinToken: joinToken(env, 'GPUBATCH_BOOTSTRAP_JOIN_TOKEN'),
     auth: loadAuthConfig(r, env),
+    dashboard: { oidcClientId: env.GPUBATCH_UI_OIDC_CLIENT_ID?.trim() ? r.string('GPUBATCH_UI_OIDC_CLIENT_ID', '') : null },
   };
 }
 
