@@ -125,8 +125,8 @@ describe('live logs from the worker to Redis', () => {
     const exited = await runner(liveLogs(64 * 1024, 'redis://127.0.0.1:1/0')).run(job, { onRunning: async () => {} });
     expect(exited.end).toEqual({ kind: 'exited', exitCode: 0, oomKilled: false });
     expect(exited.logs.map((l) => l.text)).toEqual(['one', 'two']);
-    // Bounded by the settle time (2 s), not by Redis retries.
-    expect(Date.now() - started).toBeLessThan(8000);
+    // Bounded by the settle time (2 s), not by Redis retries, which would never end (a wide bound for slow CI machines).
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it('runs as before without live logs', async () => {
