@@ -9,11 +9,21 @@
  *
  *   node dist/scripts/bench/auth.bench.js --baseline /tmp/gpb-noauth [--submits 3000] [--clients 16] [--rounds 3]
  *
+ * Or, without a baseline, `--profile`: this build alone under the V8 CPU
+ * profiler (`node --cpu-prof`), reporting the share of the API's sampled CPU
+ * spent in the authentication code (apps/api/src/auth: guard, key check,
+ * rate limit, project check, audit batching) and what calls from it. A
+ * share of the process's own samples does not move with other load on the
+ * machine, as throughput does.
+ *
+ *   node dist/scripts/bench/auth.bench.js --profile [--submits 3000] [--clients 16]
+ *
  * It uses the database in DATABASE_URL and the Redis database in REDIS_URL
  * (default gpubatch_bench and 14) and adds jobs to them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
@@ -25,12 +35,13 @@ import { LocalCluster } from '../lib/local-cluster.js';
 const { values } = parseArgs({
   options: {
     baseline: { type: 'string' },
+    profile: { type: 'boolean', default: false },
     submits: { type: 'string', default: '3000' },
     clients: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '3' },
   },
 });
-if (!values.baseline) throw new Error('--baseline <repo dir with a built API without auth> is required');
+if (!values.baseline && !values.profile) throw new Error('--baseline <repo dir with a built API without auth>, or --profile, is required');
 const SUBMITS = Number(values.submits);
 const CLIENTS = Number(values.clients);
 const ROUNDS = Number(values.rounds);
@@ -43,9 +54,9 @@ const env = {
   GPUBATCH_ADMIN_KEY: KEY, RATE_LIMIT_REQUESTS: '100000000',
 };
 
-async function startApi(root: string): Promise<{ base: string; child: ChildProcess }> {
+async function startApi(root: string, nodeArgs: string[] = []): Promise<{ base: string; child: ChildProcess }> {
   const port = await LocalCluster.freePort();
-  const child = spawn(process.execPath, [path.join(root, 'dist/apps/api/src/main.js')], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'dist/apps/api/src/main.js')], {
     env: { ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
@@ -80,8 +91,8 @@ function cpuSeconds(pid: number): number {
 
 interface Result { perSecond: number; p50: number; p99: number; apiCpuMsPerSubmit: number }
 
-async function run(root: string, label: string, round: number): Promise<Result> {
-  const { base, child } = await startApi(root);
+async function run(root: string, label: string, round: number, nodeArgs: string[] = []): Promise<Result> {
+  const { base, child } = await startApi(root, nodeArgs);
   try {
     const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
     const suffix = `${label}-${round}-${randomBytes(3).toString('hex')}`;
@@ -111,10 +122,61 @@ async function run(root: string, label: string, round: number): Promise<Result> 
   }
 }
 
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string }; children?: number[] }
+
+/** Of the profile's samples, the share whose stack holds a frame of the auth code, and the functions they were in. */
+function authShare(file: string): { share: number; samples: number; top: [string, number][] } {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[] };
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const isAuth = (n: ProfileNode) => /\/apps\/api\/src\/auth\//.test(n.callFrame.url);
+  const underAuth = new Map<number, boolean>();
+  const inAuth = (id: number): boolean => {
+    const known = underAuth.get(id);
+    if (known !== undefined) return known;
+    const n = byId.get(id)!;
+    const up = parent.get(id);
+    const result = isAuth(n) || (up !== undefined && inAuth(up));
+    underAuth.set(id, result);
+    return result;
+  };
+  const idle = (n: ProfileNode) => n.callFrame.functionName === '(idle)';
+  let busy = 0;
+  let auth = 0;
+  const where = new Map<string, number>();
+  for (const id of profile.samples) {
+    const n = byId.get(id)!;
+    if (idle(n)) continue;
+    busy++;
+    if (!inAuth(id)) continue;
+    auth++;
+    const name = `${n.callFrame.functionName || '(anonymous)'} ${path.basename(n.callFrame.url) || ''}`.trim();
+    where.set(name, (where.get(name) ?? 0) + 1);
+  }
+  return { share: auth / busy, samples: busy, top: [...where].sort((a, b) => b[1] - a[1]).slice(0, 12) };
+}
+
+if (values.profile) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gpubatch-auth-prof-'));
+  const r = await run(HERE, 'profile', 0, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=200']);
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no CPU profile was written in ${dir}`);
+  const share = authShare(path.join(dir, file));
+  console.log(JSON.stringify({
+    benchmark: 'gpubatch auth share of API CPU on submit', at: new Date().toISOString(), submits: SUBMITS, clients: CLIENTS,
+    submitsPerSecond: Math.round(r.perSecond), apiCpuMsPerSubmit: Number(r.apiCpuMsPerSubmit.toFixed(3)),
+    busySamples: share.samples, authShareOfApiCpu: `${(share.share * 100).toFixed(2)}%`,
+    authCpuMsPerSubmit: Number((share.share * r.apiCpuMsPerSubmit).toFixed(4)),
+    inAuthBy: Object.fromEntries(share.top), profile: path.join(dir, file),
+  }, null, 2));
+  process.exit(0);
+}
+
 const results: Record<string, Result[]> = { baseline: [], auth: [] };
 for (let round = 0; round < ROUNDS; round++) {
   // Alternating order, so that neither side always runs on the warmer (or fuller) database.
-  const order: [string, string][] = round % 2 === 0 ? [['baseline', values.baseline], ['auth', HERE]] : [['auth', HERE], ['baseline', values.baseline]];
+  const order: [string, string][] = round % 2 === 0 ? [['baseline', values.baseline!], ['auth', HERE]] : [['auth', HERE], ['baseline', values.baseline!]];
   for (const [label, root] of order) {
     const r = await run(root, label, round);
     results[label]!.push(r);
