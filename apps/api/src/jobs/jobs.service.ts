@@ -20,11 +20,11 @@ import type { ListJobsQuery } from './dto/list-jobs.query.js';
 import type { SubmitJobDto } from './dto/submit-job.dto.js';
 import { insertArrayChildren } from './array-children.js';
 
-const SUMMARY_COLUMNS = `id, name, queue, status, status_reason, priority, created_at, started_at, stopped_at,
+const SUMMARY_COLUMNS = `id, name, queue, project, gpus, array_size, status, status_reason, priority, created_at, started_at, stopped_at,
   created_at::text AS created_at_exact`;
 
 interface JobRow {
-  id: string; name: string; queue: string; status: string; status_reason: string | null; priority: number;
+  id: string; name: string; queue: string; project: string; gpus: number; array_size: number | null; status: string; status_reason: string | null; priority: number;
   created_at: Date; started_at: Date | null; stopped_at: Date | null; created_at_exact: string;
 }
 
@@ -255,6 +255,7 @@ export class JobsService {
     where.push(q.arrayJobId ? `parent_id = $${params.push(q.arrayJobId)}` : 'parent_id IS NULL');
     if (q.queue) where.push(`queue = $${params.push(q.queue)}`);
     if (q.status) where.push(`status = $${params.push(q.status)}`);
+    if (q.project) where.push(`project = $${params.push(q.project)}`);
     if (q.cursor) {
       const c = decodeCursor(q.cursor);
       where.push(`(created_at, id) < ($${params.push(c.createdAt)}::timestamptz, $${params.push(c.id)})`);
@@ -345,7 +346,7 @@ function iso(d: Date | null): string | null {
 
 function toSummary(r: JobRow): JobSummaryView {
   return {
-    jobId: r.id, name: r.name, queue: r.queue, status: r.status, statusReason: r.status_reason, priority: r.priority,
+    jobId: r.id, name: r.name, queue: r.queue, project: r.project, gpus: r.gpus, arraySize: r.array_size, status: r.status, statusReason: r.status_reason, priority: r.priority,
     createdAt: r.created_at.toISOString(), startedAt: iso(r.started_at), stoppedAt: iso(r.stopped_at),
   };
 }

@@ -8,6 +8,7 @@ export class GpuView {
   @ApiProperty() memoryMiB!: number;
   @ApiPropertyOptional({ type: String, nullable: true, description: 'Job holding this GPU' }) jobId!: string | null;
   @ApiPropertyOptional({ type: String, nullable: true }) queue!: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'Project of the job holding this GPU' }) project!: string | null;
 }
 
 export class ResourceUseView {

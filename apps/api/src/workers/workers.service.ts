@@ -7,7 +7,7 @@ import { ApiError } from '../common/api-error.js';
 import { REDIS } from '../infra/tokens.js';
 import type { WorkerView } from './worker.view.js';
 
-interface HeldRow { worker_id: string; job_id: string; queue: string; vcpus: string; memory_mib: number; gpu_devices: number[] }
+interface HeldRow { worker_id: string; job_id: string; queue: string; project: string; vcpus: string; memory_mib: number; gpu_devices: number[] }
 
 @Injectable()
 export class WorkersService {
@@ -37,7 +37,7 @@ export class WorkersService {
   private async withAllocations(workers: WorkerEntity[]): Promise<WorkerView[]> {
     if (workers.length === 0) return [];
     const held: HeldRow[] = await this.db.query(
-      `SELECT a.worker_id, a.job_id, j.queue, a.vcpus, a.memory_mib, a.gpu_devices
+      `SELECT a.worker_id, a.job_id, j.queue, j.project, a.vcpus, a.memory_mib, a.gpu_devices
        FROM job_attempts a JOIN jobs j ON j.id = a.job_id
        WHERE a.status IN ('STARTING', 'RUNNING') AND a.worker_id = ANY($1)`,
       [workers.map((w) => w.id)],
@@ -67,6 +67,7 @@ export class WorkersService {
         gpus: w.gpus.map((g) => ({
           index: g.index, uuid: g.uuid, model: g.model, memoryMiB: g.memoryMiB, nvlinkGroup: g.nvlinkGroup ?? null,
           jobId: holder.get(g.index)?.job_id ?? null, queue: holder.get(g.index)?.queue ?? null,
+          project: holder.get(g.index)?.project ?? null,
         })),
         runningJobs: mine.length,
         registeredAt: w.registeredAt.toISOString(),

@@ -19,6 +19,9 @@ export class JobSummaryView {
   @ApiProperty() jobId!: string;
   @ApiProperty() name!: string;
   @ApiProperty() queue!: string;
+  @ApiProperty() project!: string;
+  @ApiProperty({ description: 'GPUs each attempt (each array child) holds' }) gpus!: number;
+  @ApiPropertyOptional({ type: Number, nullable: true, description: 'Children of an array job; null otherwise' }) arraySize!: number | null;
   @ApiProperty({ enum: JOB_STATUSES }) status!: string;
   @ApiPropertyOptional({ type: String, nullable: true, description: 'Why it waits, or why it ended' }) statusReason!: string | null;
   @ApiProperty() priority!: number;
@@ -85,7 +88,6 @@ export class JobDetailView extends JobSummaryView {
     example: { size: 100, statusSummary: { SUCCEEDED: 40, RUNNING: 8, RUNNABLE: 52 } },
   })
   arrayProperties!: { size: number; statusSummary: Record<string, number> } | { parentId: string; index: number } | null;
-  @ApiProperty() project!: string;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
   @ApiProperty() interruptible!: boolean;
   @ApiProperty({
