@@ -10,6 +10,7 @@ import { JobDefinitionsModule } from './job-definitions/job-definitions.module.j
 import { JobQueuesModule } from './job-queues/job-queues.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { JoinTokensModule } from './join-tokens/join-tokens.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { PoolsModule } from './pools/pools.module.js';
 import { ProjectsModule } from './projects/projects.module.js';
 import { SchedulesModule } from './schedules/schedules.module.js';
@@ -22,7 +23,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [InfraModule.forRoot(deps), AuthModule.forRoot(), HealthModule, JobDefinitionsModule, JobQueuesModule, JobsModule, SchedulesModule, WorkersModule,
-        PoolsModule, ProjectsModule, UsageModule, JoinTokensModule],
+        PoolsModule, ProjectsModule, UsageModule, JoinTokensModule, MetricsModule],
     };
   }
 }

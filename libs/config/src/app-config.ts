@@ -94,6 +94,8 @@ export interface WorkerConfig {
   networkMode: string;
   dockerSocket: string;
   heartbeatMs: number;
+  /** How often the GPUs of running attempts are sampled with nvidia-smi (utilisation, memory used); default 10 s. */
+  gpuSampleMs?: number;
   /** Most output kept per attempt; the rest is cut with a marker. */
   maxLogBytes: number;
   /** How many attempts may run at once on this worker (resources permitting). */
@@ -191,6 +193,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     networkMode: r.string('JOB_NETWORK_MODE', 'bridge'),
     dockerSocket: r.string('DOCKER_SOCKET', '/var/run/docker.sock'),
     heartbeatMs,
+    gpuSampleMs: r.int('WORKER_GPU_SAMPLE_MS', 10_000, 100, 3_600_000),
     maxLogBytes: r.int('JOB_MAX_LOG_BYTES', 10 * 2 ** 20, 1024),
     maxConcurrentJobs: r.int('WORKER_MAX_CONCURRENT_JOBS', 64, 1, 10_000),
     stopGraceSeconds: r.int('JOB_STOP_GRACE_SECONDS', 30, 0, 3600),

@@ -48,6 +48,21 @@ export class AttemptView {
   @ApiPropertyOptional({ type: String, nullable: true }) reason!: string | null;
   @ApiPropertyOptional({ type: () => AttemptCostView, nullable: true, description: 'null until the container starts' })
   cost!: AttemptCostView | null;
+  @ApiPropertyOptional({
+    type: () => GpuUtilizationView, nullable: true,
+    description: 'What its GPUs did, sampled by its worker with nvidia-smi; null until the attempt ends, and where nothing was sampled',
+  })
+  gpuUtilization!: GpuUtilizationView | null;
+}
+
+export class GpuUtilizationView {
+  @ApiProperty({ description: 'Sampling rounds' }) samples!: number;
+  @ApiProperty({ description: 'Mean utilisation of its GPUs, percent' }) avgPercent!: number;
+  @ApiProperty({ description: 'Highest utilisation any of its GPUs showed, percent' }) peakPercent!: number;
+  @ApiProperty({ description: 'Memory used on its GPUs together, mean' }) avgMemoryMiB!: number;
+  @ApiProperty() peakMemoryMiB!: number;
+  @ApiProperty({ description: 'Share of its GPU samples under 5% busy' }) idleFraction!: number;
+  @ApiProperty({ description: 'True when its GPUs averaged under 5% busy: it held GPUs it did not use' }) idle!: boolean;
 }
 
 export class AttemptCostView {
@@ -97,6 +112,7 @@ export class JobDetailView extends JobSummaryView {
   cost!: Record<string, string>;
   @ApiProperty({ description: 'True when the job is finished and no attempt is still accruing' }) costFinal!: boolean;
   @ApiProperty({ type: [AttemptView] }) attempts!: AttemptView[];
+  @ApiProperty({ description: 'True when an attempt of it held GPUs it left idle (under 5% busy on average)' }) gpuIdle!: boolean;
   @ApiProperty({ type: [JobEventView] }) events!: JobEventView[];
 }
 
