@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (Debian packages) and starts what gpubatch needs on this machine:
-# PostgreSQL 15, Redis 7 and the Docker engine. Idempotent: services that
+# PostgreSQL 15, Redis 7 and the Docker engine (and promtool, for the metrics
+# tests). Idempotent: services that
 # already answer are used as they are. Prints the env to export.
 # --fresh-test-db drops and recreates the test database first.
 set -euo pipefail
@@ -21,6 +22,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v dockerd >/dev/null || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+# promtool checks the /metrics output in the tests (the prometheus package; its daemon is not started).
+command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   $SUDO apt-get update -qq

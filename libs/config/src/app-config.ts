@@ -29,6 +29,8 @@ export interface ApiConfig {
 export interface AuthConfig {
   /** `gpb_<id>_<secret>`: kept as an admin key on every start; unset, one is generated and printed once. */
   adminKey?: string;
+  /** `gpb_<id>_<secret>`: kept on every start as a viewer of every project, for Prometheus to scrape /metrics with. */
+  scrapeKey?: string;
   /** OIDC bearer tokens, when an issuer is configured. */
   oidc?: { issuer: string; audience: string; jwksUrl?: string; userClaim: string; groupsClaim: string };
   /** Requests per key (or per address, unauthenticated) per window. */
@@ -138,6 +140,13 @@ function loadAuthConfig(r: EnvReader, env: Env): AuthConfig {
   if (adminKey !== undefined && !ADMIN_KEY_PATTERN.test(adminKey)) {
     throw new ConfigError('GPUBATCH_ADMIN_KEY', 'must be gpb_<id>_<secret>: id 1-32 letters or digits, secret at least 32 base64url characters');
   }
+  const scrapeKey = env.GPUBATCH_SCRAPE_KEY?.trim() || undefined;
+  if (scrapeKey !== undefined && !ADMIN_KEY_PATTERN.test(scrapeKey)) {
+    throw new ConfigError('GPUBATCH_SCRAPE_KEY', 'must be gpb_<id>_<secret>: id 1-32 letters or digits, secret at least 32 base64url characters');
+  }
+  if (scrapeKey !== undefined && adminKey !== undefined && scrapeKey.split('_')[1] === adminKey.split('_')[1]) {
+    throw new ConfigError('GPUBATCH_SCRAPE_KEY', 'must have another id than GPUBATCH_ADMIN_KEY');
+  }
   const issuer = env.OIDC_ISSUER?.trim() || undefined;
   let oidc: AuthConfig['oidc'];
   if (issuer !== undefined) {
@@ -153,6 +162,7 @@ function loadAuthConfig(r: EnvReader, env: Env): AuthConfig {
   }
   return {
     ...(adminKey ? { adminKey } : {}),
+    ...(scrapeKey ? { scrapeKey } : {}),
     ...(oidc ? { oidc } : {}),
     rateLimit: { limit: r.int('RATE_LIMIT_REQUESTS', 600, 1), windowSeconds: r.int('RATE_LIMIT_WINDOW_SECONDS', 10, 1, 3600) },
     maxLogFollowers: r.int('MAX_LOG_FOLLOWERS_PER_KEY', 8, 1, 10_000),
