@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,16 @@ import { startCluster, type ApiCall } from '../support/e2e-cluster.js';
 import { resetState } from '../support/reset.js';
 import { TEST_ADMIN_KEY, testEnv } from '../support/test-env.js';
 import { waitFor } from '../support/wait-for.js';
+
+/** A command's exit code and stdout. */
+function exec(command: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.on('close', (code) => resolve({ code, stdout }));
+  });
+}
 
 const GPU_STUBS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/gpu');
 
@@ -226,6 +237,16 @@ describe('end to end: the gpubatch CLI', () => {
     const table = await cli(['usage', '-g', 'project']);
     expect(table.stdout.split('\n')[0]).toMatch(/^PROJECT\s+ATTEMPTS\s+GPU_HOURS/);
     expect(table.stdout).toMatch(/^TOTAL\s+7\s/m);
+  });
+
+  it('is the package\'s bin: npx gpubatch from the checkout, and installed globally', async () => {
+    const root = path.resolve(GPU_STUBS, '../../..');
+    const version = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')).version;
+    const npx = await exec('npx', ['--no-install', 'gpubatch', '--version'], root);
+    expect(npx).toEqual({ code: 0, stdout: `${version}\n` });
+    const prefix = path.join(dir, 'global');
+    expect((await exec('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', root], dir)).code).toBe(0);
+    expect(await exec(path.join(prefix, 'bin', 'gpubatch'), ['--version'], dir)).toEqual({ code: 0, stdout: `${version}\n` });
   });
 
   it('prints bash and zsh completion that know every command and flag', async () => {

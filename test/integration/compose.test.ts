@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -68,6 +68,12 @@ describe('docker-compose.yml: the quick start is safe and GPU-ready', () => {
       ['gpubatch-api', ['api:3000']], ['gpubatch-scheduler', ['scheduler:9465']], ['gpubatch-worker', ['worker:9465']],
     ]);
     expect(prometheus.scrape_configs[0].authorization).toEqual({ type: 'Bearer', credentials_file: '/prometheus/scrape-key' });
+    // Prometheus itself accepts it (the key file moved to where this test can write it).
+    const dir = mkdtempSync(resolve(tmpdir(), 'gpubatch-prom-'));
+    writeFileSync(resolve(dir, 'scrape-key'), 'gpb_x_' + 'k'.repeat(40));
+    writeFileSync(resolve(dir, 'prometheus.yml'), readFileSync(resolve(ROOT, 'monitoring/prometheus.yml'), 'utf8').replace('/prometheus/scrape-key', resolve(dir, 'scrape-key')));
+    const check = spawnSync('promtool', ['check', 'config', resolve(dir, 'prometheus.yml')], { encoding: 'utf8' });
+    expect({ status: check.status, stderr: check.stderr }).toEqual({ status: 0, stderr: '' });
   });
 
   it('builds one image, which every app service runs', () => {

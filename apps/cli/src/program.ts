@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
@@ -328,4 +331,16 @@ function positiveInt(flag: string, text: string): number {
   return Number(text);
 }
 
-export const VERSION = '0.1.0';
+/** The package's version: from the package.json above this file (sources and dist/ sit at different depths). */
+export const VERSION = ((): string => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+      if (pkg.name === 'gpubatch') return String(pkg.version);
+    } catch {
+      // no package.json here: look further up
+    }
+  }
+  return 'unknown';
+})();

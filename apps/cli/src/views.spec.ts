@@ -46,6 +46,8 @@ describe('CLI views', () => {
       }],
     }), now);
     expect(done).not.toContain('Est. start');
+    expect(done).not.toContain('GPU use:');
+    expect(describeJob(detail({ gpuIdle: true }), now)).toContain('GPU use:      IDLE: its GPUs averaged under 5% busy');
     expect(done).toContain('Cost:         0.500000 USD\n');
     expect(done).toMatch(/\n {2}1 {2}SUCCEEDED\s+w1\s+p\s+0,3\s+2026-12-02T11:59:00Z\s+30s\s+0\s+0.500000 USD\s+IDLE \(1.3% avg, 3% peak, 12 MiB peak\)\n/);
   });

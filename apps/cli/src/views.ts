@@ -7,7 +7,7 @@ export interface JobSummary {
 }
 
 export interface GpuUtilization {
-  samples: number; avgPercent: number; peakPercent: number; avgMemoryMiB: number; peakMemoryMiB: number; idle: boolean;
+  samples: number; avgPercent: number; peakPercent: number; avgMemoryMiB: number; peakMemoryMiB: number; idleFraction?: number; idle: boolean;
 }
 
 export interface Attempt {
@@ -20,7 +20,7 @@ export interface JobDetail extends JobSummary {
   definition: string; image: string; command: string[]; resources: { vcpus: number; memoryMiB: number; gpus: number; gpuModel: string | null };
   timeoutSeconds: number | null; retryStrategy: { attempts: number }; dependsOn: { jobId: string }[];
   arrayProperties: { size: number; statusSummary: Record<string, number> } | { parentId: string; index: number } | null;
-  tags: Record<string, string>; cost: Record<string, string>; costFinal: boolean; attempts: Attempt[];
+  tags: Record<string, string>; cost: Record<string, string>; costFinal: boolean; attempts: Attempt[]; gpuIdle?: boolean;
   events: { at: string; from: string | null; to: string; reason: string | null }[];
 }
 
@@ -105,6 +105,7 @@ export function describeJob(job: JobDetail, now: Date): string {
     field('Array child', `index ${job.arrayProperties.index} of ${job.arrayProperties.parentId}`);
   }
   if (Object.keys(job.tags).length) field('Tags', Object.entries(job.tags).map(([k, v]) => `${k}=${v}`).join(', '));
+  if (job.gpuIdle) field('GPU use', `IDLE: its GPUs averaged under 5% busy (see GPU UTIL below)`);
   const costs = Object.entries(job.cost);
   field('Cost', costs.length ? `${costs.map(([c, a]) => `${a} ${c}`).join(' + ')}${job.costFinal ? '' : ' (so far)'}` : 'none yet');
   field('Created', `${job.createdAt} (${formatAge(job.createdAt, now)} ago)`);
