@@ -71,7 +71,7 @@ describe('docker-compose.yml: the quick start is safe and GPU-ready', () => {
     // Prometheus itself accepts it (the key file moved to where this test can write it).
     const dir = mkdtempSync(resolve(tmpdir(), 'gpubatch-prom-'));
     writeFileSync(resolve(dir, 'scrape-key'), 'gpb_x_' + 'k'.repeat(40));
-    writeFileSync(resolve(dir, 'prometheus.yml'), readFileSync(resolve(ROOT, 'monitoring/prometheus.yml'), 'utf8').replace('/prometheus/scrape-key', resolve(dir, 'scrape-key')));
+    writeFileSync(resolve(dir, 'prometheus.yml'), readFileSync(resolve(ROOT, 'monitoring/prometheus.yml'), 'utf8').replaceAll('/prometheus/scrape-key', resolve(dir, 'scrape-key')));
     const check = spawnSync('promtool', ['check', 'config', resolve(dir, 'prometheus.yml')], { encoding: 'utf8' });
     expect({ status: check.status, stderr: check.stderr }).toEqual({ status: 0, stderr: '' });
   });
