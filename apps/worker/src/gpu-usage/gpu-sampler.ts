@@ -42,7 +42,7 @@ export class GpuSampler {
     this.timer ??= setInterval(() => void this.sampleOnce(), this.intervalMs);
     return {
       finish: async () => {
-        // One last round, so that even a short attempt has a sample.
+        // One last round (or the one in flight), so that even a short attempt has a sample.
         await this.sampleOnce();
         this.tracked.delete(key);
         if (this.tracked.size === 0) this.stopTimer();
