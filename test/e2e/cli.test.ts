@@ -125,7 +125,7 @@ describe('end to end: the gpubatch CLI', () => {
     expect(broken.stderr).toContain('cannot read');
   });
 
-  it('submit --wait shows progress and exits with the job\'s exit code', async () => {
+  it('submit --wait shows progress, --follow streams the output, and both exit with the job\'s exit code', async () => {
     const ok = await cli(['submit', 'cli-exit', '-q', QUEUE, '--wait']);
     expect(ok.stderr).toMatch(/submitted job [0-9a-f-]{36} \(cli-exit\)\n/);
     expect(ok.stderr).toMatch(/: SUCCEEDED/);
@@ -137,6 +137,11 @@ describe('end to end: the gpubatch CLI', () => {
     const body = JSON.parse(failed.stdout);
     expect(body).toMatchObject({ name: 'three', status: 'FAILED', statusReason: 'Essential container exited with code 3' });
     expect(body.attempts[0].exitCode).toBe(3);
+
+    const followed = await cli(['submit', 'cli-exit', '-q', QUEUE, '-p', 'code=4', '--follow']);
+    expect(followed.code).toBe(4);
+    const followedId = /submitted job ([0-9a-f-]{36})/.exec(followed.stderr)![1];
+    expect(followed.stdout).toBe(`hello ${followedId}\njob ${followedId} FAILED: Essential container exited with code 4\n`);
 
     const badFlag = await cli(['submit', 'cli-exit', '-q', QUEUE, '--memory', 'lots']);
     expect(badFlag.code).toBe(2);
@@ -233,11 +238,11 @@ describe('end to end: the gpubatch CLI', () => {
     expect(header.split(',')).toContain('gpuHours');
     const mine = rows.find((r) => r.startsWith(`default,${today},`));
     expect(mine).toBeDefined();
-    // Jobs that ran: 2 from --wait, 3 array children, the slow one and the long one.
-    expect(Number(mine!.split(',')[3])).toBe(7);
+    // Jobs that ran: 2 from --wait, 1 from --follow, 3 array children, the slow one and the long one.
+    expect(Number(mine!.split(',')[3])).toBe(8);
     const table = await cli(['usage', '-g', 'project']);
     expect(table.stdout.split('\n')[0]).toMatch(/^PROJECT\s+ATTEMPTS\s+GPU_HOURS/);
-    expect(table.stdout).toMatch(/^TOTAL\s+7\s/m);
+    expect(table.stdout).toMatch(/^TOTAL\s+8\s/m);
   });
 
   it('is the package\'s bin: npx gpubatch from the checkout, and installed globally', async () => {
