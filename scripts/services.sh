@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (Debian packages) and starts what gpubatch needs on this machine:
 # PostgreSQL 15, Redis 7 and the Docker engine (and chromium, for the
-# dashboard's browser test). Idempotent: services that
+# dashboard's browser test, and promtool, for the metrics tests). Idempotent: services that
 # already answer are used as they are. Prints the env to export.
 # --fresh-test-db drops and recreates the test database first.
 set -euo pipefail
@@ -24,6 +24,8 @@ dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 # The dashboard's browser test drives Debian's chromium (playwright-core never downloads a browser).
 command -v chromium >/dev/null || missing+=(chromium)
+# promtool checks the /metrics output in the tests (the prometheus package; its daemon is not started).
+command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   $SUDO apt-get update -qq

@@ -17,6 +17,8 @@ const ALLOWED: Record<string, string[]> = {
   submit: ['member', 'operator', 'admin', 'limitedAdmin'],
   operate: ['operator', 'admin'],
   admin: ['admin'],
+  // Read on every project ('*'): none of these callers but the cluster-wide operator and admin.
+  observe: ['operator', 'admin'],
 };
 
 describe('authentication and roles (API, real Postgres)', () => {

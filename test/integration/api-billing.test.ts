@@ -146,9 +146,9 @@ describe('pools, projects, usage reports and cost estimates (API, real Postgres)
       const csv = await api.request('GET', `/api/v1/usage?from=${from}&to=${to}&groupBy=project,tag:team`, undefined, { accept: 'text/csv' });
       expect(csv.status).toBe(200);
       const lines = (csv.body as unknown as string).trim().split('\r\n');
-      expect(lines[0]).toBe('project,tag:team,currency,attempts,gpuHours,vcpuHours,memoryGiBHours,cost,includesRunning');
+      expect(lines[0]).toBe('project,tag:team,currency,attempts,gpuHours,vcpuHours,memoryGiBHours,cost,includesRunning,idleGpuHours');
       expect(lines.slice(1)).toEqual(json.body.rows.map((r: Record<string, unknown>) =>
-        [r.project, r['tag:team'], r.currency, r.attempts, r.gpuHours, r.vcpuHours, r.memoryGiBHours, r.cost, r.includesRunning].join(',')));
+        [r.project, r['tag:team'], r.currency, r.attempts, r.gpuHours, r.vcpuHours, r.memoryGiBHours, r.cost, r.includesRunning, r.idleGpuHours].join(',')));
     });
 
     it('answers periods that cut days in two, and stays exact as running rows accrue and settle', async () => {

@@ -1,6 +1,6 @@
 import { SecretBox } from '#libs/config';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -31,9 +31,50 @@ function runHealthCheck(test: string[], port: number): Promise<number | null> {
 }
 
 describe('docker-compose.yml: the quick start is safe and GPU-ready', () => {
-  it('publishes the API on loopback only, unless GPUBATCH_API_BIND opens it', () => {
+  it('publishes the API (and Grafana, in the monitoring profile) on loopback only, unless GPUBATCH_API_BIND opens it', () => {
     expect(base.services.api.ports).toEqual(['${GPUBATCH_API_BIND:-127.0.0.1}:${GPUBATCH_API_PORT:-3000}:3000']);
-    for (const name of Object.keys(base.services).filter((s) => s !== 'api')) expect(base.services[name].ports).toBeUndefined();
+    expect(base.services.grafana.ports).toEqual(['${GPUBATCH_GRAFANA_BIND:-127.0.0.1}:${GPUBATCH_GRAFANA_PORT:-3001}:3000']);
+    for (const name of Object.keys(base.services).filter((s) => s !== 'api' && s !== 'grafana')) expect(base.services[name].ports).toBeUndefined();
+  });
+
+  it('adds Prometheus and Grafana only with the monitoring profile, the dashboard provisioned', () => {
+    const profiled = Object.keys(base.services).filter((s) => base.services[s].profiles !== undefined);
+    expect(profiled.sort()).toEqual(['grafana', 'prometheus']);
+    for (const s of profiled) expect(base.services[s].profiles).toEqual(['monitoring']);
+    expect(base.services.prometheus.volumes).toContain('./monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+    expect(base.services.grafana.volumes).toEqual([
+      './monitoring/grafana/provisioning:/etc/grafana/provisioning:ro', './monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro',
+    ]);
+    // Every path the services mount exists in the repository.
+    for (const s of profiled) {
+      for (const v of base.services[s].volumes.filter((x: string) => x.startsWith('./'))) expect(existsSync(resolve(ROOT, v.split(':')[0]))).toBe(true);
+    }
+    const provider = parse(readFileSync(resolve(ROOT, 'monitoring/grafana/provisioning/dashboards/gpubatch.yml'), 'utf8'));
+    expect(provider.providers[0].options.path).toBe('/var/lib/grafana/dashboards');
+    const datasource = parse(readFileSync(resolve(ROOT, 'monitoring/grafana/provisioning/datasources/prometheus.yml'), 'utf8'));
+    expect(datasource.datasources[0]).toMatchObject({ type: 'prometheus', url: 'http://prometheus:9090', uid: 'gpubatch-prometheus' });
+    const dashboard = JSON.parse(readFileSync(resolve(ROOT, 'monitoring/grafana/dashboards/gpubatch.json'), 'utf8'));
+    expect(dashboard.panels.length).toBeGreaterThan(8);
+    for (const panel of dashboard.panels) expect(panel.datasource.uid).toBe('gpubatch-prometheus');
+  });
+
+  it('has Prometheus scrape the API with the scrape key, and the scheduler and worker on their metrics port', () => {
+    const key = '${GPUBATCH_SCRAPE_KEY:-gpb_localscrape_gpubatch-local-scrape-key-change-me-000}';
+    expect(base.services.api.environment.GPUBATCH_SCRAPE_KEY).toBe(key);
+    expect(base.services.prometheus.environment.GPUBATCH_SCRAPE_KEY).toBe(key);
+    expect(base.services.prometheus.entrypoint.join(' ')).toContain('> /prometheus/scrape-key');
+    for (const app of ['scheduler', 'worker']) expect(base.services[app].environment).toMatchObject({ METRICS_PORT: '9465', METRICS_HOST: '0.0.0.0' });
+    const prometheus = parse(readFileSync(resolve(ROOT, 'monitoring/prometheus.yml'), 'utf8'));
+    expect(prometheus.scrape_configs.map((c: { job_name: string; static_configs: { targets: string[] }[] }) => [c.job_name, c.static_configs[0].targets])).toEqual([
+      ['gpubatch-api', ['api:3000']], ['gpubatch-scheduler', ['scheduler:9465']], ['gpubatch-worker', ['worker:9465']],
+    ]);
+    expect(prometheus.scrape_configs[0].authorization).toEqual({ type: 'Bearer', credentials_file: '/prometheus/scrape-key' });
+    // Prometheus itself accepts it (the key file moved to where this test can write it).
+    const dir = mkdtempSync(resolve(tmpdir(), 'gpubatch-prom-'));
+    writeFileSync(resolve(dir, 'scrape-key'), 'gpb_x_' + 'k'.repeat(40));
+    writeFileSync(resolve(dir, 'prometheus.yml'), readFileSync(resolve(ROOT, 'monitoring/prometheus.yml'), 'utf8').replaceAll('/prometheus/scrape-key', resolve(dir, 'scrape-key')));
+    const check = spawnSync('promtool', ['check', 'config', resolve(dir, 'prometheus.yml')], { encoding: 'utf8' });
+    expect({ status: check.status, stderr: check.stderr }).toEqual({ status: 0, stderr: '' });
   });
 
   it('builds one image, which every app service runs', () => {
@@ -120,6 +161,7 @@ describe('the worker as the GPU profile starts it', () => {
     const { command: [node, entry], environment } = gpuWorker();
     expect(node).toBe('node');
     const probePort = await LocalCluster.freePort();
+    const metricsPort = await LocalCluster.freePort();
     const child = spawn(process.execPath, [resolve(ROOT, entry)], {
       env: {
         ...environment,
@@ -131,6 +173,9 @@ describe('the worker as the GPU profile starts it', () => {
         WORKER_STATE_DIR: resolve(tmpdir(), `gpubatch-compose-${process.pid}`),
         WORKER_ID: workerId,
         PROBE_PORT: String(probePort),
+        // Compose's metrics port, moved: other runs on this machine may hold 9465.
+        METRICS_PORT: String(metricsPort),
+        METRICS_HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
         PATH: `${resolve(ROOT, 'test/fixtures/gpu')}${delimiter}${process.env.PATH}`,
       },
@@ -147,6 +192,9 @@ describe('the worker as the GPU profile starts it', () => {
         [1, 'GPU-22222222-2222-2222-2222-222222222222', 'NVIDIA A100-SXM4-80GB'],
       ]);
       expect(await runHealthCheck(base.services.worker.healthcheck.test, probePort)).toBe(0);
+      const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain('gpubatch_worker_running_attempts 0');
     } finally {
       child.kill('SIGTERM');
       await exited;

@@ -3,6 +3,7 @@ import { createLogger } from '#libs/log';
 import { runMain } from '#libs/process';
 import { createApiApp } from '../../api/src/api-app.js';
 import { startScheduler } from '../../scheduler/src/scheduler.js';
+import { schedulerMetrics } from '../../scheduler/src/metrics/scheduler-metrics.js';
 import { startWorker } from '../../worker/src/worker-agent.js';
 
 // One process for one GPU server or a laptop: the API, a scheduler and a
@@ -23,4 +24,5 @@ await runMain('all-in-one', async () => {
     await scheduler.stop();
     await api.close();
   };
-});
+// The API serves its own /metrics; METRICS_PORT serves the scheduler's (the worker's are not served in this mode).
+}, { metrics: schedulerMetrics.registry });

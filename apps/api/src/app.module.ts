@@ -11,6 +11,7 @@ import { JobQueuesModule } from './job-queues/job-queues.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { JoinTokensModule } from './join-tokens/join-tokens.module.js';
 import { OverviewModule } from './overview/overview.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { PoolsModule } from './pools/pools.module.js';
 import { ProjectsModule } from './projects/projects.module.js';
 import { SchedulesModule } from './schedules/schedules.module.js';
@@ -23,7 +24,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [InfraModule.forRoot(deps), AuthModule.forRoot(), HealthModule, JobDefinitionsModule, JobQueuesModule, JobsModule, SchedulesModule, WorkersModule,
-        PoolsModule, ProjectsModule, UsageModule, JoinTokensModule, OverviewModule],
+        PoolsModule, ProjectsModule, UsageModule, JoinTokensModule, OverviewModule, MetricsModule],
     };
   }
 }

@@ -5,6 +5,7 @@ import type { Logger } from '#libs/log';
 import { closeRedis, createRedis } from '#libs/queue';
 import { SchedulerCoordinator } from './coordinator/scheduler-coordinator.js';
 import { LeaderLease } from './leader/leader-lease.js';
+import { schedulerMetrics } from './metrics/scheduler-metrics.js';
 
 /** Starts a scheduler replica: it leads when it holds the lease and stands by otherwise. */
 export async function startScheduler(config: SchedulerConfig, logger: Logger): Promise<{ stop(): Promise<void>; isLeader(): boolean }> {
@@ -41,6 +42,7 @@ export async function startScheduler(config: SchedulerConfig, logger: Logger): P
     },
   }, logger);
   lease.start();
+  schedulerMetrics.watch(() => lease.isLeader, () => loop?.heartbeats() ?? []);
   return {
     isLeader: () => lease.isLeader,
     stop: async () => {

@@ -2,6 +2,7 @@ import { loadWorkerConfig } from '#libs/config';
 import { createLogger } from '#libs/log';
 import { runMain } from '#libs/process';
 import { startWorker } from './worker-agent.js';
+import { workerMetrics } from './metrics/worker-metrics.js';
 
 await runMain('worker', async () => {
   const config = loadWorkerConfig();
@@ -16,4 +17,4 @@ await runMain('worker', async () => {
     process.exit(1);
   });
   return () => agent.stop();
-});
+}, { metrics: workerMetrics.registry });

@@ -16,6 +16,8 @@ import { Outbox } from './reporter/outbox.js';
 import { adoptContainers } from './runner/adoption.js';
 import { ContainerRunner } from './runner/container-runner.js';
 import { containerName } from './runner/container-spec.js';
+import { GpuSampler, nvidiaSmiSamples } from './gpu-usage/gpu-sampler.js';
+import { workerMetrics } from './metrics/worker-metrics.js';
 
 // Multi-GB ML images take minutes to pull; this only stops a registry that hangs for good.
 const PULL_TIMEOUT_MS = 30 * 60_000;
@@ -80,12 +82,15 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     liveLogs,
   );
   const attempts = new AttemptRegistry();
+  // Only where GPUs were discovered with nvidia-smi: configured GPUs have no nvidia-smi to ask.
+  const sampler = config.gpus.mode === 'auto' && gpus.length > 0 ? new GpuSampler(nvidiaSmiSamples(), config.gpuSampleMs ?? 10_000, logger) : null;
   const consumer = new DispatchConsumer(
     { redisUrl, workerId: config.workerId, concurrency: config.maxConcurrentJobs },
     runner,
     reporter,
     attempts,
     logger,
+    sampler,
   );
   const control = new ControlConsumer({ redisUrl, workerId: config.workerId }, attempts, logger, async (jobId, attempt) => {
     const leftover = docker.getContainer(containerName(jobId, attempt));
@@ -114,6 +119,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       await adopted;
       // Only now: a terminate must still reach the attempts that run on during the drain.
       await control.close();
+      sampler?.stop();
       await heartbeat.leave();
       await reporter.close();
       await liveLogs.close();
@@ -140,6 +146,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     logger,
   );
 
+  workerMetrics.watch(() => attempts.heldKeys().length, () => heartbeat.lastWritten());
   try {
     // Reports an earlier process left go out first, so an adopted attempt's RUNNING is ahead of its exit.
     await reporter.start();

@@ -31,6 +31,8 @@ export interface ApiConfig {
 export interface AuthConfig {
   /** `gpb_<id>_<secret>`: kept as an admin key on every start; unset, one is generated and printed once. */
   adminKey?: string;
+  /** `gpb_<id>_<secret>`: kept on every start as a viewer of every project, for Prometheus to scrape /metrics with. */
+  scrapeKey?: string;
   /** OIDC bearer tokens, when an issuer is configured. */
   oidc?: { issuer: string; audience: string; jwksUrl?: string; userClaim: string; groupsClaim: string };
   /** Requests per key (or per address, unauthenticated) per window. */
@@ -96,6 +98,8 @@ export interface WorkerConfig {
   networkMode: string;
   dockerSocket: string;
   heartbeatMs: number;
+  /** How often the GPUs of running attempts are sampled with nvidia-smi (utilisation, memory used); default 10 s. */
+  gpuSampleMs?: number;
   /** Most output kept per attempt; the rest is cut with a marker. */
   maxLogBytes: number;
   /** How many attempts may run at once on this worker (resources permitting). */
@@ -139,6 +143,13 @@ function loadAuthConfig(r: EnvReader, env: Env): AuthConfig {
   if (adminKey !== undefined && !ADMIN_KEY_PATTERN.test(adminKey)) {
     throw new ConfigError('GPUBATCH_ADMIN_KEY', 'must be gpb_<id>_<secret>: id 1-32 letters or digits, secret at least 32 base64url characters');
   }
+  const scrapeKey = env.GPUBATCH_SCRAPE_KEY?.trim() || undefined;
+  if (scrapeKey !== undefined && !ADMIN_KEY_PATTERN.test(scrapeKey)) {
+    throw new ConfigError('GPUBATCH_SCRAPE_KEY', 'must be gpb_<id>_<secret>: id 1-32 letters or digits, secret at least 32 base64url characters');
+  }
+  if (scrapeKey !== undefined && adminKey !== undefined && scrapeKey.split('_')[1] === adminKey.split('_')[1]) {
+    throw new ConfigError('GPUBATCH_SCRAPE_KEY', 'must have another id than GPUBATCH_ADMIN_KEY');
+  }
   const issuer = env.OIDC_ISSUER?.trim() || undefined;
   let oidc: AuthConfig['oidc'];
   if (issuer !== undefined) {
@@ -154,6 +165,7 @@ function loadAuthConfig(r: EnvReader, env: Env): AuthConfig {
   }
   return {
     ...(adminKey ? { adminKey } : {}),
+    ...(scrapeKey ? { scrapeKey } : {}),
     ...(oidc ? { oidc } : {}),
     rateLimit: { limit: r.int('RATE_LIMIT_REQUESTS', 600, 1), windowSeconds: r.int('RATE_LIMIT_WINDOW_SECONDS', 10, 1, 3600) },
     maxLogFollowers: r.int('MAX_LOG_FOLLOWERS_PER_KEY', 8, 1, 10_000),
@@ -195,6 +207,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     networkMode: r.string('JOB_NETWORK_MODE', 'bridge'),
     dockerSocket: r.string('DOCKER_SOCKET', '/var/run/docker.sock'),
     heartbeatMs,
+    gpuSampleMs: r.int('WORKER_GPU_SAMPLE_MS', 10_000, 100, 3_600_000),
     maxLogBytes: r.int('JOB_MAX_LOG_BYTES', 10 * 2 ** 20, 1024),
     maxConcurrentJobs: r.int('WORKER_MAX_CONCURRENT_JOBS', 64, 1, 10_000),
     stopGraceSeconds: r.int('JOB_STOP_GRACE_SECONDS', 30, 0, 3600),

@@ -11,3 +11,4 @@ export * from './failure.js';
 export * from './parameters.js';
 export * from './sim/index.js';
 export * from './retry.js';
+export * from './gpu-utilization.js';

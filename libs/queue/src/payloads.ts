@@ -1,5 +1,5 @@
 import type { EffectiveContainerPolicy } from '#libs/config';
-import type { AttemptEnd, Resources } from '#libs/core';
+import type { AttemptEnd, GpuUtilizationSummary, Resources } from '#libs/core';
 
 export interface IntakePayload {
   jobId: string;
@@ -69,6 +69,8 @@ export interface AttemptExitedEvent {
   end: AttemptEnd;
   logs: LogLine[];
   logsTruncated: boolean;
+  /** What its GPUs did while it ran, where the worker could sample them (nvidia-smi); absent otherwise. */
+  gpuUtilization?: GpuUtilizationSummary;
   /** HMAC of the report by its worker's signing key (report-signing.ts); required when worker auth is on. */
   signature?: string;
 }

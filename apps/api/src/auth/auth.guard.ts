@@ -10,7 +10,7 @@ import { ACCESS_METADATA, type Access } from './require-access.decorator.js';
 /**
  * The one gate of every route (APP_GUARD). A route that declares no access
  * level is refused to everyone: a new route cannot slip through unguarded.
- * Cluster-wide levels (operate, admin) need the role on every project ('*');
+ * Cluster-wide levels (operate, admin, observe) need the role on every project ('*');
  * read and submit need it in some project, and the services then check the
  * project of the job (or submit body) concerned.
  */
@@ -34,7 +34,7 @@ export class AuthGuard implements CanActivate {
     setCaller(req, caller);
     this.limit(caller.id, context);
     if (access === undefined) throw new ApiError('FORBIDDEN', 'this route declares no access level, so it is refused');
-    const allowed = access === 'operate' || access === 'admin' ? caller.canEverywhere(access) : caller.canSomewhere(access);
+    const allowed = access === 'operate' || access === 'admin' || access === 'observe' ? caller.canEverywhere(access) : caller.canSomewhere(access);
     if (!allowed) throw new ApiError('FORBIDDEN', `this needs the ${access} right, which ${caller.id} does not hold`);
     return true;
   }

@@ -39,6 +39,26 @@ export class AuthService implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     await this.bootstrapAdminKey();
+    await this.installScrapeKey();
+  }
+
+  /**
+   * GPUBATCH_SCRAPE_KEY, (re)installed on every start as a viewer of every
+   * project: what /metrics needs, and nothing that writes.
+   */
+  private async installScrapeKey(): Promise<void> {
+    const configured = this.config.auth.scrapeKey ? parseApiKey(this.config.auth.scrapeKey) : undefined;
+    if (!configured) return;
+    await this.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO api_keys (id, name, secret_hash, created_by) VALUES ($1, 'metrics scrape (GPUBATCH_SCRAPE_KEY)', $2, 'gpubatch')
+         ON CONFLICT (id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash, revoked_at = NULL, expires_at = NULL, project = NULL`,
+        [configured.id, hashSecret(configured.secret)],
+      );
+      // Exactly viewer on '*': any other binding this id had is taken back.
+      await tx.query(`DELETE FROM role_bindings WHERE subject = $1`, [`key:${configured.id}`]);
+      await tx.query(`INSERT INTO role_bindings (subject, project, role) VALUES ($1, $2, 'viewer')`, [`key:${configured.id}`, ALL_PROJECTS]);
+    });
   }
 
   async authenticate(authorization: string | undefined, now = Date.now()): Promise<Caller | undefined> {

@@ -5,7 +5,7 @@ export type Role = (typeof ROLES)[number];
 
 /** Each role holds the rights of the ones before it. */
 const RANK: Record<Role, number> = { viewer: 1, member: 2, operator: 3, admin: 4 };
-const NEEDS: Record<Exclude<Access, 'public'>, number> = { read: 1, submit: 2, operate: 3, admin: 4 };
+const NEEDS: Record<Exclude<Access, 'public'>, number> = { read: 1, observe: 1, submit: 2, operate: 3, admin: 4 };
 
 /** Every project: a binding on '*' applies to all of them, present and future. */
 export const ALL_PROJECTS = '*';

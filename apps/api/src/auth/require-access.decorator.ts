@@ -7,9 +7,10 @@ import { SetMetadata } from '@nestjs/common';
  * - `read`: any role that can see the project (viewer and up);
  * - `submit`: submit, cancel and terminate jobs (member and up);
  * - `operate`: workers, pools, queues, drain, join tokens (operator and admin);
- * - `admin`: keys, projects' roles, the audit log.
+ * - `admin`: keys, projects' roles, the audit log;
+ * - `observe`: read on every project ('*'): cluster-wide figures such as /metrics.
  */
-export type Access = 'public' | 'read' | 'submit' | 'operate' | 'admin';
+export type Access = 'public' | 'read' | 'submit' | 'operate' | 'admin' | 'observe';
 
 export const ACCESS_METADATA = 'gpubatch:access';
 

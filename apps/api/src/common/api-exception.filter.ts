@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus } from
 import type { FastifyReply } from 'fastify';
 import type { Logger } from '#libs/log';
 import { ApiError, type ErrorBody } from './api-error.js';
+import { apiMetrics } from '../metrics/api-metrics.js';
 
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'VALIDATION_FAILED',
@@ -28,6 +29,7 @@ export class ApiExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const body = this.toBody(exception);
+    apiMetrics.errors.inc({ kind: body.code });
     if (body.statusCode >= 500) this.logger.error({ err: exception }, 'unhandled error');
     void reply.status(body.statusCode).send(body);
   }

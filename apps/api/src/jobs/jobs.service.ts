@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import {
-  estimateMaxCost, MAX_EXPANDED_COMMAND_CHARS, parseGpuModel, poolsForJob, substituteParameters, sumMoney, type CapacityType,
+  estimateMaxCost, isIdle, MAX_EXPANDED_COMMAND_CHARS, parseGpuModel, poolsForJob, substituteParameters, sumMoney, type CapacityType,
 } from '#libs/core';
 import { JobAttemptEntity, JobEventEntity, UsageEntity, type JobDefinitionEntity, type JobQueueEntity } from '#libs/db';
 import type { Logger } from '#libs/log';
@@ -15,16 +15,17 @@ import { poolPolicy } from '../pools/dto/pool.dto.js';
 import { JobDefinitionsService, retryRules } from '../job-definitions/job-definitions.service.js';
 import { JobQueuesService } from '../job-queues/job-queues.service.js';
 import { PoolsService } from '../pools/pools.service.js';
-import type { AttemptCostView, CostEstimateView, JobDetailView, JobListView, JobSummaryView, SubmitJobResponse } from './dto/job.view.js';
+import type { AttemptCostView, CostEstimateView, GpuUtilizationView, JobDetailView, JobListView, JobSummaryView, SubmitJobResponse } from './dto/job.view.js';
 import type { ListJobsQuery } from './dto/list-jobs.query.js';
 import type { SubmitJobDto } from './dto/submit-job.dto.js';
 import { insertArrayChildren } from './array-children.js';
+import { apiMetrics } from '../metrics/api-metrics.js';
 
-const SUMMARY_COLUMNS = `id, name, queue, status, status_reason, priority, created_at, started_at, stopped_at,
+const SUMMARY_COLUMNS = `id, name, queue, project, gpus, array_size, status, status_reason, priority, created_at, started_at, stopped_at,
   created_at::text AS created_at_exact`;
 
 interface JobRow {
-  id: string; name: string; queue: string; status: string; status_reason: string | null; priority: number;
+  id: string; name: string; queue: string; project: string; gpus: number; array_size: number | null; status: string; status_reason: string | null; priority: number;
   created_at: Date; started_at: Date | null; stopped_at: Date | null; created_at_exact: string;
 }
 
@@ -110,6 +111,7 @@ export class JobsService {
         this.logger.warn({ err, jobId: id }, 'intake add failed; the scheduler will find the job in Postgres'),
       );
     }
+    apiMetrics.submits.inc({ queue: queue.name, project: dto.project ?? 'default' });
     const estimatedMaxCost = await this.estimate(queue, job, dto.interruptible ?? false, size ?? 1);
     return { jobId: id, name: dto.name, ...(estimatedMaxCost && { estimatedMaxCost }) };
   }
@@ -255,6 +257,7 @@ export class JobsService {
     where.push(q.arrayJobId ? `parent_id = $${params.push(q.arrayJobId)}` : 'parent_id IS NULL');
     if (q.queue) where.push(`queue = $${params.push(q.queue)}`);
     if (q.status) where.push(`status = $${params.push(q.status)}`);
+    if (q.project) where.push(`project = $${params.push(q.project)}`);
     if (q.cursor) {
       const c = decodeCursor(q.cursor);
       where.push(`(created_at, id) < ($${params.push(c.createdAt)}::timestamptz, $${params.push(c.id)})`);
@@ -314,8 +317,9 @@ export class JobsService {
       attempts: attempts.map((a) => ({
         attempt: a.attempt, status: a.status, workerId: a.workerId, pool: a.pool, gpuDevices: a.gpuDevices,
         containerId: a.containerId, startedAt: iso(a.startedAt), stoppedAt: iso(a.stoppedAt), exitCode: a.exitCode, reason: a.reason,
-        cost: attemptCost(usage.find((u) => u.attempt === a.attempt)),
+        cost: attemptCost(usage.find((u) => u.attempt === a.attempt)), gpuUtilization: gpuUtilization(a),
       })),
+      gpuIdle: attempts.some((a) => gpuUtilization(a)?.idle === true),
       events: events.map((e) => ({ at: e.at.toISOString(), from: e.fromStatus, to: e.toStatus, reason: e.reason })),
     };
   }
@@ -339,13 +343,22 @@ function attemptCost(u: UsageEntity | undefined): AttemptCostView | null {
   } : null;
 }
 
+function gpuUtilization(a: JobAttemptEntity): GpuUtilizationView | null {
+  if (!a.gpuUtilSamples) return null;
+  const view = {
+    samples: a.gpuUtilSamples, avgPercent: a.gpuUtilAvg ?? 0, peakPercent: a.gpuUtilPeak ?? 0,
+    avgMemoryMiB: a.gpuMemoryAvgMiB ?? 0, peakMemoryMiB: a.gpuMemoryPeakMiB ?? 0, idleFraction: a.gpuIdleFraction ?? 0,
+  };
+  return { ...view, idle: isIdle(view) };
+}
+
 function iso(d: Date | null): string | null {
   return d ? d.toISOString() : null;
 }
 
 function toSummary(r: JobRow): JobSummaryView {
   return {
-    jobId: r.id, name: r.name, queue: r.queue, status: r.status, statusReason: r.status_reason, priority: r.priority,
+    jobId: r.id, name: r.name, queue: r.queue, project: r.project, gpus: r.gpus, arraySize: r.array_size, status: r.status, statusReason: r.status_reason, priority: r.priority,
     createdAt: r.created_at.toISOString(), startedAt: iso(r.started_at), stoppedAt: iso(r.stopped_at),
   };
 }

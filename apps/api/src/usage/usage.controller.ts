@@ -10,7 +10,8 @@ import type { Caller } from '../auth/caller.js';
 import { CurrentCaller } from '../auth/current-caller.decorator.js';
 import { ProjectAccess } from '../auth/project-access.js';
 
-const FIGURES = ['currency', 'attempts', 'gpuHours', 'vcpuHours', 'memoryGiBHours', 'cost', 'includesRunning'] as const;
+// idleGpuHours last: it came later, and CSV readers that go by position keep working.
+const FIGURES = ['currency', 'attempts', 'gpuHours', 'vcpuHours', 'memoryGiBHours', 'cost', 'includesRunning', 'idleGpuHours'] as const;
 
 @ApiTags('usage')
 @Controller('api/v1/usage')

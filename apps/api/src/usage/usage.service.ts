@@ -4,7 +4,7 @@ import type { UsageFigures, UsageReport } from './dto/usage.dto.js';
 import { parseGroupBy, parsePeriod, splitByDays } from './usage-report.js';
 
 interface FigureRow {
-  is_total: boolean; currency: string; attempts: number; gpu_hours: number; vcpu_hours: number; memory_gib_hours: number;
+  is_total: boolean; currency: string; attempts: number; gpu_hours: number; idle_gpu_hours: number; vcpu_hours: number; memory_gib_hours: number;
   cost: string; includes_running: boolean; [key: `g${number}`]: string | null;
 }
 
@@ -32,13 +32,13 @@ export class UsageService {
       await tx.query(`SET LOCAL work_mem = '64MB'; SET LOCAL jit = off`);
       return tx.query(
         `WITH source AS (
-           SELECT currency, ${keysOf('rollup')} attempts, running, gpu_seconds, vcpu_seconds, memory_mib_seconds, cost
+           SELECT currency, ${keysOf('rollup')} attempts, running, gpu_seconds, vcpu_seconds, memory_mib_seconds, cost, idle_gpu_seconds
            FROM usage_daily
            WHERE day >= ($3::timestamptz AT TIME ZONE 'UTC')::date AND day < ($4::timestamptz AT TIME ZONE 'UTC')::date AND attempts <> 0
              AND ($5::text[] IS NULL OR project = ANY($5::text[]))
            UNION ALL
            SELECT currency, ${keysOf('rows')} 1, running::int, gpus::bigint * billed_seconds, vcpus * billed_seconds,
-                  memory_mib::bigint * billed_seconds, cost
+                  memory_mib::bigint * billed_seconds, cost, idle_gpu_seconds
            FROM usage WHERE ((started_at >= $1 AND started_at < $3) OR (started_at >= $4 AND started_at < $2))
              AND ($5::text[] IS NULL OR project = ANY($5::text[]))),
          -- Grouped first with plain sums, then the grouping sets over those few groups:
@@ -46,11 +46,12 @@ export class UsageService {
          grouped AS (
            SELECT ${['currency', ...groupColumns].join(', ')}, sum(attempts) AS attempts, sum(running) AS running,
                   sum(gpu_seconds) AS gpu_seconds, sum(vcpu_seconds) AS vcpu_seconds, sum(memory_mib_seconds) AS memory_mib_seconds,
-                  sum(cost) AS cost
+                  sum(cost) AS cost, sum(idle_gpu_seconds) AS idle_gpu_seconds
            FROM source GROUP BY ${['currency', ...groupColumns].join(', ')})
          SELECT ${grouped ? `GROUPING(${groupColumns.join(', ')}) <> 0` : 'true'} AS is_total, currency, ${[...groupColumns, ''].join(', ')}
                 sum(attempts)::int AS attempts,
                 round(sum(gpu_seconds) / 3600.0, 6)::float8 AS gpu_hours,
+                round(sum(idle_gpu_seconds) / 3600.0, 6)::float8 AS idle_gpu_hours,
                 round(sum(vcpu_seconds) / 3600.0, 6)::float8 AS vcpu_hours,
                 round(sum(memory_mib_seconds) / 1024.0 / 3600.0, 6)::float8 AS memory_gib_hours,
                 sum(cost)::text AS cost, sum(running) > 0 AS includes_running
@@ -61,7 +62,7 @@ export class UsageService {
       );
     });
     const figures = (r: FigureRow): UsageFigures => ({
-      attempts: r.attempts, gpuHours: r.gpu_hours, vcpuHours: r.vcpu_hours, memoryGiBHours: r.memory_gib_hours,
+      attempts: r.attempts, gpuHours: r.gpu_hours, idleGpuHours: r.idle_gpu_hours, vcpuHours: r.vcpu_hours, memoryGiBHours: r.memory_gib_hours,
       currency: r.currency.trim(), cost: r.cost, includesRunning: r.includes_running,
     });
 

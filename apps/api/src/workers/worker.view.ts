@@ -11,7 +11,7 @@ export class GpuView {
   @ApiPropertyOptional({ type: String, nullable: true, description: "The job holding it; null when free, or held by a job of a project the caller cannot read" })
   jobId!: string | null;
   @ApiPropertyOptional({ type: String, nullable: true }) queue!: string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) project!: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'Project of the job holding this GPU' }) project!: string | null;
 }
 
 export class ResourceUseView {

@@ -19,7 +19,8 @@ import { QueueCatalogSystem } from '../placement/queue-catalog.system.js';
 import { ProjectLimitsSystem } from '../projects/project-limits.system.js';
 import { rebuildFromPostgres } from '../reconciler/rebuild.js';
 import { completeDispatch } from '../placement/dispatch-details.js';
-import { EventRecorder } from '../recorder/event-recorder.js';
+import { EventRecorder, RefusedReportError } from '../recorder/event-recorder.js';
+import { schedulerMetrics } from '../metrics/scheduler-metrics.js';
 import { RetentionSystem } from '../retention/retention.system.js';
 import { ClusterState } from '../state/cluster-state.js';
 import { LostWorkerRecoverySystem } from '../workers/lost-worker-recovery.system.js';
@@ -113,6 +114,7 @@ export class SchedulerCoordinator {
     );
     this.events.on('failed', (job, err) => {
       if (this.fenced(err)) return;
+      schedulerMetrics.errors.inc({ kind: err instanceof RefusedReportError ? 'report_refused' : 'report_recording' });
       this.logger.error({ err, event: job?.data }, 'recording a worker report failed');
     });
     this.events.on('error', (err) => this.logger.error({ err }, 'events consumer error'));
@@ -138,6 +140,7 @@ export class SchedulerCoordinator {
     this.running = this.pass()
       .catch((err: Error) => {
         if (this.fenced(err)) return;
+        schedulerMetrics.errors.inc({ kind: 'scheduling_pass' });
         this.logger.error({ err }, 'scheduling pass failed');
         this.changed = true; // what this pass took in is still to be placed
       })
@@ -160,11 +163,17 @@ export class SchedulerCoordinator {
         changed = (await system.run(now)) || changed;
       } catch (err) {
         if (system.essential || err instanceof FencedError) throw err;
+        schedulerMetrics.errors.inc({ kind: `system_${system.name}` });
         this.logger.error({ err, system: system.name }, 'scheduler system failed; the others go on');
         changed = true;
       }
     }
     if (!(await this.placement.run(now, changed))) this.changed = true;
+  }
+
+  /** Each worker heard from, with its last heartbeat: the heartbeat-age metric. */
+  heartbeats(): { workerId: string; pool: string; heartbeatAt: number }[] {
+    return this.registry.heartbeats();
   }
 
   /** The systems that run beside the passes, one at a time. */

@@ -1,4 +1,4 @@
-import type { AttemptEnd } from '#libs/core';
+import type { AttemptEnd, GpuUtilizationSummary } from '#libs/core';
 import type { LogLine } from '#libs/queue';
 import type { EventRecorder } from '../recorder/event-recorder.js';
 
@@ -15,6 +15,8 @@ export interface AttemptEnding {
   /** Only from a worker's report: its container and output. */
   containerId?: string | null;
   logs?: LogLine[];
+  /** Only from a worker's report, where it sampled the attempt's GPUs. */
+  gpuUtilization?: GpuUtilizationSummary;
 }
 
 /**

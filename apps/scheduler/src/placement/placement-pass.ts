@@ -8,6 +8,7 @@ import type { Logger } from '#libs/log';
 import type { DispatchPayload, WorkerQueues } from '#libs/queue';
 import { ClusterState } from '../state/cluster-state.js';
 import { dispatchDetails } from './dispatch-details.js';
+import { schedulerMetrics } from '../metrics/scheduler-metrics.js';
 import type { WorkerRegistry } from '../workers/worker-registry.js';
 
 export interface QueueRow {
@@ -50,6 +51,15 @@ export class PlacementPass {
 
   async run(context: PassContext, now: number): Promise<number> {
     if (this.state.runnable.size === 0) return 0;
+    const timer = schedulerMetrics.placementPass.startTimer();
+    try {
+      return await this.decideAndCommit(context, now);
+    } finally {
+      timer();
+    }
+  }
+
+  private async decideAndCommit(context: PassContext, now: number): Promise<number> {
     const byName = new Map(context.queues.map((q) => [q.name, q]));
     const knownPools = [...new Set([...context.capacityTypes.keys(), ...this.registry.pools()])];
     // One pool list per queue and interruptibility, shared by its jobs: a pass may carry 100,000 of them.
@@ -124,10 +134,11 @@ export class PlacementPass {
       byWorker.set(r.worker_id, [...(byWorker.get(r.worker_id) ?? []), payload]);
     }
     await Promise.all([...byWorker].map(([workerId, payloads]) =>
-      this.dispatcher.dispatch(workerId, payloads).catch((err: Error) =>
+      this.dispatcher.dispatch(workerId, payloads).catch((err: Error) => {
         // The attempts are committed as STARTING; the next leader rebuild re-adds them.
-        this.logger.error({ err, workerId, attempts: payloads.length }, 'dispatch failed'),
-      ),
+        schedulerMetrics.errors.inc({ kind: 'dispatch' });
+        this.logger.error({ err, workerId, attempts: payloads.length }, 'dispatch failed');
+      }),
     ));
     return rows.length;
   }

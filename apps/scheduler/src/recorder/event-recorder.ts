@@ -8,6 +8,8 @@ import type { AttemptEnding } from '../lifecycle/attempt-ender.js';
 import { ClusterState } from '../state/cluster-state.js';
 import { loadRunnable } from '../reconciler/rebuild.js';
 import { openUsage, settleUsage } from '../billing/metering.js';
+import { recordGpuUtilization } from '../billing/gpu-utilization.js';
+import { schedulerMetrics } from '../metrics/scheduler-metrics.js';
 
 /**
  * Records what workers report into Postgres. Every write is guarded by the
@@ -108,14 +110,17 @@ export class EventRecorder {
         jobId: e.jobId, containerId: e.containerId, command: { type: 'container-started', attempt: e.attempt, workerId: e.workerId, startedAt },
       }], this.fence());
       // The meter runs from the container's real start, at the rates of that moment; its exit settles it.
-      if (applied.transition.outcome === 'applied') await openUsage(tx, e.jobId, e.attempt, startedAt);
+      if (applied.transition.outcome === 'applied') {
+        await openUsage(tx, e.jobId, e.attempt, startedAt);
+        await observeFirstStart(tx, e.jobId, e.attempt, startedAt);
+      }
     });
   }
 
   private exited(e: AttemptExitedEvent): Promise<void> {
     return this.endAttempt({
       jobId: e.jobId, attempt: e.attempt, workerId: e.workerId, containerId: e.containerId, end: e.end, logs: e.logs,
-      startedAt: e.startedAt ? new Date(e.startedAt) : null, stoppedAt: new Date(e.stoppedAt),
+      startedAt: e.startedAt ? new Date(e.startedAt) : null, stoppedAt: new Date(e.stoppedAt), gpuUtilization: e.gpuUtilization,
     });
   }
 
@@ -134,10 +139,14 @@ export class EventRecorder {
       commands.push({ jobId: e.jobId, containerId: e.containerId, command: { type: 'attempt-ended', attempt: e.attempt, end: e.end, stoppedAt: e.stoppedAt } });
       const applied = await applyInTransaction(tx, commands, this.fence());
       const started = applied.find((a) => a.command.type === 'container-started' && a.transition.outcome === 'applied');
-      if (started && e.startedAt) await openUsage(tx, e.jobId, e.attempt, e.startedAt);
+      if (started && e.startedAt) {
+        await openUsage(tx, e.jobId, e.attempt, e.startedAt);
+        await observeFirstStart(tx, e.jobId, e.attempt, e.startedAt);
+      }
       const ended = applied[applied.length - 1].transition;
       if (ended.outcome !== 'applied') return undefined; // already recorded: a repeated or late report
       await this.bill(tx, e.jobId, e.attempt, e.stoppedAt);
+      if (e.gpuUtilization) await recordGpuUtilization(tx, e.jobId, e.attempt, e.gpuUtilization);
       if (e.logs?.length) await insertLogs(tx, e.jobId, e.attempt, e.logs);
       if (ended.to !== 'RUNNABLE') this.logger.info({ jobId: e.jobId, status: ended.to, reason: ended.reason }, 'job finished');
       return ended.to;
@@ -163,6 +172,13 @@ export class EventRecorder {
     const runnable = await settleDependants(this.db, finished);
     if (runnable.length) await loadRunnable(this.db, this.state, runnable);
   }
+}
+
+/** Submit to first start, for the latency histogram: only a first attempt's start counts (a retry's wait is not a submit's). */
+async function observeFirstStart(tx: EntityManager, jobId: string, attempt: number, startedAt: Date): Promise<void> {
+  if (attempt !== 1) return;
+  const [job]: { queue: string; created_at: Date }[] = await tx.query(`SELECT queue, created_at FROM jobs WHERE id = $1`, [jobId]);
+  if (job) schedulerMetrics.submitToStart.observe({ queue: job.queue }, Math.max(0, (startedAt.getTime() - job.created_at.getTime()) / 1000));
 }
 
 async function insertLogs(tx: EntityManager, jobId: string, attempt: number, logs: LogLine[]): Promise<void> {

@@ -132,6 +132,11 @@ export class WorkerRegistry {
     return { changed, returned };
   }
 
+  /** Each worker heard from in the last reading, with its last heartbeat (its own clock), for the heartbeat-age metric. */
+  heartbeats(): { workerId: string; pool: string; heartbeatAt: number }[] {
+    return [...this.descriptors.values()].map((d) => ({ workerId: d.id, pool: d.pool, heartbeatAt: d.heartbeatAt }));
+  }
+
   /** Workers recorded LOST. */
   recordedLost(): Set<string> {
     return new Set([...this.recorded].filter(([, r]) => r.state === 'LOST').map(([id]) => id));

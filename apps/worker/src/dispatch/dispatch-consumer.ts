@@ -5,6 +5,7 @@ import type { AttemptRegistry } from '../control/attempt-registry.js';
 import type { EventReporter } from '../reporter/event-reporter.js';
 import { reportRun } from '../reporter/report-run.js';
 import type { ContainerRunner } from '../runner/container-runner.js';
+import type { GpuSampler } from '../gpu-usage/gpu-sampler.js';
 
 export interface DispatchConsumerOptions {
   redisUrl: string;
@@ -28,6 +29,8 @@ export class DispatchConsumer {
     private readonly reporter: EventReporter,
     private readonly attempts: AttemptRegistry,
     private readonly logger: Logger,
+    /** Samples the GPUs of running attempts; none in tests that do not need it. */
+    private readonly gpus: GpuSampler | null = null,
   ) {
     this.workerId = options.workerId;
     // Its own connection: a worker's blocking fetch must not stall other commands.
@@ -71,8 +74,20 @@ export class DispatchConsumer {
         const { secretEnvironment: _secrets, ...withoutSecrets } = payload;
         await job.updateData(withoutSecrets);
       }
+      let sampling: ReturnType<GpuSampler['track']> | undefined;
       await reportRun(this.reporter, { ...payload, workerId: this.workerId }, this.logger, (hooks) =>
-        this.runner.run(payload, { ...hooks, signal: claimed.signal }),
+        this.runner.run(payload, {
+          signal: claimed.signal,
+          onRunning: (event) => {
+            // From the container's start: time spent pulling the image is not the job's use of its GPUs.
+            sampling = this.gpus?.track(`${payload.jobId}#${payload.attempt}`, payload.gpuDevices);
+            return hooks.onRunning(event);
+          },
+          onExited: async (event) => {
+            const gpuUtilization = await sampling?.finish();
+            return hooks.onExited!(gpuUtilization ? { ...event, gpuUtilization } : event);
+          },
+        }),
       );
     } finally {
       claimed.release();

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '#libs/log';
 import { RedisKeys, type WorkerDescriptor, type WorkerState } from '#libs/queue';
 import type { EventReporter } from '../reporter/event-reporter.js';
+import { workerMetrics } from '../metrics/worker-metrics.js';
 
 export interface HeartbeatOptions {
   intervalMs: number;
@@ -68,12 +69,17 @@ export class Heartbeat {
     await this.reporter.report({ type: 'worker-changed', workerId: this.descriptor.id });
   }
 
+  private lastWrittenAt: number | null = null;
+
   private tick(): void {
     // With a consumer connection a command waits out a Redis outage; don't pile ticks up behind it.
     if (this.busy) return;
     this.busy = true;
     this.inFlight = this.beat()
-      .catch((error: Error) => this.logger.warn({ err: error }, 'heartbeat failed'))
+      .catch((error: Error) => {
+        workerMetrics.errors.inc({ kind: 'heartbeat' });
+        this.logger.warn({ err: error }, 'heartbeat failed');
+      })
       .finally(() => {
         this.busy = false;
       });
@@ -98,5 +104,11 @@ export class Heartbeat {
     } else {
       await this.redis.set(RedisKeys.worker(this.descriptor.id), json);
     }
+    this.lastWrittenAt = this.descriptor.heartbeatAt;
+  }
+
+  /** When the last heartbeat reached Redis (ms), or null before the first. */
+  lastWritten(): number | null {
+    return this.lastWrittenAt;
   }
 }

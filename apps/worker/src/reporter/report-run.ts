@@ -2,6 +2,7 @@ import type { Logger } from '#libs/log';
 import type { AttemptExitedEvent } from '#libs/queue';
 import type { RunHooks } from '../runner/container-runner.js';
 import type { EventReporter } from './event-reporter.js';
+import { workerMetrics } from '../metrics/worker-metrics.js';
 
 export interface RunIdentity {
   jobId: string;
@@ -31,6 +32,7 @@ export async function reportRun(
     });
   } catch (error) {
     if (exitHanded) throw error;
+    workerMetrics.errors.inc({ kind: 'attempt' });
     logger.error({ err: error, jobId: identity.jobId, attempt: identity.attempt }, 'attempt failed inside the worker');
     await reporter.report({
       type: 'attempt-exited', jobId: identity.jobId, attempt: identity.attempt, workerId: identity.workerId, containerId: null,

@@ -18,4 +18,11 @@ export class JobAttemptEntity {
   @Column({ name: 'stopped_at', type: 'timestamptz', nullable: true }) stoppedAt!: Date | null;
   @Column({ name: 'exit_code', type: 'integer', nullable: true }) exitCode!: number | null;
   @Column({ type: 'text', nullable: true }) reason!: string | null;
+  /** GPU utilisation its worker sampled; null when it was not sampled (no nvidia-smi, no GPUs). */
+  @Column({ name: 'gpu_util_samples', type: 'integer', nullable: true }) gpuUtilSamples!: number | null;
+  @Column({ name: 'gpu_util_avg', type: 'double precision', nullable: true }) gpuUtilAvg!: number | null;
+  @Column({ name: 'gpu_util_peak', type: 'double precision', nullable: true }) gpuUtilPeak!: number | null;
+  @Column({ name: 'gpu_memory_avg_mib', type: 'double precision', nullable: true }) gpuMemoryAvgMiB!: number | null;
+  @Column({ name: 'gpu_memory_peak_mib', type: 'double precision', nullable: true }) gpuMemoryPeakMiB!: number | null;
+  @Column({ name: 'gpu_idle_fraction', type: 'double precision', nullable: true }) gpuIdleFraction!: number | null;
 }

@@ -19,6 +19,9 @@ export class JobSummaryView {
   @ApiProperty() jobId!: string;
   @ApiProperty() name!: string;
   @ApiProperty() queue!: string;
+  @ApiProperty() project!: string;
+  @ApiProperty({ description: 'GPUs each attempt (each array child) holds' }) gpus!: number;
+  @ApiPropertyOptional({ type: Number, nullable: true, description: 'Children of an array job; null otherwise' }) arraySize!: number | null;
   @ApiProperty({ enum: JOB_STATUSES }) status!: string;
   @ApiPropertyOptional({ type: String, nullable: true, description: 'Why it waits, or why it ended' }) statusReason!: string | null;
   @ApiProperty() priority!: number;
@@ -45,6 +48,21 @@ export class AttemptView {
   @ApiPropertyOptional({ type: String, nullable: true }) reason!: string | null;
   @ApiPropertyOptional({ type: () => AttemptCostView, nullable: true, description: 'null until the container starts' })
   cost!: AttemptCostView | null;
+  @ApiPropertyOptional({
+    type: () => GpuUtilizationView, nullable: true,
+    description: 'What its GPUs did, sampled by its worker with nvidia-smi; null until the attempt ends, and where nothing was sampled',
+  })
+  gpuUtilization!: GpuUtilizationView | null;
+}
+
+export class GpuUtilizationView {
+  @ApiProperty({ description: 'Sampling rounds' }) samples!: number;
+  @ApiProperty({ description: 'Mean utilisation of its GPUs, percent' }) avgPercent!: number;
+  @ApiProperty({ description: 'Highest utilisation any of its GPUs showed, percent' }) peakPercent!: number;
+  @ApiProperty({ description: 'Memory used on its GPUs together, mean' }) avgMemoryMiB!: number;
+  @ApiProperty() peakMemoryMiB!: number;
+  @ApiProperty({ description: 'Share of its GPU samples under 5% busy' }) idleFraction!: number;
+  @ApiProperty({ description: 'True when its GPUs averaged under 5% busy: it held GPUs it did not use' }) idle!: boolean;
 }
 
 export class AttemptCostView {
@@ -85,7 +103,6 @@ export class JobDetailView extends JobSummaryView {
     example: { size: 100, statusSummary: { SUCCEEDED: 40, RUNNING: 8, RUNNABLE: 52 } },
   })
   arrayProperties!: { size: number; statusSummary: Record<string, number> } | { parentId: string; index: number } | null;
-  @ApiProperty() project!: string;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
   @ApiProperty() interruptible!: boolean;
   @ApiProperty({
@@ -95,6 +112,7 @@ export class JobDetailView extends JobSummaryView {
   cost!: Record<string, string>;
   @ApiProperty({ description: 'True when the job is finished and no attempt is still accruing' }) costFinal!: boolean;
   @ApiProperty({ type: [AttemptView] }) attempts!: AttemptView[];
+  @ApiProperty({ description: 'True when an attempt of it held GPUs it left idle (under 5% busy on average)' }) gpuIdle!: boolean;
   @ApiProperty({ type: [JobEventView] }) events!: JobEventView[];
 }
 

@@ -8,6 +8,9 @@ export class ListJobsQuery {
   @ApiPropertyOptional() @IsOptional() @IsString() @Matches(NAME_PATTERN, { message: `queue ${NAME_RULE}` })
   queue?: string;
 
+  @ApiPropertyOptional({ description: 'Only jobs of this project' }) @IsOptional() @IsString() @Matches(NAME_PATTERN, { message: `project ${NAME_RULE}` })
+  project?: string;
+
   @ApiPropertyOptional({ enum: JOB_STATUSES })
   @IsOptional()
   @IsIn(JOB_STATUSES, { message: `status must be one of ${JOB_STATUSES.join(', ')}` })

@@ -25,6 +25,8 @@ export class UsageQuery {
 export class UsageFigures {
   @ApiProperty({ description: 'Attempts that ran (started) in the period' }) attempts!: number;
   @ApiProperty() gpuHours!: number;
+  @ApiProperty({ description: 'GPU-hours held but idle: under 5% busy in the samples its worker took (nvidia-smi); 0 where nothing was sampled' })
+  idleGpuHours!: number;
   @ApiProperty() vcpuHours!: number;
   @ApiProperty() memoryGiBHours!: number;
   @ApiProperty({ example: 'USD' }) currency!: string;
