@@ -302,7 +302,7 @@ describe('end to end: the web dashboard in a real browser', () => {
     expect(painted.coloured).toBeGreaterThan(2000);
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
     const csv = readFileSync((await download.path())!, 'utf8');
-    expect(csv.split(/\r?\n/)[0]).toBe('project,day,currency,attempts,gpuHours,vcpuHours,memoryGiBHours,cost,includesRunning');
+    expect(csv.split(/\r?\n/)[0]).toBe('project,day,currency,attempts,gpuHours,vcpuHours,memoryGiBHours,cost,includesRunning,idleGpuHours');
     expect(csv).toContain(`\n${PROJECT},`);
     expect(csv).toContain('\nui-other,');
     await shot('usage');
