@@ -24,6 +24,10 @@ export interface ApiConfig {
   scheduleMinIntervalSeconds: number;
   /** Most bytes of job rows one submit may create, every array child counted. */
   submitMaxBytes: number;
+  /** Group commit of single submits: how long the first waits for others to join its INSERT (0: only those already queued). */
+  submitGroupWindowMs: number;
+  /** How long the API may serve a cached queue, definition or pool when another API process's change notice was lost. */
+  catalogCacheTtlMs: number;
 }
 
 export interface AuthConfig {
@@ -126,6 +130,8 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY),
     scheduleMinIntervalSeconds: r.int('SCHEDULE_MIN_INTERVAL_SECONDS', 60, 1, 86_400),
     submitMaxBytes: r.int('SUBMIT_MAX_BYTES', 64 * 2 ** 20, 1024),
+    submitGroupWindowMs: r.int('SUBMIT_GROUP_WINDOW_MS', 0, 0, 50),
+    catalogCacheTtlMs: r.int('CATALOG_CACHE_TTL_MS', 2000, 0, 600_000),
     bootstrapJoinToken: joinToken(env, 'GPUBATCH_BOOTSTRAP_JOIN_TOKEN'),
     auth: loadAuthConfig(r, env),
   };
