@@ -111,6 +111,8 @@ export interface WorkerConfig {
   /** Where the worker joins (POST /api/v1/workers/join). */
   apiUrl?: string;
   logLevel: LogLevel;
+  /** docker (the default, always in production); simulated: attempts sleep instead of running, for control-plane benchmarks. */
+  runtime?: 'docker' | 'simulated';
 }
 
 function common(r: EnvReader) {
@@ -203,6 +205,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     stateDir: path.resolve(r.string('WORKER_STATE_DIR', path.join(tmpdir(), `gpubatch-worker-${workerId}`))),
     joinToken: joinToken(env, 'WORKER_JOIN_TOKEN'),
     apiUrl: r.url('GPUBATCH_API_URL', ['http', 'https'], 'http://127.0.0.1:3000'),
+    runtime: r.oneOf('WORKER_RUNTIME', ['docker', 'simulated'] as const, 'docker'),
   };
 }
 
