@@ -45,6 +45,8 @@ export const ADMIN_KEY_PATTERN = /^gpb_[A-Za-z0-9]{1,32}_[A-Za-z0-9_-]{32,}$/;
 
 export interface SchedulerConfig {
   databaseUrl: string;
+  /** Benchmarks: append one JSON line per placement pass (its timings) to this file. */
+  passStatsFile?: string;
   redisUrl: string;
   /** How often the scheduler runs a pass even when no event arrives. */
   intervalMs: number;
@@ -171,6 +173,7 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     ...common(r),
     databaseUrl: r.url('DATABASE_URL', ['postgres', 'postgresql']),
     intervalMs: r.int('SCHEDULER_INTERVAL_MS', 1000, 10, 60_000),
+    passStatsFile: env.SCHEDULER_PASS_STATS_FILE?.trim() || undefined,
     workerTimeoutMs: r.int('WORKER_HEARTBEAT_TIMEOUT_MS', 15_000, 1000),
     fairShareHalfLifeSeconds: r.int('FAIR_SHARE_HALF_LIFE_SECONDS', 7 * 24 * 3600, 60),
     fairShareWeights: parseWeights(env.FAIR_SHARE_WEIGHTS),
