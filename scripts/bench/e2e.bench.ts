@@ -23,9 +23,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { Redis } from 'ioredis';
 import { LocalCluster } from '../lib/local-cluster.js';
-import { ApiClient, CpuMonitor, machine, summarize } from '../lib/bench-kit.js';
+import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, summarize, waitUntil } from '../lib/bench-kit.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -76,19 +75,6 @@ function readOptions(): Options {
   };
 }
 
-/**
- * The bench empties its database and Redis database. The test suite's
- * (gpubatch_test, Redis db 15) may be in use by a concurrent test run, and
- * scripts/test.sh exports DATABASE_URL for it: refuse those outright.
- */
-function refuseSharedState(o: Options): void {
-  const database = new URL(o.databaseUrl).pathname.replace(/^\//, '');
-  const redisDb = Number(new URL(o.redisUrl).pathname.replace(/^\//, '') || 0);
-  if (database === 'gpubatch_test' || redisDb === 15) {
-    throw new Error(`refusing to wipe the test suite's state (database ${database}, Redis db ${redisDb}); ` +
-      `unset DATABASE_URL/REDIS_URL to use ${DEFAULT_DATABASE_URL} and ${DEFAULT_REDIS_URL}`);
-  }
-}
 
 const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -121,20 +107,6 @@ process.on('exit', () => session.post('Profiler.stop', (err, res) => {
   return { NODE_OPTIONS: `--import=${preload}` };
 }
 
-/** Empties the bench database (when migrated) and Redis database, so the scheduler sees only this run. */
-async function resetState(db: pg.Client, redisUrl: string): Promise<void> {
-  const [{ exists }] = (await db.query(`SELECT to_regclass('public.jobs') IS NOT NULL AS exists`)).rows;
-  if (exists) {
-    await db.query(`TRUNCATE usage, job_logs, job_events, job_attempts, jobs, job_definitions, job_queues, workers RESTART IDENTITY CASCADE`);
-  }
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    await redis.flushdb(); // only the database selected in REDIS_URL
-  } finally {
-    redis.disconnect();
-  }
-}
 
 async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: ApiClient }> {
   const cluster = new LocalCluster({
@@ -159,16 +131,6 @@ async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: A
   return { cluster, api };
 }
 
-async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, cluster: LocalCluster): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const dead = cluster.processes.find((p) => p.child.exitCode !== null);
-    if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${dead.output.join('')}`);
-    if (await check()) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 // ---------------------------------------------------------------- part 1
 
@@ -323,7 +285,7 @@ async function throughputPart(api: ApiClient, cluster: LocalCluster, o: Options)
 
 async function main(): Promise<number> {
   const o = readOptions();
-  refuseSharedState(o);
+  refuseSharedState(o, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL);
   const info = machine();
   const db = new pg.Client({ connectionString: o.databaseUrl });
   await db.connect();

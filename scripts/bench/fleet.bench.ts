@@ -27,9 +27,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { Redis } from 'ioredis';
 import { LocalCluster } from '../lib/local-cluster.js';
-import { ApiClient, CpuMonitor, machine, summarize } from '../lib/bench-kit.js';
+import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, summarize, waitUntil } from '../lib/bench-kit.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -75,25 +74,7 @@ function readOptions() {
 }
 type Options = ReturnType<typeof readOptions>;
 
-function refuseSharedState(o: Options): void {
-  const database = new URL(o.databaseUrl).pathname.replace(/^\//, '');
-  const redisDb = Number(new URL(o.redisUrl).pathname.replace(/^\//, '') || 0);
-  if (database === 'gpubatch_test' || redisDb === 15) throw new Error(`refusing to wipe the test suite's state (${database}, Redis db ${redisDb})`);
-}
 
-async function resetState(db: pg.Client, redisUrl: string): Promise<void> {
-  const [{ exists }] = (await db.query(`SELECT to_regclass('public.jobs') IS NOT NULL AS exists`)).rows;
-  if (exists) {
-    await db.query(`TRUNCATE usage, job_logs, job_events, job_dependencies, job_attempts, jobs, job_definitions, job_queues, workers RESTART IDENTITY CASCADE`);
-  }
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    await redis.flushdb();
-  } finally {
-    redis.disconnect();
-  }
-}
 
 /** The mix of bench:scheduler: 10% CPU-only, 60% 1 GPU, 15% 2, 10% 4, 5% 8. */
 const SHAPES = [
@@ -111,16 +92,6 @@ function mixedJob(i: number, o: Options, queue: string, prefix: string) {
   return { name: `${prefix}-${i}`, queue, definition: shape.name, overrides: { environment: { SIM_DURATION_MS: String(Math.round(duration)) } } };
 }
 
-async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, cluster: LocalCluster): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const dead = cluster.processes.find((p) => p.child.exitCode !== null);
-    if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${dead.output.join('')}`);
-    if (await check()) return;
-    await sleep(250);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 async function startCluster(o: Options, statsFile: string) {
   const cluster = new LocalCluster({
@@ -273,7 +244,7 @@ function passStats(file: string, sinceMs: number, untilMs: number) {
 
 async function main(): Promise<number> {
   const o = readOptions();
-  refuseSharedState(o);
+  refuseSharedState(o, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL);
   const info = machine();
   const statsFile = path.join(os.tmpdir(), `gpubatch-fleet-passes-${process.pid}.jsonl`);
   const db = new pg.Client({ connectionString: o.databaseUrl });

@@ -6,6 +6,8 @@ import http from 'node:http';
 import os from 'node:os';
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { Redis } from 'ioredis';
 import type { LocalCluster } from './local-cluster.js';
 
 // ---------------------------------------------------------------- statistics
@@ -217,3 +219,44 @@ export function machine() {
   };
 }
 
+
+/**
+ * The benches empty their database and Redis database. The test suite's
+ * (gpubatch_test, Redis db 15) may be in use by a concurrent test run, and
+ * scripts/test.sh exports DATABASE_URL for it: refuse those outright.
+ */
+export function refuseSharedState(o: { databaseUrl: string; redisUrl: string }, defaultDatabaseUrl: string, defaultRedisUrl: string): void {
+  const database = new URL(o.databaseUrl).pathname.replace(/^\//, '');
+  const redisDb = Number(new URL(o.redisUrl).pathname.replace(/^\//, '') || 0);
+  if (database === 'gpubatch_test' || redisDb === 15) {
+    throw new Error(`refusing to wipe the test suite's state (database ${database}, Redis db ${redisDb}); ` +
+      `unset DATABASE_URL/REDIS_URL to use ${defaultDatabaseUrl} and ${defaultRedisUrl}`);
+  }
+}
+
+/** Empties the bench database (when migrated) and Redis database, so the scheduler sees only this run. */
+export async function resetState(db: pg.Client, redisUrl: string): Promise<void> {
+  const [{ exists }] = (await db.query(`SELECT to_regclass('public.jobs') IS NOT NULL AS exists`)).rows;
+  if (exists) {
+    await db.query(`TRUNCATE usage, job_logs, job_events, job_dependencies, job_attempts, jobs, job_definitions, job_queues, workers RESTART IDENTITY CASCADE`);
+  }
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    await redis.flushdb(); // only the database selected in REDIS_URL
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Polls `check` until true; fails naming what it waited for, or with the output of a process that died meanwhile. */
+export async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, cluster: LocalCluster): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const dead = cluster.processes.find((p) => p.child.exitCode !== null);
+    if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${dead.output.join('')}`);
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

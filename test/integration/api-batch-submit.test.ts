@@ -1,24 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { QueueNames, type IntakePayload } from '#libs/queue';
 import { ApiHarness } from '../support/api-harness.js';
 import { bearer, makeKey } from '../support/auth-fixtures.js';
-import { testEnv } from '../support/test-env.js';
+import { intakeJobIds, intakeMessages } from '../support/intake.js';
 
-/** Every intake message of a job queue (the scheduler is not running, so they stay). */
-async function intakeMessages(queue: string): Promise<IntakePayload[]> {
-  const redis = new Redis(testEnv().redisUrl);
-  const intake = new Queue<IntakePayload>(QueueNames.intake(queue), { connection: redis });
-  try {
-    return (await intake.getJobs(['prioritized', 'waiting', 'active'])).map((j) => j.data);
-  } finally {
-    await intake.close();
-    redis.disconnect();
-  }
-}
-
-const idsOf = (messages: IntakePayload[]) => messages.flatMap((m) => (m.jobIds ?? [m.jobId!]));
 
 describe('batch submit: POST /api/v1/jobs:batch (real API, Postgres, Redis)', () => {
   let api: ApiHarness;
@@ -71,7 +55,7 @@ describe('batch submit: POST /api/v1/jobs:batch (real API, Postgres, Redis)', ()
     }
     const messages = await intakeMessages(f.queue);
     expect(messages).toHaveLength(1);
-    expect(idsOf(messages).sort()).toEqual([...ids].sort());
+    expect(intakeJobIds(messages).sort()).toEqual([...ids].sort());
   });
 
   it('takes arrays, dependencies and client tokens as single submits do', async () => {

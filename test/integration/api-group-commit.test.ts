@@ -1,20 +1,7 @@
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { QueueNames, type IntakePayload } from '#libs/queue';
 import { ApiHarness } from '../support/api-harness.js';
 import { testEnv } from '../support/test-env.js';
+import { intakeJobIds, intakeMessages } from '../support/intake.js';
 import { waitFor } from '../support/wait-for.js';
-
-async function intakeMessages(queue: string): Promise<IntakePayload[]> {
-  const redis = new Redis(testEnv().redisUrl);
-  const intake = new Queue<IntakePayload>(QueueNames.intake(queue), { connection: redis });
-  try {
-    return (await intake.getJobs(['prioritized', 'waiting', 'active'])).map((j) => j.data);
-  } finally {
-    await intake.close();
-    redis.disconnect();
-  }
-}
 
 describe('group commit of single submits, and the catalog cache (real API, Postgres, Redis)', () => {
   let api: ApiHarness;
@@ -37,7 +24,7 @@ describe('group commit of single submits, and the catalog cache (real API, Postg
     expect((await api.db.query(`SELECT count(*)::int AS n FROM jobs WHERE queue = $1`, [f.queue]))[0].n).toBe(n);
 
     const messages = await intakeMessages(f.queue);
-    const carried = messages.flatMap((m) => m.jobIds ?? [m.jobId!]);
+    const carried = intakeJobIds(messages);
     expect(carried.sort()).toEqual([...ids].sort());
     // Grouped: fewer wake-ups than jobs (one per group commit).
     expect(messages.length).toBeLessThan(n);

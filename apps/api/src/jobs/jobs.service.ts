@@ -261,11 +261,7 @@ export class JobsService {
          ORDER BY r.n
          ON CONFLICT (client_token) DO NOTHING
          RETURNING id, created_at),
-       events AS (
-         INSERT INTO job_events (job_id, at, from_status, to_status, reason)
-         SELECT id, created_at, NULL, 'SUBMITTED', 'Job submitted' FROM job
-         UNION ALL
-         SELECT id, created_at, 'SUBMITTED', 'RUNNABLE', 'Waiting for the scheduler' FROM job)
+       ${firstEvents(`'RUNNABLE'`, `'Waiting for the scheduler'`)}
        SELECT id FROM job`,
       [JSON.stringify(rows)],
     );
@@ -297,11 +293,7 @@ export class JobsService {
                  $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25)
          ON CONFLICT (client_token) DO NOTHING
          RETURNING id, created_at),
-       events AS (
-         INSERT INTO job_events (job_id, at, from_status, to_status, reason)
-         SELECT id, created_at, NULL, 'SUBMITTED', 'Job submitted' FROM job
-         UNION ALL
-         SELECT id, created_at, 'SUBMITTED', $20::varchar, $21::text FROM job)
+       ${firstEvents('$20::varchar', '$21::text')}
        SELECT id FROM job`,
       [
         id, dto.name, queue.name, definition.id, job.priority, definition.image, JSON.stringify(job.command),
@@ -580,6 +572,15 @@ function dependencyKinds(dto: SubmitJobDto): { plain: string[]; nToN?: string; s
 }
 
 type MergedJob = ReturnType<JobsService['mergeJob']>;
+
+/** The CTE that gives every row of the `job` CTE its two first events: SUBMITTED, then its starting state (SQL expressions). */
+function firstEvents(status: string, reason: string): string {
+  return `events AS (
+         INSERT INTO job_events (job_id, at, from_status, to_status, reason)
+         SELECT id, created_at, NULL, 'SUBMITTED', 'Job submitted' FROM job
+         UNION ALL
+         SELECT id, created_at, 'SUBMITTED', ${status}, ${reason} FROM job)`;
+}
 
 /** A submit that passed every check, with its job id chosen. */
 interface PreparedSubmit {
