@@ -18,15 +18,13 @@
  * REDIS_URL; the defaults are the bench's own (gpubatch_bench, Redis db 14).
  */
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import os from 'node:os';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { Redis } from 'ioredis';
 import { LocalCluster } from '../lib/local-cluster.js';
+import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, summarize, waitUntil } from '../lib/bench-kit.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -77,219 +75,9 @@ function readOptions(): Options {
   };
 }
 
-/**
- * The bench empties its database and Redis database. The test suite's
- * (gpubatch_test, Redis db 15) may be in use by a concurrent test run, and
- * scripts/test.sh exports DATABASE_URL for it: refuse those outright.
- */
-function refuseSharedState(o: Options): void {
-  const database = new URL(o.databaseUrl).pathname.replace(/^\//, '');
-  const redisDb = Number(new URL(o.redisUrl).pathname.replace(/^\//, '') || 0);
-  if (database === 'gpubatch_test' || redisDb === 15) {
-    throw new Error(`refusing to wipe the test suite's state (database ${database}, Redis db ${redisDb}); ` +
-      `unset DATABASE_URL/REDIS_URL to use ${DEFAULT_DATABASE_URL} and ${DEFAULT_REDIS_URL}`);
-  }
-}
 
 const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------- statistics
-
-interface Summary { count: number; p50: number; p90: number; p99: number; max: number; mean: number }
-
-/** Nearest-rank percentiles, in ms rounded to 0.1. */
-function summarize(values: number[]): Summary {
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-  const round = (n: number) => Math.round(n * 10) / 10;
-  const mean = sorted.reduce((s, v) => s + v, 0) / (sorted.length || 1);
-  return {
-    count: sorted.length, p50: round(rank(50)), p90: round(rank(90)), p99: round(rank(99)),
-    max: round(sorted.at(-1) ?? NaN), mean: round(mean),
-  };
-}
-
-// ---------------------------------------------------------------- HTTP client
-
-interface Reply { status: number; body: any; ms: number; sentAt: number }
-
-/**
- * A keep-alive node:http client. Not fetch: on a 2-core machine the client
- * shares the CPU with the API, scheduler, Postgres and Redis, and node:http
- * costs the client noticeably less CPU per request than fetch (undici).
- */
-class ApiClient {
-  private readonly agent: http.Agent;
-
-  constructor(private readonly base: string, maxSockets: number) {
-    this.agent = new http.Agent({ keepAlive: true, maxSockets });
-  }
-
-  /** sentAt: epoch ms just before the request goes out (the latency's start in part 1). */
-  request(method: string, path: string, body?: unknown): Promise<Reply> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const sentAt = Date.now();
-      const started = performance.now();
-      const req = http.request(this.base + path, {
-        method, agent: this.agent,
-        headers: {
-          authorization: `Bearer ${BENCH_KEY}`,
-          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let parsed: unknown = text;
-          try { parsed = JSON.parse(text); } catch { /* not JSON: keep the text */ }
-          resolve({ status: res.statusCode ?? 0, body: parsed, ms: performance.now() - started, sentAt });
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(payload);
-    });
-  }
-
-  async expect(status: number, method: string, path: string, body?: unknown): Promise<any> {
-    const reply = await this.request(method, path, body);
-    if (reply.status !== status) throw new Error(`${method} ${path}: ${reply.status} ${JSON.stringify(reply.body)}`);
-    return reply.body;
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-}
-
-// ---------------------------------------------------------------- CPU accounting
-
-/**
- * Where the machine's cores go during a part (Linux /proc; empty elsewhere):
- * CPU seconds per process group (api, scheduler, worker, postgres, redis,
- * docker, containers, bench-client), "other" for processes that are none of
- * ours (another load on a shared machine: a run with much "other" is not
- * clean), and "unsampled" for busy time no process accounts for (processes
- * shorter than a sampling period: mostly runc and the jobs' own `true`).
- * Also, per group, how long its processes were ready to run but waited for
- * a core (the kernel's run-queue delay, main thread only): on a small
- * machine it shows the services queueing behind one another.
- * Sampled every 250 ms so that processes ending mid-part still count.
- */
-const USER_HZ = 100;
-const SAMPLE_MS = 250;
-
-interface ProcStat { ppid: number; comm: string; seconds: number; waitSeconds: number }
-
-function readProcs(): Map<number, ProcStat> {
-  const procs = new Map<number, ProcStat>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // ended meanwhile
-    }
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] = state, f[1] = ppid, f[11..12] = utime, stime
-    procs.set(Number(entry), { ppid: Number(f[1]), comm, seconds: (Number(f[11]) + Number(f[12])) / USER_HZ, waitSeconds: runQueueWait(entry) });
-  }
-  return procs;
-}
-
-/** Seconds the process's main thread spent runnable but not running: /proc/<pid>/schedstat is "run_ns wait_ns slices". */
-function runQueueWait(pid: string): number {
-  try {
-    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
-  } catch {
-    return 0; // ended, or a kernel without schedstats
-  }
-}
-
-/** Machine busy and steal seconds, from the first line of /proc/stat: cpu user nice system idle iowait irq softirq steal. */
-function readMachine(): { busy: number; steal: number } {
-  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return { busy: (user + nice + system + irq + softirq) / USER_HZ, steal: steal / USER_HZ };
-}
-
-class CpuMonitor {
-  private readonly seen = new Map<number, { group: string; seconds: number; waitSeconds: number }>();
-  private readonly used: Record<string, number> = {};
-  private readonly waited: Record<string, number> = {};
-  private timer: NodeJS.Timeout | undefined;
-  private startMachine = { busy: NaN, steal: NaN };
-  private startedAt = 0;
-
-  constructor(private readonly cluster: LocalCluster) {}
-
-  start(): this {
-    try {
-      this.startMachine = readMachine();
-      this.tick(true);
-      this.timer = setInterval(() => this.tick(false), SAMPLE_MS);
-    } catch {
-      // not Linux: no CPU figures
-    }
-    this.startedAt = performance.now();
-    return this;
-  }
-
-  stop() {
-    clearInterval(this.timer);
-    const wall = (performance.now() - this.startedAt) / 1000;
-    const round = (n: number) => Math.round(n * 100) / 100;
-    if (Number.isNaN(this.startMachine.busy)) return { wallSeconds: round(wall) };
-    this.tick(false);
-    const end = readMachine();
-    const busy = end.busy - this.startMachine.busy;
-    const sampled = Object.values(this.used).reduce((sum, v) => sum + v, 0);
-    const byValue = (r: Record<string, number>) =>
-      Object.fromEntries(Object.entries(r).sort(([, a], [, b]) => b - a).map(([g, v]) => [g, round(v)]));
-    return {
-      wallSeconds: round(wall),
-      cpuSeconds: byValue({ ...this.used, unsampled: Math.max(0, busy - sampled) }),
-      runQueueWaitSeconds: byValue(this.waited),
-      machineBusyCores: round(busy / wall),
-      // Time the hypervisor gave our vCPUs to someone else: capacity lost, not work done.
-      stealCores: round((end.steal - this.startMachine.steal) / wall),
-      cores: os.cpus().length,
-    };
-  }
-
-  /** The baseline tick records what each process had used; later ticks add what it used since. */
-  private tick(baseline: boolean): void {
-    const procs = readProcs();
-    const ours = new Map(this.cluster.processes.map((p) => [p.child.pid, p.name]));
-    for (const [pid, p] of procs) {
-      const before = this.seen.get(pid);
-      const group = before?.group ?? groupOf(pid, procs, ours);
-      if (!baseline) {
-        this.used[group] = (this.used[group] ?? 0) + p.seconds - (before?.seconds ?? 0);
-        this.waited[group] = (this.waited[group] ?? 0) + p.waitSeconds - (before?.waitSeconds ?? 0);
-      }
-      this.seen.set(pid, { group, seconds: p.seconds, waitSeconds: p.waitSeconds });
-    }
-  }
-}
-
-/** By ancestry, so that children (Postgres backends, container shims and their jobs) go with their parent. */
-function groupOf(pid: number, procs: Map<number, ProcStat>, ours: Map<number | undefined, string>): string {
-  for (let at: number | undefined = pid, hops = 0; at && hops < 32; at = procs.get(at)?.ppid, hops++) {
-    if (ours.has(at)) return ours.get(at)!;
-    if (at === process.pid) return 'bench-client';
-    if (at === 2) return 'kernel';
-    const comm = procs.get(at)?.comm ?? '';
-    if (comm === 'postgres') return 'postgres';
-    if (comm.startsWith('redis-server')) return 'redis';
-    if (comm.startsWith('containerd-shim')) return 'containers';
-    if (comm === 'dockerd' || comm === 'containerd' || comm.startsWith('runc')) return 'docker';
-  }
-  return 'other';
-}
 
 // ---------------------------------------------------------------- cluster
 
@@ -319,20 +107,6 @@ process.on('exit', () => session.post('Profiler.stop', (err, res) => {
   return { NODE_OPTIONS: `--import=${preload}` };
 }
 
-/** Empties the bench database (when migrated) and Redis database, so the scheduler sees only this run. */
-async function resetState(db: pg.Client, redisUrl: string): Promise<void> {
-  const [{ exists }] = (await db.query(`SELECT to_regclass('public.jobs') IS NOT NULL AS exists`)).rows;
-  if (exists) {
-    await db.query(`TRUNCATE usage, job_logs, job_events, job_attempts, jobs, job_definitions, job_queues, workers RESTART IDENTITY CASCADE`);
-  }
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    await redis.flushdb(); // only the database selected in REDIS_URL
-  } finally {
-    redis.disconnect();
-  }
-}
 
 async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: ApiClient }> {
   const cluster = new LocalCluster({
@@ -349,7 +123,7 @@ async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: A
     WORKER_ID, WORKER_POOL, WORKER_VCPUS: '64', WORKER_MEMORY_MIB: '65536', WORKER_GPUS: 'none',
     JOB_NETWORK_MODE: 'none', WORKER_MAX_CONCURRENT_JOBS: '64',
   });
-  const api = new ApiClient(base, Math.max(o.clients, 8));
+  const api = new ApiClient(base, Math.max(o.clients, 8), BENCH_KEY);
   await waitUntil('the worker to join', 30_000, async () => {
     const { workers } = await api.expect(200, 'GET', '/api/v1/workers?limit=1000');
     return workers.some((w: { workerId: string; state: string }) => w.workerId === WORKER_ID && w.state === 'ACTIVE');
@@ -357,16 +131,6 @@ async function startCluster(o: Options): Promise<{ cluster: LocalCluster; api: A
   return { cluster, api };
 }
 
-async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, cluster: LocalCluster): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const dead = cluster.processes.find((p) => p.child.exitCode !== null);
-    if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${dead.output.join('')}`);
-    if (await check()) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 // ---------------------------------------------------------------- part 1
 
@@ -519,21 +283,9 @@ async function throughputPart(api: ApiClient, cluster: LocalCluster, o: Options)
 
 // ---------------------------------------------------------------- main
 
-function machine() {
-  const cpus = os.cpus();
-  return {
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    cpuCount: cpus.length,
-    totalMemoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
-    loadAverageAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
-  };
-}
-
 async function main(): Promise<number> {
   const o = readOptions();
-  refuseSharedState(o);
+  refuseSharedState(o, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL);
   const info = machine();
   const db = new pg.Client({ connectionString: o.databaseUrl });
   await db.connect();

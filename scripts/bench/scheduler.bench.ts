@@ -10,6 +10,9 @@ import { parseGpuModel, schedule, type RunnableJob, type RunningAttempt, type Sc
  */
 const WORKERS = Number(arg('--workers') ?? 1000);
 const JOBS = Number(arg('--jobs') ?? 100_000);
+// Fewer at 10,000 workers and 1,000,000 jobs, where one pass takes seconds.
+const IDLE_PASSES = Number(arg('--idle-passes') ?? 10);
+const WARMUP_PASSES = Number(arg('--warmup-passes') ?? 3);
 const NOW = Date.parse('2026-11-21T12:00:00Z');
 
 function arg(name: string): string | undefined {
@@ -58,6 +61,7 @@ function timed<T>(fn: () => T): { result: T; ms: number } {
   return { result, ms: performance.now() - start };
 }
 
+const LOAD_AT_START = os.loadavg().map((l) => Math.round(l * 100) / 100);
 const workers = cluster();
 const waiting = jobs();
 
@@ -81,14 +85,17 @@ const rest = waiting.filter((j) => !placedIds.has(j.id));
 const steady: ScheduleInput = { now: NOW + 1000, workers: fullWorkers, jobs: rest, running };
 
 // Passes with nothing new to place: warm up, then measure several.
-for (let i = 0; i < 3; i++) schedule(steady);
-const idle = Array.from({ length: 10 }, () => timed(() => schedule(steady)));
+for (let i = 0; i < WARMUP_PASSES; i++) schedule(steady);
+const idle = Array.from({ length: Math.max(1, IDLE_PASSES) }, () => timed(() => schedule(steady)));
 const idleMs = idle.map((t) => t.ms).sort((a, b) => a - b);
 const placedAgain = idle[0].result.placements.length;
 
 const out = {
-  command: `npm run bench:scheduler -- --workers ${WORKERS} --jobs ${JOBS}`,
+  command: `npm run bench:scheduler -- --workers ${WORKERS} --jobs ${JOBS} --idle-passes ${IDLE_PASSES} --warmup-passes ${WARMUP_PASSES}`,
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  loadAverageAtStart: LOAD_AT_START,
+  loadAverageAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  heapUsedMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
   workers: WORKERS,
   gpus: WORKERS * 8,
   runnableJobs: JOBS,

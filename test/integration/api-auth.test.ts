@@ -37,6 +37,7 @@ describe('authentication and roles (API, real Postgres)', () => {
   it('reads a route table that has every route, each declaring its access; only the probes are public', () => {
     expect(routes.length).toBeGreaterThan(40);
     expect(routes.find((r) => r.template === '/api/v1/jobs' && r.method === 'POST')).toBeDefined();
+    expect(routes.find((r) => r.template === '/api/v1/jobs:batch' && r.method === 'POST')).toMatchObject({ access: 'submit', path: '/api/v1/jobs:batch' });
     expect(routes.filter((r) => r.access === undefined)).toEqual([]);
     // The probes, and the worker join: its credential is a pool join token, which that route checks itself.
     expect(routes.filter((r) => r.access === 'public').map((r) => r.template).sort()).toEqual(['/api/v1/workers/join', '/health/live', '/health/ready']);

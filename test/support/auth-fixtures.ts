@@ -27,11 +27,13 @@ export function routeTable(app: NestFastifyApplication): RouteEntry[] {
         const verb = Reflect.getMetadata('method', handler) as RequestMethod | undefined;
         if (verb === undefined) continue;
         const sub = String(Reflect.getMetadata('path', handler) ?? '');
-        const template = '/' + [base, sub].map((p) => p.replace(/^\/|\/$/g, '')).filter(Boolean).join('/');
+        // Fastify reads `::` as a literal colon (`jobs::batch` is /jobs:batch); a parameter follows a slash.
+        const declared = '/' + [base, sub].map((p) => p.replace(/^\/|\/$/g, '')).filter(Boolean).join('/');
+        const template = declared.replace(/::/g, ':');
         routes.push({
           method: RequestMethod[verb] as RouteEntry['method'],
           template,
-          path: template.replace(/:[A-Za-z]+/g, 'zz-nothing'),
+          path: template.replace(/\/:[A-Za-z]+/g, '/zz-nothing'),
           access: (Reflect.getMetadata(ACCESS_METADATA, handler) as Access | undefined) ?? classAccess,
         });
       }

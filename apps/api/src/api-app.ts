@@ -11,11 +11,14 @@ import { createLogger, type Logger } from '#libs/log';
 import { createRedis } from '#libs/queue';
 import { AppModule } from './app.module.js';
 import { ApiExceptionFilter } from './common/api-exception.filter.js';
+import { VALIDATION_OPTIONS } from './common/validation.js';
+import { BATCH_BODY_LIMIT_BYTES, BODY_LIMIT_BYTES } from './common/body-limits.js';
+import { BATCH_SUBMIT_PATH } from './jobs/jobs-batch.controller.js';
 import { recordWrites } from './auth/audit-hook.js';
 import { documentSecurity } from './auth/swagger-security.js';
 import { serveDashboard } from './dashboard/dashboard-static.js';
 
-export const BODY_LIMIT_BYTES = 256 * 1024;
+export { BODY_LIMIT_BYTES } from './common/body-limits.js';
 
 /**
  * Builds the API (not yet listening): migrations applied, validation, errors,
@@ -37,12 +40,11 @@ export async function createApiApp(
     new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }),
     { logger: nestLogger(logger), abortOnError: false },
   );
-  app.useGlobalPipes(new ValidationPipe({
-    whitelist: true,
-    forbidNonWhitelisted: true,
-    transform: true,
-    forbidUnknownValues: true,
-  }));
+  // Set before Nest registers its routes: only the batch submit may carry more than one submit body.
+  app.getHttpAdapter().getInstance().addHook('onRoute', (route) => {
+    if (route.url.replace(/::/g, ':') === BATCH_SUBMIT_PATH) route.bodyLimit = BATCH_BODY_LIMIT_BYTES;
+  });
+  app.useGlobalPipes(new ValidationPipe(VALIDATION_OPTIONS));
   app.useGlobalFilters(new ApiExceptionFilter(logger));
   recordWrites(app.getHttpAdapter().getInstance(), dataSource, logger);
   await serveDashboard(app, config, logger);

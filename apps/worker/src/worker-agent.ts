@@ -14,7 +14,8 @@ import { LiveLogs } from './logs/live-logs.js';
 import { EventReporter } from './reporter/event-reporter.js';
 import { Outbox } from './reporter/outbox.js';
 import { adoptContainers } from './runner/adoption.js';
-import { ContainerRunner } from './runner/container-runner.js';
+import { ContainerRunner, type AttemptRunner } from './runner/container-runner.js';
+import { SimulatedRunner } from './runner/simulated-runner.js';
 import { containerName } from './runner/container-spec.js';
 import { GpuSampler, nvidiaSmiSamples } from './gpu-usage/gpu-sampler.js';
 import { workerMetrics } from './metrics/worker-metrics.js';
@@ -44,11 +45,16 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const gpus = await discoverGpus(config.gpus);
   const descriptor = declareCapacity(config, gpus);
 
+  const simulated = config.runtime === 'simulated';
   const docker = new Docker({ socketPath: config.dockerSocket });
-  try {
-    await docker.ping();
-  } catch (error) {
-    throw new Error(`Docker engine unreachable at ${config.dockerSocket}: ${(error as Error).message}`);
+  if (simulated) {
+    logger.warn({ workerId: config.workerId }, 'WORKER_RUNTIME=simulated: attempts only sleep, no container runs (benchmarks only)');
+  } else {
+    try {
+      await docker.ping();
+    } catch (error) {
+      throw new Error(`Docker engine unreachable at ${config.dockerSocket}: ${(error as Error).message}`);
+    }
   }
 
   const outbox = new Outbox(path.join(config.stateDir, 'outbox'));
@@ -68,8 +74,9 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   }
   const reporter = new EventReporter(redis, outbox, { syncIntervalMs: OUTBOX_SYNC_MS, signingKey: identity.signingKey }, logger);
   // Its own connection, failing fast ('request'): live logs are best effort and must never queue up behind an outage.
-  const liveLogs = new LiveLogs(createRedis(redisUrl, `worker-${config.workerId}-logs`, 'request'), config.workerId, { maxBytes: config.maxLogBytes }, logger);
-  const runner = new ContainerRunner(
+  // A simulated attempt writes no output: no connection for live logs.
+  const liveLogs = simulated ? null : new LiveLogs(createRedis(redisUrl, `worker-${config.workerId}-logs`, 'request'), config.workerId, { maxBytes: config.maxLogBytes }, logger);
+  const containers = new ContainerRunner(
     docker,
     {
       workerId: config.workerId,
@@ -81,6 +88,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     logger,
     liveLogs,
   );
+  const runner: AttemptRunner = simulated ? new SimulatedRunner(config.workerId) : containers;
   const attempts = new AttemptRegistry();
   // Only where GPUs were discovered with nvidia-smi: configured GPUs have no nvidia-smi to ask.
   const sampler = config.gpus.mode === 'auto' && gpus.length > 0 ? new GpuSampler(nvidiaSmiSamples(), config.gpuSampleMs ?? 10_000, logger) : null;
@@ -93,6 +101,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     sampler,
   );
   const control = new ControlConsumer({ redisUrl, workerId: config.workerId }, attempts, logger, async (jobId, attempt) => {
+    if (simulated) return; // a simulated attempt leaves nothing behind
     const leftover = docker.getContainer(containerName(jobId, attempt));
     try {
       await leftover.stop({ t: config.stopGraceSeconds });
@@ -122,7 +131,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       sampler?.stop();
       await heartbeat.leave();
       await reporter.close();
-      await liveLogs.close();
+      await liveLogs?.close();
       await closeRedis(redis);
       logger.info({ workerId: config.workerId }, 'left the pool');
       markLeft();
@@ -151,7 +160,9 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     // Reports an earlier process left go out first, so an adopted attempt's RUNNING is ahead of its exit.
     await reporter.start();
     // Before joining and claiming: the first heartbeat lists the adopted attempts, and a new claim of one finds it.
-    const adoption = await adoptContainers({ docker, workerId: config.workerId, runner, reporter, attempts, logger });
+    // Simulated attempts die with their process: the scheduler ends them as lost, as for a machine that vanished.
+    const adoption = simulated ? { adopted: 0, removed: 0, done: Promise.resolve() }
+      : await adoptContainers({ docker, workerId: config.workerId, runner: containers, reporter, attempts, logger });
     adopted = adoption.done;
     if (adoption.adopted + adoption.removed > 0) logger.info({ adopted: adoption.adopted, removed: adoption.removed }, 'took over containers of an earlier run');
     await heartbeat.join();
@@ -162,7 +173,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     logger.error({ err: error }, 'worker failed to join; cleaning up');
     await Promise.allSettled([consumer.close(), control.close(), heartbeat.leave()]);
     await reporter.close();
-    await liveLogs.close();
+    await liveLogs?.close();
     redis.disconnect();
     throw error;
   }

@@ -26,6 +26,10 @@ export interface ApiConfig {
   scheduleMinIntervalSeconds: number;
   /** Most bytes of job rows one submit may create, every array child counted. */
   submitMaxBytes: number;
+  /** Group commit of single submits: how long the first waits for others to join its INSERT (0: only those already queued). */
+  submitGroupWindowMs: number;
+  /** How long the API may serve a cached queue, definition or pool when another API process's change notice was lost. */
+  catalogCacheTtlMs: number;
 }
 
 export interface AuthConfig {
@@ -45,6 +49,8 @@ export const ADMIN_KEY_PATTERN = /^gpb_[A-Za-z0-9]{1,32}_[A-Za-z0-9_-]{32,}$/;
 
 export interface SchedulerConfig {
   databaseUrl: string;
+  /** Benchmarks: append one JSON line per placement pass (its timings) to this file. */
+  passStatsFile?: string;
   redisUrl: string;
   /** How often the scheduler runs a pass even when no event arrives. */
   intervalMs: number;
@@ -113,6 +119,8 @@ export interface WorkerConfig {
   /** Where the worker joins (POST /api/v1/workers/join). */
   apiUrl?: string;
   logLevel: LogLevel;
+  /** docker (the default, always in production); simulated: attempts sleep instead of running, for control-plane benchmarks. */
+  runtime?: 'docker' | 'simulated';
 }
 
 function common(r: EnvReader) {
@@ -132,6 +140,8 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY, env.GPUBATCH_SECRET_KEY_PREVIOUS),
     scheduleMinIntervalSeconds: r.int('SCHEDULE_MIN_INTERVAL_SECONDS', 60, 1, 86_400),
     submitMaxBytes: r.int('SUBMIT_MAX_BYTES', 64 * 2 ** 20, 1024),
+    submitGroupWindowMs: r.int('SUBMIT_GROUP_WINDOW_MS', 0, 0, 50),
+    catalogCacheTtlMs: r.int('CATALOG_CACHE_TTL_MS', 2000, 0, 600_000),
     bootstrapJoinToken: joinToken(env, 'GPUBATCH_BOOTSTRAP_JOIN_TOKEN'),
     auth: loadAuthConfig(r, env),
     dashboard: { oidcClientId: env.GPUBATCH_UI_OIDC_CLIENT_ID?.trim() ? r.string('GPUBATCH_UI_OIDC_CLIENT_ID', '') : null },
@@ -178,6 +188,7 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     ...common(r),
     databaseUrl: r.url('DATABASE_URL', ['postgres', 'postgresql']),
     intervalMs: r.int('SCHEDULER_INTERVAL_MS', 1000, 10, 60_000),
+    passStatsFile: env.SCHEDULER_PASS_STATS_FILE?.trim() || undefined,
     workerTimeoutMs: r.int('WORKER_HEARTBEAT_TIMEOUT_MS', 15_000, 1000),
     fairShareHalfLifeSeconds: r.int('FAIR_SHARE_HALF_LIFE_SECONDS', 7 * 24 * 3600, 60),
     fairShareWeights: parseWeights(env.FAIR_SHARE_WEIGHTS),
@@ -214,6 +225,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     stateDir: path.resolve(r.string('WORKER_STATE_DIR', path.join(tmpdir(), `gpubatch-worker-${workerId}`))),
     joinToken: joinToken(env, 'WORKER_JOIN_TOKEN'),
     apiUrl: r.url('GPUBATCH_API_URL', ['http', 'https'], 'http://127.0.0.1:3000'),
+    runtime: r.oneOf('WORKER_RUNTIME', ['docker', 'simulated'] as const, 'docker'),
   };
 }
 

@@ -1,8 +1,10 @@
 import type { EffectiveContainerPolicy } from '#libs/config';
 import type { AttemptEnd, GpuUtilizationSummary, Resources } from '#libs/core';
 
+/** Committed RUNNABLE jobs of one job queue: one job, or every job of one group commit or batch submit. */
 export interface IntakePayload {
-  jobId: string;
+  jobId?: string;
+  jobIds?: string[];
 }
 
 /** One firing of a cron schedule; the submit body is read from Postgres when it fires. */

@@ -3,6 +3,8 @@ import { HttpStatus } from '@nestjs/common';
 /** Stable error codes clients can switch on; each maps to one HTTP status. */
 export const ERROR_STATUS = {
   VALIDATION_FAILED: HttpStatus.BAD_REQUEST,
+  /** An all-or-nothing batch submit with a bad entry: nothing was written; the body lists each failure. */
+  BATCH_REJECTED: HttpStatus.BAD_REQUEST,
   UNAUTHENTICATED: HttpStatus.UNAUTHORIZED,
   FORBIDDEN: HttpStatus.FORBIDDEN,
   API_KEY_NOT_FOUND: HttpStatus.NOT_FOUND,
@@ -39,7 +41,8 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 /** An error the API answers with its code's status and a message naming the problem. */
 export class ApiError extends Error {
   readonly status: number;
-  constructor(readonly code: ErrorCode, message: string) {
+  /** field: the body field at fault, when one is (a batch submit's results name it). */
+  constructor(readonly code: ErrorCode, message: string, readonly field?: string) {
     super(message);
     this.name = 'ApiError';
     this.status = ERROR_STATUS[code];
@@ -51,6 +54,10 @@ export interface ErrorBody {
   statusCode: number;
   code: string;
   message: string;
+  /** The body field at fault, when one is. */
+  field?: string;
+  /** A rejected batch submit: each failed entry. */
+  results?: unknown;
   /** Every validation failure, each naming its field and rule. */
   errors?: string[];
 }

@@ -28,44 +28,49 @@ export class ApiExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const body = this.toBody(exception);
+    const body = errorBody(exception);
     apiMetrics.errors.inc({ kind: body.code });
     if (body.statusCode >= 500) this.logger.error({ err: exception }, 'unhandled error');
     void reply.status(body.statusCode).send(body);
   }
+}
 
-  private toBody(exception: unknown): ErrorBody {
-    if (exception instanceof ApiError) {
-      return { statusCode: exception.status, code: exception.code, message: exception.message };
-    }
-    if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const response = exception.getResponse();
-      const messages = typeof response === 'object' && response !== null ? (response as { message?: unknown }).message : response;
-      const list = Array.isArray(messages) ? messages.map(String) : [String(messages ?? exception.message)];
-      return {
-        statusCode: status,
-        code: CODE_BY_STATUS[status] ?? HttpStatus[status] ?? 'ERROR',
-        message: list.join('; '),
-        ...(Array.isArray(messages) ? { errors: list } : {}),
-      };
-    }
-    // Postgres refusing a value the validators let through (a NUL byte, an out-of-range number): the input's fault.
-    const pgCode = (exception as { driverError?: { code?: string }; code?: string })?.driverError?.code ?? (exception as { code?: string })?.code;
-    if (typeof pgCode === 'string' && PG_BAD_INPUT[pgCode]) {
-      return { statusCode: 400, code: 'VALIDATION_FAILED', message: PG_BAD_INPUT[pgCode] };
-    }
-    // A PATCH with null for a field that cannot be empty: name the field as the API spells it.
-    const column = (exception as { column?: unknown })?.column;
-    if (pgCode === '23502' && typeof column === 'string') {
-      const field = column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-      return { statusCode: 400, code: 'VALIDATION_FAILED', message: `${field} must not be null` };
-    }
-    // Errors raised by Fastify itself before routing (body too large, bad JSON, bad content type).
-    const statusCode = (exception as { statusCode?: unknown })?.statusCode;
-    if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
-      return { statusCode, code: CODE_BY_STATUS[statusCode] ?? 'BAD_REQUEST', message: (exception as Error).message };
-    }
-    return { statusCode: 500, code: 'INTERNAL', message: 'internal error' };
+/** The error body of any exception, as every reply (and every failed batch entry) carries it. */
+export function errorBody(exception: unknown): ErrorBody {
+  if (exception instanceof ApiError) {
+    const extra = (exception as { results?: unknown }).results; // a rejected batch's per-entry failures
+    return {
+      statusCode: exception.status, code: exception.code, message: exception.message,
+      ...(exception.field && { field: exception.field }), ...(extra !== undefined && { results: extra }),
+    };
   }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    const messages = typeof response === 'object' && response !== null ? (response as { message?: unknown }).message : response;
+    const list = Array.isArray(messages) ? messages.map(String) : [String(messages ?? exception.message)];
+    return {
+      statusCode: status,
+      code: CODE_BY_STATUS[status] ?? HttpStatus[status] ?? 'ERROR',
+      message: list.join('; '),
+      ...(Array.isArray(messages) ? { errors: list } : {}),
+    };
+  }
+  // Postgres refusing a value the validators let through (a NUL byte, an out-of-range number): the input's fault.
+  const pgCode = (exception as { driverError?: { code?: string }; code?: string })?.driverError?.code ?? (exception as { code?: string })?.code;
+  if (typeof pgCode === 'string' && PG_BAD_INPUT[pgCode]) {
+    return { statusCode: 400, code: 'VALIDATION_FAILED', message: PG_BAD_INPUT[pgCode] };
+  }
+  // A PATCH with null for a field that cannot be empty: name the field as the API spells it.
+  const column = (exception as { column?: unknown })?.column;
+  if (pgCode === '23502' && typeof column === 'string') {
+    const field = column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    return { statusCode: 400, code: 'VALIDATION_FAILED', message: `${field} must not be null` };
+  }
+  // Errors raised by Fastify itself before routing (body too large, bad JSON, bad content type).
+  const statusCode = (exception as { statusCode?: unknown })?.statusCode;
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    return { statusCode, code: CODE_BY_STATUS[statusCode] ?? 'BAD_REQUEST', message: (exception as Error).message };
+  }
+  return { statusCode: 500, code: 'INTERNAL', message: 'internal error' };
 }

@@ -7,6 +7,7 @@ import { policyViolations } from '#libs/config';
 import { API_CONFIG } from '../infra/tokens.js';
 import { poolPolicy } from '../pools/dto/pool.dto.js';
 import { ApiError } from '../common/api-error.js';
+import { CatalogCache } from '../infra/catalog-cache.js';
 import type { ExitRule } from '#libs/core';
 import type { RegisterJobDefinitionDto } from './dto/register-job-definition.dto.js';
 import type { RetryStrategyDto } from './dto/retry-strategy.dto.js';
@@ -19,6 +20,7 @@ export class JobDefinitionsService {
   constructor(
     @Inject(DataSource) private readonly db: DataSource,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
+    @Inject(CatalogCache) private readonly catalog: CatalogCache,
   ) {}
 
   /** Seals secret values under GPUBATCH_SECRET_KEY; a 400 naming the field when no key is configured. */
@@ -40,7 +42,9 @@ export class JobDefinitionsService {
     const problems = pools.map((p) => policyViolations({ name: p.name, policy: poolPolicy(p) }, { image: dto.image, memoryMiB: dto.resources.memoryMiB, container }));
     if (pools.length > 0 && problems.every((v) => v.length > 0)) throw new ApiError('VALIDATION_FAILED', `${problems[0][0].message} (and no pool allows it)`);
     const secrets = JSON.stringify(this.sealSecrets(dto.secretEnvironment, 'secretEnvironment'));
-    return this.insert(dto, container, secrets);
+    const created = await this.insert(dto, container, secrets);
+    await this.catalog.changed(); // the name's latest ACTIVE revision moved
+    return created;
   }
 
   private async insert(dto: RegisterJobDefinitionDto, container: ContainerRequest, secrets: string): Promise<JobDefinitionEntity> {
@@ -99,7 +103,10 @@ export class JobDefinitionsService {
 
   async deregister(name: string, revision: number): Promise<JobDefinitionEntity> {
     const definition = await this.resolve(name, revision);
-    if (definition.status !== 'INACTIVE') await this.repo().update({ id: definition.id }, { status: 'INACTIVE' });
+    if (definition.status !== 'INACTIVE') {
+      await this.repo().update({ id: definition.id }, { status: 'INACTIVE' });
+      await this.catalog.changed();
+    }
     return { ...definition, status: 'INACTIVE' };
   }
 

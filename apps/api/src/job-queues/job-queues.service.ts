@@ -3,11 +3,15 @@ import { DataSource } from 'typeorm';
 import { JobQueueEntity } from '#libs/db';
 import { ApiError } from '../common/api-error.js';
 import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
+import { CatalogCache } from '../infra/catalog-cache.js';
 import type { CreateJobQueueDto, UpdateJobQueueDto } from './dto/job-queue.dto.js';
 
 @Injectable()
 export class JobQueuesService {
-  constructor(@Inject(DataSource) private readonly db: DataSource) {}
+  constructor(
+    @Inject(DataSource) private readonly db: DataSource,
+    @Inject(CatalogCache) private readonly catalog: CatalogCache,
+  ) {}
 
   async create(dto: CreateJobQueueDto): Promise<JobQueueEntity> {
     const rows: JobQueueEntity[] = await this.db.query(
@@ -16,6 +20,7 @@ export class JobQueuesService {
       [dto.name, dto.priority, dto.state ?? 'ENABLED', dto.pools ?? [], dto.schedulingPolicy ?? 'FIFO', dto.preferSpotForInterruptible ?? false],
     );
     if (rows.length === 0) throw new ApiError('JOB_QUEUE_EXISTS', `job queue ${dto.name} already exists`);
+    await this.catalog.changed();
     return this.get(dto.name);
   }
 
@@ -42,7 +47,10 @@ export class JobQueuesService {
     if (dto.pools !== undefined) changes.pools = dto.pools;
     if (dto.schedulingPolicy !== undefined) changes.schedulingPolicy = dto.schedulingPolicy;
     if (dto.preferSpotForInterruptible !== undefined) changes.preferSpotForInterruptible = dto.preferSpotForInterruptible;
-    if (Object.keys(changes).length > 0) await this.repo().update({ name }, { ...changes, updatedAt: new Date() });
+    if (Object.keys(changes).length > 0) {
+      await this.repo().update({ name }, { ...changes, updatedAt: new Date() });
+      await this.catalog.changed();
+    }
     return this.get(name);
   }
 
@@ -57,6 +65,7 @@ export class JobQueuesService {
     );
     if (count > 0) throw new ApiError('JOB_QUEUE_IN_USE', `job queue ${name} still holds ${count} unfinished jobs`);
     await this.repo().delete({ name });
+    await this.catalog.changed();
   }
 
   private repo() {

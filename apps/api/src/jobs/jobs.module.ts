@@ -4,13 +4,14 @@ import { JobDefinitionsModule } from '../job-definitions/job-definitions.module.
 import { JobQueuesModule } from '../job-queues/job-queues.module.js';
 import { PoolsModule } from '../pools/pools.module.js';
 import { JobsController } from './jobs.controller.js';
+import { JobsBatchController } from './jobs-batch.controller.js';
 import { JobsService } from './jobs.service.js';
 import { JobStopService } from './job-stop.service.js';
 import { JobLogsService } from './job-logs.service.js';
 
 @Module({
   imports: [JobDefinitionsModule, JobQueuesModule, PoolsModule],
-  controllers: [JobsController],
+  controllers: [JobsController, JobsBatchController],
   providers: [JobsService, JobStopService, JobLogsService, LogFollowers],
   exports: [JobsService],
 })

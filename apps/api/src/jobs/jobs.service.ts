@@ -20,6 +20,16 @@ import type { ListJobsQuery } from './dto/list-jobs.query.js';
 import type { SubmitJobDto } from './dto/submit-job.dto.js';
 import { insertArrayChildren } from './array-children.js';
 import { apiMetrics } from '../metrics/api-metrics.js';
+import { GroupCommit } from './group-commit.js';
+import { SubmitJobDto as SubmitJobBody } from './dto/submit-job.dto.js';
+import type { BatchEntryResult, BatchSubmitResponse } from './dto/batch-submit.dto.js';
+import { BatchRejectedError, entryError } from './batch-errors.js';
+import { BODY_LIMIT_BYTES } from '../common/body-limits.js';
+import { validateAs } from '../common/validation.js';
+import { errorBody } from '../common/api-exception.filter.js';
+import { CatalogCache } from '../infra/catalog-cache.js';
+import { ProjectAccess } from '../auth/project-access.js';
+import type { Caller } from '../auth/caller.js';
 
 const SUMMARY_COLUMNS = `id, name, queue, project, gpus, array_size, status, status_reason, priority, created_at, started_at, stopped_at,
   created_at::text AS created_at_exact`;
@@ -39,81 +49,275 @@ export class JobsService {
     @Inject(PoolsService) private readonly pools: PoolsService,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
-  ) {}
+    @Inject(CatalogCache) private readonly catalog: CatalogCache,
+    @Inject(ProjectAccess) private readonly access: ProjectAccess,
+  ) {
+    this.groupCommit = new GroupCommit((items) => this.commitGroup(items), {
+      maxBatch: 1000, maxInFlight: 2, windowMs: config.submitGroupWindowMs,
+    });
+  }
+
+  private readonly groupCommit: GroupCommit<PreparedSubmit, SubmitJobResponse | null>;
 
   /**
    * Commits the job and its first events, then tells the scheduler through
    * the queue's intake. The reply comes only after the commit; if Redis is
    * down the scheduler still finds the job in Postgres. A job with
-   * dependencies starts PENDING (or FAILED, if one already failed).
+   * dependencies starts PENDING (or FAILED, if one already failed). Plain
+   * jobs (no dependencies, no array) submitted at about the same time share
+   * one transaction and one multi-row INSERT (group commit).
    */
   async submit(dto: SubmitJobDto): Promise<SubmitJobResponse> {
+    const prepared = await this.prepare(dto);
+    if (isPlain(prepared)) {
+      const existing = await this.groupCommit.submit(prepared);
+      return this.reply(prepared, existing);
+    }
+    const created = await this.db.transaction((tx) => this.writeWithDependencies(tx, prepared));
+    if (!created) return this.reply(prepared, await this.existingByToken(prepared.dto.clientToken!));
+    if (created === 'RUNNABLE') await this.wake([prepared]);
+    return this.reply(prepared, null);
+  }
+
+  /**
+   * Submits up to MAX_BATCH_SUBMITS bodies in one request; each gets its
+   * own result: its job, or its error naming the field. A bad entry fails
+   * alone, unless `allOrNothing`: then any failure commits nothing and
+   * rejects the whole request. Every entry passes the checks of a single
+   * submit (validation, project access, catalog, container policy, bytes);
+   * together they may create at most SUBMIT_MAX_BYTES of jobs.
+   */
+  async submitBatch(entries: unknown[], caller: Caller, allOrNothing: boolean): Promise<BatchSubmitResponse> {
+    const results: BatchEntryResult[] = new Array(entries.length);
+    const ready: { index: number; prepared: PreparedSubmit }[] = [];
+    let bytes = 0;
+    await Promise.all(entries.map(async (entry, index) => {
+      try {
+        if (Buffer.byteLength(JSON.stringify(entry) ?? '', 'utf8') > BODY_LIMIT_BYTES) {
+          throw new ApiError('PAYLOAD_TOO_LARGE', `jobs[${index}] is over ${BODY_LIMIT_BYTES} bytes, the limit of one submit body`, 'jobs');
+        }
+        const dto = await validateAs(SubmitJobBody, entry);
+        this.access.submit(caller, dto.project);
+        const prepared = await this.prepare(dto);
+        ready.push({ index, prepared });
+      } catch (err) {
+        results[index] = { index, error: entryError(err) };
+      }
+    }));
+    ready.sort((a, b) => a.index - b.index);
+    for (const r of ready) {
+      bytes += r.prepared.bytes;
+      if (bytes > this.config.submitMaxBytes) {
+        results[r.index] = { index: r.index, error: entryError(new ApiError('VALIDATION_FAILED',
+          `the batch would create more than ${this.config.submitMaxBytes} bytes of jobs (SUBMIT_MAX_BYTES) with this entry: send fewer or smaller entries`, 'jobs')) };
+      }
+    }
+    const accepted = ready.filter((r) => !results[r.index]);
+    const failed = entries.length - accepted.length;
+    if (allOrNothing && failed > 0) {
+      throw new BatchRejectedError(failed, entries.length, results.filter(Boolean));
+    }
+
+    const plain = accepted.filter((r) => isPlain(r.prepared));
+    const complex = accepted.filter((r) => !isPlain(r.prepared));
+    const outcomes = new Map<number, { existing: SubmitJobResponse | null; runnable: boolean } | { error: unknown }>();
+    if (allOrNothing) {
+      // One transaction for every entry: any failure (a dependency that does not exist) rolls all back.
+      try {
+        await this.db.transaction(async (tx) => {
+          const existing = await this.writePlain(tx, plain.map((r) => r.prepared));
+          plain.forEach((r, i) => outcomes.set(r.index, { existing: existing[i], runnable: existing[i] === null }));
+          for (const r of complex) {
+            try {
+              const created = await this.writeWithDependencies(tx, r.prepared);
+              outcomes.set(r.index, { existing: created ? null : await this.existingByToken(r.prepared.dto.clientToken!, tx), runnable: created === 'RUNNABLE' });
+            } catch (err) {
+              if (errorBody(err).statusCode >= 500) throw err;
+              throw new BatchRejectedError(1, entries.length, [{ index: r.index, error: entryError(err) }]);
+            }
+          }
+        });
+      } catch (err) {
+        if (err instanceof BatchRejectedError || errorBody(err).statusCode >= 500) throw err;
+        // The multi-row INSERT refused a value (a NUL byte): which entry is not known.
+        throw new BatchRejectedError(1, entries.length, [{ index: -1, error: entryError(err) }]);
+      }
+    } else {
+      if (plain.length > 0) {
+        try {
+          const existing = await this.writePlain(this.db.manager, plain.map((r) => r.prepared));
+          plain.forEach((r, i) => outcomes.set(r.index, { existing: existing[i], runnable: existing[i] === null }));
+        } catch {
+          // Nothing of that INSERT committed: each entry alone, so the bad one fails by itself.
+          for (const r of plain) {
+            try {
+              const [existing] = await this.writePlain(this.db.manager, [r.prepared]);
+              outcomes.set(r.index, { existing, runnable: existing === null });
+            } catch (error) {
+              outcomes.set(r.index, { error });
+            }
+          }
+        }
+      }
+      for (const r of complex) {
+        try {
+          const created = await this.db.transaction((tx) => this.writeWithDependencies(tx, r.prepared));
+          outcomes.set(r.index, { existing: created ? null : await this.existingByToken(r.prepared.dto.clientToken!), runnable: created === 'RUNNABLE' });
+        } catch (error) {
+          outcomes.set(r.index, { error });
+        }
+      }
+    }
+    await this.wake(accepted.filter((r) => { const o = outcomes.get(r.index); return o && 'runnable' in o && o.runnable; }).map((r) => r.prepared));
+    for (const r of accepted) {
+      const o = outcomes.get(r.index)!;
+      if ('error' in o) {
+        if (errorBody(o.error).statusCode >= 500) this.logger.error({ err: o.error }, 'batch entry failed');
+        results[r.index] = { index: r.index, error: entryError(o.error) };
+      } else {
+        results[r.index] = { index: r.index, ...(await this.reply(r.prepared, o.existing)) };
+      }
+    }
+    const submitted = results.filter((r) => r.jobId !== undefined).length;
+    return { submitted, failed: entries.length - submitted, results };
+  }
+
+  /** Everything a submit is checked for before it is written; 4xx naming the field otherwise. */
+  private async prepare(dto: SubmitJobDto): Promise<PreparedSubmit> {
     const { queue, definition, job } = await this.resolve(dto, { enabledQueue: true });
     await this.checkContainerPolicy(queue, definition, job);
     const size = dto.array?.size;
     const secrets = this.sealedSecrets(dto, definition);
-    this.checkSubmitBytes(dto, job, secrets, size ?? 1);
-    const id = randomUUID();
+    const bytes = this.checkSubmitBytes(dto, job, secrets, size ?? 1);
     const deps = dependencyKinds(dto);
+    return { id: randomUUID(), dto, queue, definition, job, secrets, size, deps, bytes };
+  }
 
-    // A plain job is one INSERT statement (atomic on its own); dependencies and arrays need a transaction.
-    const inTransaction = deps.plain.length > 0 || deps.nToN !== undefined || size !== undefined;
-    const run = <T>(work: (tx: EntityManager) => Promise<T>) => (inTransaction ? this.db.transaction(work) : work(this.db.manager));
-    const created = await run(async (tx) => {
-      const depsState = await this.startingState(tx, deps.plain);
-      if (deps.nToN) await this.checkNToN(tx, deps.nToN, size!);
-      // An array parent never runs: it waits PENDING while its children run, and finishes with them.
-      const start = size && depsState.status !== 'FAILED' ? { status: 'PENDING' as const, reason: `ARRAY: ${size} children` } : depsState;
-      const inserted: { id: string }[] = await tx.query(
-        `WITH job AS (
-           INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
-                             vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
-                             retry_rules, array_size, interruptible, stopped_at, container, secret_environment)
-           VALUES ($1, $2, $3, $4, $20::varchar, $21::text, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                   $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25)
-           ON CONFLICT (client_token) DO NOTHING
-           RETURNING id, created_at),
-         events AS (
-           INSERT INTO job_events (job_id, at, from_status, to_status, reason)
-           SELECT id, created_at, NULL, 'SUBMITTED', 'Job submitted' FROM job
-           UNION ALL
-           SELECT id, created_at, 'SUBMITTED', $20::varchar, $21::text FROM job)
-         SELECT id FROM job`,
-        [
-          id, dto.name, queue.name, definition.id, job.priority, definition.image, JSON.stringify(job.command),
-          JSON.stringify(job.environment), job.resources.vcpus, job.resources.memoryMiB, job.resources.gpus,
-          job.resources.gpus > 0 ? job.resources.gpuModel : null, job.labelSelector, job.timeoutSeconds, job.maxAttempts,
-          dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null, JSON.stringify(job.retryRules),
-          start.status, start.reason, size ?? null, dto.interruptible ?? false,
-          JSON.stringify(definition.container ?? {}), JSON.stringify(secrets),
-        ],
-      );
-      if (inserted.length === 0) return undefined;
-      if (deps.plain.length > 0) {
-        await tx.query(`INSERT INTO job_dependencies (job_id, depends_on) SELECT $1, unnest($2::varchar[])`, [id, deps.plain]);
+  /** The reply to a written submit: its job, or the one its client token made before (as AWS Batch answers). */
+  private async reply(p: PreparedSubmit, existing: SubmitJobResponse | null): Promise<SubmitJobResponse> {
+    if (existing) return existing;
+    apiMetrics.submits.inc({ queue: p.queue.name, project: p.dto.project ?? 'default' });
+    const estimatedMaxCost = await this.estimate(p.queue, p.job, p.dto.interruptible ?? false, p.size ?? 1);
+    return { jobId: p.id, name: p.dto.name, ...(estimatedMaxCost && { estimatedMaxCost }) };
+  }
+
+  private async existingByToken(token: string, tx: EntityManager = this.db.manager): Promise<SubmitJobResponse> {
+    const [existing] = await tx.query(`SELECT id, name FROM jobs WHERE client_token = $1`, [token]);
+    return { jobId: existing.id, name: existing.name };
+  }
+
+  /** One group commit: its own transaction, one INSERT, one intake message per job queue. */
+  private async commitGroup(items: PreparedSubmit[]): Promise<(SubmitJobResponse | null)[]> {
+    let existing: (SubmitJobResponse | null)[];
+    try {
+      // One statement is its own transaction: no BEGIN and COMMIT round trips.
+      existing = await this.writePlain(this.db.manager, items);
+    } catch (err) {
+      // Alone, and its id already there: an earlier try committed although its reply was lost (a dropped connection at COMMIT).
+      if (items.length === 1 && (err as { constraint?: string; driverError?: { constraint?: string } }).driverError?.constraint === 'jobs_pkey') {
+        existing = [null];
+      } else {
+        throw err;
       }
-      if (size && start.status === 'PENDING') {
-        const anyRunnable = await insertArrayChildren(tx, id, size, {
-          plain: deps.plain, plainState: depsState.status === 'RUNNABLE' ? 'RUNNABLE' : 'PENDING', plainReason: depsState.reason,
-          nToN: deps.nToN, sequential: deps.sequential,
-        });
-        return anyRunnable ? 'RUNNABLE' : 'PENDING';
-      }
-      return start.status;
-    });
-    if (!created) {
-      // The client token was used before: answer with the job it created, as AWS Batch does.
-      const [existing] = await this.db.query(`SELECT id, name FROM jobs WHERE client_token = $1`, [dto.clientToken]);
-      return { jobId: existing.id, name: existing.name };
     }
-    if (created === 'RUNNABLE') {
-      await this.intake.add(queue.name, id, job.priority).catch((err: Error) =>
-        this.logger.warn({ err, jobId: id }, 'intake add failed; the scheduler will find the job in Postgres'),
+    await this.wake(items.filter((_, i) => existing[i] === null));
+    return existing;
+  }
+
+  /** Tells the scheduler about committed RUNNABLE jobs: one intake message per job queue. */
+  private async wake(items: PreparedSubmit[]): Promise<void> {
+    const byQueue = new Map<string, PreparedSubmit[]>();
+    for (const p of items) byQueue.set(p.queue.name, [...(byQueue.get(p.queue.name) ?? []), p]);
+    await Promise.all([...byQueue].map(([queue, list]) =>
+      this.intake.addMany(queue, list.map((p) => p.id), Math.max(...list.map((p) => p.job.priority))).catch((err: Error) =>
+        this.logger.warn({ err, jobs: list.length }, 'intake add failed; the scheduler will find the jobs in Postgres'))));
+  }
+
+  /**
+   * Plain jobs (no dependencies, no array) in one multi-row INSERT with their
+   * first events. Returns, per item, null when its row was inserted, or the
+   * job its client token made before.
+   */
+  private async writePlain(tx: EntityManager, items: PreparedSubmit[]): Promise<(SubmitJobResponse | null)[]> {
+    if (items.length === 0) return [];
+    const rows = items.map((p, n) => ({
+      n, id: p.id, name: p.dto.name, queue: p.queue.name, definition_id: p.definition.id, priority: p.job.priority, image: p.definition.image,
+      command: p.job.command, environment: p.job.environment, vcpus: p.job.resources.vcpus, memory_mib: p.job.resources.memoryMiB,
+      gpus: p.job.resources.gpus, gpu_model: p.job.resources.gpus > 0 ? p.job.resources.gpuModel : null, label_selector: p.job.labelSelector,
+      timeout_seconds: p.job.timeoutSeconds, max_attempts: p.job.maxAttempts, project: p.dto.project ?? 'default', tags: p.dto.tags ?? {},
+      client_token: p.dto.clientToken ?? null, retry_rules: p.job.retryRules, interruptible: p.dto.interruptible ?? false,
+      container: p.definition.container ?? {}, secret_environment: p.secrets,
+    }));
+    const inserted: { id: string }[] = await tx.query(
+      `WITH job AS (
+         INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
+                           vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
+                           retry_rules, interruptible, container, secret_environment)
+         SELECT r.id, r.name, r.queue, r.definition_id, 'RUNNABLE', 'Waiting for the scheduler', r.priority, r.image, r.command, r.environment,
+                r.vcpus, r.memory_mib, r.gpus, r.gpu_model, r.label_selector, r.timeout_seconds, r.max_attempts, r.project, r.tags, r.client_token,
+                r.retry_rules, r.interruptible, r.container, r.secret_environment
+         FROM jsonb_to_recordset($1::jsonb) AS r(
+           id varchar, name varchar, queue varchar, definition_id bigint, priority integer, image text, command jsonb, environment jsonb,
+           vcpus numeric, memory_mib integer, gpus integer, gpu_model text, label_selector text, timeout_seconds integer, max_attempts integer,
+           project varchar, tags jsonb, client_token varchar, retry_rules jsonb, interruptible boolean, container jsonb, secret_environment jsonb, n integer)
+         ORDER BY r.n
+         ON CONFLICT (client_token) DO NOTHING
+         RETURNING id, created_at),
+       ${firstEvents(`'RUNNABLE'`, `'Waiting for the scheduler'`)}
+       SELECT id FROM job`,
+      [JSON.stringify(rows)],
+    );
+    const ids = new Set(inserted.map((r) => r.id));
+    const missing = items.filter((p) => !ids.has(p.id));
+    const byToken = new Map<string, SubmitJobResponse>();
+    if (missing.length > 0) {
+      const found: { id: string; name: string; client_token: string }[] = await tx.query(
+        `SELECT id, name, client_token FROM jobs WHERE client_token = ANY($1)`, [missing.map((p) => p.dto.clientToken)],
       );
+      for (const f of found) byToken.set(f.client_token, { jobId: f.id, name: f.name });
     }
-    apiMetrics.submits.inc({ queue: queue.name, project: dto.project ?? 'default' });
-    const estimatedMaxCost = await this.estimate(queue, job, dto.interruptible ?? false, size ?? 1);
-    return { jobId: id, name: dto.name, ...(estimatedMaxCost && { estimatedMaxCost }) };
+    return items.map((p) => (ids.has(p.id) ? null : byToken.get(p.dto.clientToken!)!));
+  }
+
+  /** A job with dependencies or an array: its rows in the caller's transaction. Undefined when its client token was used before. */
+  private async writeWithDependencies(tx: EntityManager, p: PreparedSubmit): Promise<string | undefined> {
+    const { id, dto, queue, definition, job, secrets, size, deps } = p;
+    const depsState = await this.startingState(tx, deps.plain);
+    if (deps.nToN) await this.checkNToN(tx, deps.nToN, size!);
+    // An array parent never runs: it waits PENDING while its children run, and finishes with them.
+    const start = size && depsState.status !== 'FAILED' ? { status: 'PENDING' as const, reason: `ARRAY: ${size} children` } : depsState;
+    const inserted: { id: string }[] = await tx.query(
+      `WITH job AS (
+         INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
+                           vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
+                           retry_rules, array_size, interruptible, stopped_at, container, secret_environment)
+         VALUES ($1, $2, $3, $4, $20::varchar, $21::text, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+                 $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25)
+         ON CONFLICT (client_token) DO NOTHING
+         RETURNING id, created_at),
+       ${firstEvents('$20::varchar', '$21::text')}
+       SELECT id FROM job`,
+      [
+        id, dto.name, queue.name, definition.id, job.priority, definition.image, JSON.stringify(job.command),
+        JSON.stringify(job.environment), job.resources.vcpus, job.resources.memoryMiB, job.resources.gpus,
+        job.resources.gpus > 0 ? job.resources.gpuModel : null, job.labelSelector, job.timeoutSeconds, job.maxAttempts,
+        dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null, JSON.stringify(job.retryRules),
+        start.status, start.reason, size ?? null, dto.interruptible ?? false,
+        JSON.stringify(definition.container ?? {}), JSON.stringify(secrets),
+      ],
+    );
+    if (inserted.length === 0) return undefined;
+    if (deps.plain.length > 0) {
+      await tx.query(`INSERT INTO job_dependencies (job_id, depends_on) SELECT $1, unnest($2::varchar[])`, [id, deps.plain]);
+    }
+    if (size && start.status === 'PENDING') {
+      const anyRunnable = await insertArrayChildren(tx, id, size, {
+        plain: deps.plain, plainState: depsState.status === 'RUNNABLE' ? 'RUNNABLE' : 'PENDING', plainReason: depsState.reason,
+        nToN: deps.nToN, sequential: deps.sequential,
+      });
+      return anyRunnable ? 'RUNNABLE' : 'PENDING';
+    }
+    return start.status;
   }
 
   /**
@@ -128,9 +332,9 @@ export class JobsService {
    * names in messages (a schedule's body sits under `submit.`).
    */
   async resolve(dto: SubmitJobDto, options: { enabledQueue: boolean; path?: string }) {
-    const queue = await this.queues.get(dto.queue);
+    const queue = await this.catalog.get(`queue:${dto.queue}`, () => this.queues.get(dto.queue));
     if (options.enabledQueue && queue.state !== 'ENABLED') throw new ApiError('JOB_QUEUE_DISABLED', `job queue ${queue.name} is DISABLED`);
-    const definition = await this.definitions.resolveRef(dto.definition);
+    const definition = await this.catalog.get(`definition:${dto.definition}`, () => this.definitions.resolveRef(dto.definition));
     if (definition.status !== 'ACTIVE') {
       throw new ApiError('DEFINITION_INACTIVE', `job definition ${definition.name}:${definition.revision} is INACTIVE`);
     }
@@ -139,7 +343,7 @@ export class JobsService {
 
   private async estimate(queue: JobQueueEntity, job: ReturnType<JobsService['mergeJob']>, interruptible: boolean, copies: number): Promise<CostEstimateView | undefined> {
     if (job.timeoutSeconds === null) return undefined;
-    const priced = await this.pools.priceCards(queue.pools);
+    const priced = await this.catalog.get(`prices:${queue.pools.join(',')}`, () => this.pools.priceCards(queue.pools));
     const types = new Map(priced.map((p) => [p.name, p.capacityType as CapacityType]));
     const allowed = poolsForJob(queue, interruptible, types, priced.map((p) => p.name));
     const candidates = allowed.length ? allowed.flatMap((name) => priced.filter((p) => p.name === name)) : priced;
@@ -161,7 +365,7 @@ export class JobsService {
    * the submit), placement clamps the request to that pool's policy.
    */
   private async checkContainerPolicy(queue: JobQueueEntity, definition: JobDefinitionEntity, job: ReturnType<JobsService['mergeJob']>): Promise<void> {
-    const pools = await this.pools.forQueue(queue.pools);
+    const pools = await this.catalog.get(`pools:${queue.pools.join(',')}`, () => this.pools.forQueue(queue.pools));
     const problems = pools.map((pool) => policyViolations(
       { name: pool.name, policy: poolPolicy(pool) },
       { image: definition.image, memoryMiB: job.resources.memoryMiB, container: definition.container ?? {} },
@@ -181,7 +385,7 @@ export class JobsService {
   }
 
   /** A submit may create at most SUBMIT_MAX_BYTES of job rows, every array child counted. */
-  private checkSubmitBytes(dto: SubmitJobDto, job: ReturnType<JobsService['mergeJob']>, secrets: Record<string, string>, copies: number): void {
+  private checkSubmitBytes(dto: SubmitJobDto, job: ReturnType<JobsService['mergeJob']>, secrets: Record<string, string>, copies: number): number {
     const perJob = Buffer.byteLength(JSON.stringify({
       name: dto.name, command: job.command, environment: job.environment, secrets, tags: dto.tags ?? {}, retryRules: job.retryRules,
       labelSelector: job.labelSelector, dependsOn: dto.dependsOn ?? [],
@@ -190,6 +394,7 @@ export class JobsService {
     if (total > this.config.submitMaxBytes) {
       throw new ApiError('VALIDATION_FAILED', `the submit would create about ${total} bytes of jobs (${copies > 1 ? `${copies} array children of ` : ''}${perJob} bytes each); the limit is ${this.config.submitMaxBytes} (SUBMIT_MAX_BYTES): shrink command, environment, tags or array.size`);
     }
+    return total;
   }
 
   /** N_TO_N: the partner must be an array of the same size. */
@@ -377,4 +582,34 @@ function dependencyKinds(dto: SubmitJobDto): { plain: string[]; nToN?: string; s
   const ids = [...plain, ...nToN.map((d) => d.jobId!)];
   if (new Set(ids).size !== ids.length) throw new ApiError('VALIDATION_FAILED', 'dependsOn must not name a job twice');
   return { plain, nToN: nToN[0]?.jobId, sequential: list.some((d) => d.type === 'SEQUENTIAL') };
+}
+
+type MergedJob = ReturnType<JobsService['mergeJob']>;
+
+/** The CTE that gives every row of the `job` CTE its two first events: SUBMITTED, then its starting state (SQL expressions). */
+function firstEvents(status: string, reason: string): string {
+  return `events AS (
+         INSERT INTO job_events (job_id, at, from_status, to_status, reason)
+         SELECT id, created_at, NULL, 'SUBMITTED', 'Job submitted' FROM job
+         UNION ALL
+         SELECT id, created_at, 'SUBMITTED', ${status}, ${reason} FROM job)`;
+}
+
+/** A submit that passed every check, with its job id chosen. */
+interface PreparedSubmit {
+  id: string;
+  dto: SubmitJobDto;
+  queue: JobQueueEntity;
+  definition: JobDefinitionEntity;
+  job: MergedJob;
+  secrets: Record<string, string>;
+  size: number | undefined;
+  deps: { plain: string[]; nToN?: string; sequential: boolean };
+  /** Bytes of job rows it creates (SUBMIT_MAX_BYTES). */
+  bytes: number;
+}
+
+/** No dependencies and no array: one row and two events, fit for a multi-row INSERT. */
+function isPlain(p: PreparedSubmit): boolean {
+  return p.deps.plain.length === 0 && p.deps.nToN === undefined && !p.deps.sequential && p.size === undefined;
 }

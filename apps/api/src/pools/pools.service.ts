@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { parsePrice, type PriceCard } from '#libs/core';
 import { PoolEntity } from '#libs/db';
 import { ApiError } from '../common/api-error.js';
+import { CatalogCache } from '../infra/catalog-cache.js';
 import type { CreatePoolDto, PriceCardDto, UpdateContainerPolicyDto, UpdatePoolDto } from './dto/pool.dto.js';
 
 /** Validated by the DTO already: here a price only changes form. */
@@ -15,7 +16,10 @@ function modelPrices(byModel: Record<string, string | number>): Record<string, s
 
 @Injectable()
 export class PoolsService {
-  constructor(@Inject(DataSource) private readonly db: DataSource) {}
+  constructor(
+    @Inject(DataSource) private readonly db: DataSource,
+    @Inject(CatalogCache) private readonly catalog: CatalogCache,
+  ) {}
 
   async create(dto: CreatePoolDto): Promise<PoolEntity> {
     const p: PriceCardDto = dto.prices ?? {};
@@ -26,6 +30,7 @@ export class PoolsService {
         price(p.gpuHour) ?? 0, JSON.stringify(modelPrices(p.gpuHourByModel ?? {})), dto.minimumBilledSeconds ?? 0],
     );
     if (rows.length === 0) throw new ApiError('POOL_EXISTS', `pool ${dto.name} already exists; PATCH /api/v1/pools/${dto.name} changes it`);
+    await this.catalog.changed();
     return this.get(dto.name);
   }
 
@@ -57,7 +62,10 @@ export class PoolsService {
       gpuHourByModel: p.gpuHourByModel && modelPrices(p.gpuHourByModel),
     };
     const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
-    if (Object.keys(set).length > 0) await this.repo().update({ name }, { ...set, updatedAt: new Date() });
+    if (Object.keys(set).length > 0) {
+      await this.repo().update({ name }, { ...set, updatedAt: new Date() });
+      await this.catalog.changed();
+    }
     return this.get(name);
   }
 
@@ -76,6 +84,7 @@ export class PoolsService {
         `UPDATE pools SET ${set.map(([column], i) => `${column} = $${i + 2}`).join(', ')}, updated_at = now() WHERE name = $1`,
         [name, ...set.map(([, v]) => v)],
       );
+      await this.catalog.changed();
     }
     return this.get(name);
   }

@@ -21,7 +21,8 @@ export class IntakeConsumers {
     for (const name of wanted) {
       if (this.consumers.has(name)) continue;
       const consumer = new QueueConsumer<IntakePayload>(QueueNames.intake(name), async (job) => {
-        this.pending.add(job.data.jobId);
+        if (job.data.jobId) this.pending.add(job.data.jobId);
+        for (const id of job.data.jobIds ?? []) this.pending.add(id);
         this.onIntake();
       }, { redisUrl: this.redisUrl, connectionName: `intake-${name}`, label: `intake ${name}`, concurrency: 50 }, this.logger);
       // Not awaited: a pass must not wait for Redis; the consumer connects when it can.

@@ -4,7 +4,7 @@ import { QueueConsumer, QueueNames, type DispatchPayload } from '#libs/queue';
 import type { AttemptRegistry } from '../control/attempt-registry.js';
 import type { EventReporter } from '../reporter/event-reporter.js';
 import { reportRun } from '../reporter/report-run.js';
-import type { ContainerRunner } from '../runner/container-runner.js';
+import type { AttemptRunner } from '../runner/container-runner.js';
 import type { GpuSampler } from '../gpu-usage/gpu-sampler.js';
 
 export interface DispatchConsumerOptions {
@@ -25,7 +25,7 @@ export class DispatchConsumer {
 
   constructor(
     options: DispatchConsumerOptions,
-    private readonly runner: ContainerRunner,
+    private readonly runner: AttemptRunner,
     private readonly reporter: EventReporter,
     private readonly attempts: AttemptRegistry,
     private readonly logger: Logger,

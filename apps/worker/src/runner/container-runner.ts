@@ -38,6 +38,11 @@ export interface RunHooks {
   signal?: AbortSignal;
 }
 
+/** What runs an attempt: Docker (ContainerRunner), or the benchmark's SimulatedRunner. */
+export interface AttemptRunner {
+  run(payload: DispatchPayload, hooks: RunHooks): Promise<AttemptExitedEvent>;
+}
+
 type Exit = { stoppedAt: string; end: Extract<AttemptEnd, { kind: 'exited' | 'timeout' | 'terminated' }> };
 
 /** Which attempt a container runs, and its timeout. */
@@ -63,7 +68,7 @@ export function terminateReason(signal: AbortSignal): string {
  * the result (an exit code is not an error); it throws only when Docker
  * fails after the container started, when the outcome is unknown.
  */
-export class ContainerRunner {
+export class ContainerRunner implements AttemptRunner {
   constructor(
     private readonly docker: Docker,
     private readonly options: RunnerOptions,
