@@ -32,7 +32,8 @@ export async function createApiApp(
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot({ config, dataSource, redis, logger }),
     new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }),
-    { logger: nestLogger(logger), abortOnError: false },
+    // rawBody: AWS Signature V4 (the AWS Batch API) signs the body's exact bytes.
+    { logger: nestLogger(logger), abortOnError: false, rawBody: true },
   );
   app.useGlobalPipes(new ValidationPipe({
     whitelist: true,

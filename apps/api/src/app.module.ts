@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { ApiConfig } from '#libs/config';
 import type { Logger } from '#libs/log';
 import { AuthModule } from './auth/auth.module.js';
+import { AwsBatchModule } from './aws-batch/aws-batch.module.js';
 import { HealthModule } from './health/health.module.js';
 import { InfraModule } from './infra/infra.module.js';
 import { JobDefinitionsModule } from './job-definitions/job-definitions.module.js';
@@ -22,7 +23,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [InfraModule.forRoot(deps), AuthModule.forRoot(), HealthModule, JobDefinitionsModule, JobQueuesModule, JobsModule, SchedulesModule, WorkersModule,
-        PoolsModule, ProjectsModule, UsageModule, JoinTokensModule],
+        PoolsModule, ProjectsModule, UsageModule, JoinTokensModule, AwsBatchModule],
     };
   }
 }

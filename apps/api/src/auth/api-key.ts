@@ -10,10 +10,18 @@ export function parseApiKey(token: string): ParsedKey | undefined {
   return m ? { id: m[1]!, secret: m[2]! } : undefined;
 }
 
-export function newApiKey(): { id: string; token: string; hash: Buffer } {
+export function newApiKey(): { id: string; secret: string; token: string; hash: Buffer } {
   const id = randomBytes(9).toString('hex');
   const secret = randomBytes(32).toString('base64url');
-  return { id, token: `gpb_${id}_${secret}`, hash: hashSecret(secret) };
+  return { id, secret, token: `gpb_${id}_${secret}`, hash: hashSecret(secret) };
+}
+
+/**
+ * The name a key's sealed SigV4 secret is bound to (AES-GCM associated data):
+ * a sealed value copied onto another key's row does not open.
+ */
+export function sigV4SecretName(keyId: string): string {
+  return `api-key:${keyId}`;
 }
 
 /**

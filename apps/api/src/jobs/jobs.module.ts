@@ -12,6 +12,6 @@ import { JobLogsService } from './job-logs.service.js';
   imports: [JobDefinitionsModule, JobQueuesModule, PoolsModule],
   controllers: [JobsController],
   providers: [JobsService, JobStopService, JobLogsService, LogFollowers],
-  exports: [JobsService],
+  exports: [JobsService, JobStopService],
 })
 export class JobsModule {}

@@ -53,6 +53,13 @@ describe('containerSpec', () => {
     expect(env).not.toContain('GPUBATCH_JOB_ID=spoofed');
   });
 
+  it("adds AWS Batch's variables too (AWS_BATCH_JOB_ID, _ATTEMPT, _JQ_NAME, and the array index for a child)", () => {
+    expect(containerSpec(payload(), context).Env).toEqual(expect.arrayContaining(['AWS_BATCH_JOB_ID=job-1', 'AWS_BATCH_JOB_ATTEMPT=2', 'AWS_BATCH_JQ_NAME=gpu']));
+    expect(containerSpec(payload(), context).Env!.some((e) => e.startsWith('AWS_BATCH_JOB_ARRAY_INDEX='))).toBe(false);
+    const child = containerSpec(payload({ jobId: 'job-1:3', environment: { GPUBATCH_ARRAY_INDEX: '3' } }), context).Env!;
+    expect(child).toEqual(expect.arrayContaining(['AWS_BATCH_JOB_ID=job-1:3', 'AWS_BATCH_JOB_ARRAY_INDEX=3']));
+  });
+
   it('passes the assigned GPUs as a device request without Count', () => {
     const spec = containerSpec(payload({ gpuDevices: [0, 2] }), context);
     expect(spec.HostConfig!.DeviceRequests).toEqual([{ Driver: 'nvidia', DeviceIDs: ['0', '2'], Capabilities: [['gpu']] }]);

@@ -50,6 +50,11 @@ export function containerSpec(payload: DispatchPayload, context: ContainerSpecCo
     GPUBATCH_JOB_NAME: payload.jobName,
     GPUBATCH_JOB_ATTEMPT: String(payload.attempt),
     GPUBATCH_JOB_QUEUE: payload.queue,
+    // AWS Batch's names for the same facts, so jobs written for AWS Batch run unchanged.
+    AWS_BATCH_JOB_ID: payload.jobId,
+    AWS_BATCH_JOB_ATTEMPT: String(payload.attempt),
+    AWS_BATCH_JQ_NAME: payload.queue,
+    ...(payload.environment.GPUBATCH_ARRAY_INDEX !== undefined ? { AWS_BATCH_JOB_ARRAY_INDEX: payload.environment.GPUBATCH_ARRAY_INDEX } : {}),
     // 'void' rather than unset: CUDA images set NVIDIA_VISIBLE_DEVICES=all, which
     // the nvidia runtime would honour and hand a CPU job every GPU on the host.
     NVIDIA_VISIBLE_DEVICES: gpu ? payload.gpuDevices.join(',') : 'void',
