@@ -20,6 +20,8 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v dockerd >/dev/null || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+# Debian's AWS CLI: the AWS Batch API's end-to-end test drives it (--endpoint-url).
+[ -x /usr/bin/aws ] || missing+=(awscli)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
