@@ -151,6 +151,39 @@ describe('the AWS Batch API (official @aws-sdk/client-batch, real API, Postgres,
     })))).toMatchObject({ name: 'ClientException', status: 400, message: expect.stringContaining('N_TO_N needs an array job of size 2') });
   });
 
+  it("maps AWS's volumes, mountPoints and linuxParameters.tmpfs to mounts, and refuses a host path no pool allows", async () => {
+    const ce = await admin.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: `cev-${s}`, type: 'UNMANAGED' }));
+    expect((await api.request('PATCH', `/api/v1/pools/cev-${s}/container-policy`, { allowedHostPaths: [`/srv/aws-${s}`] })).status).toBe(200);
+    const containerProperties = {
+      image: testEnv().testImage, vcpus: 1, memory: 256,
+      volumes: [{ name: 'data', host: { sourcePath: `/srv/aws-${s}/in` } }, { name: 'cache' }],
+      mountPoints: [{ sourceVolume: 'data', containerPath: '/in', readOnly: true }, { sourceVolume: 'cache', containerPath: '/cache' }],
+      linuxParameters: { sharedMemorySize: 32, tmpfs: [{ containerPath: '/scratch', size: 16, mountOptions: ['noexec'] }] },
+    };
+    const d = await admin.send(new RegisterJobDefinitionCommand({ jobDefinitionName: `dv-${s}`, type: 'container', containerProperties }));
+    expect((await api.get(`/api/v1/job-definitions/dv-${s}/1`)).body.containerProperties).toEqual({
+      shmSizeMiB: 32,
+      mounts: [
+        { type: 'host', source: `/srv/aws-${s}/in`, target: '/in', readOnly: true },
+        { type: 'volume', source: 'cache', target: '/cache', readOnly: false },
+        { type: 'tmpfs', target: '/scratch', sizeMiB: 16 },
+      ],
+    });
+    const [described] = (await admin.send(new DescribeJobDefinitionsCommand({ jobDefinitions: [d.jobDefinitionArn!] }))).jobDefinitions!;
+    expect(described!.containerProperties).toMatchObject({
+      volumes: [{ name: 'vol0', host: { sourcePath: `/srv/aws-${s}/in` } }, { name: 'cache' }],
+      mountPoints: [{ sourceVolume: 'vol0', containerPath: '/in', readOnly: true }, { sourceVolume: 'cache', containerPath: '/cache', readOnly: false }],
+      linuxParameters: { sharedMemorySize: 32, tmpfs: [{ containerPath: '/scratch', size: 16 }] },
+    });
+    const outside = { ...containerProperties, volumes: [{ name: 'data', host: { sourcePath: '/etc' } }, { name: 'cache' }] };
+    expect(await failure(admin.send(new RegisterJobDefinitionCommand({ jobDefinitionName: `dv-${s}`, type: 'container', containerProperties: outside }))))
+      .toMatchObject({ name: 'ClientException', status: 400, message: expect.stringContaining('mounts[0].source /etc is not under a host path') });
+    const dangling = { ...containerProperties, mountPoints: [{ sourceVolume: 'nope', containerPath: '/x' }] };
+    expect(await failure(admin.send(new RegisterJobDefinitionCommand({ jobDefinitionName: `dv-${s}`, type: 'container', containerProperties: dangling }))))
+      .toMatchObject({ name: 'ClientException', message: expect.stringContaining('mountPoints[0].sourceVolume nope names no entry') });
+    expect(ce.computeEnvironmentName).toBe(`cev-${s}`);
+  });
+
   it('tags jobs, definitions, queues and compute environments', async () => {
     const q = await admin.send(new CreateJobQueueCommand({ jobQueueName: `qt-${s}`, priority: 1, tags: { a: '1' } }));
     const d = await admin.send(new RegisterJobDefinitionCommand({

@@ -1,3 +1,5 @@
+import { effectiveMounts, isUnder, type EffectiveMount, type MountRequest } from './mounts.js';
+
 /**
  * Container hardening: what a pool allows (set by admins), what a job
  * definition asks for, and the effective settings a worker applies. Pure:
@@ -17,6 +19,8 @@ export interface PoolContainerPolicy {
   requireReadonlyRootFs: boolean;
   /** Registries images may come from; null = any. */
   allowedRegistries: string[] | null;
+  /** Host directories (absolute, normalized) under which jobs may mount host paths; empty: none. */
+  allowedHostPaths: string[];
 }
 
 /** The defaults of a pool (the migration's column defaults): also what a pool without a row gets. */
@@ -29,6 +33,7 @@ export const DEFAULT_POOL_POLICY: PoolContainerPolicy = {
   allowRootUser: true,
   requireReadonlyRootFs: false,
   allowedRegistries: null,
+  allowedHostPaths: [],
 };
 
 /** Docker's own /dev/shm size when a definition does not ask. */
@@ -42,6 +47,8 @@ export interface ContainerRequest {
   user?: string;
   readonlyRootFilesystem?: boolean;
   linuxCapabilities?: string[];
+  /** Host paths, named volumes and tmpfs (mounts.ts). */
+  mounts?: MountRequest[];
 }
 
 /** The settings a worker applies to one attempt's container. */
@@ -55,6 +62,10 @@ export interface EffectiveContainerPolicy {
   user: string | null;
   readonlyRootfs: boolean;
   allowedRegistries: string[] | null;
+  /** Absent on dispatches from before mounts existed: none. */
+  mounts?: EffectiveMount[];
+  /** The pool's allowed host paths, which the worker checks each bind's real path against (symlinks). */
+  allowedHostPaths?: string[];
 }
 
 /** Capabilities a pool may allow (Docker's names, without CAP_). Never SYS_ADMIN, SYS_MODULE and the like. */
@@ -126,6 +137,17 @@ export function policyViolations(
   if (denied.length) {
     out.push({ field: `${path}linuxCapabilities`, message: `${path}linuxCapabilities ${denied.join(', ')} not allowed by pool ${pool.name} (allowed: ${policy.allowedCapabilities.join(', ') || 'none'})` });
   }
+  (c.mounts ?? []).forEach((m, i) => {
+    if (m.type === 'host' && !policy.allowedHostPaths.some((prefix) => isUnder(m.source, prefix))) {
+      out.push({
+        field: `${path}mounts[${i}].source`,
+        message: `${path}mounts[${i}].source ${m.source} is not under a host path pool ${pool.name} allows (allowed: ${policy.allowedHostPaths.join(', ') || 'none'})`,
+      });
+    }
+    if (m.type === 'tmpfs' && m.sizeMiB > job.memoryMiB) {
+      out.push({ field: `${path}mounts[${i}].sizeMiB`, message: `${path}mounts[${i}].sizeMiB must not exceed the job's memoryMiB (${job.memoryMiB}): tmpfs counts against its memory` });
+    }
+  });
   if (!registryAllowed(job.image, policy.allowedRegistries)) {
     out.push({ field: `${path}image`, message: `${path}image registry ${imageRegistry(job.image)} is not allowed by pool ${pool.name} (allowed: ${policy.allowedRegistries!.join(', ') || 'none'})` });
   }
@@ -137,7 +159,7 @@ export function policyViolations(
  * job's requests, clamped to the policy. Never looser than the policy, even
  * when the policy tightened after the job was submitted.
  */
-export function effectivePolicy(policy: PoolContainerPolicy, job: { memoryMiB: number; container: ContainerRequest }): EffectiveContainerPolicy {
+export function effectivePolicy(policy: PoolContainerPolicy, job: { memoryMiB: number; container: ContainerRequest; project?: string }): EffectiveContainerPolicy {
   const c = job.container;
   const shmMiB = Math.max(1, Math.min(c.shmSizeMiB ?? DEFAULT_SHM_MIB, policy.maxShmMiB, job.memoryMiB));
   let user: string | null = c.user ?? null;
@@ -151,6 +173,9 @@ export function effectivePolicy(policy: PoolContainerPolicy, job: { memoryMiB: n
     user,
     readonlyRootfs: policy.requireReadonlyRootFs || c.readonlyRootFilesystem === true,
     allowedRegistries: policy.allowedRegistries,
+    // Host paths the policy no longer allows stay in: the worker then refuses the attempt rather than run it without them.
+    mounts: effectiveMounts(c.mounts ?? [], job.project ?? 'default'),
+    allowedHostPaths: policy.allowedHostPaths,
   };
 }
 

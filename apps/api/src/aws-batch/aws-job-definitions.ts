@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { MountRequest } from '#libs/config';
 import type { JobDefinitionEntity } from '#libs/db';
 import type { Caller } from '../auth/caller.js';
 import { ApiError } from '../common/api-error.js';
@@ -27,6 +28,59 @@ export function resourcesFrom(container: AwsInput): { vcpus?: number; memoryMiB?
     else out.gpus = value;
   }
   return out;
+}
+
+/**
+ * AWS's volumes + mountPoints and linuxParameters.tmpfs as gpubatch mounts:
+ * a volume with host.sourcePath binds that host path, one without is a
+ * named Docker volume of that name (kept across jobs, per project).
+ */
+export function mountsFrom(container: AwsInput): object[] {
+  const volumes = new Map<string, string | undefined>();
+  for (const v of container.objects('volumes', 16) ?? []) {
+    v.refuse(['efsVolumeConfiguration', 's3filesVolumeConfiguration'], 'gpubatch mounts host paths and named Docker volumes only');
+    volumes.set(v.string('name', true), v.object('host')?.string('sourcePath'));
+  }
+  const mounts: object[] = (container.objects('mountPoints', 16) ?? []).map((mp, i) => {
+    const name = mp.string('sourceVolume', true);
+    if (!volumes.has(name)) throw new ApiError('VALIDATION_FAILED', `containerProperties.mountPoints[${i}].sourceVolume ${name} names no entry of containerProperties.volumes`);
+    const host = volumes.get(name);
+    return { type: host !== undefined ? 'host' : 'volume', source: host ?? name, target: mp.string('containerPath', true), readOnly: mp.boolean('readOnly') ?? false };
+  });
+  for (const t of container.object('linuxParameters')?.objects('tmpfs', 16) ?? []) {
+    mounts.push({ type: 'tmpfs', target: t.string('containerPath', true), sizeMiB: t.integer('size', 1, 1_048_576, true) });
+  }
+  return mounts;
+}
+
+/** gpubatch mounts in AWS's shape (host paths get volume names vol<i>). */
+export function awsVolumes(mounts: MountRequest[] | undefined) {
+  const volumes: { name: string; host?: { sourcePath: string } }[] = [];
+  const mountPoints: { sourceVolume: string; containerPath: string; readOnly: boolean }[] = [];
+  const tmpfs: { containerPath: string; size: number }[] = [];
+  (mounts ?? []).forEach((m, i) => {
+    if (m.type === 'tmpfs') {
+      tmpfs.push({ containerPath: m.target, size: m.sizeMiB });
+      return;
+    }
+    const name = m.type === 'host' ? `vol${i}` : m.source;
+    if (!volumes.some((v) => v.name === name)) volumes.push({ name, ...(m.type === 'host' ? { host: { sourcePath: m.source } } : {}) });
+    mountPoints.push({ sourceVolume: name, containerPath: m.target, readOnly: m.readOnly });
+  });
+  return { volumes, mountPoints, tmpfs };
+}
+
+/** AWS's container fields gpubatch keeps in its container request, as AWS returns them. */
+export function awsContainerExtras(c: { user?: string; readonlyRootFilesystem?: boolean; shmSizeMiB?: number; mounts?: MountRequest[] }) {
+  const { volumes, mountPoints, tmpfs } = awsVolumes(c.mounts);
+  const linux = { ...(c.shmSizeMiB !== undefined ? { sharedMemorySize: c.shmSizeMiB } : {}), ...(tmpfs.length ? { tmpfs } : {}) };
+  return {
+    ...(c.user !== undefined ? { user: c.user } : {}),
+    ...(c.readonlyRootFilesystem !== undefined ? { readonlyRootFilesystem: c.readonlyRootFilesystem } : {}),
+    ...(Object.keys(linux).length ? { linuxParameters: linux } : {}),
+    volumes,
+    mountPoints,
+  };
 }
 
 /** evaluateOnExit and attempts, in gpubatch's retryStrategy shape (its own rules check them). */
@@ -67,6 +121,7 @@ export class AwsJobDefinitions {
     if (resources.memoryMiB === undefined) throw new ApiError('VALIDATION_FAILED', 'containerProperties.resourceRequirements needs a MEMORY entry in MiB (or containerProperties.memory)');
     const linux = container.object('linuxParameters');
     const timeout = body.object('timeout');
+    const mounts = mountsFrom(container);
     return {
       name: body.string('jobDefinitionName', true),
       image: container.string('image', true),
@@ -76,6 +131,7 @@ export class AwsJobDefinitions {
       ...(container.has('user') ? { user: container.string('user') } : {}),
       ...(container.has('readonlyRootFilesystem') ? { readonlyRootFilesystem: container.boolean('readonlyRootFilesystem') } : {}),
       ...(linux?.has('sharedMemorySize') ? { shmSizeMiB: linux.integer('sharedMemorySize', 1, 1_048_576) } : {}),
+      ...(mounts.length ? { mounts } : {}),
       ...(timeout?.has('attemptDurationSeconds') ? { timeoutSeconds: timeout.integer('attemptDurationSeconds', 1, 14 * 24 * 3600) } : {}),
       ...(body.has('retryStrategy') ? { retryStrategy: retryStrategyFrom(body.object('retryStrategy')) } : {}),
       ...(body.has('parameters') ? { parameters: body.map('parameters') } : {}),
@@ -151,9 +207,7 @@ export function awsJobDefinition(d: JobDefinitionEntity) {
       command: d.command,
       environment: keyValuePairs(d.environment),
       resourceRequirements: resourceRequirements({ vcpus: Number(d.vcpus), memoryMiB: d.memoryMiB, gpus: d.gpus }),
-      ...(c.user !== undefined ? { user: c.user } : {}),
-      ...(c.readonlyRootFilesystem !== undefined ? { readonlyRootFilesystem: c.readonlyRootFilesystem } : {}),
-      ...(c.shmSizeMiB !== undefined ? { linuxParameters: { sharedMemorySize: c.shmSizeMiB } } : {}),
+      ...awsContainerExtras(c),
     },
     ...(d.timeoutSeconds !== null ? { timeout: { attemptDurationSeconds: d.timeoutSeconds } } : {}),
     tags: d.tags,

@@ -10,7 +10,7 @@ import { SubmitJobDto } from '../jobs/dto/submit-job.dto.js';
 import { JobStopService } from '../jobs/job-stop.service.js';
 import { JobsService, type JobListFilters } from '../jobs/jobs.service.js';
 import { arnOf, nameFrom } from './arns.js';
-import { keyValuePairs, resourceRequirements, resourcesFrom, retryStrategyFrom, splitRef } from './aws-job-definitions.js';
+import { awsContainerExtras, keyValuePairs, resourceRequirements, resourcesFrom, retryStrategyFrom, splitRef } from './aws-job-definitions.js';
 import { AwsInput, validated } from './aws-input.js';
 import { checkTags } from './aws-tags.js';
 
@@ -193,7 +193,7 @@ const ALL_STATUSES = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0]));
 export function awsJobDetail(j: JobDetailView) {
   const [defName, defRevision] = j.definition.split(':');
   const last = j.attempts.at(-1);
-  const c = j.containerProperties as { user?: string; readonlyRootFilesystem?: boolean; shmSizeMiB?: number };
+  const c = j.containerProperties as Parameters<typeof awsContainerExtras>[0];
   const array = j.arrayProperties;
   return {
     jobArn: arnOf.job(j.jobId),
@@ -227,9 +227,7 @@ export function awsJobDetail(j: JobDetailView) {
       command: j.command,
       environment: keyValuePairs(j.environment),
       resourceRequirements: resourceRequirements(j.resources),
-      ...(c.user !== undefined ? { user: c.user } : {}),
-      ...(c.readonlyRootFilesystem !== undefined ? { readonlyRootFilesystem: c.readonlyRootFilesystem } : {}),
-      ...(c.shmSizeMiB !== undefined ? { linuxParameters: { sharedMemorySize: c.shmSizeMiB } } : {}),
+      ...awsContainerExtras(c),
       ...(last?.exitCode !== null && last?.exitCode !== undefined ? { exitCode: last.exitCode } : {}),
       ...(last?.reason ? { reason: last.reason } : {}),
       ...(last ? { logStreamName: `${j.jobId}/${last.attempt}` } : {}),

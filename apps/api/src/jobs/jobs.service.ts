@@ -12,7 +12,7 @@ import { decodeCursor, encodeCursor } from '../common/cursor.js';
 import { IntakeQueues } from '../infra/intake-queues.js';
 import { API_CONFIG, LOGGER } from '../infra/tokens.js';
 import { poolPolicy } from '../pools/dto/pool.dto.js';
-import { JobDefinitionsService, retryRules } from '../job-definitions/job-definitions.service.js';
+import { JobDefinitionsService, refuseHostMountsWithoutPools, retryRules } from '../job-definitions/job-definitions.service.js';
 import { JobQueuesService } from '../job-queues/job-queues.service.js';
 import { PoolsService } from '../pools/pools.service.js';
 import type { AttemptCostView, CostEstimateView, JobDetailView, JobListView, JobSummaryView, SubmitJobResponse } from './dto/job.view.js';
@@ -176,6 +176,7 @@ export class JobsService {
     if (problems.length > 0 && problems.every((p) => p.length > 0)) {
       throw new ApiError('VALIDATION_FAILED', problems.length === 1 ? problems[0][0].message : `${problems[0][0].message}; no pool of queue ${queue.name} allows it`);
     }
+    if (pools.length === 0) refuseHostMountsWithoutPools(definition.container ?? {}, `definition ${definition.name}:${definition.revision} `);
   }
 
   /** The definition's sealed secrets with the submit's own (sealed now) over them. */

@@ -6,6 +6,7 @@ import type { Logger } from '#libs/log';
 import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
 import { containerSpec } from './container-spec.js';
 import { dockerErrorMessage, dockerStatus } from './docker-error.js';
+import { hostPathRefusal } from './host-paths.js';
 import { alarm, timeoutDeadline } from './deadline.js';
 import { dockerTime, stopTime } from './docker-time.js';
 import { initExecFailure } from './init-failure.js';
@@ -170,6 +171,11 @@ export class ContainerRunner {
     if (refused !== null) {
       log.warn({ image: payload.image, reason: refused.message }, 'attempt refused before its container was created');
       return ended(null, refused);
+    }
+    const hostPaths = await hostPathRefusal(payload.container);
+    if (hostPaths !== null) {
+      log.warn({ reason: hostPaths }, 'attempt refused: a host path it mounts is not allowed');
+      return ended(null, { kind: 'start-failed', message: hostPaths });
     }
 
     let pullError: string | null;
