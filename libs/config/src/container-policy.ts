@@ -49,7 +49,12 @@ export interface ContainerRequest {
   linuxCapabilities?: string[];
   /** Host paths, named volumes and tmpfs (mounts.ts). */
   mounts?: MountRequest[];
+  /** `always`: pull before every attempt; `if-not-present` (the default): only when the worker lacks the image. */
+  pullPolicy?: PullPolicy;
 }
+
+export const PULL_POLICIES = ['always', 'if-not-present'] as const;
+export type PullPolicy = (typeof PULL_POLICIES)[number];
 
 /** The settings a worker applies to one attempt's container. */
 export interface EffectiveContainerPolicy {
@@ -66,6 +71,8 @@ export interface EffectiveContainerPolicy {
   mounts?: EffectiveMount[];
   /** The pool's allowed host paths, which the worker checks each bind's real path against (symlinks). */
   allowedHostPaths?: string[];
+  /** Absent: if-not-present. */
+  pullPolicy?: PullPolicy;
 }
 
 /** Capabilities a pool may allow (Docker's names, without CAP_). Never SYS_ADMIN, SYS_MODULE and the like. */
@@ -176,6 +183,7 @@ export function effectivePolicy(policy: PoolContainerPolicy, job: { memoryMiB: n
     // Host paths the policy no longer allows stay in: the worker then refuses the attempt rather than run it without them.
     mounts: effectiveMounts(c.mounts ?? [], job.project ?? 'default'),
     allowedHostPaths: policy.allowedHostPaths,
+    pullPolicy: c.pullPolicy ?? 'if-not-present',
   };
 }
 

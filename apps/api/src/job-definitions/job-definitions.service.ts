@@ -120,6 +120,7 @@ export function containerRequest(dto: RegisterJobDefinitionDto): ContainerReques
     ...(dto.readonlyRootFilesystem !== undefined ? { readonlyRootFilesystem: dto.readonlyRootFilesystem } : {}),
     ...(dto.linuxCapabilities?.length ? { linuxCapabilities: [...new Set(dto.linuxCapabilities)].sort() } : {}),
     ...(dto.mounts?.length ? { mounts: mountRequests(dto.mounts) } : {}),
+    ...(dto.pullPolicy !== undefined ? { pullPolicy: dto.pullPolicy } : {}),
   };
 }
 

@@ -7,6 +7,7 @@ import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#
 import { containerSpec } from './container-spec.js';
 import { dockerErrorMessage, dockerStatus } from './docker-error.js';
 import { hostPathRefusal } from './host-paths.js';
+import { describePullFailure } from './pull-failure.js';
 import { alarm, timeoutDeadline } from './deadline.js';
 import { dockerTime, stopTime } from './docker-time.js';
 import { initExecFailure } from './init-failure.js';
@@ -180,7 +181,7 @@ export class ContainerRunner {
 
     let pullError: string | null;
     try {
-      pullError = await this.ensureImage(payload.image, signal);
+      pullError = await this.ensureImage(payload.image, signal, payload.container?.pullPolicy ?? 'if-not-present');
     } catch (error) {
       if (signal?.aborted) return terminatedEarly(null);
       return ended(null, { kind: 'start-failed', message: `cannot inspect image ${payload.image}: ${dockerErrorMessage(error)}` });
@@ -263,13 +264,17 @@ export class ContainerRunner {
     };
   }
 
-  /** null when the image is present (pulled if need be), else why it could not be had. */
-  private async ensureImage(image: string, signal: AbortSignal | undefined): Promise<string | null> {
-    if (await this.imageExists(image)) return null;
+  /**
+   * null when the image is present (pulled if need be, or always with the
+   * `always` pull policy), else why it could not be had: auth, not found or
+   * network first (pull-failure.ts), then the daemon's words.
+   */
+  private async ensureImage(image: string, signal: AbortSignal | undefined, policy: 'always' | 'if-not-present'): Promise<string | null> {
+    if (policy === 'if-not-present' && await this.imageExists(image)) return null;
     try {
       await this.pull(image, signal);
     } catch (error) {
-      return dockerErrorMessage(error);
+      return describePullFailure(dockerErrorMessage(error));
     }
     return (await this.imageExists(image)) ? null : `image ${image} is not present after pulling it`;
   }

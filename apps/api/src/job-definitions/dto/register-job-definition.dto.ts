@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
-import { GRANTABLE_CAPABILITIES, MAX_MOUNTS, MOUNT_TYPES, USER_PATTERN } from '#libs/config';
+import { GRANTABLE_CAPABILITIES, MAX_MOUNTS, MOUNT_TYPES, PULL_POLICIES, USER_PATTERN } from '#libs/config';
 import { IsLabelSelector, IsStringMap, NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { ResourcesDto } from './resources.dto.js';
 import { RetryStrategyDto } from './retry-strategy.dto.js';
@@ -91,6 +91,11 @@ export class RegisterJobDefinitionDto {
   @ArrayMaxSize(GRANTABLE_CAPABILITIES.length)
   @IsIn(GRANTABLE_CAPABILITIES, { each: true, message: `linuxCapabilities may hold only ${GRANTABLE_CAPABILITIES.join(', ')}` })
   linuxCapabilities?: string[];
+
+  @ApiPropertyOptional({ enum: PULL_POLICIES, default: 'if-not-present', description: 'always: pull the image before every attempt; if-not-present: only when the worker lacks it' })
+  @IsOptional()
+  @IsIn(PULL_POLICIES, { message: `pullPolicy must be one of ${PULL_POLICIES.join(', ')}` })
+  pullPolicy?: (typeof PULL_POLICIES)[number];
 
   @ApiPropertyOptional({ type: [MountDto], description: `Up to ${MAX_MOUNTS} host paths, named volumes and tmpfs mounts` })
   @IsOptional()
