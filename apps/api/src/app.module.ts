@@ -13,6 +13,7 @@ import { JobsModule } from './jobs/jobs.module.js';
 import { JoinTokensModule } from './join-tokens/join-tokens.module.js';
 import { PoolsModule } from './pools/pools.module.js';
 import { ProjectsModule } from './projects/projects.module.js';
+import { RegistryCredentialsModule } from './registry-credentials/registry-credentials.module.js';
 import { SchedulesModule } from './schedules/schedules.module.js';
 import { UsageModule } from './usage/usage.module.js';
 import { WorkersModule } from './workers/workers.module.js';
@@ -23,7 +24,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [InfraModule.forRoot(deps), AuthModule.forRoot(), HealthModule, JobDefinitionsModule, JobQueuesModule, JobsModule, SchedulesModule, WorkersModule,
-        PoolsModule, ProjectsModule, UsageModule, JoinTokensModule, AwsBatchModule],
+        PoolsModule, ProjectsModule, UsageModule, JoinTokensModule, AwsBatchModule, RegistryCredentialsModule],
     };
   }
 }

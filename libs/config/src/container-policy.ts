@@ -191,3 +191,8 @@ export function effectivePolicy(policy: PoolContainerPolicy, job: { memoryMiB: n
 export function defaultEffectivePolicy(memoryMiB: number): EffectiveContainerPolicy {
   return effectivePolicy(DEFAULT_POOL_POLICY, { memoryMiB, container: {} });
 }
+
+/** The name a registry password is sealed under (AES-GCM associated data): a sealed value moved to another row does not open. */
+export function registryCredentialName(scope: 'project' | 'pool', owner: string, registry: string): string {
+  return `registry:${scope}:${owner}:${registry}`;
+}

@@ -36,6 +36,12 @@ export interface DispatchPayload {
   secretEnvironment?: Record<string, string>;
   /** The names of the job's secret variables: a re-delivered entry whose values were already removed fails instead of running without them. */
   secretNames?: string[];
+  /**
+   * Pull credentials for the image's registry (the job's project's, else the
+   * pool's), opened by the scheduler. Removed from Redis at the claim, like
+   * secretEnvironment; never logged.
+   */
+  registryAuth?: { username: string; password: string; serveraddress: string };
 }
 
 export interface LogLine {

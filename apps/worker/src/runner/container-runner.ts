@@ -181,7 +181,7 @@ export class ContainerRunner {
 
     let pullError: string | null;
     try {
-      pullError = await this.ensureImage(payload.image, signal, payload.container?.pullPolicy ?? 'if-not-present');
+      pullError = await this.ensureImage(payload.image, signal, payload.container?.pullPolicy ?? 'if-not-present', payload.registryAuth);
     } catch (error) {
       if (signal?.aborted) return terminatedEarly(null);
       return ended(null, { kind: 'start-failed', message: `cannot inspect image ${payload.image}: ${dockerErrorMessage(error)}` });
@@ -269,10 +269,12 @@ export class ContainerRunner {
    * `always` pull policy), else why it could not be had: auth, not found or
    * network first (pull-failure.ts), then the daemon's words.
    */
-  private async ensureImage(image: string, signal: AbortSignal | undefined, policy: 'always' | 'if-not-present'): Promise<string | null> {
+  private async ensureImage(
+    image: string, signal: AbortSignal | undefined, policy: 'always' | 'if-not-present', auth: DispatchPayload['registryAuth'],
+  ): Promise<string | null> {
     if (policy === 'if-not-present' && await this.imageExists(image)) return null;
     try {
-      await this.pull(image, signal);
+      await this.pull(image, signal, auth);
     } catch (error) {
       return describePullFailure(dockerErrorMessage(error));
     }
@@ -290,7 +292,7 @@ export class ContainerRunner {
   }
 
   /** Pulls `image`; gives up after pullTimeoutMs, or at once when `signal` aborts (a terminate). */
-  private pull(image: string, signal: AbortSignal | undefined): Promise<void> {
+  private pull(image: string, signal: AbortSignal | undefined, auth?: DispatchPayload['registryAuth']): Promise<void> {
     const abort = new AbortController();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -313,7 +315,7 @@ export class ContainerRunner {
       );
       if (signal?.aborted) return onTerminate();
       signal?.addEventListener('abort', onTerminate, { once: true });
-      this.docker.pull(image, { abortSignal: abort.signal }).then(
+      this.docker.pull(image, { abortSignal: abort.signal, ...(auth ? { authconfig: auth } : {}) }).then(
         (stream) => {
           if (settled) return (stream as Readable).destroy();
           // The daemon reports a failed pull inside a 200 stream, as a progress event.
