@@ -99,7 +99,12 @@ describe('end to end: private registries', () => {
     expect(row.sealed_password).not.toContain(PASSWORD);
 
     const pulled = await submit('private', 'team-a');
-    expect(await finished(pulled)).toMatchObject({ status: 'SUCCEEDED' });
+    const done = await finished(pulled);
+    expect(done).toMatchObject({ status: 'SUCCEEDED' });
+    // While it pulled, the job's reason said so.
+    expect(done.events).toEqual(expect.arrayContaining([
+      expect.objectContaining({ from: 'STARTING', to: 'STARTING', reason: `Pulling image ${registry}/team/app:1 on worker ${WORKER}` }),
+    ]));
     expect((await call('GET', `/api/v1/jobs/${pulled}/logs`)).body.lines.map((l: { text: string }) => l.text)).toEqual(['pulled']);
     // Another project does not get team-a's credentials.
     expect((await finished(await submit('private', 'team-b'))).statusReason).toMatch(/^CannotPullContainerError: auth /);

@@ -63,6 +63,17 @@ export interface AttemptRunningEvent {
   signature?: string;
 }
 
+/** Best effort, not kept in the outbox: the worker started pulling the attempt's image (the job's reason says so). */
+export interface AttemptPullingEvent {
+  type: 'attempt-pulling';
+  jobId: string;
+  attempt: number;
+  workerId: string;
+  image: string;
+  /** HMAC of the report by its worker's signing key (report-signing.ts); required when worker auth is on. */
+  signature?: string;
+}
+
 export interface AttemptExitedEvent {
   type: 'attempt-exited';
   jobId: string;
@@ -100,7 +111,7 @@ export interface JobChangedEvent {
   jobId: string;
 }
 
-export type WorkerEvent = AttemptRunningEvent | AttemptExitedEvent | WorkerChangedEvent | JobChangedEvent;
+export type WorkerEvent = AttemptPullingEvent | AttemptRunningEvent | AttemptExitedEvent | WorkerChangedEvent | JobChangedEvent;
 
 export interface GpuDevice {
   index: number;

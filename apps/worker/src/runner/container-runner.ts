@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { imageRegistry, registryAllowed } from '#libs/config';
 import type { AttemptEnd } from '#libs/core';
 import type { Logger } from '#libs/log';
-import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
+import type { AttemptExitedEvent, AttemptPullingEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
 import { containerSpec } from './container-spec.js';
 import { dockerErrorMessage, dockerStatus } from './docker-error.js';
 import { hostPathRefusal } from './host-paths.js';
@@ -27,6 +27,8 @@ export interface RunnerOptions {
 export interface RunHooks {
   /** Awaited before the runner waits for the exit, so the container still exists while it runs. */
   onRunning(event: AttemptRunningEvent): Promise<void>;
+  /** Told when the image must be pulled first (the job's reason then says so); a failure to tell is only logged. */
+  onPulling?(event: AttemptPullingEvent): Promise<void>;
   /**
    * Awaited with the exit before the container is removed: a worker killed in
    * between leaves an exited container its restart adopts, never a lost exit.
@@ -181,7 +183,11 @@ export class ContainerRunner {
 
     let pullError: string | null;
     try {
-      pullError = await this.ensureImage(payload.image, signal, payload.container?.pullPolicy ?? 'if-not-present', payload.registryAuth);
+      const onPulling = async () => {
+        await hooks.onPulling?.({ type: 'attempt-pulling', jobId: payload.jobId, attempt: payload.attempt, workerId: this.options.workerId, image: payload.image })
+          .catch((error: unknown) => log.warn({ err: error }, 'could not report that the image is being pulled'));
+      };
+      pullError = await this.ensureImage(payload.image, signal, payload.container?.pullPolicy ?? 'if-not-present', payload.registryAuth, onPulling);
     } catch (error) {
       if (signal?.aborted) return terminatedEarly(null);
       return ended(null, { kind: 'start-failed', message: `cannot inspect image ${payload.image}: ${dockerErrorMessage(error)}` });
@@ -271,8 +277,10 @@ export class ContainerRunner {
    */
   private async ensureImage(
     image: string, signal: AbortSignal | undefined, policy: 'always' | 'if-not-present', auth: DispatchPayload['registryAuth'],
+    onPulling: () => Promise<void>,
   ): Promise<string | null> {
     if (policy === 'if-not-present' && await this.imageExists(image)) return null;
+    await onPulling();
     try {
       await this.pull(image, signal, auth);
     } catch (error) {
