@@ -21,6 +21,11 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v dockerd >/dev/null || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+# Debian's AWS CLI: the AWS Batch API's end-to-end test drives it (--endpoint-url).
+[ -x /usr/bin/aws ] || missing+=(awscli)
+# A local private registry with basic auth (bcrypt htpasswd) for the pull-credential test.
+command -v docker-registry >/dev/null || missing+=(docker-registry)
+command -v htpasswd >/dev/null || missing+=(apache2-utils)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 # The dashboard's browser test drives Debian's chromium (playwright-core never downloads a browser).
 command -v chromium >/dev/null || missing+=(chromium)

@@ -39,7 +39,7 @@ describe('container policy and secrets through the API', () => {
     const created = await api.post('/api/v1/pools', { name: pool });
     expect(created.body.containerPolicy).toEqual({
       pidsLimit: 4096, nofileLimit: 16384, logMaxBytes: 104857600, allowedCapabilities: [], maxShmMiB: 8192,
-      allowRootUser: true, requireReadonlyRootFs: false, allowedRegistries: null,
+      allowRootUser: true, requireReadonlyRootFs: false, allowedRegistries: null, allowedHostPaths: [],
     });
     const patched = await api.request('PATCH', `/api/v1/pools/${pool}/container-policy`, {
       pidsLimit: 512, allowedCapabilities: ['SYS_PTRACE'], allowRootUser: false, allowedRegistries: ['Registry.Example.com'],
@@ -167,5 +167,43 @@ describe('container policy and secrets through the API', () => {
     });
     expect(secret.status).toBe(400);
     expect(secret.body.message).toContain('submit.overrides.secretEnvironment must not be set');
+  });
+
+  it('mounts: host paths only under a prefix the pool allows (400 outside it and for ..), named volumes, tmpfs; each field named', async () => {
+    const root = `/srv/${fresh('data')}`;
+    const { pool, queue } = await strictQueue({ allowedHostPaths: [`${root}/sets/`, root] });
+    expect((await api.get(`/api/v1/pools/${pool}`)).body.containerPolicy.allowedHostPaths).toEqual([root, `${root}/sets`]);
+    for (const bad of [['relative'], ['/a/../b']]) {
+      const res = await api.request('PATCH', `/api/v1/pools/${pool}/container-policy`, { allowedHostPaths: bad });
+      expect([res.status, res.body.message]).toEqual([400, expect.stringMatching(/^allowedHostPaths\[0\] must/)]);
+    }
+
+    const ok = await define({ mounts: [
+      { type: 'host', source: `${root}/sets/imagenet/`, target: '/in', readOnly: true },
+      { type: 'volume', source: 'cache', target: '/cache' },
+      { type: 'tmpfs', target: '/scratch', sizeMiB: 64 },
+    ] });
+    expect(ok.status).toBe(201);
+    expect(ok.body.containerProperties.mounts).toEqual([
+      { type: 'host', source: `${root}/sets/imagenet`, target: '/in', readOnly: true },
+      { type: 'volume', source: 'cache', target: '/cache', readOnly: false },
+      { type: 'tmpfs', target: '/scratch', sizeMiB: 64 },
+    ]);
+    expect((await api.post('/api/v1/jobs', { name: 'mounts', queue, definition: ok.body.name })).status).toBe(201);
+
+    const refused = async (mounts: object[]) => (await define({ mounts })).body;
+    expect(await refused([{ type: 'host', source: '/etc', target: '/in' }])).toMatchObject({
+      statusCode: 400, message: expect.stringMatching(/^mounts\[0\]\.source \/etc is not under a host path pool .* allows/),
+    });
+    expect((await refused([{ type: 'host', source: `${root}/../../etc`, target: '/in' }])).message).toBe('mounts[0].source must not contain ".." segments');
+    expect((await refused([{ type: 'volume', source: '../x', target: '/v' }])).message).toContain('mounts[0].source must be a volume name');
+    expect((await refused([{ type: 'tmpfs', target: '/t' }])).message).toBe('mounts[0].sizeMiB is required for a tmpfs');
+    expect((await refused([{ type: 'nfs', source: 'x', target: '/t' }])).message).toContain('type must be one of host, volume, tmpfs');
+    expect((await refused([{ type: 'volume', source: 'v', target: '/proc/x' }])).message).toContain('must not be /, /proc, /sys or /dev');
+
+    // A queue whose pools do not allow the path refuses the submit, naming the definition's field.
+    const other = await strictQueue({});
+    const sub = await api.post('/api/v1/jobs', { name: 'x', queue: other.queue, definition: ok.body.name });
+    expect([sub.status, sub.body.message]).toEqual([400, expect.stringContaining(`definition ${ok.body.name}:1 mounts[0].source`)]);
   });
 });

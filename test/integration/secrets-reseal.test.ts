@@ -3,9 +3,9 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SecretBox } from '#libs/config';
+import { registryCredentialName, SecretBox, sigV4SecretName } from '#libs/config';
 import { ApiHarness } from '../support/api-harness.js';
-import { testEnv } from '../support/test-env.js';
+import { TEST_ADMIN_KEY, testEnv } from '../support/test-env.js';
 
 jest.setTimeout(120_000);
 
@@ -32,6 +32,7 @@ describe('secrets:reseal (built command, real Postgres)', () => {
     const job = await api.post('/api/v1/jobs', { name: 'r', queue, definition, overrides: { secretEnvironment: { RUN_TOKEN: 'run-secret' } } });
     expect(job.status).toBe(201);
     jobId = job.body.jobId;
+    expect((await api.request('PUT', '/api/v1/projects/reseal/registry-credentials/registry.example.com', { username: 'u', password: 'registry-secret' })).status).toBe(200);
     await api.db.query(`INSERT INTO worker_identities (worker_id, pool, redis_username, signing_key) VALUES ($1, 'default', $2, $3)`,
       [workerId, `gpubatch-worker-${workerId}`, SecretBox.fromEnv(oldKey)!.sealSigningKey(workerId, 'a'.repeat(64))]);
   });
@@ -56,7 +57,7 @@ describe('secrets:reseal (built command, real Postgres)', () => {
     expect(Object.values({ ...before.definition, ...before.job }).every((v) => v.startsWith(`v2:${oldId}:`))).toBe(true);
 
     const result = await reseal({ GPUBATCH_SECRET_KEY: newKey, GPUBATCH_SECRET_KEY_PREVIOUS: oldKey });
-    expect(result.stdout).toMatch(/re-sealed under key [0-9a-f]{8}: [1-9]\d* job definitions, [1-9]\d* jobs, [1-9]\d* worker signing keys/);
+    expect(result.stdout).toMatch(/re-sealed under key [0-9a-f]{8}: [1-9]\d* job definitions, [1-9]\d* jobs, [1-9]\d* worker signing keys, [1-9]\d* API key SigV4 secrets, [1-9]\d* registry passwords/);
     // Other test files' rows (under their own keys) may be reported unreadable; ours must not be.
     expect(result.stderr).not.toContain(jobId);
 
@@ -68,10 +69,15 @@ describe('secrets:reseal (built command, real Postgres)', () => {
     expect(JSON.stringify(after)).not.toContain('secret');
     const [identity] = await api.db.query(`SELECT signing_key FROM worker_identities WHERE worker_id = $1`, [workerId]);
     expect(onlyNew.openSigningKey(workerId, identity.signing_key)).toBe('a'.repeat(64));
+    const [registry] = await api.db.query(`SELECT sealed_password FROM registry_credentials WHERE scope = 'project' AND owner = 'reseal'`);
+    expect(onlyNew.decrypt(registryCredentialName('project', 'reseal', 'registry.example.com'), registry.sealed_password)).toBe('registry-secret');
+    // The admin key's SigV4 secret (sealed at start-up) now opens under the new key alone.
+    const [admin] = await api.db.query(`SELECT id, sigv4_secret FROM api_keys WHERE id = 'testadmin'`);
+    expect(onlyNew.decrypt(sigV4SecretName(admin.id), admin.sigv4_secret)).toBe(TEST_ADMIN_KEY.slice('gpb_testadmin_'.length));
 
     // Again: nothing left to do.
     const again = await reseal({ GPUBATCH_SECRET_KEY: newKey });
-    expect(again.stdout).toMatch(/re-sealed under key [0-9a-f]{8}: 0 job definitions, 0 jobs, 0 worker signing keys/);
+    expect(again.stdout).toMatch(/re-sealed under key [0-9a-f]{8}: 0 job definitions, 0 jobs, 0 worker signing keys, 0 API key SigV4 secrets, 0 registry passwords/);
   });
 
   it('a value that opens under no configured key is named, left as it is, and the command exits 1', async () => {

@@ -3,6 +3,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { jest } from '@jest/globals';
 import Docker from 'dockerode';
 import { pino } from 'pino';
+import { defaultEffectivePolicy } from '#libs/config';
 import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
 import { ContainerRunner, type RunnerOptions } from '../../apps/worker/src/runner/container-runner.js';
 import { containerName } from '../../apps/worker/src/runner/container-spec.js';
@@ -137,6 +138,17 @@ describe('ContainerRunner on the real Docker engine', () => {
     expect(exited.end).toEqual({ kind: 'exited', exitCode: 137, oomKilled: true });
   });
 
+  it('pulls before every attempt with the always pull policy, and only when missing with if-not-present (the default)', async () => {
+    // The test image exists only on this engine: no registry has it, so pulling it must fail.
+    const local = payload({ command: ['true'] });
+    const container = { ...defaultEffectivePolicy(local.resources.memoryMiB), pullPolicy: 'always' as const };
+    const always = await run({ ...local, container });
+    expect(always.exited.end).toMatchObject({ kind: 'pull-failed', message: expect.stringMatching(/^(network|not found|auth) \(/) });
+    expect(always.running).toEqual([]);
+    const ifNotPresent = await run({ ...payload({ command: ['true'] }), container: { ...container, pullPolicy: 'if-not-present' } });
+    expect(ifNotPresent.exited.end).toEqual({ kind: 'exited', exitCode: 0, oomKilled: false });
+  });
+
   it('fails fast with pull-failed for an image that exists nowhere, creating no container', async () => {
     const job = payload({ image: 'gpubatch-missing-image:nope' });
     const started = Date.now();
@@ -158,7 +170,7 @@ describe('ContainerRunner on the real Docker engine', () => {
     try {
       const started = Date.now();
       const { exited } = await run(payload({ image: `127.0.0.1:${port}/stalled:1` }), { runner: runner({ pullTimeoutMs: 1500 }) });
-      expect(exited.end).toEqual({ kind: 'pull-failed', message: `pulling 127.0.0.1:${port}/stalled:1 did not finish within 1500 ms` });
+      expect(exited.end).toEqual({ kind: 'pull-failed', message: `network (the registry could not be reached): pulling 127.0.0.1:${port}/stalled:1 did not finish within 1500 ms` });
       expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
       expect(Date.now() - started).toBeLessThan(6_000);
     } finally {

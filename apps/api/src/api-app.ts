@@ -38,7 +38,8 @@ export async function createApiApp(
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot({ config, dataSource, redis, logger }),
     new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }),
-    { logger: nestLogger(logger), abortOnError: false },
+    // rawBody: AWS Signature V4 (the AWS Batch API) signs the body's exact bytes.
+    { logger: nestLogger(logger), abortOnError: false, rawBody: true },
   );
   // Set before Nest registers its routes: only the batch submit may carry more than one submit body.
   app.getHttpAdapter().getInstance().addHook('onRoute', (route) => {

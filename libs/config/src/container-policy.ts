@@ -1,3 +1,5 @@
+import { effectiveMounts, isUnder, type EffectiveMount, type MountRequest } from './mounts.js';
+
 /**
  * Container hardening: what a pool allows (set by admins), what a job
  * definition asks for, and the effective settings a worker applies. Pure:
@@ -17,6 +19,8 @@ export interface PoolContainerPolicy {
   requireReadonlyRootFs: boolean;
   /** Registries images may come from; null = any. */
   allowedRegistries: string[] | null;
+  /** Host directories (absolute, normalized) under which jobs may mount host paths; empty: none. */
+  allowedHostPaths: string[];
 }
 
 /** The defaults of a pool (the migration's column defaults): also what a pool without a row gets. */
@@ -29,6 +33,7 @@ export const DEFAULT_POOL_POLICY: PoolContainerPolicy = {
   allowRootUser: true,
   requireReadonlyRootFs: false,
   allowedRegistries: null,
+  allowedHostPaths: [],
 };
 
 /** Docker's own /dev/shm size when a definition does not ask. */
@@ -42,7 +47,14 @@ export interface ContainerRequest {
   user?: string;
   readonlyRootFilesystem?: boolean;
   linuxCapabilities?: string[];
+  /** Host paths, named volumes and tmpfs (mounts.ts). */
+  mounts?: MountRequest[];
+  /** `always`: pull before every attempt; `if-not-present` (the default): only when the worker lacks the image. */
+  pullPolicy?: PullPolicy;
 }
+
+export const PULL_POLICIES = ['always', 'if-not-present'] as const;
+export type PullPolicy = (typeof PULL_POLICIES)[number];
 
 /** The settings a worker applies to one attempt's container. */
 export interface EffectiveContainerPolicy {
@@ -55,6 +67,12 @@ export interface EffectiveContainerPolicy {
   user: string | null;
   readonlyRootfs: boolean;
   allowedRegistries: string[] | null;
+  /** Absent on dispatches from before mounts existed: none. */
+  mounts?: EffectiveMount[];
+  /** The pool's allowed host paths, which the worker checks each bind's real path against (symlinks). */
+  allowedHostPaths?: string[];
+  /** Absent: if-not-present. */
+  pullPolicy?: PullPolicy;
 }
 
 /** Capabilities a pool may allow (Docker's names, without CAP_). Never SYS_ADMIN, SYS_MODULE and the like. */
@@ -126,6 +144,17 @@ export function policyViolations(
   if (denied.length) {
     out.push({ field: `${path}linuxCapabilities`, message: `${path}linuxCapabilities ${denied.join(', ')} not allowed by pool ${pool.name} (allowed: ${policy.allowedCapabilities.join(', ') || 'none'})` });
   }
+  (c.mounts ?? []).forEach((m, i) => {
+    if (m.type === 'host' && !policy.allowedHostPaths.some((prefix) => isUnder(m.source, prefix))) {
+      out.push({
+        field: `${path}mounts[${i}].source`,
+        message: `${path}mounts[${i}].source ${m.source} is not under a host path pool ${pool.name} allows (allowed: ${policy.allowedHostPaths.join(', ') || 'none'})`,
+      });
+    }
+    if (m.type === 'tmpfs' && m.sizeMiB > job.memoryMiB) {
+      out.push({ field: `${path}mounts[${i}].sizeMiB`, message: `${path}mounts[${i}].sizeMiB must not exceed the job's memoryMiB (${job.memoryMiB}): tmpfs counts against its memory` });
+    }
+  });
   if (!registryAllowed(job.image, policy.allowedRegistries)) {
     out.push({ field: `${path}image`, message: `${path}image registry ${imageRegistry(job.image)} is not allowed by pool ${pool.name} (allowed: ${policy.allowedRegistries!.join(', ') || 'none'})` });
   }
@@ -137,7 +166,7 @@ export function policyViolations(
  * job's requests, clamped to the policy. Never looser than the policy, even
  * when the policy tightened after the job was submitted.
  */
-export function effectivePolicy(policy: PoolContainerPolicy, job: { memoryMiB: number; container: ContainerRequest }): EffectiveContainerPolicy {
+export function effectivePolicy(policy: PoolContainerPolicy, job: { memoryMiB: number; container: ContainerRequest; project?: string }): EffectiveContainerPolicy {
   const c = job.container;
   const shmMiB = Math.max(1, Math.min(c.shmSizeMiB ?? DEFAULT_SHM_MIB, policy.maxShmMiB, job.memoryMiB));
   let user: string | null = c.user ?? null;
@@ -151,10 +180,19 @@ export function effectivePolicy(policy: PoolContainerPolicy, job: { memoryMiB: n
     user,
     readonlyRootfs: policy.requireReadonlyRootFs || c.readonlyRootFilesystem === true,
     allowedRegistries: policy.allowedRegistries,
+    // Host paths the policy no longer allows stay in: the worker then refuses the attempt rather than run it without them.
+    mounts: effectiveMounts(c.mounts ?? [], job.project ?? 'default'),
+    allowedHostPaths: policy.allowedHostPaths,
+    pullPolicy: c.pullPolicy ?? 'if-not-present',
   };
 }
 
 /** The settings a worker uses for a dispatch that carries none (an entry from before this change): the defaults. */
 export function defaultEffectivePolicy(memoryMiB: number): EffectiveContainerPolicy {
   return effectivePolicy(DEFAULT_POOL_POLICY, { memoryMiB, container: {} });
+}
+
+/** The name a registry password is sealed under (AES-GCM associated data): a sealed value moved to another row does not open. */
+export function registryCredentialName(scope: 'project' | 'pool', owner: string, registry: string): string {
+  return `registry:${scope}:${owner}:${registry}`;
 }

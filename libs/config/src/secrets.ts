@@ -84,11 +84,11 @@ export class SecretBox {
 
   /** A worker's report-signing key at rest (bound to the worker id): opened only by the scheduler. */
   sealSigningKey(workerId: string, key: string): string {
-    return this.encrypt(`worker-signing-key:${workerId}`, key);
+    return this.encrypt(signingKeyName(workerId), key);
   }
 
   openSigningKey(workerId: string, sealed: string): string {
-    return this.decrypt(`worker-signing-key:${workerId}`, sealed);
+    return this.decrypt(signingKeyName(workerId), sealed);
   }
 
   encryptAll(values: Record<string, string>): Record<string, string> {
@@ -98,6 +98,19 @@ export class SecretBox {
   decryptAll(sealed: Record<string, string>): Record<string, string> {
     return Object.fromEntries(Object.entries(sealed).map(([name, value]) => [name, this.decrypt(name, value)]));
   }
+}
+
+/** The name a worker's signing key is sealed under. */
+export function signingKeyName(workerId: string): string {
+  return `worker-signing-key:${workerId}`;
+}
+
+/**
+ * The name a key's sealed SigV4 secret is bound to (AES-GCM associated data):
+ * a sealed value copied onto another key's row does not open.
+ */
+export function sigV4SecretName(keyId: string): string {
+  return `api-key:${keyId}`;
 }
 
 function open(key: Buffer, name: string, iv: string, tag: string, data: string): string {

@@ -16,6 +16,7 @@ function sampleOf(type: JobCommand['type']): JobCommand {
     case 'dependency-failed': return { type, dependencyId: 'dep' };
     case 'children-finished': return { type, size: 3, failed: 0 };
     case 'place': return { type, workerId: 'w-1', gpuDevices: [0] };
+    case 'image-pulling': return { type, attempt: 1, workerId: 'w-1', image: 'registry.example.com/a:1' };
     case 'container-started': return { type, attempt: 1, workerId: 'w-1', startedAt: at };
     case 'attempt-ended': return { type, attempt: 1, end: exited(0), stoppedAt: at };
     case 'cancel': return { type, reason: 'no longer needed' };
@@ -52,6 +53,14 @@ describe('the job lifecycle table', () => {
       'STARTING>FAILED', 'STARTING>RUNNABLE', 'STARTING>RUNNING', 'STARTING>SUCCEEDED',
       'SUBMITTED>FAILED',
     ]);
+  });
+
+  it('says an image is being pulled while STARTING, for the current attempt only, without moving the job', () => {
+    const pulling = { type: 'image-pulling' as const, attempt: 1, workerId: 'w-1', image: 'r:5000/a:1' };
+    expect(transition(job('STARTING'), pulling)).toEqual({ outcome: 'applied', from: 'STARTING', to: 'STARTING', reason: 'Pulling image r:5000/a:1 on worker w-1', effects: [] });
+    expect(transition(job('STARTING', { attemptCount: 2 }), pulling).outcome).toBe('ignored');
+    expect(transition(job('STARTING', { terminateReason: 'x' }), pulling).outcome).toBe('ignored');
+    for (const status of ['SUBMITTED', 'PENDING', 'RUNNABLE', 'RUNNING', 'SUCCEEDED', 'FAILED'] as const) expect(transition(job(status), pulling).outcome).toBe('ignored');
   });
 
   it('cancel fails waiting jobs and refuses started ones', () => {
@@ -130,6 +139,7 @@ describe('the lifecycle under any order of commands and reports', () => {
     fc.constant<JobCommand>({ type: 'cancel', reason: 'c' }),
     fc.constant<JobCommand>({ type: 'terminate', reason: 't' }),
     fc.constant<JobCommand>({ type: 'dependencies-succeeded' }),
+    fc.integer({ min: 1, max: 4 }).map((attempt) => ({ type: 'image-pulling' as const, attempt, workerId: 'w-1', image: 'i' })),
   );
   // Every command may arrive twice, and in any order.
   const sequence = fc.array(command, { maxLength: 40 }).chain((cs) => fc.shuffledSubarray([...cs, ...cs], { minLength: cs.length }));

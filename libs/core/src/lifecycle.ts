@@ -16,6 +16,8 @@ export type JobCommand =
   | { type: 'children-finished'; size: number; failed: number }
   /** The scheduler placed the job on `workerId` with these GPUs: its next attempt. */
   | { type: 'place'; workerId: string; gpuDevices: number[] }
+  /** The attempt's worker is pulling its image: only the reason changes, the job stays STARTING. */
+  | { type: 'image-pulling'; attempt: number; workerId: string; image: string }
   /** The attempt's container really started at `startedAt`. */
   | { type: 'container-started'; attempt: number; workerId: string; startedAt: Date }
   /** The attempt ended, however: a worker's exit report, or the scheduler's verdict (worker lost, timeout, container lost). */
@@ -27,7 +29,7 @@ export type JobCommand =
 
 export type JobCommandType = JobCommand['type'];
 export const JOB_COMMAND_TYPES: readonly JobCommandType[] = [
-  'dependencies-succeeded', 'dependency-failed', 'children-finished', 'place', 'container-started', 'attempt-ended', 'cancel', 'terminate',
+  'dependencies-succeeded', 'dependency-failed', 'children-finished', 'place', 'image-pulling', 'container-started', 'attempt-ended', 'cancel', 'terminate',
 ];
 
 /** The job as the lifecycle needs to see it to decide. */
@@ -100,6 +102,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'dependency-failed': (job, c) => fail(job, `Dependent job ${c.dependencyId} failed`),
     'children-finished': (job) => refused(job, 'children-finished'),
     place: (job) => refused(job, 'place'),
+    'image-pulling': () => ignored('no attempt was placed'),
     'container-started': () => ignored('no attempt was placed'),
     'attempt-ended': () => ignored('no attempt was placed'),
     cancel: (job, c) => fail(job, c.reason),
@@ -113,6 +116,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
       ? { outcome: 'applied', from: job.status, to: 'SUCCEEDED', reason: `All ${c.size} children succeeded`, effects: [] }
       : fail(job, `${c.failed} of ${c.size} children failed`),
     place: (job) => refused(job, 'place'),
+    'image-pulling': () => ignored('no attempt was placed'),
     'container-started': () => ignored('no attempt was placed'),
     'attempt-ended': () => ignored('no attempt was placed'),
     cancel: (job, c) => fail(job, c.reason),
@@ -127,6 +131,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
       effects: [{ type: 'open-attempt', attempt: job.attemptCount + 1, workerId: c.workerId, gpuDevices: c.gpuDevices }],
     }),
     // Reports of an attempt that already ended (a retry is waiting): late or repeated.
+    'image-pulling': () => ignored('the attempt already ended'),
     'container-started': () => ignored('the attempt already ended'),
     'attempt-ended': () => ignored('the attempt already ended'),
     cancel: (job, c) => fail(job, c.reason),
@@ -137,6 +142,10 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'dependency-failed': () => ignored('already placed'),
     'children-finished': (job) => refused(job, 'children-finished'),
     place: () => ignored('already placed'),
+    // STARTING -> STARTING: the reason says the image is being pulled (it can take minutes).
+    'image-pulling': (job, c) => c.attempt !== job.attemptCount ? ignored(`attempt ${c.attempt} is not the current attempt ${job.attemptCount}`)
+      : job.terminateReason !== null ? ignored('a terminate is under way')
+      : { outcome: 'applied', from: job.status, to: job.status, reason: `Pulling image ${c.image} on worker ${c.workerId}`, effects: [] },
     'container-started': (job, c) => c.attempt !== job.attemptCount
       ? ignored(`attempt ${c.attempt} is not the current attempt ${job.attemptCount}`)
       : {
@@ -152,6 +161,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'dependency-failed': () => ignored('already placed'),
     'children-finished': (job) => refused(job, 'children-finished'),
     place: () => ignored('already placed'),
+    'image-pulling': () => ignored('already running'),
     'container-started': () => ignored('already running'),
     'attempt-ended': endAttempt,
     cancel: (job) => ({ outcome: 'refused', code: 'JOB_NOT_CANCELLABLE', message: `the job is ${job.status}; cancel only stops jobs that have not started, use terminate` }),
@@ -196,6 +206,7 @@ export function statusMoves(): string[] {
     { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'exited', exitCode: 0, oomKilled: false } },
     { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'exited', exitCode: 1, oomKilled: false } },
     { type: 'cancel', reason: 'r' }, { type: 'terminate', reason: 'r' },
+    { type: 'image-pulling', attempt: 1, workerId: 'w', image: 'i' },
   ];
   for (const status of JOB_STATUSES) {
     // Attempts left, and none left: a failure retries or ends the job.

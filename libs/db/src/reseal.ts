@@ -11,7 +11,8 @@ try {
   await dataSource.initialize();
   const report = await resealSecrets(dataSource, config.secrets);
   await dataSource.destroy();
-  console.log(`re-sealed under key ${config.secrets.currentKeyId}: ${report.resealed.jobDefinitions} job definitions, ${report.resealed.jobs} jobs, ${report.resealed.workerSigningKeys} worker signing keys`);
+  console.log(`re-sealed under key ${config.secrets.currentKeyId}: ${report.resealed.jobDefinitions} job definitions, ${report.resealed.jobs} jobs, ${report.resealed.workerSigningKeys} worker signing keys, `
+    + `${report.resealed.apiKeySigV4Secrets} API key SigV4 secrets, ${report.resealed.registryPasswords} registry passwords`);
   for (const u of report.unreadable) console.error(`cannot open ${u.table} ${u.id} ${u.name} under any configured key; left as it is`);
   process.exit(report.unreadable.length ? 1 : 0);
 } catch (error) {

@@ -11,6 +11,8 @@ export const REDACTED_PATHS = [
   'secretEnvironment', '*.secretEnvironment', '*.*.secretEnvironment',
   'environment', '*.environment', '*.*.environment',
   'Env', '*.Env', '*.*.Env',
+  // Pull credentials in a dispatch payload, and the password of a registry credential request.
+  'registryAuth', '*.registryAuth', '*.*.registryAuth', 'password', '*.password', 'authconfig', '*.authconfig',
   'req.headers.authorization', 'req.headers["x-api-key"]',
   // Credentials, whatever object a caller logs.
   'authorization', 'headers.authorization', 'request.headers.authorization', '*.authorization', 'token', 'secret',

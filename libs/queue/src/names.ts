@@ -71,6 +71,8 @@ export function eventJobId(event: WorkerEvent): string | undefined {
       return JobIds.event(event.jobId, event.attempt, 'running');
     case 'attempt-exited':
       return JobIds.event(event.jobId, event.attempt, 'exited');
+    // A notice: lost or repeated, it changes at most a reason.
+    case 'attempt-pulling':
     case 'worker-changed':
     case 'job-changed':
       return undefined;

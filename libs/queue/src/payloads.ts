@@ -38,6 +38,12 @@ export interface DispatchPayload {
   secretEnvironment?: Record<string, string>;
   /** The names of the job's secret variables: a re-delivered entry whose values were already removed fails instead of running without them. */
   secretNames?: string[];
+  /**
+   * Pull credentials for the image's registry (the job's project's, else the
+   * pool's), opened by the scheduler. Removed from Redis at the claim, like
+   * secretEnvironment; never logged.
+   */
+  registryAuth?: { username: string; password: string; serveraddress: string };
 }
 
 export interface LogLine {
@@ -55,6 +61,17 @@ export interface AttemptRunningEvent {
   containerId: string;
   /** The container's real start time (ISO). */
   startedAt: string;
+  /** HMAC of the report by its worker's signing key (report-signing.ts); required when worker auth is on. */
+  signature?: string;
+}
+
+/** Best effort, not kept in the outbox: the worker started pulling the attempt's image (the job's reason says so). */
+export interface AttemptPullingEvent {
+  type: 'attempt-pulling';
+  jobId: string;
+  attempt: number;
+  workerId: string;
+  image: string;
   /** HMAC of the report by its worker's signing key (report-signing.ts); required when worker auth is on. */
   signature?: string;
 }
@@ -98,7 +115,7 @@ export interface JobChangedEvent {
   jobId: string;
 }
 
-export type WorkerEvent = AttemptRunningEvent | AttemptExitedEvent | WorkerChangedEvent | JobChangedEvent;
+export type WorkerEvent = AttemptPullingEvent | AttemptRunningEvent | AttemptExitedEvent | WorkerChangedEvent | JobChangedEvent;
 
 export interface GpuDevice {
   index: number;

@@ -10,11 +10,13 @@ export function parseApiKey(token: string): ParsedKey | undefined {
   return m ? { id: m[1]!, secret: m[2]! } : undefined;
 }
 
-export function newApiKey(): { id: string; token: string; hash: Buffer } {
+export function newApiKey(): { id: string; secret: string; token: string; hash: Buffer } {
   const id = randomBytes(9).toString('hex');
   const secret = randomBytes(32).toString('base64url');
-  return { id, token: `gpb_${id}_${secret}`, hash: hashSecret(secret) };
+  return { id, secret, token: `gpb_${id}_${secret}`, hash: hashSecret(secret) };
 }
+
+export { sigV4SecretName } from '#libs/config';
 
 /**
  * SHA-256, not a slow password hash: the secret is 256 random bits, so there

@@ -4,6 +4,8 @@ import type { Logger } from '#libs/log';
 import { callerOf } from './current-caller.decorator.js';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** The AWS Batch API's reads travel as POST (restJson1): reads all the same, and pollers call them often. */
+const AWS_BATCH_READS = /^\/v1\/(describe|list)[a-z]*(\?|$)/;
 /** Rows wait at most this long in memory before one multi-row INSERT writes them. */
 const FLUSH_MS = 20;
 const BATCH_MAX = 500;
@@ -37,7 +39,7 @@ export function recordWrites(fastify: FastifyInstance, db: DataSource, logger: L
   };
 
   fastify.addHook('onResponse', async (request, reply) => {
-    if (READS.has(request.method)) return;
+    if (READS.has(request.method) || AWS_BATCH_READS.test(request.url)) return;
     const path = request.url.length > 2048 ? `${request.url.slice(0, 2048)}…` : request.url;
     pending.push([callerOf(request)?.id ?? null, request.method.slice(0, 16), path.replace(/\u0000/g, ''), reply.statusCode, request.ip ?? null, new Date()]);
     if (pending.length >= BATCH_MAX) void flush();

@@ -3,8 +3,10 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../common/api-error.js';
 import { AuthService } from './auth.service.js';
+import type { Caller } from './caller.js';
 import { setCaller } from './current-caller.decorator.js';
 import { KeyRateLimiter } from './key-rate-limiter.js';
+import { isSigV4, SigV4Error } from './sigv4.js';
 import { ACCESS_METADATA, type Access } from './require-access.decorator.js';
 
 /**
@@ -25,11 +27,23 @@ export class AuthGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const access = this.reflector.getAllAndOverride<Access | undefined>(ACCESS_METADATA, [context.getHandler(), context.getClass()]);
     if (access === 'public') return true;
-    const req = context.switchToHttp().getRequest<FastifyRequest>();
-    const caller = await this.auth.authenticate(req.headers.authorization);
+    const req = context.switchToHttp().getRequest<FastifyRequest & { rawBody?: Buffer }>();
+    let caller: Caller | undefined;
+    let refusal: SigV4Error | undefined;
+    if (isSigV4(req.headers.authorization)) {
+      // AWS clients (the AWS Batch API) sign with the key's id and secret instead of sending the key.
+      try {
+        caller = await this.auth.authenticateSigV4({ method: req.method, url: req.url, headers: req.headers, body: req.rawBody });
+      } catch (err) {
+        if (!(err instanceof SigV4Error)) throw err;
+        refusal = err;
+      }
+    } else {
+      caller = await this.auth.authenticate(req.headers.authorization);
+    }
     if (!caller) {
       this.limit(`ip:${req.ip}`, context);
-      throw new ApiError('UNAUTHENTICATED', 'credentials required: Authorization: Bearer <API key or OIDC token>; the key may be wrong, expired or revoked');
+      throw refusal ?? new ApiError('UNAUTHENTICATED', 'credentials required: Authorization: Bearer <API key or OIDC token>, or an AWS Signature V4 made with a key; the key may be wrong, expired or revoked');
     }
     setCaller(req, caller);
     this.limit(caller.id, context);

@@ -4,8 +4,9 @@ import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { ApiConfig } from '#libs/config';
 import type { Logger } from '#libs/log';
 import { API_CONFIG, LOGGER } from '../infra/tokens.js';
-import { hashSecret, newApiKey, parseApiKey, secretMatches } from './api-key.js';
+import { hashSecret, newApiKey, parseApiKey, secretMatches, sigV4SecretName } from './api-key.js';
 import { ALL_PROJECTS, Caller, limitToProject, type Role } from './caller.js';
+import { parseSigV4Authorization, SigV4Error, verifySigV4, type SignedRequest } from './sigv4.js';
 
 /** How long a verified key (or a subject's bindings) is trusted without asking Postgres again. */
 const CACHE_MS = 5_000;
@@ -17,6 +18,8 @@ interface KeyRecord {
   expiresAt: Date | null;
   revoked: boolean;
   roles: Map<string, Role>;
+  /** The secret sealed under GPUBATCH_SECRET_KEY, for SigV4; null for keys made without one. */
+  sigv4Secret: string | null;
 }
 
 /**
@@ -72,6 +75,35 @@ export class AuthService implements OnModuleInit {
     return undefined;
   }
 
+  /**
+   * AWS Signature V4 (the AWS Batch API's clients): the access key id names
+   * an API key, whose sealed secret is opened to recompute the signature.
+   * Throws a SigV4Error naming what failed, with AWS's exception name.
+   */
+  async authenticateSigV4(req: SignedRequest & { headers: { authorization?: string | string[] } }, now = Date.now()): Promise<Caller> {
+    const credential = parseSigV4Authorization(String(req.headers.authorization));
+    const id = credential.accessKeyId;
+    const record = /^[A-Za-z0-9]{1,32}$/.test(id) ? await this.record(id, now) : null;
+    if (!record || record.revoked || (record.expiresAt && record.expiresAt.getTime() <= now)) {
+      throw new SigV4Error('UnrecognizedClientException', `The security token included in the request is invalid: access key id ${id.slice(0, 64)} is not a live gpubatch API key (unknown, revoked or expired)`);
+    }
+    if (!record.sigv4Secret || !this.config.secrets) {
+      throw new SigV4Error('UnrecognizedClientException',
+        `API key ${id} cannot sign AWS requests: it was made while GPUBATCH_SECRET_KEY was not set (or the API now runs without it); make a new key with it set`);
+    }
+    let secret: string;
+    try {
+      secret = this.config.secrets.decrypt(sigV4SecretName(id), record.sigv4Secret);
+    } catch {
+      throw new SigV4Error('UnrecognizedClientException', `API key ${id} cannot sign AWS requests: its secret was sealed under another GPUBATCH_SECRET_KEY`);
+    }
+    // The sealed copy must still be the key's secret (a row edited by hand, a key reinstalled with another secret).
+    if (!secretMatches(secret, record.hash)) throw new SigV4Error('UnrecognizedClientException', `API key ${id} cannot sign AWS requests: its sealed secret is stale`);
+    verifySigV4(req, credential, secret, now);
+    this.touch(id, now);
+    return new Caller(`key:${id}`, record.roles);
+  }
+
   /** Forgets a key at once in this process (other API processes within CACHE_MS). */
   forget(keyId: string): void {
     this.keys.delete(keyId);
@@ -83,14 +115,18 @@ export class AuthService implements OnModuleInit {
     this.subjects.clear();
   }
 
-  private async byKey(id: string, secret: string, now: number): Promise<Caller | undefined> {
+  private async record(id: string, now: number): Promise<KeyRecord | null> {
     let cached = this.keys.get(id);
     if (!cached || now - cached.at > CACHE_MS) {
       cached = { at: now, record: await this.loadKey(id) };
       if (this.keys.size >= CACHE_MAX) this.keys.clear();
       this.keys.set(id, cached);
     }
-    const record = cached.record;
+    return cached.record;
+  }
+
+  private async byKey(id: string, secret: string, now: number): Promise<Caller | undefined> {
+    const record = await this.record(id, now);
     if (!record || record.revoked || (record.expiresAt && record.expiresAt.getTime() <= now)) return undefined;
     if (!secretMatches(secret, record.hash)) return undefined;
     this.touch(id, now);
@@ -98,15 +134,15 @@ export class AuthService implements OnModuleInit {
   }
 
   private async loadKey(id: string): Promise<KeyRecord | null> {
-    const [row]: { secret_hash: Buffer; expires_at: Date | null; revoked: boolean; project: string | null; bindings: { project: string; role: Role }[] }[] =
+    const [row]: { secret_hash: Buffer; sigv4_secret: string | null; expires_at: Date | null; revoked: boolean; project: string | null; bindings: { project: string; role: Role }[] }[] =
       await this.db.query(
-        `SELECT k.secret_hash, k.expires_at, k.revoked_at IS NOT NULL AS revoked, k.project,
+        `SELECT k.secret_hash, k.sigv4_secret, k.expires_at, k.revoked_at IS NOT NULL AS revoked, k.project,
                 COALESCE((SELECT json_agg(json_build_object('project', b.project, 'role', b.role)) FROM role_bindings b WHERE b.subject = 'key:' || k.id), '[]') AS bindings
          FROM api_keys k WHERE k.id = $1`,
         [id],
       );
     if (!row) return null;
-    return { hash: row.secret_hash, expiresAt: row.expires_at, revoked: row.revoked, roles: limitToProject(row.bindings, row.project) };
+    return { hash: row.secret_hash, sigv4Secret: row.sigv4_secret, expiresAt: row.expires_at, revoked: row.revoked, roles: limitToProject(row.bindings, row.project) };
   }
 
   private touch(id: string, now: number): void {
@@ -137,6 +173,11 @@ export class AuthService implements OnModuleInit {
     const groups = (Array.isArray(rawGroups) ? rawGroups : typeof rawGroups === 'string' ? [rawGroups] : []).filter((g): g is string => typeof g === 'string');
     const roles = await this.rolesOf([`user:${user}`, ...groups.map((g) => `group:${g}`)]);
     return new Caller(`user:${user}`, roles);
+  }
+
+  /** The key's secret sealed for SigV4 verification, or null when the API has no GPUBATCH_SECRET_KEY (docs/security.md). */
+  sealForSigV4(keyId: string, secret: string): string | null {
+    return this.config.secrets ? this.config.secrets.encrypt(sigV4SecretName(keyId), secret) : null;
   }
 
   private async rolesOf(subjects: string[]): Promise<Map<string, Role>> {
@@ -181,11 +222,11 @@ export class AuthService implements OnModuleInit {
     const printed = await this.db.transaction(async (tx) => {
       const fresh: unknown[] = await tx.query(`INSERT INTO auth_markers (name) VALUES ('admin-key') ON CONFLICT DO NOTHING RETURNING name`);
       if (!configured && fresh.length === 0) return undefined;
-      const key = configured ? { id: configured.id, hash: hashSecret(configured.secret), token: undefined } : newApiKey();
+      const key = configured ? { id: configured.id, secret: configured.secret, hash: hashSecret(configured.secret), token: undefined } : newApiKey();
       await tx.query(
-        `INSERT INTO api_keys (id, name, secret_hash, created_by) VALUES ($1, $2, $3, 'gpubatch')
-         ON CONFLICT (id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash, revoked_at = NULL, expires_at = NULL, project = NULL`,
-        [key.id, configured ? 'admin (GPUBATCH_ADMIN_KEY)' : 'admin (generated at first start)', key.hash],
+        `INSERT INTO api_keys (id, name, secret_hash, sigv4_secret, created_by) VALUES ($1, $2, $3, $4, 'gpubatch')
+         ON CONFLICT (id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash, sigv4_secret = EXCLUDED.sigv4_secret, revoked_at = NULL, expires_at = NULL, project = NULL`,
+        [key.id, configured ? 'admin (GPUBATCH_ADMIN_KEY)' : 'admin (generated at first start)', key.hash, this.sealForSigV4(key.id, key.secret)],
       );
       await tx.query(
         `INSERT INTO role_bindings (subject, project, role) VALUES ($1, $2, 'admin') ON CONFLICT (subject, project) DO UPDATE SET role = 'admin'`,

@@ -27,8 +27,8 @@ export class IdentityService {
     const key = newApiKey();
     await this.db.transaction(async (tx) => {
       await tx.query(
-        `INSERT INTO api_keys (id, name, secret_hash, project, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [key.id, dto.name, key.hash, dto.project ?? null, by.id, dto.expiresAt ?? null],
+        `INSERT INTO api_keys (id, name, secret_hash, sigv4_secret, project, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [key.id, dto.name, key.hash, this.auth.sealForSigV4(key.id, key.secret), dto.project ?? null, by.id, dto.expiresAt ?? null],
       );
       for (const grant of dto.roles) {
         await tx.query(

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { awsErrorReply, isAwsBatchPath } from '../aws-batch/aws-errors.js';
 import type { Logger } from '#libs/log';
 import { ApiError, type ErrorBody } from './api-error.js';
 import { apiMetrics } from '../metrics/api-metrics.js';
@@ -31,6 +32,13 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const body = errorBody(exception);
     apiMetrics.errors.inc({ kind: body.code });
     if (body.statusCode >= 500) this.logger.error({ err: exception }, 'unhandled error');
+    const request = host.switchToHttp().getRequest<FastifyRequest>();
+    if (isAwsBatchPath(request?.url)) {
+      // The AWS Batch API answers in AWS's error shape, so AWS clients raise the exception they know.
+      const aws = awsErrorReply(body, exception, request.headers.authorization !== undefined);
+      void reply.status(aws.status).header('x-amzn-errortype', aws.type).send(aws.body);
+      return;
+    }
     void reply.status(body.statusCode).send(body);
   }
 }

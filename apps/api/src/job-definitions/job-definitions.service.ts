@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
 import { DataSource } from 'typeorm';
-import type { ApiConfig, ContainerRequest } from '#libs/config';
+import { mountProblems, normalizeMounts, type ApiConfig, type ContainerRequest, type MountRequest } from '#libs/config';
 import { JobDefinitionEntity, PoolEntity } from '#libs/db';
 import { policyViolations } from '#libs/config';
 import { API_CONFIG } from '../infra/tokens.js';
@@ -41,6 +41,7 @@ export class JobDefinitionsService {
     const pools = await this.db.getRepository(PoolEntity).find();
     const problems = pools.map((p) => policyViolations({ name: p.name, policy: poolPolicy(p) }, { image: dto.image, memoryMiB: dto.resources.memoryMiB, container }));
     if (pools.length > 0 && problems.every((v) => v.length > 0)) throw new ApiError('VALIDATION_FAILED', `${problems[0][0].message} (and no pool allows it)`);
+    if (pools.length === 0) refuseHostMountsWithoutPools(container);
     const secrets = JSON.stringify(this.sealSecrets(dto.secretEnvironment, 'secretEnvironment'));
     const created = await this.insert(dto, container, secrets);
     await this.catalog.changed(); // the name's latest ACTIVE revision moved
@@ -70,6 +71,11 @@ export class JobDefinitionsService {
     }) ?? [];
     if (!row) return this.insert(dto, container, secrets);
     return this.repo().findOneByOrFail({ id: row.id });
+  }
+
+  /** Every revision (of one definition, when named), at most 1,000: the AWS Batch API pages these itself. */
+  async list(name?: string): Promise<JobDefinitionEntity[]> {
+    return this.repo().find({ where: name ? { name } : {}, order: { name: 'ASC', revision: 'DESC' }, take: 1000 });
   }
 
   /** One page by name, newest revision first (`name` filters to one definition's revisions). */
@@ -132,5 +138,36 @@ export function containerRequest(dto: RegisterJobDefinitionDto): ContainerReques
     ...(dto.user !== undefined ? { user: dto.user } : {}),
     ...(dto.readonlyRootFilesystem !== undefined ? { readonlyRootFilesystem: dto.readonlyRootFilesystem } : {}),
     ...(dto.linuxCapabilities?.length ? { linuxCapabilities: [...new Set(dto.linuxCapabilities)].sort() } : {}),
+    ...(dto.mounts?.length ? { mounts: mountRequests(dto.mounts) } : {}),
+    ...(dto.pullPolicy !== undefined ? { pullPolicy: dto.pullPolicy } : {}),
   };
+}
+
+/** Host paths need a pool that allows them: without any pool row (workers in pools nobody created) none does. */
+export function refuseHostMountsWithoutPools(container: ContainerRequest, path = ''): void {
+  const i = (container.mounts ?? []).findIndex((m) => m.type === 'host');
+  if (i >= 0) {
+    throw new ApiError('VALIDATION_FAILED',
+      `${path}mounts[${i}].source is not under a host path any pool allows: no pool exists to allow it (PATCH /api/v1/pools/{name}/container-policy sets allowedHostPaths)`);
+  }
+}
+
+/** The mounts as stored, each well formed for its type (400 naming the field otherwise); whether a pool allows them is policyViolations'. */
+function mountRequests(mounts: NonNullable<RegisterJobDefinitionDto['mounts']>): MountRequest[] {
+  const problems: string[] = [];
+  const requests = mounts.map((m, i): MountRequest => {
+    const field = `mounts[${i}]`;
+    if (m.type === 'tmpfs') {
+      if (m.source !== undefined) problems.push(`${field}.source must be absent for a tmpfs`);
+      if (m.readOnly) problems.push(`${field}.readOnly must be absent for a tmpfs (a read-only tmpfs holds nothing)`);
+      if (m.sizeMiB === undefined) problems.push(`${field}.sizeMiB is required for a tmpfs`);
+      return { type: 'tmpfs', target: m.target, sizeMiB: m.sizeMiB ?? 1 };
+    }
+    if (m.source === undefined) problems.push(`${field}.source is required for a ${m.type} mount`);
+    if (m.sizeMiB !== undefined) problems.push(`${field}.sizeMiB applies to tmpfs mounts only`);
+    return { type: m.type, source: m.source ?? '', target: m.target, readOnly: m.readOnly ?? false };
+  });
+  problems.push(...mountProblems(requests));
+  if (problems.length) throw new ApiError('VALIDATION_FAILED', problems.join('; '));
+  return normalizeMounts(requests);
 }

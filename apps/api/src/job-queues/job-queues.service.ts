@@ -24,6 +24,11 @@ export class JobQueuesService {
     return this.get(dto.name);
   }
 
+  /** Every queue, highest priority first: the AWS Batch API pages these itself. */
+  async list(): Promise<JobQueueEntity[]> {
+    return this.repo().find({ order: { priority: 'DESC', name: 'ASC' } });
+  }
+
   /** One page in the order the scheduler serves them: highest priority first, then by name. */
   async page(q: PageQuery): Promise<{ rows: JobQueueEntity[]; nextCursor: string | null }> {
     const limit = q.limit ?? DEFAULT_PAGE_SIZE;

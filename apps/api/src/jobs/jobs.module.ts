@@ -13,6 +13,6 @@ import { JobLogsService } from './job-logs.service.js';
   imports: [JobDefinitionsModule, JobQueuesModule, PoolsModule],
   controllers: [JobsController, JobsBatchController],
   providers: [JobsService, JobStopService, JobLogsService, LogFollowers],
-  exports: [JobsService],
+  exports: [JobsService, JobStopService],
 })
 export class JobsModule {}

@@ -12,7 +12,7 @@ import { decodeCursor, encodeCursor } from '../common/cursor.js';
 import { IntakeQueues } from '../infra/intake-queues.js';
 import { API_CONFIG, LOGGER } from '../infra/tokens.js';
 import { poolPolicy } from '../pools/dto/pool.dto.js';
-import { JobDefinitionsService, retryRules } from '../job-definitions/job-definitions.service.js';
+import { JobDefinitionsService, refuseHostMountsWithoutPools, retryRules } from '../job-definitions/job-definitions.service.js';
 import { JobQueuesService } from '../job-queues/job-queues.service.js';
 import { PoolsService } from '../pools/pools.service.js';
 import type { AttemptCostView, CostEstimateView, GpuUtilizationView, JobDetailView, JobListView, JobSummaryView, SubmitJobResponse } from './dto/job.view.js';
@@ -33,6 +33,14 @@ import type { Caller } from '../auth/caller.js';
 
 const SUMMARY_COLUMNS = `id, name, queue, project, gpus, array_size, status, status_reason, priority, created_at, started_at, stopped_at,
   created_at::text AS created_at_exact`;
+
+/** Listing filters beyond the REST query's: by name (exact or prefix, any case), definition, creation time. */
+export interface JobListFilters {
+  name?: { value: string; prefix: boolean };
+  definition?: { name: string; revision?: number; prefix: boolean };
+  createdBefore?: Date;
+  createdAfter?: Date;
+}
 
 interface JobRow {
   id: string; name: string; queue: string; project: string; gpus: number; array_size: number | null; status: string; status_reason: string | null; priority: number;
@@ -374,6 +382,7 @@ export class JobsService {
     if (problems.length > 0 && problems.every((p) => p.length > 0)) {
       throw new ApiError('VALIDATION_FAILED', problems.length === 1 ? problems[0][0].message : `${problems[0][0].message}; no pool of queue ${queue.name} allows it`);
     }
+    if (pools.length === 0) refuseHostMountsWithoutPools(definition.container ?? {}, `definition ${definition.name}:${definition.revision} `);
   }
 
   /** The definition's sealed secrets with the submit's own (sealed now) over them. */
@@ -453,11 +462,24 @@ export class JobsService {
 
   /** Newest first, keyset-paged on (created_at, id). */
   /** projects: the ones the caller may read (null: every one); the others' jobs do not exist for it. */
-  async list(q: ListJobsQuery, projects: string[] | null = null): Promise<JobListView> {
+  /** filters: what the AWS Batch API's ListJobs filters by besides queue and status. */
+  async list(q: ListJobsQuery, projects: string[] | null = null, filters: JobListFilters = {}): Promise<JobListView> {
     const limit = q.limit ?? 100;
     const where: string[] = [];
     const params: unknown[] = [];
     if (projects !== null) where.push(`project = ANY($${params.push(projects)})`);
+    const like = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+    if (filters.name) {
+      where.push(filters.name.prefix ? `lower(name) LIKE lower($${params.push(like(filters.name.value))}) || '%'` : `lower(name) = lower($${params.push(filters.name.value)})`);
+    }
+    if (filters.definition) {
+      const d = filters.definition;
+      const byName = d.prefix ? `name LIKE $${params.push(like(d.name))} || '%'` : `name = $${params.push(d.name)}`;
+      const byRevision = d.revision !== undefined ? ` AND revision = $${params.push(d.revision)}` : '';
+      where.push(`definition_id IN (SELECT id FROM job_definitions WHERE ${byName}${byRevision})`);
+    }
+    if (filters.createdBefore) where.push(`created_at < $${params.push(filters.createdBefore.toISOString())}::timestamptz`);
+    if (filters.createdAfter) where.push(`created_at > $${params.push(filters.createdAfter.toISOString())}::timestamptz`);
     // Array children are listed through their parent (arrayJobId), as in AWS Batch.
     where.push(q.arrayJobId ? `parent_id = $${params.push(q.arrayJobId)}` : 'parent_id IS NULL');
     if (q.queue) where.push(`queue = $${params.push(q.queue)}`);

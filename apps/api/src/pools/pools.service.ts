@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
 import { DataSource } from 'typeorm';
 import { parsePrice, type PriceCard } from '#libs/core';
+import { checkAbsolutePath } from '#libs/config';
 import { PoolEntity } from '#libs/db';
 import { ApiError } from '../common/api-error.js';
 import { CatalogCache } from '../infra/catalog-cache.js';
@@ -72,10 +73,16 @@ export class PoolsService {
   /** Admins only (the route says so): the container policy every job on the pool's workers gets from its next attempt on. */
   async updateContainerPolicy(name: string, dto: UpdateContainerPolicyDto): Promise<PoolEntity> {
     await this.get(name);
+    const hostPaths = dto.allowedHostPaths?.map((p, i) => {
+      const checked = checkAbsolutePath(p);
+      if ('problem' in checked) throw new ApiError('VALIDATION_FAILED', `allowedHostPaths[${i}] ${checked.problem}`);
+      return checked.path;
+    });
     const changes: Record<string, unknown> = {
       pids_limit: dto.pidsLimit, nofile_limit: dto.nofileLimit, log_max_bytes: dto.logMaxBytes, max_shm_mib: dto.maxShmMiB,
       allow_root_user: dto.allowRootUser, require_readonly_root_fs: dto.requireReadonlyRootFs,
       allowed_capabilities: dto.allowedCapabilities && JSON.stringify([...new Set(dto.allowedCapabilities)].sort()),
+      allowed_host_paths: hostPaths && JSON.stringify([...new Set(hostPaths)].sort()),
       allowed_registries: dto.allowedRegistries === undefined ? undefined : dto.allowedRegistries === null ? null : JSON.stringify(dto.allowedRegistries.map((r) => r.toLowerCase())),
     };
     const set = Object.entries(changes).filter(([, v]) => v !== undefined);

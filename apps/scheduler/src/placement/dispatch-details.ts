@@ -1,12 +1,13 @@
 import type { DataSource } from 'typeorm';
-import { DEFAULT_POOL_POLICY, effectivePolicy, type ContainerRequest, type PoolContainerPolicy, type SecretBox } from '#libs/config';
+import { DEFAULT_POOL_POLICY, effectivePolicy, imageRegistry, registryCredentialName, type ContainerRequest, type PoolContainerPolicy, type SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload } from '#libs/queue';
 
 interface DetailRow {
-  id: string; memory_mib: number; container: ContainerRequest; secret_environment: Record<string, string>; pool: string | null;
+  id: string; memory_mib: number; container: ContainerRequest; secret_environment: Record<string, string>; pool: string | null; project: string; image: string;
   pids_limit: number | null; nofile_limit: number | null; log_max_bytes: string | null; allowed_capabilities: string[] | null;
   max_shm_mib: number | null; allow_root_user: boolean | null; require_readonly_root_fs: boolean | null; allowed_registries: string[] | null;
+  allowed_host_paths: string[] | null;
 }
 
 function poolPolicy(r: DetailRow): PoolContainerPolicy {
@@ -15,10 +16,11 @@ function poolPolicy(r: DetailRow): PoolContainerPolicy {
   return {
     pidsLimit: r.pids_limit, nofileLimit: r.nofile_limit!, logMaxBytes: Number(r.log_max_bytes), allowedCapabilities: r.allowed_capabilities ?? [],
     maxShmMiB: r.max_shm_mib!, allowRootUser: r.allow_root_user!, requireReadonlyRootFs: r.require_readonly_root_fs!, allowedRegistries: r.allowed_registries,
+    allowedHostPaths: r.allowed_host_paths ?? [],
   };
 }
 
-type Details = Pick<DispatchPayload, 'container' | 'secretEnvironment' | 'secretNames'>;
+type Details = Pick<DispatchPayload, 'container' | 'secretEnvironment' | 'secretNames' | 'registryAuth'>;
 
 /**
  * The container policy of each attempt (its pool's policy applied to the
@@ -33,17 +35,31 @@ export async function dispatchDetails(
   const out = new Map<string, Details>();
   if (attempts.length === 0) return out;
   const rows: DetailRow[] = await db.query(
-    `SELECT j.id, j.memory_mib, j.container, j.secret_environment, t.pool,
+    `SELECT j.id, j.memory_mib, j.container, j.secret_environment, j.project, j.image, t.pool,
             p.pids_limit, p.nofile_limit, p.log_max_bytes, p.allowed_capabilities, p.max_shm_mib, p.allow_root_user,
-            p.require_readonly_root_fs, p.allowed_registries
+            p.require_readonly_root_fs, p.allowed_registries, p.allowed_host_paths
      FROM unnest($1::varchar[], $2::varchar[]) AS t(job_id, pool)
      JOIN jobs j ON j.id = t.job_id
      LEFT JOIN pools p ON p.name = t.pool`,
     [attempts.map((a) => a.jobId), attempts.map((a) => a.pool)],
   );
+  const credentials = await registryCredentials(db, rows);
   for (const row of rows) {
-    const details: Details = { container: effectivePolicy(poolPolicy(row), { memoryMiB: row.memory_mib, container: row.container ?? {} }) };
+    const details: Details = { container: effectivePolicy(poolPolicy(row), { memoryMiB: row.memory_mib, container: row.container ?? {}, project: row.project }) };
     out.set(row.id, details);
+    const registry = imageRegistry(row.image);
+    const credential = credentials.find((c) => c.registry === registry && c.scope === 'project' && c.owner === row.project)
+      ?? credentials.find((c) => c.registry === registry && c.scope === 'pool' && c.owner === row.pool);
+    if (credential && secrets) {
+      try {
+        const password = secrets.decrypt(registryCredentialName(credential.scope, credential.owner, credential.registry), credential.sealed_password);
+        details.registryAuth = { username: credential.username, password, serveraddress: registry };
+      } catch {
+        logger.error({ jobId: row.id, registry, scope: credential.scope, owner: credential.owner }, 'cannot open registry credentials with GPUBATCH_SECRET_KEY (another key?): pulling without them');
+      }
+    } else if (credential) {
+      logger.error({ jobId: row.id, registry }, 'registry credentials exist but GPUBATCH_SECRET_KEY is not set on the scheduler: pulling without them');
+    }
     const names = Object.keys(row.secret_environment ?? {});
     if (names.length === 0) continue;
     details.secretNames = names;
@@ -58,6 +74,18 @@ export async function dispatchDetails(
     }
   }
   return out;
+}
+
+interface CredentialRow { scope: 'project' | 'pool'; owner: string; registry: string; username: string; sealed_password: string }
+
+/** The pull credentials that may apply to these attempts: their projects' and their pools', for their images' registries. */
+async function registryCredentials(db: DataSource, rows: DetailRow[]): Promise<CredentialRow[]> {
+  const registries = [...new Set(rows.map((r) => imageRegistry(r.image)))];
+  const owners = [...new Set(rows.flatMap((r) => [r.project, r.pool ?? '']))];
+  return db.query(
+    `SELECT scope, owner, registry, username, sealed_password FROM registry_credentials WHERE registry = ANY($1) AND owner = ANY($2)`,
+    [registries, owners],
+  );
 }
 
 /** Completes re-added dispatch payloads (rebuild, sweep) from their attempts' recorded pools. */

@@ -3,7 +3,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
 import { applyInTransaction, settleDependants, type Fence, type LifecycleCommand } from '#libs/db';
-import { verifyReport, type AttemptExitedEvent, type AttemptRunningEvent, type LogLine, type WorkerEvent } from '#libs/queue';
+import { verifyReport, type AttemptExitedEvent, type AttemptPullingEvent, type AttemptRunningEvent, type LogLine, type WorkerEvent } from '#libs/queue';
 import type { AttemptEnding } from '../lifecycle/attempt-ender.js';
 import { ClusterState } from '../state/cluster-state.js';
 import { loadRunnable } from '../reconciler/rebuild.js';
@@ -32,6 +32,9 @@ export class EventRecorder {
 
   async record(event: WorkerEvent): Promise<void> {
     switch (event.type) {
+      case 'attempt-pulling':
+        await this.authenticate(event);
+        return this.pulling(event);
       case 'attempt-running':
         await this.authenticate(event);
         return this.running(event);
@@ -70,7 +73,7 @@ export class EventRecorder {
    * BullMQ job fails without retries, so an honest worker's outbox sends its
    * own report again, signed afresh.
    */
-  private async authenticate(e: AttemptRunningEvent | AttemptExitedEvent): Promise<void> {
+  private async authenticate(e: AttemptPullingEvent | AttemptRunningEvent | AttemptExitedEvent): Promise<void> {
     if (this.workerAuth !== 'required') return;
     const [row]: { worker_id: string; signing_key: string | null; revoked_at: Date | null }[] = await this.db.query(
       `SELECT a.worker_id, i.signing_key, i.revoked_at FROM job_attempts a LEFT JOIN worker_identities i ON i.worker_id = a.worker_id
@@ -101,6 +104,13 @@ export class EventRecorder {
       }
     }
     return verifyReport(e, key);
+  }
+
+  /** The job's reason says its image is being pulled (the lifecycle ignores it once the attempt moved on). */
+  private async pulling(e: AttemptPullingEvent): Promise<void> {
+    await this.db.transaction((tx) => applyInTransaction(tx, [{
+      jobId: e.jobId, command: { type: 'image-pulling', attempt: e.attempt, workerId: e.workerId, image: e.image },
+    }], this.fence()));
   }
 
   private async running(e: AttemptRunningEvent): Promise<void> {

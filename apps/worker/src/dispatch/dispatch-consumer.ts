@@ -69,9 +69,9 @@ export class DispatchConsumer {
     }
     const claimed = this.attempts.claim(payload.jobId, payload.attempt);
     try {
-      if (payload.secretEnvironment && Object.keys(payload.secretEnvironment).length > 0) {
-        // Secret values stay in Redis only until claimed: the kept copy (dedupe) holds their names, never their values.
-        const { secretEnvironment: _secrets, ...withoutSecrets } = payload;
+      if ((payload.secretEnvironment && Object.keys(payload.secretEnvironment).length > 0) || payload.registryAuth) {
+        // Secret values and pull credentials stay in Redis only until claimed: the kept copy (dedupe) holds the names, never the values.
+        const { secretEnvironment: _secrets, registryAuth: _auth, ...withoutSecrets } = payload;
         await job.updateData(withoutSecrets);
       }
       let sampling: ReturnType<GpuSampler['track']> | undefined;

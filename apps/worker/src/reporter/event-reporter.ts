@@ -58,7 +58,8 @@ export class EventReporter {
   async report(event: WorkerEvent): Promise<void> {
     const id = eventJobId(event);
     if (!id || (event.type !== 'attempt-running' && event.type !== 'attempt-exited')) {
-      await this.queue.add(event.type, event, NOTICE_OPTIONS);
+      // A pulling notice speaks for an attempt: signed like its other reports.
+      await this.queue.add(event.type, event.type === 'attempt-pulling' ? this.signed(event) : event, NOTICE_OPTIONS);
       return;
     }
     let entry: OutboxEntry;

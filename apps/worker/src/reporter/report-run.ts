@@ -19,11 +19,12 @@ export async function reportRun(
   reporter: EventReporter,
   identity: RunIdentity,
   logger: Logger,
-  run: (hooks: Pick<RunHooks, 'onRunning' | 'onExited'>) => Promise<AttemptExitedEvent>,
+  run: (hooks: Pick<RunHooks, 'onRunning' | 'onExited' | 'onPulling'>) => Promise<AttemptExitedEvent>,
 ): Promise<void> {
   let exitHanded = false;
   try {
     await run({
+      onPulling: (event) => reporter.report(event),
       onRunning: (event) => reporter.report(event),
       onExited: (event) => {
         exitHanded = true;

@@ -3,9 +3,11 @@ import type Docker from 'dockerode';
 import { imageRegistry, registryAllowed } from '#libs/config';
 import type { AttemptEnd } from '#libs/core';
 import type { Logger } from '#libs/log';
-import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
+import type { AttemptExitedEvent, AttemptPullingEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
 import { containerSpec } from './container-spec.js';
 import { dockerErrorMessage, dockerStatus } from './docker-error.js';
+import { hostPathRefusal } from './host-paths.js';
+import { describePullFailure } from './pull-failure.js';
 import { alarm, timeoutDeadline } from './deadline.js';
 import { dockerTime, stopTime } from './docker-time.js';
 import { initExecFailure } from './init-failure.js';
@@ -25,6 +27,8 @@ export interface RunnerOptions {
 export interface RunHooks {
   /** Awaited before the runner waits for the exit, so the container still exists while it runs. */
   onRunning(event: AttemptRunningEvent): Promise<void>;
+  /** Told when the image must be pulled first (the job's reason then says so); a failure to tell is only logged. */
+  onPulling?(event: AttemptPullingEvent): Promise<void>;
   /**
    * Awaited with the exit before the container is removed: a worker killed in
    * between leaves an exited container its restart adopts, never a lost exit.
@@ -176,10 +180,19 @@ export class ContainerRunner implements AttemptRunner {
       log.warn({ image: payload.image, reason: refused.message }, 'attempt refused before its container was created');
       return ended(null, refused);
     }
+    const hostPaths = await hostPathRefusal(payload.container);
+    if (hostPaths !== null) {
+      log.warn({ reason: hostPaths }, 'attempt refused: a host path it mounts is not allowed');
+      return ended(null, { kind: 'start-failed', message: hostPaths });
+    }
 
     let pullError: string | null;
     try {
-      pullError = await this.ensureImage(payload.image, signal);
+      const onPulling = async () => {
+        await hooks.onPulling?.({ type: 'attempt-pulling', jobId: payload.jobId, attempt: payload.attempt, workerId: this.options.workerId, image: payload.image })
+          .catch((error: unknown) => log.warn({ err: error }, 'could not report that the image is being pulled'));
+      };
+      pullError = await this.ensureImage(payload.image, signal, payload.container?.pullPolicy ?? 'if-not-present', payload.registryAuth, onPulling);
     } catch (error) {
       if (signal?.aborted) return terminatedEarly(null);
       return ended(null, { kind: 'start-failed', message: `cannot inspect image ${payload.image}: ${dockerErrorMessage(error)}` });
@@ -262,13 +275,21 @@ export class ContainerRunner implements AttemptRunner {
     };
   }
 
-  /** null when the image is present (pulled if need be), else why it could not be had. */
-  private async ensureImage(image: string, signal: AbortSignal | undefined): Promise<string | null> {
-    if (await this.imageExists(image)) return null;
+  /**
+   * null when the image is present (pulled if need be, or always with the
+   * `always` pull policy), else why it could not be had: auth, not found or
+   * network first (pull-failure.ts), then the daemon's words.
+   */
+  private async ensureImage(
+    image: string, signal: AbortSignal | undefined, policy: 'always' | 'if-not-present', auth: DispatchPayload['registryAuth'],
+    onPulling: () => Promise<void>,
+  ): Promise<string | null> {
+    if (policy === 'if-not-present' && await this.imageExists(image)) return null;
+    await onPulling();
     try {
-      await this.pull(image, signal);
+      await this.pull(image, signal, auth);
     } catch (error) {
-      return dockerErrorMessage(error);
+      return describePullFailure(dockerErrorMessage(error));
     }
     return (await this.imageExists(image)) ? null : `image ${image} is not present after pulling it`;
   }
@@ -284,7 +305,7 @@ export class ContainerRunner implements AttemptRunner {
   }
 
   /** Pulls `image`; gives up after pullTimeoutMs, or at once when `signal` aborts (a terminate). */
-  private pull(image: string, signal: AbortSignal | undefined): Promise<void> {
+  private pull(image: string, signal: AbortSignal | undefined, auth?: DispatchPayload['registryAuth']): Promise<void> {
     const abort = new AbortController();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -307,7 +328,7 @@ export class ContainerRunner implements AttemptRunner {
       );
       if (signal?.aborted) return onTerminate();
       signal?.addEventListener('abort', onTerminate, { once: true });
-      this.docker.pull(image, { abortSignal: abort.signal }).then(
+      this.docker.pull(image, { abortSignal: abort.signal, ...(auth ? { authconfig: auth } : {}) }).then(
         (stream) => {
           if (settled) return (stream as Readable).destroy();
           // The daemon reports a failed pull inside a 200 stream, as a progress event.

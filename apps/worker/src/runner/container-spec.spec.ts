@@ -1,3 +1,4 @@
+import { DEFAULT_POOL_POLICY, effectivePolicy } from '#libs/config';
 import type { DispatchPayload } from '#libs/queue';
 import { containerName, containerSpec, readAttemptLabels } from './container-spec.js';
 
@@ -51,6 +52,30 @@ describe('containerSpec', () => {
       'LR=0.1', 'GPUBATCH_JOB_ID=job-1', 'GPUBATCH_JOB_NAME=train', 'GPUBATCH_JOB_ATTEMPT=2', 'GPUBATCH_JOB_QUEUE=gpu',
     ]));
     expect(env).not.toContain('GPUBATCH_JOB_ID=spoofed');
+  });
+
+  it("adds AWS Batch's variables too (AWS_BATCH_JOB_ID, _ATTEMPT, _JQ_NAME, and the array index for a child)", () => {
+    expect(containerSpec(payload(), context).Env).toEqual(expect.arrayContaining(['AWS_BATCH_JOB_ID=job-1', 'AWS_BATCH_JOB_ATTEMPT=2', 'AWS_BATCH_JQ_NAME=gpu']));
+    expect(containerSpec(payload(), context).Env!.some((e) => e.startsWith('AWS_BATCH_JOB_ARRAY_INDEX='))).toBe(false);
+    const child = containerSpec(payload({ jobId: 'job-1:3', environment: { GPUBATCH_ARRAY_INDEX: '3' } }), context).Env!;
+    expect(child).toEqual(expect.arrayContaining(['AWS_BATCH_JOB_ID=job-1:3', 'AWS_BATCH_JOB_ARRAY_INDEX=3']));
+  });
+
+  it('mounts host paths, per-project named volumes and tmpfs as the policy resolved them', () => {
+    const container = effectivePolicy({ ...DEFAULT_POOL_POLICY, allowedHostPaths: ['/data'], requireReadonlyRootFs: true }, {
+      memoryMiB: 256, project: 'vision', container: { mounts: [
+        { type: 'host', source: '/data/in', target: '/in', readOnly: true },
+        { type: 'volume', source: 'cache', target: '/cache', readOnly: false },
+        { type: 'tmpfs', target: '/scratch', sizeMiB: 8 },
+      ] },
+    });
+    const host = containerSpec(payload({ container }), context).HostConfig!;
+    expect(host.Mounts).toEqual([
+      { Type: 'bind', Source: '/data/in', Target: '/in', ReadOnly: true },
+      { Type: 'volume', Source: 'gpubatch.vision.cache', Target: '/cache', ReadOnly: false },
+    ]);
+    expect(host.Tmpfs).toEqual({ '/tmp': 'rw,nosuid,nodev,size=1g', '/scratch': `rw,nosuid,nodev,size=${8 * 2 ** 20}` });
+    expect(containerSpec(payload(), context).HostConfig!.Mounts).toBeUndefined();
   });
 
   it('passes the assigned GPUs as a device request without Count', () => {

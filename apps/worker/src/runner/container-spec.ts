@@ -50,11 +50,24 @@ export function containerSpec(payload: DispatchPayload, context: ContainerSpecCo
     GPUBATCH_JOB_NAME: payload.jobName,
     GPUBATCH_JOB_ATTEMPT: String(payload.attempt),
     GPUBATCH_JOB_QUEUE: payload.queue,
+    // AWS Batch's names for the same facts, so jobs written for AWS Batch run unchanged.
+    AWS_BATCH_JOB_ID: payload.jobId,
+    AWS_BATCH_JOB_ATTEMPT: String(payload.attempt),
+    AWS_BATCH_JQ_NAME: payload.queue,
+    ...(payload.environment.GPUBATCH_ARRAY_INDEX !== undefined ? { AWS_BATCH_JOB_ARRAY_INDEX: payload.environment.GPUBATCH_ARRAY_INDEX } : {}),
     // 'void' rather than unset: CUDA images set NVIDIA_VISIBLE_DEVICES=all, which
     // the nvidia runtime would honour and hand a CPU job every GPU on the host.
     NVIDIA_VISIBLE_DEVICES: gpu ? payload.gpuDevices.join(',') : 'void',
   };
   const memoryBytes = payload.resources.memoryMiB * 2 ** 20;
+  const mounts = policy.mounts ?? [];
+  // Host paths were re-checked on this worker (host-paths.ts) before the spec is made; named volumes are per project.
+  const volumeMounts = mounts.flatMap((m) => (m.type === 'tmpfs' ? [] : [{ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly }]));
+  const tmpfs: Record<string, string> = {
+    // A read-only root still needs somewhere to write scratch files.
+    ...(policy.readonlyRootfs ? { '/tmp': 'rw,nosuid,nodev,size=1g' } : {}),
+    ...Object.fromEntries(mounts.flatMap((m) => (m.type === 'tmpfs' ? [[m.target, `rw,nosuid,nodev,size=${m.sizeBytes}`]] : []))),
+  };
   return {
     name: containerName(payload.jobId, payload.attempt),
     Image: payload.image,
@@ -86,8 +99,8 @@ export function containerSpec(payload: DispatchPayload, context: ContainerSpecCo
       Ulimits: [{ Name: 'nofile', Soft: policy.nofileLimit, Hard: policy.nofileLimit }],
       ShmSize: policy.shmSizeBytes,
       ReadonlyRootfs: policy.readonlyRootfs,
-      // A read-only root still needs somewhere to write scratch files.
-      ...(policy.readonlyRootfs ? { Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=1g' } } : {}),
+      ...(Object.keys(tmpfs).length > 0 ? { Tmpfs: tmpfs } : {}),
+      ...(volumeMounts.length > 0 ? { Mounts: volumeMounts } : {}),
       // Two json-file segments of half the cap each: the container's own log never holds more than logMaxBytes.
       LogConfig: { Type: 'json-file', Config: { 'max-size': String(Math.max(1024, Math.floor(policy.logMaxBytes / 2))), 'max-file': '2' } },
       ...(gpu

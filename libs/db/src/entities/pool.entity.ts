@@ -21,6 +21,7 @@ export class PoolEntity {
   @Column({ name: 'allow_root_user' }) allowRootUser!: boolean;
   @Column({ name: 'require_readonly_root_fs' }) requireReadonlyRootFs!: boolean;
   @Column({ name: 'allowed_registries', type: 'jsonb', nullable: true }) allowedRegistries!: string[] | null;
+  @Column({ name: 'allowed_host_paths', type: 'jsonb' }) allowedHostPaths!: string[];
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }

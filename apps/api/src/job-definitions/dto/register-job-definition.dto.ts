@@ -3,12 +3,35 @@ import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
-import { GRANTABLE_CAPABILITIES, USER_PATTERN } from '#libs/config';
+import { GRANTABLE_CAPABILITIES, MAX_MOUNTS, MOUNT_TYPES, PULL_POLICIES, USER_PATTERN } from '#libs/config';
 import { IsLabelSelector, IsStringMap, NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { ResourcesDto } from './resources.dto.js';
 import { RetryStrategyDto } from './retry-strategy.dto.js';
 
 export const IMAGE_PATTERN = /^[^\s]+$/;
+
+/** One mount: a host path (under a prefix the pool allows), a named volume (per project), or a tmpfs. */
+export class MountDto {
+  @ApiProperty({ enum: MOUNT_TYPES, description: "host: bind a host path; volume: a named Docker volume, kept across jobs (one namespace per project); tmpfs: memory-backed scratch" })
+  @IsIn(MOUNT_TYPES, { message: `type must be one of ${MOUNT_TYPES.join(', ')}` })
+  type!: (typeof MOUNT_TYPES)[number];
+
+  @ApiPropertyOptional({ example: '/data/datasets/imagenet', description: "host: an absolute path under the pool's allowedHostPaths; volume: the volume's name; tmpfs: none" })
+  @IsOptional() @IsString({ message: 'source must be a string' }) @MaxLength(4096)
+  source?: string;
+
+  @ApiProperty({ example: '/data', description: 'Where it appears in the container (absolute)' })
+  @IsString({ message: 'target must be a string' }) @MaxLength(4096)
+  target!: string;
+
+  @ApiPropertyOptional({ default: false, description: 'host and volume: mount read-only' })
+  @IsOptional() @IsBoolean({ message: 'readOnly must be true or false' })
+  readOnly?: boolean;
+
+  @ApiPropertyOptional({ description: "tmpfs: its size in MiB (required; counts against the job's memory)" })
+  @IsOptional() @IsInt({ message: 'sizeMiB must be an integer' }) @Min(1) @Max(1_048_576)
+  sizeMiB?: number;
+}
 
 export class RegisterJobDefinitionDto {
   @ApiProperty({ example: 'train-resnet' })
@@ -68,6 +91,19 @@ export class RegisterJobDefinitionDto {
   @ArrayMaxSize(GRANTABLE_CAPABILITIES.length)
   @IsIn(GRANTABLE_CAPABILITIES, { each: true, message: `linuxCapabilities may hold only ${GRANTABLE_CAPABILITIES.join(', ')}` })
   linuxCapabilities?: string[];
+
+  @ApiPropertyOptional({ enum: PULL_POLICIES, default: 'if-not-present', description: 'always: pull the image before every attempt; if-not-present: only when the worker lacks it' })
+  @IsOptional()
+  @IsIn(PULL_POLICIES, { message: `pullPolicy must be one of ${PULL_POLICIES.join(', ')}` })
+  pullPolicy?: (typeof PULL_POLICIES)[number];
+
+  @ApiPropertyOptional({ type: [MountDto], description: `Up to ${MAX_MOUNTS} host paths, named volumes and tmpfs mounts` })
+  @IsOptional()
+  @IsArray({ message: 'mounts must be an array' })
+  @ArrayMaxSize(MAX_MOUNTS)
+  @ValidateNested({ each: true })
+  @Type(() => MountDto)
+  mounts?: MountDto[];
 
   @ApiProperty({ type: ResourcesDto })
   @IsDefined({ message: 'resources is required' })

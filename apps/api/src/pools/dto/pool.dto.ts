@@ -125,6 +125,13 @@ export class UpdateContainerPolicyDto {
   @IsString({ each: true, message: 'allowedRegistries must be an array of registry hosts, or null' })
   @Matches(REGISTRY_PATTERN, { each: true, message: 'allowedRegistries entries must be registry hosts such as registry.example.com, host:5000 or docker.io' })
   allowedRegistries?: string[] | null;
+
+  @ApiPropertyOptional({ type: [String], default: [], example: ['/data/datasets', '/scratch'], description: 'Host directories under which definitions may mount host paths (mounts type host); empty: none' })
+  @IsOptional()
+  @IsArray({ message: 'allowedHostPaths must be an array of absolute paths' })
+  @ArrayMaxSize(32)
+  @IsString({ each: true, message: 'allowedHostPaths must be an array of absolute paths' })
+  allowedHostPaths?: string[];
 }
 
 export class ContainerPolicyView {
@@ -136,12 +143,14 @@ export class ContainerPolicyView {
   @ApiProperty() allowRootUser!: boolean;
   @ApiProperty() requireReadonlyRootFs!: boolean;
   @ApiProperty({ type: [String], nullable: true }) allowedRegistries!: string[] | null;
+  @ApiProperty({ type: [String] }) allowedHostPaths!: string[];
 }
 
 export function poolPolicy(p: PoolEntity): PoolContainerPolicy {
   return {
     pidsLimit: p.pidsLimit, nofileLimit: p.nofileLimit, logMaxBytes: Number(p.logMaxBytes), allowedCapabilities: p.allowedCapabilities,
     maxShmMiB: p.maxShmMiB, allowRootUser: p.allowRootUser, requireReadonlyRootFs: p.requireReadonlyRootFs, allowedRegistries: p.allowedRegistries,
+    allowedHostPaths: p.allowedHostPaths ?? [],
   };
 }
 
