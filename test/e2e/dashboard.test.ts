@@ -2,6 +2,7 @@ import http from 'node:http';
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { DataSource } from 'typeorm';
@@ -17,6 +18,8 @@ const CHROMIUM = process.env.GPUBATCH_CHROMIUM ?? '/usr/bin/chromium';
 /** `npm run screenshots` sets this to docs/ui: each page is saved there as a PNG. */
 const SCREENSHOTS = process.env.GPUBATCH_UI_SCREENSHOTS;
 const WORKER = 'ui-gpu';
+/** The stub nvidia-smi (test/fixtures/gpu): the worker discovers its two GPUs and samples them, at 0% busy. */
+const GPU_STUBS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/gpu');
 const PROJECT = 'ui-e2e';
 const OIDC_AUDIENCE = 'gpubatch-ui-test';
 const OIDC_CLIENT = 'gpubatch-dashboard';
@@ -130,7 +133,10 @@ describe('end to end: the web dashboard in a real browser', () => {
     expect((await call('PUT', '/api/v1/role-bindings', { subject: 'group:ui-team', project: PROJECT, role: 'viewer' })).status).toBe(200);
     cluster.start('worker', {
       WORKER_ID: WORKER, WORKER_POOL: 'ui', WORKER_VCPUS: '2', WORKER_MEMORY_MIB: '2048', JOB_NETWORK_MODE: 'none', WORKER_HEARTBEAT_MS: '500',
-      WORKER_GPUS: '[{"model":"A100","memoryMiB":81920},{"model":"A100","memoryMiB":81920}]', JOB_STOP_GRACE_SECONDS: '2',
+      PATH: `${GPU_STUBS}:${process.env.PATH}`, WORKER_GPUS: 'auto', JOB_STOP_GRACE_SECONDS: '2',
+      GPUBATCH_FAKE_GPUS: '0, GPU-11111111-1111-1111-1111-111111111111, A100, 81920\\n1, GPU-22222222-2222-2222-2222-222222222222, A100, 81920',
+      // Both GPUs idle (0% busy, 12 MiB in use), sampled often enough that the GPU job's few seconds are measured.
+      GPUBATCH_FAKE_GPU_UTIL: '0, 0, 12\\n1, 0, 12', WORKER_GPU_SAMPLE_MS: '200',
     }, WORKER);
     await waitFor('the worker to join', async () => (await call('GET', `/api/v1/workers/${WORKER}`)).body?.state === 'ACTIVE', 30_000, 100);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
@@ -271,6 +277,28 @@ describe('end to end: the web dashboard in a real browser', () => {
     await page.getByTestId('timeline').getByText('stopped from the dashboard').first().waitFor();
   });
 
+  it('flags the job whose GPU sat at 0% on its page and in the jobs table', async () => {
+    // Its GPU use is known once the attempt ends and the scheduler has settled its usage.
+    await page.getByTestId('gpu-idle').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('gpu-idle').textContent()).toContain('Idle GPUs: Attempt 1 held GPUs it did not use');
+    expect((await job(jobId)).gpuIdle).toBe(true);
+    // In words beside the status, not by colour alone; the icon is hidden from screen readers.
+    expect(await page.locator('.title-row').getByTestId('gpu-idle-flag').textContent()).toBe('⚠ Idle GPUs');
+    expect(await page.locator('.title-row [data-testid="gpu-idle-flag"] [aria-hidden="true"]').textContent()).toBe('⚠ ');
+    const use = page.getByTestId('attempts').getByTestId('gpu-use');
+    expect(await use.textContent()).toMatch(/^0% avg, 0% peak12 MiB avg, 12 MiB peak⚠ Idle GPUs$/);
+    await shot('job-idle');
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    const row = page.locator(`tr[data-job-id="${jobId}"]`);
+    await row.getByTestId('gpu-idle-flag').waitFor();
+    expect(await row.getByTestId('gpu-idle-flag').textContent()).toBe('⚠ Idle GPUs');
+    // The CPU job has no GPUs to leave idle, the waiting one has not run.
+    await page.locator(`tr[data-job-id="${otherId}"]`).waitFor();
+    expect(await page.getByTestId('jobs-table').getByTestId('gpu-idle-flag').count()).toBe(1);
+    const listed = (await call('GET', '/api/v1/jobs?limit=10')).body.jobs as { jobId: string; gpuIdle: boolean }[];
+    expect(listed.filter((j) => j.gpuIdle).map((j) => j.jobId)).toEqual([jobId]);
+  });
+
   it('cancels a waiting job from its page, which says why it waits', async () => {
     await page.goto(`${base}/ui/#/jobs/${encodeURIComponent(bigId)}`);
     await page.getByTestId('status-reason').getByText(/^UNSCHEDULABLE: /).waitFor();
@@ -290,6 +318,23 @@ describe('end to end: the web dashboard in a real browser', () => {
     await waitFor('the usage rows', async () => (await db.query(`SELECT 1 FROM usage WHERE job_id = ANY($1) AND NOT running`, [[jobId, otherId]])).length === 2, 30_000, 200);
     await page.getByRole('link', { name: 'Usage' }).click();
     await page.getByTestId('usage-table').getByRole('cell', { name: PROJECT }).waitFor();
+    // Every GPU-second of the terminated job was idle: its project's idle GPU-hours, as the API reports them.
+    const report = (await call('GET', `/api/v1/usage?from=2000-01-01&groupBy=project`)).body;
+    const gpuRow = report.rows.find((r: { project: string }) => r.project === PROJECT);
+    expect(gpuRow.idleGpuHours).toBeGreaterThan(0);
+    expect(gpuRow.idleGpuHours).toBe(gpuRow.gpuHours);
+    const idleCell = page.getByTestId('usage-table').getByRole('row').filter({ hasText: PROJECT }).getByTestId('idle-gpu-hours');
+    expect(await idleCell.textContent()).toBe(gpuRow.idleGpuHours.toFixed(4));
+    expect(await page.getByTestId('usage-table').getByRole('row').filter({ hasText: 'ui-other' }).getByTestId('idle-gpu-hours').textContent()).toBe('0.0000');
+    await page.getByRole('columnheader', { name: 'Idle GPU-hours' }).waitFor();
+    // The idle GPU-hours bar stands beside the day's stack, in its own colour (#b45309); its legend swatch alone is ~500 pixels.
+    const idlePixels = await page.getByTestId('usage-gpu-chart').evaluate((canvas: any) => {
+      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      let coloured = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i] === 0xb4 && data[i + 1] === 0x53 && data[i + 2] === 0x09) coloured++;
+      return coloured;
+    });
+    expect(idlePixels).toBeGreaterThan(2000);
     await page.getByTestId('usage-table').getByRole('cell', { name: 'ui-other' }).waitFor();
     const painted = await page.getByTestId('usage-cost-chart').evaluate((canvas: any) => {
       const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);

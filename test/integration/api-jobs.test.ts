@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { IDLE_GPU_PERCENT } from '#libs/core';
+import { applyCommands } from '#libs/db';
 import { QueueNames } from '#libs/queue';
 import { ApiHarness } from '../support/api-harness.js';
 import { testEnv } from '../support/test-env.js';
@@ -178,6 +180,36 @@ describe('jobs and job queues API', () => {
       expect((await api.post('/api/v1/jobs/x%00y/cancel', { reason: 'r' })).status).toBe(400);
       expect((await api.get('/api/v1/jobs?status=DONE')).status).toBe(400);
       expect((await api.get('/api/v1/jobs?limit=0')).status).toBe(400);
+    });
+
+    it('flags in the list, as in the detail view, the jobs whose GPUs sat idle', async () => {
+      const f = await api.fixture({ resources: { vcpus: 0.25, memoryMiB: 64, gpus: 1 } });
+      // avgPercent per job; null: an attempt whose worker sampled nothing. The threshold itself is not idle.
+      const cases: [string, number | null][] = [['idle', 0], ['under', IDLE_GPU_PERCENT - 0.01], ['at', IDLE_GPU_PERCENT], ['busy', 80], ['unsampled', null]];
+      const ids: Record<string, string> = {};
+      for (const [name, avg] of cases) {
+        const { jobId } = (await api.post('/api/v1/jobs', { name: `gpu-${name}`, queue: f.queue, definition: f.definition })).body;
+        ids[name] = jobId;
+        const stoppedAt = new Date();
+        await applyCommands(api.db, [{ jobId, command: { type: 'place', workerId: `idle-w-${name}`, gpuDevices: [0] } }]);
+        await applyCommands(api.db, [
+          { jobId, containerId: `c-${name}`, command: { type: 'container-started', attempt: 1, workerId: `idle-w-${name}`, startedAt: new Date(stoppedAt.getTime() - 5000) } },
+          { jobId, command: { type: 'attempt-ended', attempt: 1, stoppedAt, end: { kind: 'exited', exitCode: 0, oomKilled: false } } },
+        ]);
+        // What the scheduler keeps of the worker's samples when the attempt ends (recordGpuUtilization).
+        if (avg !== null) {
+          await api.db.query(
+            `UPDATE job_attempts SET gpu_util_samples = 3, gpu_util_avg = $2, gpu_util_peak = $2, gpu_memory_avg_mib = 10, gpu_memory_peak_mib = 10,
+                    gpu_idle_fraction = $3 WHERE job_id = $1 AND attempt = 1`, [jobId, avg, avg < IDLE_GPU_PERCENT ? 1 : 0]);
+        }
+      }
+      const listed: { jobId: string; gpuIdle: boolean }[] = (await api.get(`/api/v1/jobs?queue=${f.queue}`)).body.jobs;
+      const flagged = Object.fromEntries(cases.map(([name]) => [name, listed.find((j) => j.jobId === ids[name])?.gpuIdle]));
+      expect(flagged).toEqual({ idle: true, under: true, at: false, busy: false, unsampled: false });
+      for (const [name] of cases) expect((await api.get(`/api/v1/jobs/${ids[name]}`)).body.gpuIdle).toBe(flagged[name]);
+      // A job that has not run is not flagged.
+      const waiting = (await api.post('/api/v1/jobs', { name: 'gpu-waiting', queue: f.queue, definition: f.definition })).body.jobId;
+      expect((await api.get(`/api/v1/jobs?queue=${f.queue}&status=RUNNABLE`)).body.jobs).toEqual([expect.objectContaining({ jobId: waiting, gpuIdle: false })]);
     });
 
     it('answers 404 for an unknown job, its logs, or a worker', async () => {

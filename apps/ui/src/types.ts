@@ -2,12 +2,19 @@
 export interface JobSummary {
   jobId: string; name: string; queue: string; status: string; statusReason: string | null; priority: number;
   createdAt: string; startedAt: string | null; stoppedAt: string | null;
+  /** An attempt held GPUs it left idle (under 5% busy on average); known once an attempt ends. */
+  gpuIdle: boolean;
 }
 export interface JobList { jobs: JobSummary[]; nextCursor: string | null }
 export interface Attempt {
   attempt: number; status: string; workerId: string; pool: string; gpuDevices: number[]; containerId: string | null;
   startedAt: string | null; stoppedAt: string | null; exitCode: number | null; reason: string | null;
   cost: { amount: string; currency: string; billedSeconds: number; running: boolean; gpuModel: string | null } | null;
+  /** null until the attempt ends, and where its worker sampled nothing. */
+  gpuUtilization: GpuUtilization | null;
+}
+export interface GpuUtilization {
+  samples: number; avgPercent: number; peakPercent: number; avgMemoryMiB: number; peakMemoryMiB: number; idleFraction: number; idle: boolean;
 }
 export interface JobDetail extends JobSummary {
   definition: string; image: string; command: string[]; project: string; tags: Record<string, string>;
@@ -31,7 +38,7 @@ export interface Overview {
   perMinute: { minute: string; submits: number; starts: number }[];
 }
 export interface UsageRow {
-  currency: string; attempts: number; gpuHours: number; vcpuHours: number; memoryGiBHours: number; cost: string; includesRunning: boolean;
+  currency: string; attempts: number; gpuHours: number; idleGpuHours: number; vcpuHours: number; memoryGiBHours: number; cost: string; includesRunning: boolean;
   [group: string]: unknown;
 }
 export interface UsageReport { from: string; to: string; groupBy: string[]; rows: UsageRow[]; totals: UsageRow[] }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import {
-  estimateMaxCost, isIdle, MAX_EXPANDED_COMMAND_CHARS, parseGpuModel, poolsForJob, substituteParameters, sumMoney, type CapacityType,
+  estimateMaxCost, IDLE_GPU_PERCENT, isIdle, MAX_EXPANDED_COMMAND_CHARS, parseGpuModel, poolsForJob, substituteParameters, sumMoney, type CapacityType,
 } from '#libs/core';
 import { JobAttemptEntity, JobEventEntity, UsageEntity, type JobDefinitionEntity, type JobQueueEntity } from '#libs/db';
 import type { Logger } from '#libs/log';
@@ -31,8 +31,17 @@ import { CatalogCache } from '../infra/catalog-cache.js';
 import { ProjectAccess } from '../auth/project-access.js';
 import type { Caller } from '../auth/caller.js';
 
+/**
+ * isIdle (libs/core) in SQL, over one job_attempts row: sampled, and its GPUs
+ * averaged under IDLE_GPU_PERCENT. The list flags jobs with it; the detail
+ * view applies isIdle itself to the same columns, so both agree.
+ */
+const IDLE_ATTEMPT_SQL = `a.gpu_util_samples > 0 AND a.gpu_util_avg < ${Number(IDLE_GPU_PERCENT)}`;
+
+/** One EXISTS per listed job, bounded by job_attempts' primary key (job_id, attempt). */
 const SUMMARY_COLUMNS = `id, name, queue, project, gpus, array_size, status, status_reason, priority, created_at, started_at, stopped_at,
-  created_at::text AS created_at_exact`;
+  created_at::text AS created_at_exact,
+  EXISTS (SELECT 1 FROM job_attempts a WHERE a.job_id = jobs.id AND ${IDLE_ATTEMPT_SQL}) AS gpu_idle`;
 
 /** Listing filters beyond the REST query's: by name (exact or prefix, any case), definition, creation time. */
 export interface JobListFilters {
@@ -45,6 +54,8 @@ export interface JobListFilters {
 interface JobRow {
   id: string; name: string; queue: string; project: string; gpus: number; array_size: number | null; status: string; status_reason: string | null; priority: number;
   created_at: Date; started_at: Date | null; stopped_at: Date | null; created_at_exact: string;
+  /** Only in list rows (SUMMARY_COLUMNS); the detail view computes it from the attempts it loads. */
+  gpu_idle?: boolean;
 }
 
 @Injectable()
@@ -586,7 +597,7 @@ function iso(d: Date | null): string | null {
 function toSummary(r: JobRow): JobSummaryView {
   return {
     jobId: r.id, name: r.name, queue: r.queue, project: r.project, gpus: r.gpus, arraySize: r.array_size, status: r.status, statusReason: r.status_reason, priority: r.priority,
-    createdAt: r.created_at.toISOString(), startedAt: iso(r.started_at), stoppedAt: iso(r.stopped_at),
+    createdAt: r.created_at.toISOString(), startedAt: iso(r.started_at), stoppedAt: iso(r.stopped_at), gpuIdle: r.gpu_idle === true,
   };
 }
 

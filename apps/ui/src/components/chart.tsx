@@ -7,7 +7,8 @@ Chart.register(BarController, BarElement, LineController, LineElement, PointElem
 
 export const PALETTE = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#dc2626', '#0891b2', '#4d7c0f', '#db2777', '#64748b', '#7c3aed'];
 
-export interface Series { label: string; values: number[] }
+/** stack: series with the same stack are piled up (in a stacked chart); another stack stands beside them. color: instead of the palette's. */
+export interface Series { label: string; values: number[]; stack?: string; color?: string }
 
 /**
  * A Chart.js chart on a canvas. The canvas is an image to assistive
@@ -25,7 +26,8 @@ export function SeriesChart(props: { type: 'bar' | 'line'; title: string; labels
       data: {
         labels: props.labels,
         datasets: props.series.map((s, i) => ({
-          label: s.label, data: s.values, backgroundColor: PALETTE[i % PALETTE.length], borderColor: PALETTE[i % PALETTE.length], tension: 0.2,
+          label: s.label, data: s.values, backgroundColor: s.color ?? PALETTE[i % PALETTE.length], borderColor: s.color ?? PALETTE[i % PALETTE.length], tension: 0.2,
+          stack: s.stack ?? 'main',
         })),
       },
       options: {

@@ -5,6 +5,18 @@ export function StatusBadge({ status }: { status: string }) {
   return <span className={`badge badge-${status.toLowerCase()}`}>{status}</span>;
 }
 
+/**
+ * Says in words that a job held GPUs it did not use (the API's gpuIdle): the
+ * colour only repeats it.
+ */
+export function IdleGpuFlag({ testId = 'gpu-idle-flag' }: { testId?: string }) {
+  return (
+    <span className="flag flag-idle" data-testid={testId} title="Its GPUs averaged under 5% busy: it held GPUs it did not use">
+      <span aria-hidden="true">⚠ </span>Idle GPUs
+    </span>
+  );
+}
+
 export function ErrorNote({ error }: { error: Error | null }) {
   if (!error) return null;
   const code = error instanceof ApiError ? `${error.code}: ` : '';

@@ -1,11 +1,11 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, followSse } from '../api';
-import { ActionButton, ErrorNote, Loading, Section, StatusBadge } from '../components/common';
+import { ActionButton, ErrorNote, IdleGpuFlag, Loading, Section, StatusBadge } from '../components/common';
 import { money, TERMINAL, time } from '../format';
 import { usePolling } from '../hooks';
 import { href } from '../router';
 import { canDo, type Credential } from '../session';
-import type { JobDetail, LogLine } from '../types';
+import type { Attempt, JobDetail, LogLine } from '../types';
 
 const WAITING = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE']);
 
@@ -28,6 +28,7 @@ export function JobPage({ id, credential }: { id: string; credential: Credential
       <div className="title-row">
         <h1>Job {j.name}</h1>
         <StatusBadge status={j.status} />
+        {j.gpuIdle && <IdleGpuFlag />}
         {canDo(credential, 'submit') && !TERMINAL.has(j.status) && (
           <div className="actions">
             {WAITING.has(j.status) && <ActionButton label="Cancel" confirm={`Cancel ${j.name}?`} withReason onConfirm={(r) => stop('cancel', r)} />}
@@ -36,6 +37,11 @@ export function JobPage({ id, credential }: { id: string; credential: Credential
         )}
       </div>
       <ErrorNote error={job.error} />
+      {j.gpuIdle && (
+        <p className="idle-line" data-testid="gpu-idle">
+          <strong>Idle GPUs:</strong> {idleAttempts(j.attempts)} held GPUs it did not use: they averaged under 5% busy. See GPU use under Attempts.
+        </p>
+      )}
       {j.statusReason && <p className="reason-line"><strong>Reason:</strong> <span data-testid="status-reason">{j.statusReason}</span></p>}
       <div className="two-col">
         <Section title="Details">
@@ -69,9 +75,9 @@ export function JobPage({ id, credential }: { id: string; credential: Credential
       </div>
       <Section title="Attempts">
         <table className="grid-table" data-testid="attempts">
-          <thead><tr><th scope="col">#</th><th scope="col">Status</th><th scope="col">Worker</th><th scope="col">GPUs</th><th scope="col">Started</th><th scope="col">Stopped</th><th scope="col">Exit</th><th scope="col">Reason</th><th scope="col">Cost</th><th scope="col">Logs</th></tr></thead>
+          <thead><tr><th scope="col">#</th><th scope="col">Status</th><th scope="col">Worker</th><th scope="col">GPUs</th><th scope="col">Started</th><th scope="col">Stopped</th><th scope="col">Exit</th><th scope="col">Reason</th><th scope="col">Cost</th><th scope="col">GPU use</th><th scope="col">Logs</th></tr></thead>
           <tbody>
-            {j.attempts.length === 0 && <tr><td colSpan={10} className="muted">Not placed yet.</td></tr>}
+            {j.attempts.length === 0 && <tr><td colSpan={11} className="muted">Not placed yet.</td></tr>}
             {j.attempts.map((a) => (
               <tr key={a.attempt}>
                 <td>{a.attempt}</td><td><StatusBadge status={a.status} /></td>
@@ -80,6 +86,7 @@ export function JobPage({ id, credential }: { id: string; credential: Credential
                 <td>{time(a.startedAt)}</td><td>{time(a.stoppedAt)}</td>
                 <td>{a.exitCode ?? '—'}</td><td className="reason">{a.reason ?? ''}</td>
                 <td>{a.cost ? `${Number(a.cost.amount).toFixed(4)} ${a.cost.currency} (${a.cost.billedSeconds} s${a.cost.running ? ', running' : ''})` : '—'}</td>
+                <td data-testid="gpu-use"><GpuUse attempt={a} /></td>
                 <td><button type="button" aria-pressed={shown === a.attempt} onClick={() => setAttempt(a.attempt)}>Show attempt {a.attempt}</button></td>
               </tr>
             ))}
@@ -99,6 +106,25 @@ export function JobPage({ id, credential }: { id: string; credential: Credential
         </ol>
       </Section>
     </>
+  );
+}
+
+/** "Attempt 1", "Attempts 1 and 3": the attempts whose GPUs sat idle. */
+function idleAttempts(attempts: Attempt[]): string {
+  const idle = attempts.filter((a) => a.gpuUtilization?.idle).map((a) => a.attempt);
+  return idle.length === 1 ? `Attempt ${idle[0]}` : `Attempts ${idle.slice(0, -1).join(', ')} and ${idle.at(-1)}`;
+}
+
+/** What the attempt's GPUs did, from its worker's nvidia-smi samples; known once the attempt ends. */
+function GpuUse({ attempt: a }: { attempt: Attempt }) {
+  const u = a.gpuUtilization;
+  if (!u) return <span className="muted">{a.gpuDevices.length === 0 ? '—' : a.stoppedAt ? 'not sampled' : 'known when it ends'}</span>;
+  return (
+    <span className="gpu-use">
+      {u.avgPercent}% avg, {u.peakPercent}% peak<br />
+      <span className="muted">{Math.round(u.avgMemoryMiB)} MiB avg, {Math.round(u.peakMemoryMiB)} MiB peak</span>
+      {u.idle && <><br /><IdleGpuFlag testId={`attempt-${a.attempt}-idle`} /></>}
+    </span>
   );
 }
 

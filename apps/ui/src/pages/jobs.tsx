@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api';
-import { ErrorNote, Loading, StatusBadge } from '../components/common';
+import { ErrorNote, IdleGpuFlag, Loading, StatusBadge } from '../components/common';
 import { age, STATUSES } from '../format';
 import { usePolling } from '../hooks';
 import { href, navigate, type Route } from '../router';
@@ -66,7 +66,7 @@ export function JobsPage({ route }: { route: Route }) {
             {jobs.data?.jobs.length === 0 && <tr><td colSpan={7} className="muted">No jobs match.</td></tr>}
             {jobs.data?.jobs.map((j) => (
               <tr key={j.jobId} data-job-id={j.jobId}>
-                <td><a href={href(`/jobs/${encodeURIComponent(j.jobId)}`)}>{j.name}</a></td>
+                <td><a href={href(`/jobs/${encodeURIComponent(j.jobId)}`)}>{j.name}</a>{j.gpuIdle && <> <IdleGpuFlag /></>}</td>
                 <td><code className="id">{j.jobId}</code></td>
                 <td>{j.queue}</td>
                 <td><StatusBadge status={j.status} /></td>

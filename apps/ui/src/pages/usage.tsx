@@ -6,6 +6,8 @@ import { usePolling } from '../hooks';
 import type { UsageReport, UsageRow } from '../types';
 
 const DAY_MS = 86_400_000;
+/** The idle GPU-hours bar: a colour no project gets from the palette; its legend and the table say what it is. */
+export const IDLE_COLOR = '#b45309';
 const isoDay = (d: Date) => d.toISOString().slice(0, 10);
 
 /** Pivots rows of (project, day) into one series per project over every day of the period. */
@@ -72,25 +74,29 @@ export function UsagePage() {
                 series={pivot(rows, days, (r) => Number(r.cost))} yTitle={shownCurrency} testId="usage-cost-chart" />
             </Section>
             <Section title="GPU-hours by project and day">
-              <SeriesChart type="bar" stacked title="GPU-hours per day, stacked by project" labels={days.map((d) => d.slice(5))}
-                series={pivot(data.rows, days, (r) => r.gpuHours)} yTitle="GPU-hours" testId="usage-gpu-chart" />
+              <SeriesChart type="bar" stacked title="GPU-hours per day, stacked by project, and beside them the idle GPU-hours of all projects" labels={days.map((d) => d.slice(5))}
+                series={[
+                  ...pivot(data.rows, days, (r) => r.gpuHours),
+                  { label: 'Idle GPU-hours (all projects)', stack: 'idle', color: IDLE_COLOR, values: pivot(data.rows, days, (r) => r.idleGpuHours).reduce((sum, s) => sum.map((v, i) => v + s.values[i]), days.map(() => 0)) },
+                ]}
+                yTitle="GPU-hours" testId="usage-gpu-chart" />
             </Section>
           </div>
           <Section title="Totals">
             <table className="grid-table" data-testid="usage-table">
-              <thead><tr><th scope="col">Project</th><th scope="col">Day</th><th scope="col">Currency</th><th scope="col" className="num">Attempts</th><th scope="col" className="num">GPU-hours</th><th scope="col" className="num">vCPU-hours</th><th scope="col" className="num">Cost</th></tr></thead>
+              <thead><tr><th scope="col">Project</th><th scope="col">Day</th><th scope="col">Currency</th><th scope="col" className="num">Attempts</th><th scope="col" className="num">GPU-hours</th><th scope="col" className="num"><abbr title="GPU-hours held under 5% busy">Idle GPU-hours</abbr></th><th scope="col" className="num">vCPU-hours</th><th scope="col" className="num">Cost</th></tr></thead>
               <tbody>
-                {data.rows.length === 0 && <tr><td colSpan={7} className="muted">Nothing ran in this period.</td></tr>}
+                {data.rows.length === 0 && <tr><td colSpan={8} className="muted">Nothing ran in this period.</td></tr>}
                 {data.rows.map((r, i) => (
                   <tr key={i}>
                     <td>{String(r.project)}</td><td>{String(r.day)}</td><td>{r.currency}</td><td className="num">{r.attempts}</td>
-                    <td className="num">{r.gpuHours.toFixed(4)}</td><td className="num">{r.vcpuHours.toFixed(4)}</td><td className="num">{r.cost}{r.includesRunning ? ' (running)' : ''}</td>
+                    <td className="num">{r.gpuHours.toFixed(4)}</td><td className="num" data-testid="idle-gpu-hours">{r.idleGpuHours.toFixed(4)}</td><td className="num">{r.vcpuHours.toFixed(4)}</td><td className="num">{r.cost}{r.includesRunning ? ' (running)' : ''}</td>
                   </tr>
                 ))}
               </tbody>
               <tfoot>
                 {data.totals.map((t) => (
-                  <tr key={t.currency}><th scope="row" colSpan={3}>Total {t.currency}</th><td className="num">{t.attempts}</td><td className="num">{t.gpuHours.toFixed(4)}</td><td className="num">{t.vcpuHours.toFixed(4)}</td><td className="num">{t.cost}</td></tr>
+                  <tr key={t.currency}><th scope="row" colSpan={3}>Total {t.currency}</th><td className="num">{t.attempts}</td><td className="num">{t.gpuHours.toFixed(4)}</td><td className="num">{t.idleGpuHours.toFixed(4)}</td><td className="num">{t.vcpuHours.toFixed(4)}</td><td className="num">{t.cost}</td></tr>
                 ))}
               </tfoot>
             </table>

@@ -28,6 +28,11 @@ export class JobSummaryView {
   @ApiProperty() createdAt!: string;
   @ApiPropertyOptional({ type: String, nullable: true }) startedAt!: string | null;
   @ApiPropertyOptional({ type: String, nullable: true }) stoppedAt!: string | null;
+  @ApiProperty({
+    description: 'True when an attempt of it held GPUs it left idle (sampled, and under 5% busy on average); known once an attempt ends. '
+      + "An array parent has no attempts of its own: see its children's.",
+  })
+  gpuIdle!: boolean;
 }
 
 export class JobListView {
@@ -112,7 +117,6 @@ export class JobDetailView extends JobSummaryView {
   cost!: Record<string, string>;
   @ApiProperty({ description: 'True when the job is finished and no attempt is still accruing' }) costFinal!: boolean;
   @ApiProperty({ type: [AttemptView] }) attempts!: AttemptView[];
-  @ApiProperty({ description: 'True when an attempt of it held GPUs it left idle (under 5% busy on average)' }) gpuIdle!: boolean;
   @ApiProperty({ type: [JobEventView] }) events!: JobEventView[];
 }
 
