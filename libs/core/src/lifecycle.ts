@@ -14,8 +14,8 @@ export type JobCommand =
   | { type: 'dependency-failed'; dependencyId: string }
   /** Every child of a PENDING array parent finished. */
   | { type: 'children-finished'; size: number; failed: number }
-  /** The scheduler placed the job on `workerId` with these GPUs: its next attempt. */
-  | { type: 'place'; workerId: string; gpuDevices: number[] }
+  /** The scheduler placed the job on `workerId` with these GPUs: its next attempt (with a multi-node job's node environment). */
+  | { type: 'place'; workerId: string; gpuDevices: number[]; nodeEnvironment?: Readonly<Record<string, string>> }
   /** The attempt's container really started at `startedAt`. */
   | { type: 'container-started'; attempt: number; workerId: string; startedAt: Date }
   /** The attempt ended, however: a worker's exit report, or the scheduler's verdict (worker lost, timeout, container lost). */
@@ -23,11 +23,19 @@ export type JobCommand =
   /** AWS Batch CancelJob: fails a job that has not started. */
   | { type: 'cancel'; reason: string }
   /** AWS Batch TerminateJob: fails a waiting job, or stops the running attempt; never retried. */
-  | { type: 'terminate'; reason: string };
+  | { type: 'terminate'; reason: string }
+  /**
+   * A multi-node job's attempt is over for every node: node `decidedBy.nodeIndex`
+   * ended as `decidedBy.end` (the main node's exit, or any node's failure).
+   * `ownEnd` is this node's own end when it is the one that reported; without
+   * it, this node's container is stopped.
+   */
+  | { type: 'gang-ended'; attempt: number; decidedBy: { nodeIndex: number; end: AttemptEnd }; ownEnd: AttemptEnd | null; stoppedAt: Date };
 
 export type JobCommandType = JobCommand['type'];
 export const JOB_COMMAND_TYPES: readonly JobCommandType[] = [
   'dependencies-succeeded', 'dependency-failed', 'children-finished', 'place', 'container-started', 'attempt-ended', 'cancel', 'terminate',
+  'gang-ended',
 ];
 
 /** The job as the lifecycle needs to see it to decide. */
@@ -39,12 +47,14 @@ export interface JobSnapshot {
   retryRules: readonly ExitRule[];
   /** Set once a terminate was asked for while an attempt ran: that attempt's end is final. */
   terminateReason: string | null;
+  /** A multi-node job's node: 0 is the main node (the job itself), 1.. its other nodes; absent for single-node jobs. */
+  nodeIndex?: number | null;
 }
 
 /** What the writer must do beyond the status and the event row. */
 export type Effect =
   /** Open the attempt row (STARTING) with its worker and GPU devices. */
-  | { type: 'open-attempt'; attempt: number; workerId: string; gpuDevices: number[] }
+  | { type: 'open-attempt'; attempt: number; workerId: string; gpuDevices: number[]; nodeEnvironment?: Readonly<Record<string, string>> }
   /** Mark the attempt RUNNING from the container's real start; the meter opens then. */
   | { type: 'attempt-running'; attempt: number; startedAt: Date }
   /** Close the attempt with its own status, exit code and reason; the meter settles then. */
@@ -81,12 +91,51 @@ function endAttempt(job: JobSnapshot, c: Extract<JobCommand, { type: 'attempt-en
     ? { kind: 'terminated', reason: job.terminateReason, exitCode: happened.exitCode }
     : c.end;
   const outcome = attemptOutcome(end);
-  const retry = shouldRetry({ end, outcome, attempt: c.attempt, maxAttempts: job.maxAttempts, rules: job.retryRules });
   const close: Effect = { type: 'close-attempt', attempt: c.attempt, status: happened.status, exitCode: happened.exitCode, reason: happened.reason, stoppedAt: c.stoppedAt };
+  if (isGangWorker(job) && outcome.status === 'SUCCEEDED') {
+    // A worker node that finished first: the main node's exit decides the job, so this node waits for it.
+    return { outcome: 'applied', from: job.status, to: job.status, at: c.stoppedAt, effects: [close], reason: `Node ${job.nodeIndex} finished (${outcome.reason}); waiting for the main node` };
+  }
+  const retry = shouldRetry({ end, outcome, attempt: c.attempt, maxAttempts: job.maxAttempts, rules: job.retryRules });
   return {
     outcome: 'applied', from: job.status, to: retry ? 'RUNNABLE' : outcome.status, at: c.stoppedAt, effects: [close],
     reason: retry ? `Attempt ${c.attempt} failed (${outcome.reason}); retrying, attempt ${c.attempt + 1} of ${job.maxAttempts}` : outcome.reason,
   };
+}
+
+const isGangWorker = (job: JobSnapshot): boolean => job.nodeIndex !== undefined && job.nodeIndex !== null && job.nodeIndex > 0;
+
+/**
+ * Ends a multi-node job's attempt on one of its nodes, as decided by the node
+ * that ended first (see `decidesGang`). Every node takes the same road: all
+ * retry together (the whole gang goes back to RUNNABLE), or all finish with
+ * the deciding node's outcome. A node that did not report is stopped.
+ */
+function endGang(job: JobSnapshot, c: Extract<JobCommand, { type: 'gang-ended' }>): Transition {
+  if (c.attempt !== job.attemptCount) return ignored(`attempt ${c.attempt} is not the current attempt ${job.attemptCount}`);
+  const decided = attemptOutcome(c.decidedBy.end);
+  const end: AttemptEnd = job.terminateReason !== null && c.decidedBy.end.kind !== 'terminated' && decided.status === 'FAILED'
+    ? { kind: 'terminated', reason: job.terminateReason, exitCode: decided.exitCode }
+    : c.decidedBy.end;
+  const outcome = attemptOutcome(end);
+  const retry = shouldRetry({ end, outcome, attempt: c.attempt, maxAttempts: job.maxAttempts, rules: job.retryRules });
+  const by = c.decidedBy.nodeIndex === 0 ? 'the main node' : `node ${c.decidedBy.nodeIndex}`;
+  const effects: Effect[] = [];
+  if (c.ownEnd) {
+    const own = attemptOutcome(c.ownEnd);
+    effects.push({ type: 'close-attempt', attempt: c.attempt, status: own.status, exitCode: own.exitCode, reason: own.reason, stoppedAt: c.stoppedAt });
+  } else {
+    // Already closed when this node finished first; the writer then leaves it as it was.
+    effects.push(
+      { type: 'close-attempt', attempt: c.attempt, status: 'FAILED', exitCode: null, reason: `Stopped: ${by} ended (${outcome.reason})`, stoppedAt: c.stoppedAt },
+      { type: 'stop-attempt', attempt: c.attempt },
+    );
+  }
+  const self = c.decidedBy.nodeIndex === (job.nodeIndex ?? 0);
+  const reason = retry
+    ? `Attempt ${c.attempt} failed on ${by} (${outcome.reason}); retrying all nodes, attempt ${c.attempt + 1} of ${job.maxAttempts}`
+    : self ? outcome.reason : `${outcome.status === 'SUCCEEDED' ? 'Succeeded' : 'Failed'} with ${by}: ${outcome.reason}`;
+  return { outcome: 'applied', from: job.status, to: retry ? 'RUNNABLE' : outcome.status, at: c.stoppedAt, effects, reason };
 }
 
 /**
@@ -104,6 +153,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'attempt-ended': () => ignored('no attempt was placed'),
     cancel: (job, c) => fail(job, c.reason),
     terminate: (job, c) => fail(job, c.reason),
+    'gang-ended': () => ignored('no attempt was placed'),
   },
   PENDING: {
     'dependencies-succeeded': (job) => ({ outcome: 'applied', from: job.status, to: 'RUNNABLE', reason: 'All dependencies succeeded', effects: [] }),
@@ -117,6 +167,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'attempt-ended': () => ignored('no attempt was placed'),
     cancel: (job, c) => fail(job, c.reason),
     terminate: (job, c) => fail(job, c.reason),
+    'gang-ended': () => ignored('no attempt was placed'),
   },
   RUNNABLE: {
     'dependencies-succeeded': () => ignored('already runnable'),
@@ -124,13 +175,14 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'children-finished': (job) => refused(job, 'children-finished'),
     place: (job, c) => ({
       outcome: 'applied', from: job.status, to: 'STARTING', reason: `Placed on worker ${c.workerId}`,
-      effects: [{ type: 'open-attempt', attempt: job.attemptCount + 1, workerId: c.workerId, gpuDevices: c.gpuDevices }],
+      effects: [{ type: 'open-attempt', attempt: job.attemptCount + 1, workerId: c.workerId, gpuDevices: c.gpuDevices, ...(c.nodeEnvironment ? { nodeEnvironment: c.nodeEnvironment } : {}) }],
     }),
     // Reports of an attempt that already ended (a retry is waiting): late or repeated.
     'container-started': () => ignored('the attempt already ended'),
     'attempt-ended': () => ignored('the attempt already ended'),
     cancel: (job, c) => fail(job, c.reason),
     terminate: (job, c) => fail(job, c.reason),
+    'gang-ended': () => ignored('the attempt already ended'),
   },
   STARTING: {
     'dependencies-succeeded': () => ignored('already placed'),
@@ -146,6 +198,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'attempt-ended': endAttempt,
     cancel: (job) => ({ outcome: 'refused', code: 'JOB_NOT_CANCELLABLE', message: `the job is ${job.status}; cancel only stops jobs that have not started, use terminate` }),
     terminate: stopActive,
+    'gang-ended': endGang,
   },
   RUNNING: {
     'dependencies-succeeded': () => ignored('already placed'),
@@ -156,6 +209,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'attempt-ended': endAttempt,
     cancel: (job) => ({ outcome: 'refused', code: 'JOB_NOT_CANCELLABLE', message: `the job is ${job.status}; cancel only stops jobs that have not started, use terminate` }),
     terminate: stopActive,
+    'gang-ended': endGang,
   },
   SUCCEEDED: terminalRow(),
   FAILED: terminalRow(),
@@ -177,6 +231,15 @@ function terminalRow(): (typeof TABLE)['FAILED'] {
   return row as (typeof TABLE)['FAILED'];
 }
 
+/**
+ * Whether a node's end decides its multi-node job's attempt for every node:
+ * the main node's end always does; another node's only when it failed (a
+ * worker node that exits 0 waits for the main node).
+ */
+export function decidesGang(nodeIndex: number, end: AttemptEnd): boolean {
+  return nodeIndex === 0 || attemptOutcome(end).status === 'FAILED';
+}
+
 /** What `command` does to `job`: the one decision behind every status change. */
 export function transition(job: JobSnapshot, command: JobCommand): Transition {
   const cell = TABLE[job.status][command.type] as Rule;
@@ -196,6 +259,8 @@ export function statusMoves(): string[] {
     { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'exited', exitCode: 0, oomKilled: false } },
     { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'exited', exitCode: 1, oomKilled: false } },
     { type: 'cancel', reason: 'r' }, { type: 'terminate', reason: 'r' },
+    { type: 'gang-ended', attempt: 1, stoppedAt: new Date(0), ownEnd: null, decidedBy: { nodeIndex: 0, end: { kind: 'exited', exitCode: 0, oomKilled: false } } },
+    { type: 'gang-ended', attempt: 1, stoppedAt: new Date(0), ownEnd: null, decidedBy: { nodeIndex: 1, end: { kind: 'exited', exitCode: 1, oomKilled: false } } },
   ];
   for (const status of JOB_STATUSES) {
     // Attempts left, and none left: a failure retries or ends the job.
