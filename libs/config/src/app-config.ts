@@ -1,4 +1,4 @@
-import { hostname, cpus, tmpdir, totalmem } from 'node:os';
+import { hostname, cpus, networkInterfaces, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { LabelSelectorSyntaxError, parseLabelSelector, validateLabels } from '#libs/core';
 import { ConfigError, EnvReader } from './env-reader.js';
@@ -92,6 +92,8 @@ export interface WorkerConfig {
   memoryMiB: number;
   gpus: GpuSetting;
   networkMode: string;
+  /** The address other nodes of a multi-node job reach this worker's main node on (WORKER_ADVERTISE_ADDRESS). */
+  advertiseAddress?: string;
   dockerSocket: string;
   heartbeatMs: number;
   /** Most output kept per attempt; the rest is cut with a marker. */
@@ -189,6 +191,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     memoryMiB: r.int('WORKER_MEMORY_MIB', Math.floor(totalmem() / 2 ** 20), 1),
     gpus: parseGpuSetting(env.WORKER_GPUS),
     networkMode: r.string('JOB_NETWORK_MODE', 'bridge'),
+    advertiseAddress: advertiseAddress(env.WORKER_ADVERTISE_ADDRESS),
     dockerSocket: r.string('DOCKER_SOCKET', '/var/run/docker.sock'),
     heartbeatMs,
     maxLogBytes: r.int('JOB_MAX_LOG_BYTES', 10 * 2 ** 20, 1024),
@@ -198,6 +201,20 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     joinToken: joinToken(env, 'WORKER_JOIN_TOKEN'),
     apiUrl: r.url('GPUBATCH_API_URL', ['http', 'https'], 'http://127.0.0.1:3000'),
   };
+}
+
+/** WORKER_ADVERTISE_ADDRESS, else the first non-internal IPv4 address of this machine, else 127.0.0.1. */
+function advertiseAddress(raw: string | undefined): string {
+  const value = raw?.trim();
+  if (value) {
+    if (!/^[A-Za-z0-9.:-]{1,253}$/.test(value)) throw new ConfigError('WORKER_ADVERTISE_ADDRESS', 'must be an IP address or a host name');
+    return value;
+  }
+  for (const list of Object.values(networkInterfaces())) {
+    const found = list?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (found) return found.address;
+  }
+  return '127.0.0.1';
 }
 
 function parseGpuSetting(raw: string | undefined): GpuSetting {

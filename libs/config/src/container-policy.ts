@@ -17,6 +17,8 @@ export interface PoolContainerPolicy {
   requireReadonlyRootFs: boolean;
   /** Registries images may come from; null = any. */
   allowedRegistries: string[] | null;
+  /** Multi-node (gang) jobs may run here: their containers use the host network (docs/multi-node.md). */
+  allowMultiNode: boolean;
 }
 
 /** The defaults of a pool (the migration's column defaults): also what a pool without a row gets. */
@@ -29,6 +31,7 @@ export const DEFAULT_POOL_POLICY: PoolContainerPolicy = {
   allowRootUser: true,
   requireReadonlyRootFs: false,
   allowedRegistries: null,
+  allowMultiNode: false,
 };
 
 /** Docker's own /dev/shm size when a definition does not ask. */

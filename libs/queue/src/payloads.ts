@@ -36,6 +36,11 @@ export interface DispatchPayload {
   secretEnvironment?: Record<string, string>;
   /** The names of the job's secret variables: a re-delivered entry whose values were already removed fails instead of running without them. */
   secretNames?: string[];
+  /**
+   * `host` for a node of a multi-node job: its nodes reach each other on their
+   * workers' addresses (docs/multi-node.md). Absent: the worker's JOB_NETWORK_MODE.
+   */
+  networkMode?: 'host';
 }
 
 export interface LogLine {
@@ -112,6 +117,8 @@ export interface WorkerDescriptor {
   id: string;
   pool: string;
   hostname: string;
+  /** Where other nodes of a multi-node job reach the containers this worker runs (host network); absent from older workers. */
+  address?: string;
   vcpus: number;
   memoryMiB: number;
   gpus: GpuDevice[];

@@ -19,6 +19,7 @@ import type { AttemptCostView, CostEstimateView, JobDetailView, JobListView, Job
 import type { ListJobsQuery } from './dto/list-jobs.query.js';
 import type { SubmitJobDto } from './dto/submit-job.dto.js';
 import { insertArrayChildren } from './array-children.js';
+import { insertNodeJobs, multiNodeSpec } from './multi-node.js';
 
 const SUMMARY_COLUMNS = `id, name, queue, status, status_reason, priority, created_at, started_at, stopped_at,
   created_at::text AS created_at_exact`;
@@ -47,16 +48,25 @@ export class JobsService {
    * dependencies starts PENDING (or FAILED, if one already failed).
    */
   async submit(dto: SubmitJobDto): Promise<SubmitJobResponse> {
+    const nodes = multiNodeSpec(dto);
     const { queue, definition, job } = await this.resolve(dto, { enabledQueue: true });
+    if (nodes) {
+      // Per-node resources override the definition's and the submit's: each node asks for them.
+      const r = nodes.resources;
+      job.resources = {
+        vcpus: r.vcpus ?? job.resources.vcpus, memoryMiB: r.memoryMiB ?? job.resources.memoryMiB, gpus: r.gpus ?? job.resources.gpus,
+        gpuModel: r.gpuModel ?? job.resources.gpuModel,
+      };
+    }
     await this.checkContainerPolicy(queue, definition, job);
     const size = dto.array?.size;
     const secrets = this.sealedSecrets(dto, definition);
-    this.checkSubmitBytes(dto, job, secrets, size ?? 1);
+    this.checkSubmitBytes(dto, job, secrets, size ?? nodes?.count ?? 1);
     const id = randomUUID();
     const deps = dependencyKinds(dto);
 
     // A plain job is one INSERT statement (atomic on its own); dependencies and arrays need a transaction.
-    const inTransaction = deps.plain.length > 0 || deps.nToN !== undefined || size !== undefined;
+    const inTransaction = deps.plain.length > 0 || deps.nToN !== undefined || size !== undefined || nodes !== undefined;
     const run = <T>(work: (tx: EntityManager) => Promise<T>) => (inTransaction ? this.db.transaction(work) : work(this.db.manager));
     const created = await run(async (tx) => {
       const depsState = await this.startingState(tx, deps.plain);
@@ -67,9 +77,9 @@ export class JobsService {
         `WITH job AS (
            INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                              vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
-                             retry_rules, array_size, interruptible, stopped_at, container, secret_environment)
+                             retry_rules, array_size, interruptible, stopped_at, container, secret_environment, node_count, node_index, topology_key)
            VALUES ($1, $2, $3, $4, $20::varchar, $21::text, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                   $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25)
+                   $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25, $26::int, CASE WHEN $26::int IS NOT NULL THEN 0 END, $27)
            ON CONFLICT (client_token) DO NOTHING
            RETURNING id, created_at),
          events AS (
@@ -84,10 +94,11 @@ export class JobsService {
           job.resources.gpus > 0 ? job.resources.gpuModel : null, job.labelSelector, job.timeoutSeconds, job.maxAttempts,
           dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null, JSON.stringify(job.retryRules),
           start.status, start.reason, size ?? null, dto.interruptible ?? false,
-          JSON.stringify(definition.container ?? {}), JSON.stringify(secrets),
+          JSON.stringify(definition.container ?? {}), JSON.stringify(secrets), nodes?.count ?? null, nodes?.topologyKey ?? null,
         ],
       );
       if (inserted.length === 0) return undefined;
+      if (nodes) await insertNodeJobs(tx, id, nodes.count, deps.plain);
       if (deps.plain.length > 0) {
         await tx.query(`INSERT INTO job_dependencies (job_id, depends_on) SELECT $1, unnest($2::varchar[])`, [id, deps.plain]);
       }
@@ -110,7 +121,7 @@ export class JobsService {
         this.logger.warn({ err, jobId: id }, 'intake add failed; the scheduler will find the job in Postgres'),
       );
     }
-    const estimatedMaxCost = await this.estimate(queue, job, dto.interruptible ?? false, size ?? 1);
+    const estimatedMaxCost = await this.estimate(queue, job, dto.interruptible ?? false, size ?? nodes?.count ?? 1);
     return { jobId: id, name: dto.name, ...(estimatedMaxCost && { estimatedMaxCost }) };
   }
 
@@ -282,8 +293,8 @@ export class JobsService {
     const [attempts, usage, childCosts, events, dependsOn, summary] = await Promise.all([
       this.db.getRepository(JobAttemptEntity).find({ where: { jobId: id }, order: { attempt: 'ASC' } }),
       this.db.getRepository(UsageEntity).find({ where: { jobId: id } }),
-      // An array job's cost is its children's.
-      row.array_size === null ? Promise.resolve([])
+      // An array job's cost is its children's; a multi-node job's adds its other nodes' to the main node's.
+      row.array_size === null && row.node_index !== 0 ? Promise.resolve([])
         : this.db.query(`SELECT currency, sum(cost)::text AS cost, bool_or(running) AS running FROM usage WHERE array_job_id = $1 GROUP BY currency`, [id]) as
           Promise<{ currency: string; cost: string; running: boolean }[]>,
       this.db.getRepository(JobEventEntity).find({ where: { jobId: id }, order: { id: 'ASC' } }),
@@ -291,6 +302,8 @@ export class JobsService {
       row.array_size === null ? Promise.resolve([])
         : this.db.query(`SELECT status, count(*)::int AS n FROM jobs WHERE parent_id = $1 GROUP BY status`, [id]) as Promise<{ status: string; n: number }[]>,
     ]);
+    const nodes: { id: string; node_index: number; status: string; status_reason: string | null }[] = row.node_index !== 0 ? []
+      : await this.db.query(`SELECT id, node_index, status, status_reason FROM jobs WHERE id = $1 OR parent_id = $1 ORDER BY node_index`, [id]);
     return {
       ...toSummary(row),
       definition: `${row.definition_name}:${row.definition_revision}`,
@@ -306,7 +319,13 @@ export class JobsService {
       dependsOn: dependsOn.map((d) => ({ jobId: d.depends_on })),
       arrayProperties: row.array_size !== null
         ? { size: row.array_size, statusSummary: Object.fromEntries(summary.map((r) => [r.status, r.n])) }
-        : row.parent_id !== null ? { parentId: row.parent_id, index: row.array_index } : null,
+        : row.parent_id !== null && row.node_index === null ? { parentId: row.parent_id, index: row.array_index } : null,
+      nodeProperties: row.node_index === 0
+        ? {
+          numNodes: row.node_count, mainNode: 0, topologyKey: row.topology_key,
+          nodes: nodes.map((n) => ({ nodeIndex: n.node_index, jobId: n.id, status: n.status, statusReason: n.status_reason })),
+        }
+        : row.node_index !== null ? { nodeIndex: row.node_index, mainJobId: row.parent_id } : null,
       project: row.project,
       tags: row.tags,
       interruptible: row.interruptible,

@@ -73,7 +73,10 @@ export class SchedulerCoordinator {
     this.registry = new WorkerRegistry(db, redis, this.state, logger);
     this.dispatcher = new WorkerQueues(redis);
     this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
-    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence, config.workerAuth ?? 'off');
+    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence, config.workerAuth ?? 'off', async (workerId, jobId, attempt, reason) => {
+      // Not claimed yet: withdrawn, so it never starts; claimed: the worker stops its container.
+      if (!(await this.dispatcher.withdraw(workerId, jobId, attempt))) await this.dispatcher.command(workerId, { type: 'terminate', jobId, attempt, reason });
+    });
     const ender = new AttemptEnder(this.recorder);
     const liveness = new WorkerLivenessSystem(this.registry, config.workerTimeoutMs, startedAt, logger);
     const catalog = new QueueCatalogSystem(db);

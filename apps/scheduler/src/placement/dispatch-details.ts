@@ -7,6 +7,7 @@ interface DetailRow {
   id: string; memory_mib: number; container: ContainerRequest; secret_environment: Record<string, string>; pool: string | null;
   pids_limit: number | null; nofile_limit: number | null; log_max_bytes: string | null; allowed_capabilities: string[] | null;
   max_shm_mib: number | null; allow_root_user: boolean | null; require_readonly_root_fs: boolean | null; allowed_registries: string[] | null;
+  allow_multi_node: boolean | null;
 }
 
 function poolPolicy(r: DetailRow): PoolContainerPolicy {
@@ -15,6 +16,7 @@ function poolPolicy(r: DetailRow): PoolContainerPolicy {
   return {
     pidsLimit: r.pids_limit, nofileLimit: r.nofile_limit!, logMaxBytes: Number(r.log_max_bytes), allowedCapabilities: r.allowed_capabilities ?? [],
     maxShmMiB: r.max_shm_mib!, allowRootUser: r.allow_root_user!, requireReadonlyRootFs: r.require_readonly_root_fs!, allowedRegistries: r.allowed_registries,
+    allowMultiNode: r.allow_multi_node!,
   };
 }
 
@@ -35,7 +37,7 @@ export async function dispatchDetails(
   const rows: DetailRow[] = await db.query(
     `SELECT j.id, j.memory_mib, j.container, j.secret_environment, t.pool,
             p.pids_limit, p.nofile_limit, p.log_max_bytes, p.allowed_capabilities, p.max_shm_mib, p.allow_root_user,
-            p.require_readonly_root_fs, p.allowed_registries
+            p.require_readonly_root_fs, p.allowed_registries, p.allow_multi_node
      FROM unnest($1::varchar[], $2::varchar[]) AS t(job_id, pool)
      JOIN jobs j ON j.id = t.job_id
      LEFT JOIN pools p ON p.name = t.pool`,

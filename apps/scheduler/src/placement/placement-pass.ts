@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
 import {
-  poolsForJob, schedule, type CapacityType, type Placement, type ProjectLimits, type RunnableJob, type SchedulingPolicy,
+  gangEnvironment, gangPort, poolsForJob, schedule, type CapacityType, type Placement, type ProjectLimits, type RunnableJob, type SchedulingPolicy,
 } from '#libs/core';
-import { applyCommands, type Fence, type LifecycleCommand } from '#libs/db';
+import { applyCommands, applyInTransaction, type Applied, type Fence, type LifecycleCommand } from '#libs/db';
 import type { SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload, WorkerQueues } from '#libs/queue';
@@ -22,13 +22,18 @@ export interface PassContext {
   /** Budgets and quotas by project, without the GPUs held (the pass counts those). */
   projects: ReadonlyMap<string, Omit<ProjectLimits, 'gpusHeld'>>;
   fairShare: SchedulingPolicy['fairShare'];
+  /** Pools that allow multi-node jobs; absent: none does. */
+  multiNodePools?: ReadonlySet<string>;
 }
 
 interface PlacedRow {
   id: string; name: string; queue: string; attempt_count: number; image: string; command: string[];
   environment: Record<string, string>; vcpus: string; memory_mib: number; timeout_seconds: number | null;
-  worker_id: string; project: string;
+  worker_id: string; project: string; multi_node: boolean;
 }
+
+/** A gang one of whose nodes could not be placed (it left RUNNABLE meanwhile): none of its nodes is. */
+class GangNotPlaced extends Error {}
 
 /**
  * One scheduling pass: the pure core decides, then every placement is
@@ -48,6 +53,9 @@ export class PlacementPass {
     private readonly secrets: SecretBox | null = null,
   ) {}
 
+  /** The port each placed gang's main node listens on, by gang id: other gangs' main nodes on that worker avoid it. */
+  private readonly gangPorts = new Map<string, { workerId: string; port: number }>();
+
   async run(context: PassContext, now: number): Promise<number> {
     if (this.state.runnable.size === 0) return 0;
     const byName = new Map(context.queues.map((q) => [q.name, q]));
@@ -63,11 +71,20 @@ export class PlacementPass {
       }
       return pools;
     };
-    const jobs: RunnableJob[] = [...this.state.runnable.values()].map(({ interruptible, ...j }) => {
+    const multiNodePools = context.multiNodePools ?? new Set<string>();
+    // Gangs run only in pools whose policy allows their host-network containers; elsewhere they can never start.
+    const noGangPool = new Map<string, string>();
+    const jobs: RunnableJob[] = [...this.state.runnable.values()].flatMap(({ interruptible, ...j }) => {
       const queue = byName.get(j.queue);
-      return {
-        ...j, queuePriority: queue?.priority ?? 0, pools: queue ? poolsOf(queue, interruptible) : [], fairShare: queue?.scheduling_policy === 'FAIR_SHARE',
-      };
+      let pools = queue ? poolsOf(queue, interruptible) : [];
+      if (j.gang) {
+        pools = (pools.length ? pools : knownPools).filter((p) => multiNodePools.has(p));
+        if (pools.length === 0) {
+          noGangPool.set(j.id, `UNSCHEDULABLE: no pool of queue ${j.queue} allows multi-node jobs (allowMultiNode in a pool's container policy)`);
+          return [];
+        }
+      }
+      return [{ ...j, queuePriority: queue?.priority ?? 0, pools, fairShare: queue?.scheduling_policy === 'FAIR_SHARE' }];
     });
     const held = this.state.gpusHeldByProject();
     const projects = new Map([...context.projects].map(([name, p]) => [name, { ...p, gpusHeld: held.get(name) ?? 0 }]));
@@ -76,8 +93,53 @@ export class PlacementPass {
       policy: { mode: 'backfill', fairShare: context.fairShare },
     });
     const placed = await this.commit(placements, now);
+    for (const [id, reason] of noGangPool) waiting.set(id, reason);
     await this.writeReasons(waiting);
     return placed;
+  }
+
+  /**
+   * The node environment of every gang placed in this pass, by job id: the
+   * main node's worker address and a port of the gang range on it.
+   */
+  private gangEnvironments(placements: Placement[]): Map<string, Record<string, string>> {
+    const out = new Map<string, Record<string, string>>();
+    for (const [gangId, held] of this.gangPorts) {
+      // Forget ports of gangs whose main node no longer holds anything.
+      if (!this.state.heldOn(held.workerId).some((h) => h.jobId === gangId)) this.gangPorts.delete(gangId);
+    }
+    const gangs = new Map<string, { index: number; size: number; placement: Placement }[]>();
+    for (const p of placements) {
+      const gang = this.state.runnable.get(p.jobId)?.gang;
+      if (!gang) continue;
+      gangs.set(gang.id, [...(gangs.get(gang.id) ?? []), { index: gang.index, size: gang.size, placement: p }]);
+    }
+    for (const [gangId, nodes] of gangs) {
+      const main = nodes.find((n) => n.index === 0)!;
+      const mainWorker = main.placement.workerId;
+      const inUse = new Set([...this.gangPorts.values()].filter((g) => g.workerId === mainWorker).map((g) => g.port));
+      const port = gangPort(gangId, inUse);
+      if (port === undefined) continue; // every port of the range is taken on that worker: the gang is not placed this pass
+      this.gangPorts.set(gangId, { workerId: mainWorker, port });
+      const address = this.registry.address(mainWorker) ?? '127.0.0.1';
+      for (const n of nodes) out.set(n.placement.jobId, gangEnvironment(n.index, n.size, address, port));
+    }
+    return out;
+  }
+
+  /** One gang's placements in a transaction of their own: all nodes become STARTING, or none. */
+  private async placeGang(commands: LifecycleCommand[]): Promise<Applied[]> {
+    try {
+      return await this.db.transaction(async (tx) => {
+        const applied = await applyInTransaction(tx, commands, this.fence());
+        if (applied.some((a) => a.transition.outcome !== 'applied')) throw new GangNotPlaced();
+        return applied;
+      });
+    } catch (err) {
+      if (!(err instanceof GangNotPlaced)) throw err;
+      this.logger.info({ jobId: commands[0].jobId }, 'a node of a multi-node job left RUNNABLE: none of its nodes is placed');
+      return [];
+    }
   }
 
   private async commit(placements: Placement[], now: number): Promise<number> {
@@ -90,16 +152,30 @@ export class PlacementPass {
       this.logger.error({ err }, 'reading container policies failed; dispatching with the default container policy');
       return new Map();
     });
-    const applied = await applyCommands(this.db, placements.map((p): LifecycleCommand => ({
-      jobId: p.jobId,
-      command: { type: 'place', workerId: p.workerId, gpuDevices: p.gpuDevices },
-      // Priced by its first GPU's model: the core keeps a job's GPUs on one model when it asks for one.
-      placement: { pool: this.registry.pool(p.workerId) ?? 'default', gpuModel: p.gpuDevices.length ? this.registry.gpuModel(p.workerId, p.gpuDevices[0]) ?? null : null },
-    })), this.fence());
+    const nodeEnvironments = this.gangEnvironments(placements);
+    const singles: LifecycleCommand[] = [];
+    const gangs = new Map<string, LifecycleCommand[]>();
+    for (const p of placements) {
+      const gang = this.state.runnable.get(p.jobId)?.gang;
+      const nodeEnvironment = nodeEnvironments.get(p.jobId);
+      if (gang && !nodeEnvironment) continue;
+      const command: LifecycleCommand = {
+        jobId: p.jobId,
+        command: { type: 'place', workerId: p.workerId, gpuDevices: p.gpuDevices, ...(nodeEnvironment ? { nodeEnvironment } : {}) },
+        // Priced by its first GPU's model: the core keeps a job's GPUs on one model when it asks for one.
+        placement: { pool: this.registry.pool(p.workerId) ?? 'default', gpuModel: p.gpuDevices.length ? this.registry.gpuModel(p.workerId, p.gpuDevices[0]) ?? null : null },
+      };
+      if (gang) gangs.set(gang.id, [...(gangs.get(gang.id) ?? []), command]);
+      else singles.push(command);
+    }
+    const applied = [
+      ...await applyCommands(this.db, singles, this.fence()),
+      ...(await Promise.all([...gangs.values()].map((commands) => this.placeGang(commands)))).flat(),
+    ];
     const placedIds = applied.filter((a) => a.transition.outcome === 'applied').map((a) => a.jobId);
     const rows: PlacedRow[] = placedIds.length === 0 ? [] : await this.db.query(
-      `SELECT j.id, j.name, j.queue, j.attempt_count, j.image, j.command, j.environment, j.vcpus, j.memory_mib, j.timeout_seconds, j.project,
-              a.worker_id
+      `SELECT j.id, j.name, j.queue, j.attempt_count, j.image, j.command, j.environment || COALESCE(a.node_environment, '{}') AS environment,
+              j.vcpus, j.memory_mib, j.timeout_seconds, j.project, a.worker_id, a.node_environment IS NOT NULL AS multi_node
        FROM jobs j JOIN job_attempts a ON a.job_id = j.id AND a.attempt = j.attempt_count WHERE j.id = ANY($1)`,
       [placedIds],
     );
@@ -119,7 +195,7 @@ export class PlacementPass {
       const payload: DispatchPayload = {
         jobId: r.id, jobName: r.name, queue: r.queue, attempt: r.attempt_count, image: r.image, command: r.command,
         environment: r.environment, resources: { vcpus, memoryMiB: r.memory_mib, gpus: gpuDevices.length },
-        gpuDevices, timeoutSeconds: r.timeout_seconds, ...details.get(r.id),
+        gpuDevices, timeoutSeconds: r.timeout_seconds, ...details.get(r.id), ...(r.multi_node ? { networkMode: 'host' as const } : {}),
       };
       byWorker.set(r.worker_id, [...(byWorker.get(r.worker_id) ?? []), payload]);
     }

@@ -45,6 +45,7 @@ export class PlacementSystem {
     }
     const placed = await this.pass.run({
       queues: this.catalog.queues, capacityTypes: this.catalog.capacityTypes, projects: this.projects.limits, fairShare: this.fairShare,
+      multiNodePools: this.catalog.multiNodePools,
     }, now);
     if (placed > 0) this.logger.debug({ placed }, 'placed jobs');
     return true;

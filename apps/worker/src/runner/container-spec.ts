@@ -74,7 +74,7 @@ export function containerSpec(payload: DispatchPayload, context: ContainerSpecCo
       Memory: memoryBytes,
       // Equal to Memory: no swap beyond the limit, so the limit is what gets billed and enforced.
       MemorySwap: memoryBytes,
-      NetworkMode: context.networkMode,
+      NetworkMode: payload.networkMode === 'host' ? 'host' : context.networkMode,
       // Hardening (docs/containers-and-secrets.md): no capabilities but those the pool allows and the job asked for,
       // no privilege gain through setuid binaries, bounded processes, files and log. Never Privileged, never the
       // host's PID or IPC namespace, never devices but the GPUs below: job input cannot ask for them.

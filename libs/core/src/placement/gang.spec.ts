@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { GANG_PORT_RANGE, gangEnvironment, gangPort } from './gang.js';
 import { schedule } from './schedule.js';
 import type { GpuSlot, RunnableJob, RunningAttempt, WorkerNode } from './types.js';
 
@@ -144,5 +145,24 @@ describe('schedule: multi-node jobs (properties)', () => {
         }
       },
     ), { numRuns: 400 });
+  });
+});
+
+describe('gang ports and environment', () => {
+  it('gives a stable port of the range and moves past ports in use', () => {
+    const port = gangPort('job-1', new Set())!;
+    expect(port).toBeGreaterThanOrEqual(GANG_PORT_RANGE.first);
+    expect(port).toBeLessThanOrEqual(GANG_PORT_RANGE.last);
+    expect(gangPort('job-1', new Set())).toBe(port);
+    const next = gangPort('job-1', new Set([port]))!;
+    expect(next).not.toBe(port);
+    expect(gangPort('x', new Set([1, 2]), { first: 1, last: 2 })).toBeUndefined();
+  });
+
+  it('tells each node its rank and the main node the torchrun way', () => {
+    expect(gangEnvironment(1, 2, '10.0.0.5', 29500)).toEqual({
+      GPUBATCH_NODE_INDEX: '1', GPUBATCH_NUM_NODES: '2', GPUBATCH_MAIN_NODE_ADDR: '10.0.0.5', GPUBATCH_MAIN_NODE_PORT: '29500',
+      MASTER_ADDR: '10.0.0.5', MASTER_PORT: '29500', NNODES: '2', WORLD_SIZE: '2', NODE_RANK: '1',
+    });
   });
 });

@@ -110,3 +110,41 @@ export function gangUnschedulable(shape: RunnableJob, size: number, workers: rea
   const inPools = shape.pools.length ? ` in pools [${shape.pools.join(', ')}]` : '';
   return `UNSCHEDULABLE: the job needs ${size} workers of one pool${inPools} with ${describeRequest(shape)} each; the most any pool has is ${most}`;
 }
+
+/** Where a multi-node job's main node listens (MASTER_PORT): a port of this range, on its worker's host network. */
+export const GANG_PORT_RANGE = { first: 29400, last: 29999 } as const;
+
+/**
+ * The main node's port for one placement of a gang: taken from the gang's id
+ * (so it is stable and spread), moving on past ports other gangs' main nodes
+ * hold on the same worker. Undefined when the whole range is in use.
+ */
+export function gangPort(gangId: string, inUse: ReadonlySet<number>, range: { first: number; last: number } = GANG_PORT_RANGE): number | undefined {
+  const size = range.last - range.first + 1;
+  let hash = 0;
+  for (let i = 0; i < gangId.length; i++) hash = (hash * 31 + gangId.charCodeAt(i)) >>> 0;
+  for (let k = 0; k < size; k++) {
+    const port = range.first + ((hash + k) % size);
+    if (!inUse.has(port)) return port;
+  }
+  return undefined;
+}
+
+/**
+ * What node `index` of a gang sees: gpubatch's own names, and what torchrun
+ * (`--nnodes $NNODES --node_rank $NODE_RANK --master_addr $MASTER_ADDR
+ * --master_port $MASTER_PORT`) and PyTorch's env:// rendezvous read.
+ */
+export function gangEnvironment(index: number, size: number, mainAddress: string, mainPort: number): Record<string, string> {
+  return {
+    GPUBATCH_NODE_INDEX: String(index),
+    GPUBATCH_NUM_NODES: String(size),
+    GPUBATCH_MAIN_NODE_ADDR: mainAddress,
+    GPUBATCH_MAIN_NODE_PORT: String(mainPort),
+    MASTER_ADDR: mainAddress,
+    MASTER_PORT: String(mainPort),
+    NNODES: String(size),
+    WORLD_SIZE: String(size),
+    NODE_RANK: String(index),
+  };
+}

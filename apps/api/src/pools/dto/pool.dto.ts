@@ -124,6 +124,14 @@ export class UpdateContainerPolicyDto {
   @IsString({ each: true, message: 'allowedRegistries must be an array of registry hosts, or null' })
   @Matches(REGISTRY_PATTERN, { each: true, message: 'allowedRegistries entries must be registry hosts such as registry.example.com, host:5000 or docker.io' })
   allowedRegistries?: string[] | null;
+
+  @ApiPropertyOptional({
+    default: DEFAULT_POOL_POLICY.allowMultiNode,
+    description: 'true: multi-node (gang) jobs may run on this pool; their containers use the host network of their workers (docs/multi-node.md)',
+  })
+  @IsOptional()
+  @IsBoolean({ message: 'allowMultiNode must be true or false' })
+  allowMultiNode?: boolean;
 }
 
 export class ContainerPolicyView {
@@ -135,12 +143,14 @@ export class ContainerPolicyView {
   @ApiProperty() allowRootUser!: boolean;
   @ApiProperty() requireReadonlyRootFs!: boolean;
   @ApiProperty({ type: [String], nullable: true }) allowedRegistries!: string[] | null;
+  @ApiProperty() allowMultiNode!: boolean;
 }
 
 export function poolPolicy(p: PoolEntity): PoolContainerPolicy {
   return {
     pidsLimit: p.pidsLimit, nofileLimit: p.nofileLimit, logMaxBytes: Number(p.logMaxBytes), allowedCapabilities: p.allowedCapabilities,
     maxShmMiB: p.maxShmMiB, allowRootUser: p.allowRootUser, requireReadonlyRootFs: p.requireReadonlyRootFs, allowedRegistries: p.allowedRegistries,
+    allowMultiNode: p.allowMultiNode,
   };
 }
 
