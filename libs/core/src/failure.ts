@@ -14,7 +14,9 @@ export type AttemptEnd =
   /** The worker heart-beats but no longer lists the attempt: its container is gone. */
   | { kind: 'container-lost'; workerId: string; attempt: number }
   /** The worker could not see the attempt through (Docker failed after the start); the outcome is unknown. */
-  | { kind: 'worker-error'; message: string };
+  | { kind: 'worker-error'; message: string }
+  /** Stopped to make room for job `by` after the checkpoint handshake: acknowledged in time, or the grace ran out. */
+  | { kind: 'preempted'; by: string; acknowledged: boolean; exitCode: number | null };
 
 export interface AttemptOutcome {
   /** Final status of this attempt. */
@@ -49,6 +51,11 @@ export function attemptOutcome(end: AttemptEnd): AttemptOutcome {
       return { status: 'FAILED', reason: `Container lost: worker ${end.workerId} no longer runs attempt ${end.attempt}`, exitCode: null, retryable: true };
     case 'worker-error':
       return { status: 'FAILED', reason: `WorkerError: ${end.message}`, exitCode: null, retryable: true };
+    case 'preempted':
+      return {
+        status: 'FAILED', exitCode: end.exitCode, retryable: true,
+        reason: `PREEMPTED: by job ${end.by} (${end.acknowledged ? 'checkpoint acknowledged' : 'not acknowledged within the grace period'})`,
+      };
     default:
       return assertExhaustive(end);
   }

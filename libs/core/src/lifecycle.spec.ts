@@ -21,6 +21,7 @@ function sampleOf(type: JobCommand['type']): JobCommand {
     case 'cancel': return { type, reason: 'no longer needed' };
     case 'terminate': return { type, reason: 'stop it' };
     case 'gang-ended': return { type, attempt: 1, decidedBy: { nodeIndex: 0, end: exited(0) }, ownEnd: null, stoppedAt: at };
+    case 'preempt': return { type, by: 'urgent', graceSeconds: 30 };
   }
 }
 
@@ -129,6 +130,29 @@ describe('the lifecycle of a multi-node job', () => {
   });
 });
 
+describe('preemption in the lifecycle', () => {
+  it('tells a running job who preempts it, once, and not while a terminate is under way', () => {
+    const t = transition(job('RUNNING'), { type: 'preempt', by: 'urgent', graceSeconds: 30 });
+    expect(t).toMatchObject({ outcome: 'applied', to: 'RUNNING', reason: 'Preempting: job urgent needs its resources; checkpoint notice sent (grace 30 s)' });
+    expect(t.outcome === 'applied' && t.effects).toEqual([{ type: 'preempt-attempt', attempt: 1, by: 'urgent', graceSeconds: 30 }]);
+    expect(transition(job('RUNNING', { terminateReason: 'stop' }), { type: 'preempt', by: 'urgent', graceSeconds: 30 }).outcome).toBe('ignored');
+    expect(transition(job('STARTING'), { type: 'preempt', by: 'urgent', graceSeconds: 30 }).outcome).toBe('ignored');
+  });
+
+  it('puts a preempted job back in the queue without using an attempt, even on its last one', () => {
+    const end: AttemptEnd = { kind: 'preempted', by: 'urgent', acknowledged: true, exitCode: 0 };
+    const t = transition(job('RUNNING', { maxAttempts: 1 }), { type: 'attempt-ended', attempt: 1, end, stoppedAt: at });
+    expect(t).toMatchObject({
+      outcome: 'applied', to: 'RUNNABLE',
+      reason: 'PREEMPTED: by job urgent (checkpoint acknowledged); back in the queue without using an attempt (restart 1)',
+    });
+    expect(t.outcome === 'applied' && t.effects.map((e) => e.type)).toEqual(['close-attempt', 'record-preemption']);
+    // Attempt 2 after one preemption is the job's first real try: a failure with maxAttempts 2 is retried.
+    expect(transition(job('RUNNING', { attemptCount: 2, preemptions: 1 }), { type: 'attempt-ended', attempt: 2, end: exited(1), stoppedAt: at }))
+      .toMatchObject({ outcome: 'applied', to: 'RUNNABLE', reason: 'Attempt 2 failed (Essential container exited with code 1); retrying, attempt 2 of 2' });
+  });
+});
+
 /**
  * A model of the writer: applies each transition to the job and its attempt
  * rows exactly as libs/db does, so the property below holds for what is
@@ -136,7 +160,7 @@ describe('the lifecycle of a multi-node job', () => {
  */
 function applyAll(commands: JobCommand[]) {
   let state: JobSnapshot = { status: 'RUNNABLE', attemptCount: 0, maxAttempts: 3, retryRules: [], terminateReason: null };
-  const attempts = new Map<number, { status: 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED'; settled: number }>();
+  const attempts = new Map<number, { status: 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'PREEMPTED'; settled: number }>();
   const history: JobStatus[] = [state.status];
   for (const command of commands) {
     const t = transition(state, command);

@@ -24,6 +24,8 @@ export type JobCommand =
   | { type: 'cancel'; reason: string }
   /** AWS Batch TerminateJob: fails a waiting job, or stops the running attempt; never retried. */
   | { type: 'terminate'; reason: string }
+  /** Job `by` needs this running job's resources: start the checkpoint handshake (its end comes as `attempt-ended` kind `preempted`). */
+  | { type: 'preempt'; by: string; graceSeconds: number }
   /**
    * A multi-node job's attempt is over for every node: node `decidedBy.nodeIndex`
    * ended as `decidedBy.end` (the main node's exit, or any node's failure).
@@ -35,7 +37,7 @@ export type JobCommand =
 export type JobCommandType = JobCommand['type'];
 export const JOB_COMMAND_TYPES: readonly JobCommandType[] = [
   'dependencies-succeeded', 'dependency-failed', 'children-finished', 'place', 'container-started', 'attempt-ended', 'cancel', 'terminate',
-  'gang-ended',
+  'gang-ended', 'preempt',
 ];
 
 /** The job as the lifecycle needs to see it to decide. */
@@ -49,6 +51,8 @@ export interface JobSnapshot {
   terminateReason: string | null;
   /** A multi-node job's node: 0 is the main node (the job itself), 1.. its other nodes; absent for single-node jobs. */
   nodeIndex?: number | null;
+  /** Attempts that ended preempted: they do not count against `maxAttempts`. */
+  preemptions?: number;
 }
 
 /** What the writer must do beyond the status and the event row. */
@@ -58,7 +62,11 @@ export type Effect =
   /** Mark the attempt RUNNING from the container's real start; the meter opens then. */
   | { type: 'attempt-running'; attempt: number; startedAt: Date }
   /** Close the attempt with its own status, exit code and reason; the meter settles then. */
-  | { type: 'close-attempt'; attempt: number; status: 'SUCCEEDED' | 'FAILED'; exitCode: number | null; reason: string; stoppedAt: Date }
+  | { type: 'close-attempt'; attempt: number; status: 'SUCCEEDED' | 'FAILED' | 'PREEMPTED'; exitCode: number | null; reason: string; stoppedAt: Date }
+  /** Count a preemption: the job's next attempt sees it as GPUBATCH_RESTART_COUNT, and it uses no retry. */
+  | { type: 'record-preemption' }
+  /** Ask the attempt's worker for the checkpoint handshake: signal, notice file, grace, then stop. */
+  | { type: 'preempt-attempt'; attempt: number; by: string; graceSeconds: number }
   /** Remember the terminate: however the attempt now ends, the job is not retried. */
   | { type: 'record-terminate'; reason: string }
   /** Ask the attempt's worker to stop its container. */
@@ -91,15 +99,25 @@ function endAttempt(job: JobSnapshot, c: Extract<JobCommand, { type: 'attempt-en
     ? { kind: 'terminated', reason: job.terminateReason, exitCode: happened.exitCode }
     : c.end;
   const outcome = attemptOutcome(end);
+  if (end.kind === 'preempted') {
+    // Not a failure of the job: back in the queue (at its place by submit time), with no retry used.
+    const restart = (job.preemptions ?? 0) + 1;
+    return {
+      outcome: 'applied', from: job.status, to: 'RUNNABLE', at: c.stoppedAt,
+      effects: [{ type: 'close-attempt', attempt: c.attempt, status: 'PREEMPTED', exitCode: happened.exitCode, reason: happened.reason, stoppedAt: c.stoppedAt }, { type: 'record-preemption' }],
+      reason: `${happened.reason}; back in the queue without using an attempt (restart ${restart})`,
+    };
+  }
   const close: Effect = { type: 'close-attempt', attempt: c.attempt, status: happened.status, exitCode: happened.exitCode, reason: happened.reason, stoppedAt: c.stoppedAt };
   if (isGangWorker(job) && outcome.status === 'SUCCEEDED') {
     // A worker node that finished first: the main node's exit decides the job, so this node waits for it.
     return { outcome: 'applied', from: job.status, to: job.status, at: c.stoppedAt, effects: [close], reason: `Node ${job.nodeIndex} finished (${outcome.reason}); waiting for the main node` };
   }
-  const retry = shouldRetry({ end, outcome, attempt: c.attempt, maxAttempts: job.maxAttempts, rules: job.retryRules });
+  const used = c.attempt - (job.preemptions ?? 0);
+  const retry = shouldRetry({ end, outcome, attempt: used, maxAttempts: job.maxAttempts, rules: job.retryRules });
   return {
     outcome: 'applied', from: job.status, to: retry ? 'RUNNABLE' : outcome.status, at: c.stoppedAt, effects: [close],
-    reason: retry ? `Attempt ${c.attempt} failed (${outcome.reason}); retrying, attempt ${c.attempt + 1} of ${job.maxAttempts}` : outcome.reason,
+    reason: retry ? `Attempt ${c.attempt} failed (${outcome.reason}); retrying, attempt ${used + 1} of ${job.maxAttempts}` : outcome.reason,
   };
 }
 
@@ -118,7 +136,8 @@ function endGang(job: JobSnapshot, c: Extract<JobCommand, { type: 'gang-ended' }
     ? { kind: 'terminated', reason: job.terminateReason, exitCode: decided.exitCode }
     : c.decidedBy.end;
   const outcome = attemptOutcome(end);
-  const retry = shouldRetry({ end, outcome, attempt: c.attempt, maxAttempts: job.maxAttempts, rules: job.retryRules });
+  const used = c.attempt - (job.preemptions ?? 0);
+  const retry = shouldRetry({ end, outcome, attempt: used, maxAttempts: job.maxAttempts, rules: job.retryRules });
   const by = c.decidedBy.nodeIndex === 0 ? 'the main node' : `node ${c.decidedBy.nodeIndex}`;
   const effects: Effect[] = [];
   if (c.ownEnd) {
@@ -133,7 +152,7 @@ function endGang(job: JobSnapshot, c: Extract<JobCommand, { type: 'gang-ended' }
   }
   const self = c.decidedBy.nodeIndex === (job.nodeIndex ?? 0);
   const reason = retry
-    ? `Attempt ${c.attempt} failed on ${by} (${outcome.reason}); retrying all nodes, attempt ${c.attempt + 1} of ${job.maxAttempts}`
+    ? `Attempt ${c.attempt} failed on ${by} (${outcome.reason}); retrying all nodes, attempt ${used + 1} of ${job.maxAttempts}`
     : self ? outcome.reason : `${outcome.status === 'SUCCEEDED' ? 'Succeeded' : 'Failed'} with ${by}: ${outcome.reason}`;
   return { outcome: 'applied', from: job.status, to: retry ? 'RUNNABLE' : outcome.status, at: c.stoppedAt, effects, reason };
 }
@@ -154,6 +173,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     cancel: (job, c) => fail(job, c.reason),
     terminate: (job, c) => fail(job, c.reason),
     'gang-ended': () => ignored('no attempt was placed'),
+    preempt: () => ignored('no attempt was placed'),
   },
   PENDING: {
     'dependencies-succeeded': (job) => ({ outcome: 'applied', from: job.status, to: 'RUNNABLE', reason: 'All dependencies succeeded', effects: [] }),
@@ -168,6 +188,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     cancel: (job, c) => fail(job, c.reason),
     terminate: (job, c) => fail(job, c.reason),
     'gang-ended': () => ignored('no attempt was placed'),
+    preempt: () => ignored('no attempt was placed'),
   },
   RUNNABLE: {
     'dependencies-succeeded': () => ignored('already runnable'),
@@ -183,6 +204,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     cancel: (job, c) => fail(job, c.reason),
     terminate: (job, c) => fail(job, c.reason),
     'gang-ended': () => ignored('the attempt already ended'),
+    preempt: () => ignored('the attempt already ended'),
   },
   STARTING: {
     'dependencies-succeeded': () => ignored('already placed'),
@@ -199,6 +221,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     cancel: (job) => ({ outcome: 'refused', code: 'JOB_NOT_CANCELLABLE', message: `the job is ${job.status}; cancel only stops jobs that have not started, use terminate` }),
     terminate: stopActive,
     'gang-ended': endGang,
+    preempt: () => ignored('the container has not started yet'),
   },
   RUNNING: {
     'dependencies-succeeded': () => ignored('already placed'),
@@ -210,6 +233,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     cancel: (job) => ({ outcome: 'refused', code: 'JOB_NOT_CANCELLABLE', message: `the job is ${job.status}; cancel only stops jobs that have not started, use terminate` }),
     terminate: stopActive,
     'gang-ended': endGang,
+    preempt: startPreemption,
   },
   SUCCEEDED: terminalRow(),
   FAILED: terminalRow(),
@@ -221,6 +245,16 @@ function stopActive(job: JobSnapshot, c: { reason: string }): Transition {
   return {
     outcome: 'applied', from: job.status, to: job.status, reason: `Terminating: ${c.reason}`,
     effects: [{ type: 'record-terminate', reason: c.reason }, { type: 'stop-attempt', attempt: job.attemptCount }],
+  };
+}
+
+/** A running job asked to make room: its timeline says for whom; the worker runs the handshake and reports the end. */
+function startPreemption(job: JobSnapshot, c: Extract<JobCommand, { type: 'preempt' }>): Transition {
+  if (job.terminateReason !== null) return ignored('a terminate is already under way');
+  return {
+    outcome: 'applied', from: job.status, to: job.status,
+    reason: `Preempting: job ${c.by} needs its resources; checkpoint notice sent (grace ${c.graceSeconds} s)`,
+    effects: [{ type: 'preempt-attempt', attempt: job.attemptCount, by: c.by, graceSeconds: c.graceSeconds }],
   };
 }
 
@@ -258,7 +292,8 @@ export function statusMoves(): string[] {
     { type: 'container-started', attempt: 1, workerId: 'w', startedAt: new Date(0) },
     { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'exited', exitCode: 0, oomKilled: false } },
     { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'exited', exitCode: 1, oomKilled: false } },
-    { type: 'cancel', reason: 'r' }, { type: 'terminate', reason: 'r' },
+    { type: 'cancel', reason: 'r' }, { type: 'terminate', reason: 'r' }, { type: 'preempt', by: 'j', graceSeconds: 30 },
+    { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'preempted', by: 'j', acknowledged: true, exitCode: 0 } },
     { type: 'gang-ended', attempt: 1, stoppedAt: new Date(0), ownEnd: null, decidedBy: { nodeIndex: 0, end: { kind: 'exited', exitCode: 0, oomKilled: false } } },
     { type: 'gang-ended', attempt: 1, stoppedAt: new Date(0), ownEnd: null, decidedBy: { nodeIndex: 1, end: { kind: 'exited', exitCode: 1, oomKilled: false } } },
   ];

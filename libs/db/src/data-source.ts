@@ -22,6 +22,7 @@ import { Identity1763798400000 } from './migrations/1763798400000-identity.js';
 import { WorkerIdentity1763805600000 } from './migrations/1763805600000-worker-identity.js';
 import { ContainerPolicy1763802000000 } from './migrations/1763802000000-container-policy.js';
 import { Gangs1764600000000 } from './migrations/1764600000000-gangs.js';
+import { Preemption1764600010000 } from './migrations/1764600010000-preemption.js';
 
 export const ENTITIES = [
   JobDefinitionEntity, JobQueueEntity, JobEntity, JobAttemptEntity, JobEventEntity, JobLogEntity, WorkerEntity, UsageEntity, ScheduleEntity,
@@ -29,7 +30,7 @@ export const ENTITIES = [
 ];
 export const MIGRATIONS = [InitialSchema1763769600000, GpuAwareScheduling1763773200000, JobLifecycle1763776800000, Schedules1763780400000, TerminateRequests1763784000000,
   Billing1763787600000, UsageRollup1763791200000, OneWriter1763794800000, Identity1763798400000, ContainerPolicy1763802000000, WorkerIdentity1763805600000,
-  Gangs1764600000000,
+  Gangs1764600000000, Preemption1764600010000,
 ];
 
 /** The one way to reach Postgres: migrations only, never `synchronize`. */

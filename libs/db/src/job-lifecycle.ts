@@ -74,18 +74,19 @@ export async function applyInTransaction(tx: EntityManager, commands: LifecycleC
   const ids = [...new Set(commands.map((c) => c.jobId))].sort();
   const rows: {
     id: string; status: JobStatus; attempt_count: number; max_attempts: number; retry_rules: ExitRule[]; terminate_reason: string | null;
-    vcpus: string; memory_mib: number; node_index: number | null;
+    vcpus: string; memory_mib: number; node_index: number | null; preemption_count: number;
   }[] =
     await tx.query(
       // Sorted: two writers locking overlapping sets take the locks in the same order and cannot deadlock.
       `SELECT id, status, attempt_count, max_attempts, retry_rules, terminate_reason, vcpus, memory_mib,
-              node_index
+              node_index, preemption_count
        FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE`,
       [ids],
     );
   const jobs = new Map<string, LockedJob>(rows.map((r) => [r.id, {
     id: r.id, status: r.status, attemptCount: r.attempt_count, maxAttempts: r.max_attempts, retryRules: r.retry_rules ?? [],
     terminateReason: r.terminate_reason, vcpus: Number(r.vcpus), memoryMiB: r.memory_mib, nodeIndex: r.node_index,
+    preemptions: r.preemption_count,
   }]));
 
   const writes = new Writes();
@@ -139,7 +140,11 @@ class Writes {
       case 'record-terminate':
         job.terminateReason = e.reason;
         return;
+      case 'record-preemption':
+        job.preemptions = (job.preemptions ?? 0) + 1;
+        return;
       case 'stop-attempt':
+      case 'preempt-attempt':
         return; // the caller's to carry out: it knows the worker's channel
     }
   }
@@ -189,15 +194,16 @@ class Writes {
       const js = [...this.jobs.values()];
       await tx.query(
         `UPDATE jobs j SET status = u.status, status_reason = u.reason, attempt_count = u.attempt_count, terminate_reason = u.terminate_reason,
+                preemption_count = u.preemption_count,
                 started_at = COALESCE(j.started_at, u.started_at),
                 stopped_at = CASE WHEN u.status IN ('SUCCEEDED', 'FAILED') THEN COALESCE(u.at, clock_timestamp()) ELSE NULL END,
                 updated_at = clock_timestamp()
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[])
-              AS u(id, status, reason, attempt_count, terminate_reason, at, started_at)
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
+              AS u(id, status, reason, attempt_count, terminate_reason, at, started_at, preemption_count)
          WHERE j.id = u.id`,
         [
           js.map((u) => u.job.id), js.map((u) => u.job.status), js.map((u) => u.reason), js.map((u) => u.job.attemptCount),
-          js.map((u) => u.job.terminateReason), js.map((u) => u.at), js.map((u) => u.startedAt),
+          js.map((u) => u.job.terminateReason), js.map((u) => u.at), js.map((u) => u.startedAt), js.map((u) => u.job.preemptions ?? 0),
         ],
       );
       await tx.query(

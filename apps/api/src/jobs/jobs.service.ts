@@ -77,9 +77,11 @@ export class JobsService {
         `WITH job AS (
            INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                              vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
-                             retry_rules, array_size, interruptible, stopped_at, container, secret_environment, node_count, node_index, topology_key)
+                             retry_rules, array_size, interruptible, stopped_at, container, secret_environment, node_count, node_index, topology_key,
+                             preemptible, preemption_grace_seconds)
            VALUES ($1, $2, $3, $4, $20::varchar, $21::text, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                   $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25, $26::int, CASE WHEN $26::int IS NOT NULL THEN 0 END, $27)
+                   $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25, $26::int, CASE WHEN $26::int IS NOT NULL THEN 0 END, $27,
+                   $28, $29)
            ON CONFLICT (client_token) DO NOTHING
            RETURNING id, created_at),
          events AS (
@@ -95,6 +97,8 @@ export class JobsService {
           dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null, JSON.stringify(job.retryRules),
           start.status, start.reason, size ?? null, dto.interruptible ?? false,
           JSON.stringify(definition.container ?? {}), JSON.stringify(secrets), nodes?.count ?? null, nodes?.topologyKey ?? null,
+          // A multi-node job is never preempted: its nodes are stopped and retried together, not one by one.
+          job.preemptible && !nodes, job.preemptionGraceSeconds,
         ],
       );
       if (inserted.length === 0) return undefined;
@@ -252,6 +256,8 @@ export class JobsService {
       // A submit's retryStrategy replaces the definition's whole, rules included (as in AWS Batch).
       retryRules: dto.retryStrategy ? retryRules(dto.retryStrategy) : d.retryRules,
       priority: dto.priority ?? 0,
+      preemptible: dto.preemptible ?? d.preemptible,
+      preemptionGraceSeconds: dto.preemptionGraceSeconds ?? d.preemptionGraceSeconds,
     };
   }
 
@@ -329,6 +335,9 @@ export class JobsService {
       project: row.project,
       tags: row.tags,
       interruptible: row.interruptible,
+      preemptible: row.preemptible,
+      preemptionGraceSeconds: row.preemption_grace_seconds,
+      preemptionCount: row.preemption_count,
       ...jobCost(row.status, [...usage, ...childCosts]),
       attempts: attempts.map((a) => ({
         attempt: a.attempt, status: a.status, workerId: a.workerId, pool: a.pool, gpuDevices: a.gpuDevices,

@@ -88,6 +88,9 @@ export class JobDetailView extends JobSummaryView {
   @ApiProperty() project!: string;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
   @ApiProperty() interruptible!: boolean;
+  @ApiProperty() preemptible!: boolean;
+  @ApiProperty() preemptionGraceSeconds!: number;
+  @ApiProperty({ description: 'How often it was preempted: what its next attempt sees as GPUBATCH_RESTART_COUNT' }) preemptionCount!: number;
   @ApiPropertyOptional({
     nullable: true,
     description: 'Multi-node jobs. On the main node (the job): numNodes, topologyKey and every node with its job id and status. On another node: its index and the main node\'s job id.',

@@ -49,7 +49,7 @@ export class ArrayPropertiesDto {
 }
 
 /** The submit body; timeout, retry strategy, parameters, tags and label selector override the definition's, with its rules. */
-export class SubmitJobDto extends PickType(RegisterJobDefinitionDto, ['timeoutSeconds', 'retryStrategy', 'parameters', 'tags', 'labelSelector'] as const) {
+export class SubmitJobDto extends PickType(RegisterJobDefinitionDto, ['timeoutSeconds', 'retryStrategy', 'parameters', 'tags', 'labelSelector', 'preemptible', 'preemptionGraceSeconds'] as const) {
   @ApiProperty({ example: 'resnet-epoch-1' })
   @IsString()
   @Matches(NAME_PATTERN, { message: `name ${NAME_RULE}` })
