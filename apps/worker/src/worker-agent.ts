@@ -75,6 +75,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       maxLogBytes: config.maxLogBytes,
       pullTimeoutMs: PULL_TIMEOUT_MS,
       stopGraceSeconds: config.stopGraceSeconds,
+      ...(config.jobDataDir ? { jobDataDir: config.jobDataDir } : {}),
     },
     logger,
     liveLogs,
@@ -98,7 +99,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       () => logger.warn({ jobId, attempt }, 'removed a container left by an earlier run of this worker'),
       () => undefined,
     );
-  });
+  }, config.jobDataDir);
 
   let adopted: Promise<void> = Promise.resolve();
   let markLeft!: () => void;

@@ -42,6 +42,8 @@ export const ADMIN_KEY_PATTERN = /^gpb_[A-Za-z0-9]{1,32}_[A-Za-z0-9_-]{32,}$/;
 export interface SchedulerConfig {
   databaseUrl: string;
   redisUrl: string;
+  /** Preemption guards and signal (docs/preemption.md). */
+  preemption?: { minRuntimeSeconds: number; maxPreemptionsPerJob: number; signal: string };
   /** How often the scheduler runs a pass even when no event arrives. */
   intervalMs: number;
   /** A worker silent for this long is LOST. */
@@ -104,6 +106,8 @@ export interface WorkerConfig {
   stopGraceSeconds: number;
   /** Survives a restart of the worker: the outbox of reports not yet recorded by the scheduler. */
   stateDir: string;
+  /** Job directories mounted at /gpubatch in containers (checkpoints, preemption notice): WORKER_JOB_DATA_DIR, shared storage to follow jobs across workers. */
+  jobDataDir?: string;
   /** Set: the worker joins through the API with this token and uses the Redis identity it receives. */
   joinToken?: string | null;
   /** Where the worker joins (POST /api/v1/workers/join). */
@@ -175,6 +179,11 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     terminateRepeatMs: r.int('SCHEDULER_TERMINATE_REPEAT_MS', 60_000, 100, 86_400_000),
     workerAuth: r.oneOf('GPUBATCH_WORKER_AUTH', ['required', 'off'] as const, 'off'),
     secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY),
+    preemption: {
+      minRuntimeSeconds: r.int('PREEMPTION_MIN_RUNTIME_SECONDS', 300, 0, 7 * 86_400),
+      maxPreemptionsPerJob: r.int('PREEMPTION_MAX_PER_JOB', 3, 0, 1000),
+      signal: r.oneOf('PREEMPTION_SIGNAL', ['SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGINT', 'SIGHUP'] as const, 'SIGUSR1'),
+    },
   };
 }
 
@@ -198,6 +207,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     maxConcurrentJobs: r.int('WORKER_MAX_CONCURRENT_JOBS', 64, 1, 10_000),
     stopGraceSeconds: r.int('JOB_STOP_GRACE_SECONDS', 30, 0, 3600),
     stateDir: path.resolve(r.string('WORKER_STATE_DIR', path.join(tmpdir(), `gpubatch-worker-${workerId}`))),
+    jobDataDir: path.resolve(r.string('WORKER_JOB_DATA_DIR', path.join(tmpdir(), 'gpubatch-jobs'))),
     joinToken: joinToken(env, 'WORKER_JOIN_TOKEN'),
     apiUrl: r.url('GPUBATCH_API_URL', ['http', 'https'], 'http://127.0.0.1:3000'),
   };

@@ -36,6 +36,8 @@ export interface DispatchPayload {
   secretEnvironment?: Record<string, string>;
   /** The names of the job's secret variables: a re-delivered entry whose values were already removed fails instead of running without them. */
   secretNames?: string[];
+  /** How often the job was preempted or interrupted before: GPUBATCH_RESTART_COUNT. */
+  restartCount?: number;
   /**
    * `host` for a node of a multi-node job: its nodes reach each other on their
    * workers' addresses (docs/multi-node.md). Absent: the worker's JOB_NETWORK_MODE.
@@ -86,7 +88,30 @@ export interface TerminateCommand {
   reason: string;
 }
 
-export type ControlCommand = TerminateCommand;
+/**
+ * The checkpoint handshake: write the notice file, send `signal`, wait up to
+ * `graceSeconds` for the acknowledgement file, then stop the container; the
+ * attempt ends `preempted`.
+ */
+export interface PreemptCommand {
+  type: 'preempt';
+  jobId: string;
+  attempt: number;
+  /** The job that needs the resources. */
+  by: string;
+  graceSeconds: number;
+  /** Default SIGUSR1. */
+  signal: string;
+}
+
+/** The job acknowledged its checkpoint through the API: the worker writes the acknowledgement file for it. */
+export interface CheckpointAckCommand {
+  type: 'checkpoint-ack';
+  jobId: string;
+  attempt: number;
+}
+
+export type ControlCommand = TerminateCommand | PreemptCommand | CheckpointAckCommand;
 
 export interface WorkerChangedEvent {
   type: 'worker-changed';

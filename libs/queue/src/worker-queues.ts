@@ -57,7 +57,8 @@ export class WorkerQueues extends QueueProducers {
 
   async command(workerId: string, command: ControlCommand): Promise<void> {
     await this.queue<ControlCommand>(QueueNames.control(workerId)).add(command.type, command, {
-      jobId: JobIds.terminate(command.jobId, command.attempt),
+      jobId: command.type === 'terminate' ? JobIds.terminate(command.jobId, command.attempt)
+        : command.type === 'preempt' ? JobIds.preempt(command.jobId, command.attempt) : JobIds.checkpointAck(command.jobId, command.attempt),
       removeOnComplete: true,
       removeOnFail: true,
     });

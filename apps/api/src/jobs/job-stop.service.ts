@@ -116,6 +116,18 @@ export class JobStopService {
     return stopping;
   }
 
+  /** Acknowledges the running attempt's checkpoint for it: its worker writes the acknowledgement file. */
+  async checkpointAck(jobId: string): Promise<{ jobId: string; attempt: number }> {
+    const [row]: { status: string; attempt: number; worker_id: string | null }[] = await this.db.query(
+      `SELECT j.status, j.attempt_count AS attempt, a.worker_id FROM jobs j LEFT JOIN job_attempts a ON a.job_id = j.id AND a.attempt = j.attempt_count
+       WHERE j.id = $1`, [jobId],
+    );
+    if (!row) throw new ApiError('JOB_NOT_FOUND', `job ${jobId} does not exist`);
+    if (row.status !== 'RUNNING' || !row.worker_id) throw new ApiError('INVALID_TRANSITION', `job ${jobId} is ${row.status}: only a RUNNING job acknowledges a checkpoint`);
+    await this.channels.command(row.worker_id, { type: 'checkpoint-ack', jobId, attempt: row.attempt });
+    return { jobId, attempt: row.attempt };
+  }
+
   private async status(jobId: string): Promise<string | undefined> {
     const [row] = await this.db.query(`SELECT status FROM jobs WHERE id = $1`, [jobId]);
     return row?.status;

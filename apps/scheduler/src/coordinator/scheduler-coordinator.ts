@@ -29,7 +29,7 @@ import type { SchedulerSystem } from './scheduler-system.js';
 
 export type CoordinatorConfig = Pick<SchedulerConfig,
   'redisUrl' | 'intervalMs' | 'workerTimeoutMs' | 'fairShareHalfLifeSeconds' | 'fairShareWeights' | 'usageAccrualSeconds' |
-  'jobRetentionDays' | 'attemptGraceMs' | 'timeoutGraceSeconds' | 'terminateRepeatMs'> & Partial<Pick<SchedulerConfig, 'workerAuth' | 'secrets'>>;
+  'jobRetentionDays' | 'attemptGraceMs' | 'timeoutGraceSeconds' | 'terminateRepeatMs'> & Partial<Pick<SchedulerConfig, 'workerAuth' | 'secrets' | 'preemption'>>;
 
 /**
  * What the leader runs: the systems, one per concern, each on its own
@@ -95,7 +95,7 @@ export class SchedulerCoordinator {
       projects,
     ];
     this.placement = new PlacementSystem(
-      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger, fence, config.secrets ?? null), catalog, projects, config, leaseValid, startedAt, logger,
+      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger, fence, config.secrets ?? null, config.preemption), catalog, projects, config, leaseValid, startedAt, logger,
     );
     this.beside = [new RetentionSystem(db, config.jobRetentionDays, startedAt, logger)];
   }

@@ -17,7 +17,7 @@ export class QueueCatalogSystem implements SchedulerSystem {
 
   async run(): Promise<boolean> {
     const [queues, pools]: [QueueRow[], { name: string; capacity_type: CapacityType; allow_multi_node: boolean }[]] = await Promise.all([
-      this.db.query(`SELECT name, priority, pools, scheduling_policy, prefer_spot_for_interruptible FROM job_queues`),
+      this.db.query(`SELECT name, priority, pools, scheduling_policy, prefer_spot_for_interruptible, preempt_lower_priority FROM job_queues`),
       this.db.query(`SELECT name, capacity_type, allow_multi_node FROM pools`),
     ]);
     this.queues = queues;

@@ -4,6 +4,7 @@ import { imageRegistry, registryAllowed } from '#libs/config';
 import type { AttemptEnd } from '#libs/core';
 import type { Logger } from '#libs/log';
 import type { AttemptExitedEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
+import { acknowledged, jobDir, PreemptionRequest, prepareJobDir, writeNotice } from './job-data.js';
 import { containerSpec } from './container-spec.js';
 import { dockerErrorMessage, dockerStatus } from './docker-error.js';
 import { alarm, timeoutDeadline } from './deadline.js';
@@ -20,6 +21,8 @@ export interface RunnerOptions {
   pullTimeoutMs: number;
   /** Between SIGTERM and SIGKILL when the runner stops a container (timeout, terminate). */
   stopGraceSeconds: number;
+  /** Set: every container gets its job's directory here mounted at /gpubatch (checkpoints, preemption notice). */
+  jobDataDir?: string;
 }
 
 export interface RunHooks {
@@ -38,7 +41,7 @@ export interface RunHooks {
   signal?: AbortSignal;
 }
 
-type Exit = { stoppedAt: string; end: Extract<AttemptEnd, { kind: 'exited' | 'timeout' | 'terminated' }> };
+type Exit = { stoppedAt: string; end: Extract<AttemptEnd, { kind: 'exited' | 'timeout' | 'terminated' | 'preempted' }> };
 
 /** Which attempt a container runs, and its timeout. */
 type Identity = Pick<DispatchPayload, 'jobId' | 'attempt' | 'timeoutSeconds'>;
@@ -50,10 +53,11 @@ export interface FoundContainer extends Identity {
 }
 
 /** Why the runner stops a running container. */
-type StopCause = { kind: 'timeout'; timeoutSeconds: number } | { kind: 'terminated'; reason: string };
+type StopCause = { kind: 'timeout'; timeoutSeconds: number } | { kind: 'terminated'; reason: string } | { kind: 'preempted'; by: string; acknowledged: boolean };
 
 /** The `terminated` reason carried by an aborted signal. */
 export function terminateReason(signal: AbortSignal): string {
+  if (signal.reason instanceof PreemptionRequest) return `Preempted by job ${signal.reason.by}`;
   return typeof signal.reason === 'string' && signal.reason.trim() !== '' ? signal.reason : 'Terminated by the worker';
 }
 
@@ -163,6 +167,7 @@ export class ContainerRunner {
     // Terminated before its container started: it never starts.
     const terminatedEarly = (containerId: string | null): AttemptExitedEvent => {
       log.info({ containerId }, 'attempt terminated before its container started');
+      if (signal!.reason instanceof PreemptionRequest) return ended(containerId, { kind: 'preempted', by: signal!.reason.by, acknowledged: false, exitCode: null });
       return ended(containerId, { kind: 'terminated', reason: terminateReason(signal!), exitCode: null });
     };
     if (signal?.aborted) return terminatedEarly(null);
@@ -233,7 +238,8 @@ export class ContainerRunner {
       // The exit report carries startedAt too, so the run goes on.
       log.error({ err: error }, 'reporting attempt-running failed');
     }
-    const exit = await this.waitForExit(container, { deadline, timeoutSeconds: identity.timeoutSeconds ?? 0, signal: hooks.signal }, log);
+    const dir = this.options.jobDataDir ? jobDir(this.options.jobDataDir, identity.jobId) : undefined;
+    const exit = await this.waitForExit(container, { deadline, timeoutSeconds: identity.timeoutSeconds ?? 0, signal: hooks.signal, jobDir: dir }, log);
     return this.exitedEvent(container, identity, startedAt, exit, log);
   }
 
@@ -320,7 +326,9 @@ export class ContainerRunner {
   }
 
   private async create(payload: DispatchPayload): Promise<Docker.Container> {
-    const spec = containerSpec(payload, { workerId: this.options.workerId, networkMode: this.options.networkMode });
+    const dir = this.options.jobDataDir ? jobDir(this.options.jobDataDir, payload.jobId) : undefined;
+    if (dir) await prepareJobDir(dir);
+    const spec = containerSpec(payload, { workerId: this.options.workerId, networkMode: this.options.networkMode, ...(dir ? { jobDir: dir } : {}) });
     try {
       return await this.docker.createContainer(spec);
     } catch (error) {
@@ -339,14 +347,21 @@ export class ContainerRunner {
    */
   private async waitForExit(
     container: Docker.Container,
-    when: { deadline: number | null; timeoutSeconds: number; signal: AbortSignal | undefined },
+    when: { deadline: number | null; timeoutSeconds: number; signal: AbortSignal | undefined; jobDir?: string },
     log: Logger,
   ): Promise<Exit> {
     const exited = container.wait({ condition: 'not-running' });
     const { deadline, signal } = when;
     let cancel = () => {};
     const stopRequested = new Promise<StopCause>((resolve) => {
-      const onAbort = () => resolve({ kind: 'terminated', reason: terminateReason(signal!) });
+      const onAbort = () => {
+        const reason: unknown = signal!.reason;
+        if (reason instanceof PreemptionRequest) {
+          void this.handshake(container, reason, when.jobDir, exited, log).then(resolve);
+          return;
+        }
+        resolve({ kind: 'terminated', reason: terminateReason(signal!) });
+      };
       const cancelAlarm = deadline === null ? () => {} : alarm(deadline, () => resolve({ kind: 'timeout', timeoutSeconds: when.timeoutSeconds }));
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
@@ -364,6 +379,11 @@ export class ContainerRunner {
 
     if (cause === null) {
       const { State } = await container.inspect();
+      const preemption: unknown = signal?.aborted ? signal.reason : undefined;
+      if (preemption instanceof PreemptionRequest) {
+        // It checkpointed and exited by itself within its grace: a preemption it went along with.
+        return { stoppedAt: dockerTime(State.FinishedAt), end: { kind: 'preempted', by: preemption.by, acknowledged: true, exitCode: State.ExitCode } };
+      }
       return { stoppedAt: dockerTime(State.FinishedAt), end: { kind: 'exited', exitCode: State.ExitCode, oomKilled: State.OOMKilled } };
     }
 
@@ -387,10 +407,32 @@ export class ContainerRunner {
     }
     const stoppedAt = dockerTime(State.FinishedAt);
     // It exited by itself just before the stop request reached it: that exit is the result.
-    if (stop === 'not-running') {
+    if (stop === 'not-running' && cause.kind !== 'preempted') {
       return { stoppedAt, end: { kind: 'exited', exitCode: State.ExitCode, oomKilled: State.OOMKilled } };
     }
     return { stoppedAt, end: { ...cause, exitCode: State.ExitCode } };
+  }
+
+  /**
+   * The checkpoint handshake: the notice file, the signal, then up to the
+   * grace for the acknowledgement file (or the container's own exit).
+   */
+  private async handshake(
+    container: Docker.Container, request: PreemptionRequest, dir: string | undefined, exited: Promise<unknown>, log: Logger,
+  ): Promise<StopCause> {
+    const deadline = Date.now() + request.graceSeconds * 1000;
+    if (dir) {
+      await writeNotice(dir, { by: request.by, graceSeconds: request.graceSeconds, deadline: new Date(deadline).toISOString() })
+        .catch((error: unknown) => log.warn({ err: error }, 'cannot write the preemption notice'));
+    }
+    await container.kill({ signal: request.signal }).catch((error: unknown) => log.warn({ err: error, signal: request.signal }, 'cannot signal the preempted container'));
+    log.info({ containerId: container.id, by: request.by, graceSeconds: request.graceSeconds }, 'preemption notice sent');
+    let gone = false;
+    exited.then(() => (gone = true), () => (gone = true));
+    while (!gone && Date.now() < deadline && !(dir && acknowledged(dir))) await new Promise((r) => setTimeout(r, 200));
+    const acked = dir !== undefined && acknowledged(dir);
+    log.info({ containerId: container.id, acknowledged: acked }, acked ? 'checkpoint acknowledged' : 'preemption grace over');
+    return { kind: 'preempted', by: request.by, acknowledged: acked };
   }
 
   /**
