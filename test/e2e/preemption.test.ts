@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
@@ -134,5 +135,74 @@ describe('end to end: preemption with the checkpoint handshake', () => {
     expect(v.attempts[0]).toMatchObject({ status: 'PREEMPTED', reason: `PREEMPTED: by job ${urgent} (checkpoint acknowledged)` });
     expect((await finished(urgent)).status).toBe('SUCCEEDED');
     expect((await call('POST', `/api/v1/jobs/${urgent}/checkpoint-ack`)).status).toBe(409);
+  });
+
+  describe('spot interruptions', () => {
+    let metadata: Server;
+    let notice: string | null = null;
+    const startSpotWorker = async (id: string, extra: Record<string, string> = {}) => {
+      cluster.start('worker', {
+        JOB_STOP_GRACE_SECONDS: '1', WORKER_ID: id, WORKER_POOL: 'spot', WORKER_VCPUS: '1', WORKER_MEMORY_MIB: '512',
+        WORKER_GPUS: '[{"model":"A100","memoryMiB":81920}]', JOB_NETWORK_MODE: 'none', WORKER_JOB_DATA_DIR: jobData, ...extra,
+      }, id);
+      await waitFor(`${id} to join`, async () => (await call('GET', '/api/v1/workers')).body.workers.some(
+        (w: { workerId: string; state: string }) => w.workerId === id && w.state === 'ACTIVE'), 30_000, 100);
+    };
+
+    beforeAll(async () => {
+      // A stand-in for the instance-metadata service: 404 until a notice is set.
+      metadata = createServer((_req, res) => {
+        res.statusCode = notice === null ? 404 : 200;
+        res.end(notice ?? 'Not Found');
+      });
+      await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+      expect((await call('POST', '/api/v1/job-queues', { name: 'spot-q', priority: 1, pools: ['spot'] })).status).toBe(201);
+    });
+
+    afterAll(async () => {
+      await new Promise((resolve) => metadata?.close(resolve));
+    });
+
+    it('interrupts every job of a worker told through the API, drains it, and requeues them without using an attempt', async () => {
+      await startSpotWorker('spot-w1');
+      expect((await call('POST', '/api/v1/workers/spot-w1/interrupt', { deadline: 'soon' })).status).toBe(400);
+      expect((await call('POST', '/api/v1/workers/spot-w1/interrupt', { deadline: new Date(Date.now() - 60_000).toISOString() })).status).toBe(400);
+      const id = await submit({ name: 'spot-victim', queue: 'spot-q', definition: 'pre-victim' });
+      await runningFor(id);
+      const res = await call('POST', '/api/v1/workers/spot-w1/interrupt', { deadline: new Date(Date.now() + 60_000).toISOString() });
+      expect(res.status).toBe(200);
+      expect(res.body.state).toBe('DRAINING');
+      const requeued = await waitFor('the job to be requeued', async () => {
+        const j = await job(id);
+        return j.status === 'RUNNABLE' && j.attempts.length === 1 ? j : undefined;
+      }, 60_000, 200);
+      expect(requeued.attempts[0]).toMatchObject({
+        status: 'INTERRUPTED', workerId: 'spot-w1', reason: 'SPOT_INTERRUPTION: its worker is being reclaimed (checkpoint acknowledged)',
+      });
+      // Another spot worker picks it up; it resumes from its checkpoint.
+      await startSpotWorker('spot-w2', { WORKER_SPOT_NOTICE: 'aws', WORKER_SPOT_NOTICE_URL: `http://127.0.0.1:${(metadata.address() as { port: number }).port}/latest/meta-data/spot/instance-action`, WORKER_SPOT_NOTICE_INTERVAL_MS: '200' });
+      const done = await finished(id);
+      expect(done.status).toBe('SUCCEEDED');
+      expect(done.attempts.map((a: { status: string; workerId: string }) => `${a.status}@${a.workerId}`)).toEqual(['INTERRUPTED@spot-w1', 'SUCCEEDED@spot-w2']);
+      expect(await logs(id, 2)).toEqual(['restart 1 resumes from step-7']);
+      const usage = (await call('GET', `/api/v1/usage?from=${new Date(Date.now() - 3600_000).toISOString()}`)).body;
+      expect(usage.interruptedByPool).toEqual([{ pool: 'spot', attempts: 1, gpuHours: expect.any(Number) }]);
+    });
+
+    it('interrupts on the cloud\'s spot notice, polled from the instance metadata', async () => {
+      const id = await submit({ name: 'spot-stubborn', queue: 'spot-q', definition: 'pre-stubborn', preemptionGraceSeconds: 300 });
+      await runningFor(id);
+      notice = JSON.stringify({ action: 'terminate', time: new Date(Date.now() + 4000).toISOString() });
+      const requeued = await waitFor('the job to be requeued', async () => {
+        const j = await job(id);
+        return j.status === 'RUNNABLE' && j.attempts.length === 1 ? j : undefined;
+      }, 60_000, 200);
+      expect(requeued.attempts[0]).toMatchObject({
+        status: 'INTERRUPTED', workerId: 'spot-w2', reason: 'SPOT_INTERRUPTION: its worker is being reclaimed (not acknowledged before the deadline)',
+      });
+      expect(requeued.preemptionCount).toBe(1);
+      await waitFor('spot-w2 to leave', async () => ['DRAINING', 'LEFT'].includes((await call('GET', '/api/v1/workers/spot-w2')).body.state), 30_000, 200);
+      expect((await call('POST', `/api/v1/jobs/${id}/cancel`, { reason: 'no spot capacity left' })).status).toBe(200);
+    });
   });
 });

@@ -108,6 +108,8 @@ export interface WorkerConfig {
   stateDir: string;
   /** Job directories mounted at /gpubatch in containers (checkpoints, preemption notice): WORKER_JOB_DATA_DIR, shared storage to follow jobs across workers. */
   jobDataDir?: string;
+  /** WORKER_SPOT_NOTICE=aws: poll `url` for the cloud's spot interruption notice. */
+  spotNotice?: { url: string; intervalMs: number } | null;
   /** Set: the worker joins through the API with this token and uses the Redis identity it receives. */
   joinToken?: string | null;
   /** Where the worker joins (POST /api/v1/workers/join). */
@@ -208,6 +210,12 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     stopGraceSeconds: r.int('JOB_STOP_GRACE_SECONDS', 30, 0, 3600),
     stateDir: path.resolve(r.string('WORKER_STATE_DIR', path.join(tmpdir(), `gpubatch-worker-${workerId}`))),
     jobDataDir: path.resolve(r.string('WORKER_JOB_DATA_DIR', path.join(tmpdir(), 'gpubatch-jobs'))),
+    spotNotice: r.oneOf('WORKER_SPOT_NOTICE', ['off', 'aws'] as const, 'off') === 'aws'
+      ? {
+        url: r.url('WORKER_SPOT_NOTICE_URL', ['http', 'https'], 'http://169.254.169.254/latest/meta-data/spot/instance-action'),
+        intervalMs: r.int('WORKER_SPOT_NOTICE_INTERVAL_MS', 5000, 100, 60_000),
+      }
+      : null,
     joinToken: joinToken(env, 'WORKER_JOIN_TOKEN'),
     apiUrl: r.url('GPUBATCH_API_URL', ['http', 'https'], 'http://127.0.0.1:3000'),
   };

@@ -147,6 +147,9 @@ describe('preemption in the lifecycle', () => {
       reason: 'PREEMPTED: by job urgent (checkpoint acknowledged); back in the queue without using an attempt (restart 1)',
     });
     expect(t.outcome === 'applied' && t.effects.map((e) => e.type)).toEqual(['close-attempt', 'record-preemption']);
+    const spot = transition(job('RUNNING'), { type: 'attempt-ended', attempt: 1, end: { kind: 'interrupted', acknowledged: false, exitCode: 137 }, stoppedAt: at });
+    expect(spot).toMatchObject({ outcome: 'applied', to: 'RUNNABLE' });
+    expect(spot.outcome === 'applied' && spot.effects[0]).toMatchObject({ type: 'close-attempt', status: 'INTERRUPTED', reason: 'SPOT_INTERRUPTION: its worker is being reclaimed (not acknowledged before the deadline)' });
     // Attempt 2 after one preemption is the job's first real try: a failure with maxAttempts 2 is retried.
     expect(transition(job('RUNNING', { attemptCount: 2, preemptions: 1 }), { type: 'attempt-ended', attempt: 2, end: exited(1), stoppedAt: at }))
       .toMatchObject({ outcome: 'applied', to: 'RUNNABLE', reason: 'Attempt 2 failed (Essential container exited with code 1); retrying, attempt 2 of 2' });
@@ -160,7 +163,7 @@ describe('preemption in the lifecycle', () => {
  */
 function applyAll(commands: JobCommand[]) {
   let state: JobSnapshot = { status: 'RUNNABLE', attemptCount: 0, maxAttempts: 3, retryRules: [], terminateReason: null };
-  const attempts = new Map<number, { status: 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'PREEMPTED'; settled: number }>();
+  const attempts = new Map<number, { status: 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'PREEMPTED' | 'INTERRUPTED'; settled: number }>();
   const history: JobStatus[] = [state.status];
   for (const command of commands) {
     const t = transition(state, command);

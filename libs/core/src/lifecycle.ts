@@ -62,7 +62,7 @@ export type Effect =
   /** Mark the attempt RUNNING from the container's real start; the meter opens then. */
   | { type: 'attempt-running'; attempt: number; startedAt: Date }
   /** Close the attempt with its own status, exit code and reason; the meter settles then. */
-  | { type: 'close-attempt'; attempt: number; status: 'SUCCEEDED' | 'FAILED' | 'PREEMPTED'; exitCode: number | null; reason: string; stoppedAt: Date }
+  | { type: 'close-attempt'; attempt: number; status: 'SUCCEEDED' | 'FAILED' | 'PREEMPTED' | 'INTERRUPTED'; exitCode: number | null; reason: string; stoppedAt: Date }
   /** Count a preemption: the job's next attempt sees it as GPUBATCH_RESTART_COUNT, and it uses no retry. */
   | { type: 'record-preemption' }
   /** Ask the attempt's worker for the checkpoint handshake: signal, notice file, grace, then stop. */
@@ -99,12 +99,12 @@ function endAttempt(job: JobSnapshot, c: Extract<JobCommand, { type: 'attempt-en
     ? { kind: 'terminated', reason: job.terminateReason, exitCode: happened.exitCode }
     : c.end;
   const outcome = attemptOutcome(end);
-  if (end.kind === 'preempted') {
+  if (end.kind === 'preempted' || end.kind === 'interrupted') {
     // Not a failure of the job: back in the queue (at its place by submit time), with no retry used.
     const restart = (job.preemptions ?? 0) + 1;
     return {
       outcome: 'applied', from: job.status, to: 'RUNNABLE', at: c.stoppedAt,
-      effects: [{ type: 'close-attempt', attempt: c.attempt, status: 'PREEMPTED', exitCode: happened.exitCode, reason: happened.reason, stoppedAt: c.stoppedAt }, { type: 'record-preemption' }],
+      effects: [{ type: 'close-attempt', attempt: c.attempt, status: end.kind === 'preempted' ? 'PREEMPTED' : 'INTERRUPTED', exitCode: happened.exitCode, reason: happened.reason, stoppedAt: c.stoppedAt }, { type: 'record-preemption' }],
       reason: `${happened.reason}; back in the queue without using an attempt (restart ${restart})`,
     };
   }
@@ -294,6 +294,7 @@ export function statusMoves(): string[] {
     { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'exited', exitCode: 1, oomKilled: false } },
     { type: 'cancel', reason: 'r' }, { type: 'terminate', reason: 'r' }, { type: 'preempt', by: 'j', graceSeconds: 30 },
     { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'preempted', by: 'j', acknowledged: true, exitCode: 0 } },
+    { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'interrupted', acknowledged: false, exitCode: null } },
     { type: 'gang-ended', attempt: 1, stoppedAt: new Date(0), ownEnd: null, decidedBy: { nodeIndex: 0, end: { kind: 'exited', exitCode: 0, oomKilled: false } } },
     { type: 'gang-ended', attempt: 1, stoppedAt: new Date(0), ownEnd: null, decidedBy: { nodeIndex: 1, end: { kind: 'exited', exitCode: 1, oomKilled: false } } },
   ];

@@ -111,6 +111,14 @@ export interface CheckpointAckCommand {
   attempt: number;
 }
 
+/** The worker is being reclaimed (a spot interruption): every attempt gets the handshake, with `deadline` as the grace, and the worker drains. */
+export interface InterruptCommand {
+  type: 'interrupt';
+  /** ISO time the machine goes away. */
+  deadline: string;
+}
+
+/** Commands about one attempt; an InterruptCommand (the whole worker) travels on the same queue. */
 export type ControlCommand = TerminateCommand | PreemptCommand | CheckpointAckCommand;
 
 export interface WorkerChangedEvent {

@@ -100,6 +100,17 @@ export class AttemptRegistry {
     return true;
   }
 
+  /** A spot interruption: the checkpoint handshake for every attempt held here (none are claimed after it: the worker drains). */
+  interruptAll(graceSeconds: number, signal: string): number {
+    let n = 0;
+    for (const held of this.claimed.values()) {
+      if (held.controller.signal.aborted) continue;
+      held.controller.abort(new PreemptionRequest('SPOT_INTERRUPTION', graceSeconds, signal, 'interrupt'));
+      n++;
+    }
+    return n;
+  }
+
   /** Attempts claimed and not yet released. */
   get claimedCount(): number {
     return this.claimed.size;

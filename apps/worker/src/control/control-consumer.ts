@@ -30,6 +30,8 @@ export class ControlConsumer {
      */
     private readonly stopLeftover: (jobId: string, attempt: number) => Promise<void> = async () => undefined,
     private readonly jobDataDir?: string,
+    /** A spot interruption reached this worker through the API (POST /workers/{id}/interrupt). */
+    private readonly onInterrupt: (deadline: number) => void = () => {},
   ) {
     // Its own connection: its blocking fetch must not wait behind the dispatch consumer's.
     this.consumer = new QueueConsumer(QueueNames.control(options.workerId), (job) => this.process(job), {
@@ -46,6 +48,13 @@ export class ControlConsumer {
   }
 
   private async process(job: Job<ControlCommand>): Promise<void> {
+    const interrupt = job.data as { type?: string; deadline?: unknown } | undefined;
+    if (interrupt?.type === 'interrupt') {
+      const deadline = typeof interrupt.deadline === 'string' ? Date.parse(interrupt.deadline) : NaN;
+      if (Number.isFinite(deadline)) this.onInterrupt(deadline);
+      else this.logger.warn({ command: interrupt }, 'ignoring an interrupt without a valid deadline');
+      return;
+    }
     const command = job.data as Partial<ControlCommand> | undefined;
     if (command?.type === 'preempt' && typeof command.jobId === 'string' && Number.isInteger(command.attempt)) {
       const graceSeconds = Number.isInteger(command.graceSeconds) && command.graceSeconds! >= 0 ? command.graceSeconds! : 30;

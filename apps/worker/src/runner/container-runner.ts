@@ -41,7 +41,7 @@ export interface RunHooks {
   signal?: AbortSignal;
 }
 
-type Exit = { stoppedAt: string; end: Extract<AttemptEnd, { kind: 'exited' | 'timeout' | 'terminated' | 'preempted' }> };
+type Exit = { stoppedAt: string; end: Extract<AttemptEnd, { kind: 'exited' | 'timeout' | 'terminated' | 'preempted' | 'interrupted' }> };
 
 /** Which attempt a container runs, and its timeout. */
 type Identity = Pick<DispatchPayload, 'jobId' | 'attempt' | 'timeoutSeconds'>;
@@ -53,7 +53,8 @@ export interface FoundContainer extends Identity {
 }
 
 /** Why the runner stops a running container. */
-type StopCause = { kind: 'timeout'; timeoutSeconds: number } | { kind: 'terminated'; reason: string } | { kind: 'preempted'; by: string; acknowledged: boolean };
+type StopCause = { kind: 'timeout'; timeoutSeconds: number } | { kind: 'terminated'; reason: string }
+  | { kind: 'preempted'; by: string; acknowledged: boolean } | { kind: 'interrupted'; acknowledged: boolean };
 
 /** The `terminated` reason carried by an aborted signal. */
 export function terminateReason(signal: AbortSignal): string {
@@ -167,7 +168,7 @@ export class ContainerRunner {
     // Terminated before its container started: it never starts.
     const terminatedEarly = (containerId: string | null): AttemptExitedEvent => {
       log.info({ containerId }, 'attempt terminated before its container started');
-      if (signal!.reason instanceof PreemptionRequest) return ended(containerId, { kind: 'preempted', by: signal!.reason.by, acknowledged: false, exitCode: null });
+      if (signal!.reason instanceof PreemptionRequest) return ended(containerId, signal!.reason.end(false, null));
       return ended(containerId, { kind: 'terminated', reason: terminateReason(signal!), exitCode: null });
     };
     if (signal?.aborted) return terminatedEarly(null);
@@ -382,7 +383,7 @@ export class ContainerRunner {
       const preemption: unknown = signal?.aborted ? signal.reason : undefined;
       if (preemption instanceof PreemptionRequest) {
         // It checkpointed and exited by itself within its grace: a preemption it went along with.
-        return { stoppedAt: dockerTime(State.FinishedAt), end: { kind: 'preempted', by: preemption.by, acknowledged: true, exitCode: State.ExitCode } };
+        return { stoppedAt: dockerTime(State.FinishedAt), end: preemption.end(true, State.ExitCode) };
       }
       return { stoppedAt: dockerTime(State.FinishedAt), end: { kind: 'exited', exitCode: State.ExitCode, oomKilled: State.OOMKilled } };
     }
@@ -407,7 +408,7 @@ export class ContainerRunner {
     }
     const stoppedAt = dockerTime(State.FinishedAt);
     // It exited by itself just before the stop request reached it: that exit is the result.
-    if (stop === 'not-running' && cause.kind !== 'preempted') {
+    if (stop === 'not-running' && cause.kind !== 'preempted' && cause.kind !== 'interrupted') {
       return { stoppedAt, end: { kind: 'exited', exitCode: State.ExitCode, oomKilled: State.OOMKilled } };
     }
     return { stoppedAt, end: { ...cause, exitCode: State.ExitCode } };
@@ -432,7 +433,8 @@ export class ContainerRunner {
     while (!gone && Date.now() < deadline && !(dir && acknowledged(dir))) await new Promise((r) => setTimeout(r, 200));
     const acked = dir !== undefined && acknowledged(dir);
     log.info({ containerId: container.id, acknowledged: acked }, acked ? 'checkpoint acknowledged' : 'preemption grace over');
-    return { kind: 'preempted', by: request.by, acknowledged: acked };
+    const { exitCode: _none, ...cause } = request.end(acked, null);
+    return cause;
   }
 
   /**

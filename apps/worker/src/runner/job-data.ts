@@ -51,5 +51,17 @@ export function acknowledged(dir: string): boolean {
 
 /** The abort reason that turns a stop into the checkpoint handshake. */
 export class PreemptionRequest {
-  constructor(readonly by: string, readonly graceSeconds: number, readonly signal: string) {}
+  constructor(
+    readonly by: string,
+    readonly graceSeconds: number,
+    readonly signal: string,
+    /** `interrupt`: the worker itself is being reclaimed (a spot interruption), not a job's preemption. */
+    readonly kind: 'preempt' | 'interrupt' = 'preempt',
+  ) {}
+
+  /** How the attempt ends once the handshake is over. */
+  end(acknowledged: boolean, exitCode: number | null):
+    { kind: 'preempted'; by: string; acknowledged: boolean; exitCode: number | null } | { kind: 'interrupted'; acknowledged: boolean; exitCode: number | null } {
+    return this.kind === 'interrupt' ? { kind: 'interrupted', acknowledged, exitCode } : { kind: 'preempted', by: this.by, acknowledged, exitCode };
+  }
 }
