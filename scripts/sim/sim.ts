@@ -3,13 +3,14 @@
  * core (libs/core `schedule()`, the same function the scheduler runs) in
  * virtual time, and prints ONE JSON object on stdout (progress on stderr).
  *
- *   npm run build && npm run sim -- --trace <file> [--policy fifo|default] [--cluster <id>] [--scale <f>]
+ *   npm run build && npm run sim -- --trace <file> [--policy fifo|default] [--cluster <id>] [--scale <f>] [--gangs]
  *
  * --trace    philly.csv, or an Alibaba 2023 pod list (its node list,
  *            alibaba-2023-openb_node_list_gpu_node.csv, must be in the same folder)
  * --policy   fifo = strict FIFO; default = the default policy (backfill). Default: default
  * --cluster  Philly only: one virtual cluster; without it all 11 run, one after another
  * --scale    multiplies node counts (rounded, at least 1); for Alibaba, per node shape. Default: 1
+ * --gangs    jobs wider than the largest node run as multi-node jobs on whole nodes (else: unplaceable)
  *
  * See docs/scheduling.md for the assumptions.
  */
@@ -31,6 +32,7 @@ interface Options {
   policy: SimPolicy;
   cluster: string | undefined;
   scale: number;
+  gangs: boolean;
 }
 
 function readOptions(): Options {
@@ -40,13 +42,14 @@ function readOptions(): Options {
       policy: { type: 'string', default: 'default' },
       cluster: { type: 'string' },
       scale: { type: 'string', default: '1' },
+      gangs: { type: 'boolean', default: false },
     },
   });
   if (!values.trace) fail('--trace <file> is required');
   if (values.policy !== 'fifo' && values.policy !== 'default') fail(`--policy must be fifo or default, got ${values.policy}`);
   const scale = Number(values.scale);
   if (!Number.isFinite(scale) || scale <= 0) fail(`--scale must be a positive number, got ${values.scale}`);
-  return { trace: values.trace, policy: values.policy, cluster: values.cluster, scale };
+  return { trace: values.trace, policy: values.policy, cluster: values.cluster, scale, gangs: values.gangs === true };
 }
 
 function fail(message: string): never {
@@ -60,11 +63,12 @@ function cpuClock(): number {
   return (u.user + u.system) / 1000;
 }
 
-function run(label: string, nodes: SimNode[], jobs: SimJob[], policy: SimPolicy): { result: SimResult; wallSeconds: number } {
+function run(label: string, nodes: SimNode[], jobs: SimJob[], policy: SimPolicy, gangs = false): { result: SimResult; wallSeconds: number } {
   const t0 = performance.now();
   process.stderr.write(`sim: ${label}: ${nodes.length} nodes, ${jobs.length} jobs, policy ${policy}\n`);
   const result = simulate(nodes, jobs, {
     policy,
+    gangs,
     clock: cpuClock,
     wallClock: () => performance.now(),
     onProgress: (p) => process.stderr.write(
@@ -82,6 +86,7 @@ function tidy(m: SimMetrics): Record<string, number> {
   return {
     jobs: m.jobs,
     unplaceableJobs: m.unplaceableJobs,
+    ...(m.gangJobs !== undefined ? { gangJobs: m.gangJobs } : {}),
     avgQueueingDelaySeconds: r(m.avgQueueingDelaySeconds, 1),
     p95QueueingDelaySeconds: r(m.p95QueueingDelaySeconds, 1),
     maxQueueingDelaySeconds: r(m.maxQueueingDelaySeconds, 1),
@@ -112,7 +117,7 @@ function machine(): Record<string, unknown> {
 
 function runPhilly(text: string, o: Options): Record<string, unknown> {
   const trace = parsePhilly(text, { scale: o.scale, cluster: o.cluster });
-  const runs = trace.clusters.map((c) => ({ cluster: c, ...run(`philly ${c.id}`, c.nodes, c.jobs, o.policy) }));
+  const runs = trace.clusters.map((c) => ({ cluster: c, ...run(`philly ${c.id}`, c.nodes, c.jobs, o.policy, o.gangs) }));
   return {
     assumptions: {
       node: PHILLY_NODE,
@@ -130,6 +135,7 @@ function runPhilly(text: string, o: Options): Record<string, unknown> {
     })),
     totals: {
       nodes: runs.reduce((a, r) => a + r.cluster.nodes.length, 0),
+      ...(o.gangs ? { gangJobs: runs.reduce((a, r) => a + (r.result.metrics.gangJobs ?? 0), 0) } : {}),
       wallSeconds: Math.round(runs.reduce((a, r) => a + r.wallSeconds, 0) * 10) / 10,
       ...tidy(combineRuns(runs.map((r) => r.result))),
     },
@@ -176,6 +182,7 @@ function main(): void {
     policy: o.policy,
     coreMode: o.policy === 'fifo' ? 'strict-fifo' : 'backfill',
     scale: o.scale,
+    gangs: o.gangs,
     ...(o.cluster ? { cluster: o.cluster } : {}),
     ...body,
     totalWallSeconds: Math.round((performance.now() - t0) / 100) / 10,

@@ -39,7 +39,7 @@ describe('container policy and secrets through the API', () => {
     const created = await api.post('/api/v1/pools', { name: pool });
     expect(created.body.containerPolicy).toEqual({
       pidsLimit: 4096, nofileLimit: 16384, logMaxBytes: 104857600, allowedCapabilities: [], maxShmMiB: 8192,
-      allowRootUser: true, requireReadonlyRootFs: false, allowedRegistries: null, allowedHostPaths: [],
+      allowRootUser: true, requireReadonlyRootFs: false, allowedRegistries: null, allowedHostPaths: [], allowMultiNode: false,
     });
     const patched = await api.request('PATCH', `/api/v1/pools/${pool}/container-policy`, {
       pidsLimit: 512, allowedCapabilities: ['SYS_PTRACE'], allowRootUser: false, allowedRegistries: ['Registry.Example.com'],

@@ -6,6 +6,7 @@ import { closeRedis, createRedis, type WorkerDescriptor } from '#libs/queue';
 import { declareCapacity } from './capacity/capacity.js';
 import { discoverGpus } from './capacity/gpu-discovery.js';
 import { AttemptRegistry } from './control/attempt-registry.js';
+import { SpotNoticePoller } from './spot/spot-notice.js';
 import { ControlConsumer } from './control/control-consumer.js';
 import { DispatchConsumer } from './dispatch/dispatch-consumer.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
@@ -84,6 +85,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       maxLogBytes: config.maxLogBytes,
       pullTimeoutMs: PULL_TIMEOUT_MS,
       stopGraceSeconds: config.stopGraceSeconds,
+      ...(config.jobDataDir ? { jobDataDir: config.jobDataDir } : {}),
     },
     logger,
     liveLogs,
@@ -112,7 +114,19 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       () => logger.warn({ jobId, attempt }, 'removed a container left by an earlier run of this worker'),
       () => undefined,
     );
-  });
+  }, config.jobDataDir, (deadline) => interrupt(deadline));
+  /**
+   * A spot interruption: every running attempt gets the checkpoint handshake,
+   * its grace ending a stop-grace before the deadline (so the kill lands in
+   * time), and the worker drains: it claims nothing more and leaves.
+   */
+  const interrupt = (deadline: number): void => {
+    const graceSeconds = Math.max(0, Math.floor((deadline - Date.now()) / 1000) - config.stopGraceSeconds);
+    const n = attempts.interruptAll(graceSeconds, 'SIGUSR1');
+    logger.warn({ deadline: new Date(deadline).toISOString(), graceSeconds, attempts: n }, 'spot interruption: draining');
+    drain().catch((error: Error) => logger.error({ err: error }, 'drain failed'));
+  };
+  const spotNotice = config.spotNotice ? new SpotNoticePoller(config.spotNotice.url, config.spotNotice.intervalMs, interrupt, logger) : null;
 
   let adopted: Promise<void> = Promise.resolve();
   let markLeft!: () => void;
@@ -121,6 +135,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const drain = (): Promise<void> => {
     draining ??= (async () => {
       logger.info({ workerId: config.workerId }, 'draining');
+      spotNotice?.stop();
       // Stop claiming first, so that once the heartbeat shows DRAINING nothing new is taken.
       const closed = consumer.close();
       await heartbeat.setState('DRAINING');
@@ -169,6 +184,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     // Commands first: a terminate for an attempt claimed at once must find a listener.
     await control.start();
     await consumer.start();
+    spotNotice?.start();
   } catch (error) {
     logger.error({ err: error }, 'worker failed to join; cleaning up');
     await Promise.allSettled([consumer.close(), control.close(), heartbeat.leave()]);

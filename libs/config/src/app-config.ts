@@ -1,4 +1,4 @@
-import { hostname, cpus, tmpdir, totalmem } from 'node:os';
+import { hostname, cpus, networkInterfaces, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { LabelSelectorSyntaxError, parseLabelSelector, validateLabels } from '#libs/core';
 import { ConfigError, EnvReader } from './env-reader.js';
@@ -52,6 +52,8 @@ export interface SchedulerConfig {
   /** Benchmarks: append one JSON line per placement pass (its timings) to this file. */
   passStatsFile?: string;
   redisUrl: string;
+  /** Preemption guards and signal (docs/preemption.md). */
+  preemption?: { minRuntimeSeconds: number; maxPreemptionsPerJob: number; signal: string };
   /** How often the scheduler runs a pass even when no event arrives. */
   intervalMs: number;
   /** A worker silent for this long is LOST. */
@@ -102,6 +104,8 @@ export interface WorkerConfig {
   memoryMiB: number;
   gpus: GpuSetting;
   networkMode: string;
+  /** The address other nodes of a multi-node job reach this worker's main node on (WORKER_ADVERTISE_ADDRESS). */
+  advertiseAddress?: string;
   dockerSocket: string;
   heartbeatMs: number;
   /** How often the GPUs of running attempts are sampled with nvidia-smi (utilisation, memory used); default 10 s. */
@@ -114,6 +118,10 @@ export interface WorkerConfig {
   stopGraceSeconds: number;
   /** Survives a restart of the worker: the outbox of reports not yet recorded by the scheduler. */
   stateDir: string;
+  /** Job directories mounted at /gpubatch in containers (checkpoints, preemption notice): WORKER_JOB_DATA_DIR, shared storage to follow jobs across workers. */
+  jobDataDir?: string;
+  /** WORKER_SPOT_NOTICE=aws: poll `url` for the cloud's spot interruption notice. */
+  spotNotice?: { url: string; intervalMs: number } | null;
   /** Set: the worker joins through the API with this token and uses the Redis identity it receives. */
   joinToken?: string | null;
   /** Where the worker joins (POST /api/v1/workers/join). */
@@ -200,6 +208,11 @@ export function loadSchedulerConfig(env: Env = process.env): SchedulerConfig {
     // Secure by default: only the harnesses of one machine (tests, start:all) turn it off.
     workerAuth: r.oneOf('GPUBATCH_WORKER_AUTH', ['required', 'off'] as const, 'required'),
     secrets: SecretBox.fromEnv(env.GPUBATCH_SECRET_KEY, env.GPUBATCH_SECRET_KEY_PREVIOUS),
+    preemption: {
+      minRuntimeSeconds: r.int('PREEMPTION_MIN_RUNTIME_SECONDS', 300, 0, 7 * 86_400),
+      maxPreemptionsPerJob: r.int('PREEMPTION_MAX_PER_JOB', 3, 0, 1000),
+      signal: r.oneOf('PREEMPTION_SIGNAL', ['SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGINT', 'SIGHUP'] as const, 'SIGUSR1'),
+    },
   };
 }
 
@@ -216,6 +229,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     memoryMiB: r.int('WORKER_MEMORY_MIB', Math.floor(totalmem() / 2 ** 20), 1),
     gpus: parseGpuSetting(env.WORKER_GPUS),
     networkMode: r.string('JOB_NETWORK_MODE', 'bridge'),
+    advertiseAddress: advertiseAddress(env.WORKER_ADVERTISE_ADDRESS),
     dockerSocket: r.string('DOCKER_SOCKET', '/var/run/docker.sock'),
     heartbeatMs,
     gpuSampleMs: r.int('WORKER_GPU_SAMPLE_MS', 10_000, 100, 3_600_000),
@@ -223,10 +237,31 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     maxConcurrentJobs: r.int('WORKER_MAX_CONCURRENT_JOBS', 64, 1, 10_000),
     stopGraceSeconds: r.int('JOB_STOP_GRACE_SECONDS', 30, 0, 3600),
     stateDir: path.resolve(r.string('WORKER_STATE_DIR', path.join(tmpdir(), `gpubatch-worker-${workerId}`))),
+    jobDataDir: path.resolve(r.string('WORKER_JOB_DATA_DIR', path.join(tmpdir(), 'gpubatch-jobs'))),
+    spotNotice: r.oneOf('WORKER_SPOT_NOTICE', ['off', 'aws'] as const, 'off') === 'aws'
+      ? {
+        url: r.url('WORKER_SPOT_NOTICE_URL', ['http', 'https'], 'http://169.254.169.254/latest/meta-data/spot/instance-action'),
+        intervalMs: r.int('WORKER_SPOT_NOTICE_INTERVAL_MS', 5000, 100, 60_000),
+      }
+      : null,
     joinToken: joinToken(env, 'WORKER_JOIN_TOKEN'),
     apiUrl: r.url('GPUBATCH_API_URL', ['http', 'https'], 'http://127.0.0.1:3000'),
     runtime: r.oneOf('WORKER_RUNTIME', ['docker', 'simulated'] as const, 'docker'),
   };
+}
+
+/** WORKER_ADVERTISE_ADDRESS, else the first non-internal IPv4 address of this machine, else 127.0.0.1. */
+function advertiseAddress(raw: string | undefined): string {
+  const value = raw?.trim();
+  if (value) {
+    if (!/^[A-Za-z0-9.:-]{1,253}$/.test(value)) throw new ConfigError('WORKER_ADVERTISE_ADDRESS', 'must be an IP address or a host name');
+    return value;
+  }
+  for (const list of Object.values(networkInterfaces())) {
+    const found = list?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (found) return found.address;
+  }
+  return '127.0.0.1';
 }
 
 function parseGpuSetting(raw: string | undefined): GpuSetting {

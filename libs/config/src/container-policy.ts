@@ -21,6 +21,8 @@ export interface PoolContainerPolicy {
   allowedRegistries: string[] | null;
   /** Host directories (absolute, normalized) under which jobs may mount host paths; empty: none. */
   allowedHostPaths: string[];
+  /** Multi-node (gang) jobs may run here: their containers use the host network (docs/multi-node.md). */
+  allowMultiNode: boolean;
 }
 
 /** The defaults of a pool (the migration's column defaults): also what a pool without a row gets. */
@@ -34,6 +36,7 @@ export const DEFAULT_POOL_POLICY: PoolContainerPolicy = {
   requireReadonlyRootFs: false,
   allowedRegistries: null,
   allowedHostPaths: [],
+  allowMultiNode: false,
 };
 
 /** Docker's own /dev/shm size when a definition does not ask. */

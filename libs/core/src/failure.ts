@@ -14,7 +14,11 @@ export type AttemptEnd =
   /** The worker heart-beats but no longer lists the attempt: its container is gone. */
   | { kind: 'container-lost'; workerId: string; attempt: number }
   /** The worker could not see the attempt through (Docker failed after the start); the outcome is unknown. */
-  | { kind: 'worker-error'; message: string };
+  | { kind: 'worker-error'; message: string }
+  /** Stopped to make room for job `by` after the checkpoint handshake: acknowledged in time, or the grace ran out. */
+  | { kind: 'preempted'; by: string; acknowledged: boolean; exitCode: number | null }
+  /** Stopped because its (spot) worker is being reclaimed, after the same handshake, the notice's deadline as the grace. */
+  | { kind: 'interrupted'; acknowledged: boolean; exitCode: number | null };
 
 export interface AttemptOutcome {
   /** Final status of this attempt. */
@@ -49,6 +53,16 @@ export function attemptOutcome(end: AttemptEnd): AttemptOutcome {
       return { status: 'FAILED', reason: `Container lost: worker ${end.workerId} no longer runs attempt ${end.attempt}`, exitCode: null, retryable: true };
     case 'worker-error':
       return { status: 'FAILED', reason: `WorkerError: ${end.message}`, exitCode: null, retryable: true };
+    case 'preempted':
+      return {
+        status: 'FAILED', exitCode: end.exitCode, retryable: true,
+        reason: `PREEMPTED: by job ${end.by} (${end.acknowledged ? 'checkpoint acknowledged' : 'not acknowledged within the grace period'})`,
+      };
+    case 'interrupted':
+      return {
+        status: 'FAILED', exitCode: end.exitCode, retryable: true,
+        reason: `SPOT_INTERRUPTION: its worker is being reclaimed (${end.acknowledged ? 'checkpoint acknowledged' : 'not acknowledged before the deadline'})`,
+      };
     default:
       return assertExhaustive(end);
   }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { AttemptEnd } from './failure.js';
 import { JOB_STATUSES, type JobStatus } from './job-state.js';
-import { JOB_COMMAND_TYPES, statusMoves, transition, type Effect, type JobCommand, type JobSnapshot } from './lifecycle.js';
+import { decidesGang, JOB_COMMAND_TYPES, statusMoves, transition, type Effect, type JobCommand, type JobSnapshot } from './lifecycle.js';
 
 const job = (status: JobStatus, over: Partial<JobSnapshot> = {}): JobSnapshot => ({
   status, attemptCount: ['STARTING', 'RUNNING'].includes(status) ? 1 : 0, maxAttempts: 2, retryRules: [], terminateReason: null, ...over,
@@ -21,6 +21,8 @@ function sampleOf(type: JobCommand['type']): JobCommand {
     case 'attempt-ended': return { type, attempt: 1, end: exited(0), stoppedAt: at };
     case 'cancel': return { type, reason: 'no longer needed' };
     case 'terminate': return { type, reason: 'stop it' };
+    case 'gang-ended': return { type, attempt: 1, decidedBy: { nodeIndex: 0, end: exited(0) }, ownEnd: null, stoppedAt: at };
+    case 'preempt': return { type, by: 'urgent', graceSeconds: 30 };
   }
 }
 
@@ -96,6 +98,73 @@ describe('the job lifecycle table', () => {
   });
 });
 
+describe('the lifecycle of a multi-node job', () => {
+  const gangEnded = (nodeIndex: number, end: AttemptEnd, ownEnd: AttemptEnd | null = null): JobCommand =>
+    ({ type: 'gang-ended', attempt: 1, decidedBy: { nodeIndex, end }, ownEnd, stoppedAt: at });
+
+  it('lets a worker node that exits 0 first wait for the main node, its attempt closed', () => {
+    const t = transition(job('RUNNING', { nodeIndex: 1 }), { type: 'attempt-ended', attempt: 1, end: exited(0), stoppedAt: at });
+    expect(t).toMatchObject({ outcome: 'applied', to: 'RUNNING' });
+    expect(t.outcome === 'applied' && t.effects.map((e) => e.type)).toEqual(['close-attempt']);
+  });
+
+  it('finishes every node with the main node: the node that reported closes with its own end, the others are stopped', () => {
+    const main = transition(job('RUNNING', { nodeIndex: 0 }), gangEnded(0, exited(0), exited(0)));
+    expect(main).toMatchObject({ outcome: 'applied', to: 'SUCCEEDED', reason: 'Essential container exited with code 0' });
+    const other = transition(job('RUNNING', { nodeIndex: 1 }), gangEnded(0, exited(0)));
+    expect(other).toMatchObject({ outcome: 'applied', to: 'SUCCEEDED', reason: 'Succeeded with the main node: Essential container exited with code 0' });
+    expect(other.outcome === 'applied' && other.effects.map((e) => e.type)).toEqual(['close-attempt', 'stop-attempt']);
+  });
+
+  it('retries every node together when any node fails with attempts left, and fails them together after', () => {
+    for (const nodeIndex of [0, 1, 2]) {
+      expect(transition(job('RUNNING', { nodeIndex }), gangEnded(1, exited(137), nodeIndex === 1 ? exited(137) : null))).toMatchObject({
+        outcome: 'applied', to: 'RUNNABLE', reason: 'Attempt 1 failed on node 1 (Essential container exited with code 137); retrying all nodes, attempt 2 of 2',
+      });
+      expect(transition(job('RUNNING', { nodeIndex, attemptCount: 2 }), { ...gangEnded(1, { kind: 'worker-lost', workerId: 'w-2' }), attempt: 2 } as JobCommand))
+        .toMatchObject({ outcome: 'applied', to: 'FAILED' });
+    }
+  });
+
+  it('decides the gang on the main node\'s end or any failure, never on a worker node that exits 0', () => {
+    expect(decidesGang(0, exited(0))).toBe(true);
+    expect(decidesGang(0, exited(2))).toBe(true);
+    expect(decidesGang(3, exited(0))).toBe(false);
+    expect(decidesGang(3, { kind: 'worker-lost', workerId: 'w' })).toBe(true);
+  });
+
+  it('ignores the end of an earlier attempt and a gang that already went back to RUNNABLE', () => {
+    expect(transition(job('RUNNING', { nodeIndex: 0, attemptCount: 2 }), gangEnded(1, exited(1))).outcome).toBe('ignored');
+    expect(transition(job('RUNNABLE', { nodeIndex: 0, attemptCount: 1 }), gangEnded(1, exited(1))).outcome).toBe('ignored');
+  });
+});
+
+describe('preemption in the lifecycle', () => {
+  it('tells a running job who preempts it, once, and not while a terminate is under way', () => {
+    const t = transition(job('RUNNING'), { type: 'preempt', by: 'urgent', graceSeconds: 30 });
+    expect(t).toMatchObject({ outcome: 'applied', to: 'RUNNING', reason: 'Preempting: job urgent needs its resources; checkpoint notice sent (grace 30 s)' });
+    expect(t.outcome === 'applied' && t.effects).toEqual([{ type: 'preempt-attempt', attempt: 1, by: 'urgent', graceSeconds: 30 }]);
+    expect(transition(job('RUNNING', { terminateReason: 'stop' }), { type: 'preempt', by: 'urgent', graceSeconds: 30 }).outcome).toBe('ignored');
+    expect(transition(job('STARTING'), { type: 'preempt', by: 'urgent', graceSeconds: 30 }).outcome).toBe('ignored');
+  });
+
+  it('puts a preempted job back in the queue without using an attempt, even on its last one', () => {
+    const end: AttemptEnd = { kind: 'preempted', by: 'urgent', acknowledged: true, exitCode: 0 };
+    const t = transition(job('RUNNING', { maxAttempts: 1 }), { type: 'attempt-ended', attempt: 1, end, stoppedAt: at });
+    expect(t).toMatchObject({
+      outcome: 'applied', to: 'RUNNABLE',
+      reason: 'PREEMPTED: by job urgent (checkpoint acknowledged); back in the queue without using an attempt (restart 1)',
+    });
+    expect(t.outcome === 'applied' && t.effects.map((e) => e.type)).toEqual(['close-attempt', 'record-preemption']);
+    const spot = transition(job('RUNNING'), { type: 'attempt-ended', attempt: 1, end: { kind: 'interrupted', acknowledged: false, exitCode: 137 }, stoppedAt: at });
+    expect(spot).toMatchObject({ outcome: 'applied', to: 'RUNNABLE' });
+    expect(spot.outcome === 'applied' && spot.effects[0]).toMatchObject({ type: 'close-attempt', status: 'INTERRUPTED', reason: 'SPOT_INTERRUPTION: its worker is being reclaimed (not acknowledged before the deadline)' });
+    // Attempt 2 after one preemption is the job's first real try: a failure with maxAttempts 2 is retried.
+    expect(transition(job('RUNNING', { attemptCount: 2, preemptions: 1 }), { type: 'attempt-ended', attempt: 2, end: exited(1), stoppedAt: at }))
+      .toMatchObject({ outcome: 'applied', to: 'RUNNABLE', reason: 'Attempt 2 failed (Essential container exited with code 1); retrying, attempt 2 of 2' });
+  });
+});
+
 /**
  * A model of the writer: applies each transition to the job and its attempt
  * rows exactly as libs/db does, so the property below holds for what is
@@ -103,7 +172,7 @@ describe('the job lifecycle table', () => {
  */
 function applyAll(commands: JobCommand[]) {
   let state: JobSnapshot = { status: 'RUNNABLE', attemptCount: 0, maxAttempts: 3, retryRules: [], terminateReason: null };
-  const attempts = new Map<number, { status: 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED'; settled: number }>();
+  const attempts = new Map<number, { status: 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'PREEMPTED' | 'INTERRUPTED'; settled: number }>();
   const history: JobStatus[] = [state.status];
   for (const command of commands) {
     const t = transition(state, command);

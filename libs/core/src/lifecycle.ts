@@ -14,8 +14,8 @@ export type JobCommand =
   | { type: 'dependency-failed'; dependencyId: string }
   /** Every child of a PENDING array parent finished. */
   | { type: 'children-finished'; size: number; failed: number }
-  /** The scheduler placed the job on `workerId` with these GPUs: its next attempt. */
-  | { type: 'place'; workerId: string; gpuDevices: number[] }
+  /** The scheduler placed the job on `workerId` with these GPUs: its next attempt (with a multi-node job's node environment). */
+  | { type: 'place'; workerId: string; gpuDevices: number[]; nodeEnvironment?: Readonly<Record<string, string>> }
   /** The attempt's worker is pulling its image: only the reason changes, the job stays STARTING. */
   | { type: 'image-pulling'; attempt: number; workerId: string; image: string }
   /** The attempt's container really started at `startedAt`. */
@@ -25,11 +25,21 @@ export type JobCommand =
   /** AWS Batch CancelJob: fails a job that has not started. */
   | { type: 'cancel'; reason: string }
   /** AWS Batch TerminateJob: fails a waiting job, or stops the running attempt; never retried. */
-  | { type: 'terminate'; reason: string };
+  | { type: 'terminate'; reason: string }
+  /** Job `by` needs this running job's resources: start the checkpoint handshake (its end comes as `attempt-ended` kind `preempted`). */
+  | { type: 'preempt'; by: string; graceSeconds: number }
+  /**
+   * A multi-node job's attempt is over for every node: node `decidedBy.nodeIndex`
+   * ended as `decidedBy.end` (the main node's exit, or any node's failure).
+   * `ownEnd` is this node's own end when it is the one that reported; without
+   * it, this node's container is stopped.
+   */
+  | { type: 'gang-ended'; attempt: number; decidedBy: { nodeIndex: number; end: AttemptEnd }; ownEnd: AttemptEnd | null; stoppedAt: Date };
 
 export type JobCommandType = JobCommand['type'];
 export const JOB_COMMAND_TYPES: readonly JobCommandType[] = [
   'dependencies-succeeded', 'dependency-failed', 'children-finished', 'place', 'image-pulling', 'container-started', 'attempt-ended', 'cancel', 'terminate',
+  'gang-ended', 'preempt',
 ];
 
 /** The job as the lifecycle needs to see it to decide. */
@@ -41,16 +51,24 @@ export interface JobSnapshot {
   retryRules: readonly ExitRule[];
   /** Set once a terminate was asked for while an attempt ran: that attempt's end is final. */
   terminateReason: string | null;
+  /** A multi-node job's node: 0 is the main node (the job itself), 1.. its other nodes; absent for single-node jobs. */
+  nodeIndex?: number | null;
+  /** Attempts that ended preempted: they do not count against `maxAttempts`. */
+  preemptions?: number;
 }
 
 /** What the writer must do beyond the status and the event row. */
 export type Effect =
   /** Open the attempt row (STARTING) with its worker and GPU devices. */
-  | { type: 'open-attempt'; attempt: number; workerId: string; gpuDevices: number[] }
+  | { type: 'open-attempt'; attempt: number; workerId: string; gpuDevices: number[]; nodeEnvironment?: Readonly<Record<string, string>> }
   /** Mark the attempt RUNNING from the container's real start; the meter opens then. */
   | { type: 'attempt-running'; attempt: number; startedAt: Date }
   /** Close the attempt with its own status, exit code and reason; the meter settles then. */
-  | { type: 'close-attempt'; attempt: number; status: 'SUCCEEDED' | 'FAILED'; exitCode: number | null; reason: string; stoppedAt: Date }
+  | { type: 'close-attempt'; attempt: number; status: 'SUCCEEDED' | 'FAILED' | 'PREEMPTED' | 'INTERRUPTED'; exitCode: number | null; reason: string; stoppedAt: Date }
+  /** Count a preemption: the job's next attempt sees it as GPUBATCH_RESTART_COUNT, and it uses no retry. */
+  | { type: 'record-preemption' }
+  /** Ask the attempt's worker for the checkpoint handshake: signal, notice file, grace, then stop. */
+  | { type: 'preempt-attempt'; attempt: number; by: string; graceSeconds: number }
   /** Remember the terminate: however the attempt now ends, the job is not retried. */
   | { type: 'record-terminate'; reason: string }
   /** Ask the attempt's worker to stop its container. */
@@ -83,12 +101,62 @@ function endAttempt(job: JobSnapshot, c: Extract<JobCommand, { type: 'attempt-en
     ? { kind: 'terminated', reason: job.terminateReason, exitCode: happened.exitCode }
     : c.end;
   const outcome = attemptOutcome(end);
-  const retry = shouldRetry({ end, outcome, attempt: c.attempt, maxAttempts: job.maxAttempts, rules: job.retryRules });
+  if (end.kind === 'preempted' || end.kind === 'interrupted') {
+    // Not a failure of the job: back in the queue (at its place by submit time), with no retry used.
+    const restart = (job.preemptions ?? 0) + 1;
+    return {
+      outcome: 'applied', from: job.status, to: 'RUNNABLE', at: c.stoppedAt,
+      effects: [{ type: 'close-attempt', attempt: c.attempt, status: end.kind === 'preempted' ? 'PREEMPTED' : 'INTERRUPTED', exitCode: happened.exitCode, reason: happened.reason, stoppedAt: c.stoppedAt }, { type: 'record-preemption' }],
+      reason: `${happened.reason}; back in the queue without using an attempt (restart ${restart})`,
+    };
+  }
   const close: Effect = { type: 'close-attempt', attempt: c.attempt, status: happened.status, exitCode: happened.exitCode, reason: happened.reason, stoppedAt: c.stoppedAt };
+  if (isGangWorker(job) && outcome.status === 'SUCCEEDED') {
+    // A worker node that finished first: the main node's exit decides the job, so this node waits for it.
+    return { outcome: 'applied', from: job.status, to: job.status, at: c.stoppedAt, effects: [close], reason: `Node ${job.nodeIndex} finished (${outcome.reason}); waiting for the main node` };
+  }
+  const used = c.attempt - (job.preemptions ?? 0);
+  const retry = shouldRetry({ end, outcome, attempt: used, maxAttempts: job.maxAttempts, rules: job.retryRules });
   return {
     outcome: 'applied', from: job.status, to: retry ? 'RUNNABLE' : outcome.status, at: c.stoppedAt, effects: [close],
-    reason: retry ? `Attempt ${c.attempt} failed (${outcome.reason}); retrying, attempt ${c.attempt + 1} of ${job.maxAttempts}` : outcome.reason,
+    reason: retry ? `Attempt ${c.attempt} failed (${outcome.reason}); retrying, attempt ${used + 1} of ${job.maxAttempts}` : outcome.reason,
   };
+}
+
+const isGangWorker = (job: JobSnapshot): boolean => job.nodeIndex !== undefined && job.nodeIndex !== null && job.nodeIndex > 0;
+
+/**
+ * Ends a multi-node job's attempt on one of its nodes, as decided by the node
+ * that ended first (see `decidesGang`). Every node takes the same road: all
+ * retry together (the whole gang goes back to RUNNABLE), or all finish with
+ * the deciding node's outcome. A node that did not report is stopped.
+ */
+function endGang(job: JobSnapshot, c: Extract<JobCommand, { type: 'gang-ended' }>): Transition {
+  if (c.attempt !== job.attemptCount) return ignored(`attempt ${c.attempt} is not the current attempt ${job.attemptCount}`);
+  const decided = attemptOutcome(c.decidedBy.end);
+  const end: AttemptEnd = job.terminateReason !== null && c.decidedBy.end.kind !== 'terminated' && decided.status === 'FAILED'
+    ? { kind: 'terminated', reason: job.terminateReason, exitCode: decided.exitCode }
+    : c.decidedBy.end;
+  const outcome = attemptOutcome(end);
+  const used = c.attempt - (job.preemptions ?? 0);
+  const retry = shouldRetry({ end, outcome, attempt: used, maxAttempts: job.maxAttempts, rules: job.retryRules });
+  const by = c.decidedBy.nodeIndex === 0 ? 'the main node' : `node ${c.decidedBy.nodeIndex}`;
+  const effects: Effect[] = [];
+  if (c.ownEnd) {
+    const own = attemptOutcome(c.ownEnd);
+    effects.push({ type: 'close-attempt', attempt: c.attempt, status: own.status, exitCode: own.exitCode, reason: own.reason, stoppedAt: c.stoppedAt });
+  } else {
+    // Already closed when this node finished first; the writer then leaves it as it was.
+    effects.push(
+      { type: 'close-attempt', attempt: c.attempt, status: 'FAILED', exitCode: null, reason: `Stopped: ${by} ended (${outcome.reason})`, stoppedAt: c.stoppedAt },
+      { type: 'stop-attempt', attempt: c.attempt },
+    );
+  }
+  const self = c.decidedBy.nodeIndex === (job.nodeIndex ?? 0);
+  const reason = retry
+    ? `Attempt ${c.attempt} failed on ${by} (${outcome.reason}); retrying all nodes, attempt ${used + 1} of ${job.maxAttempts}`
+    : self ? outcome.reason : `${outcome.status === 'SUCCEEDED' ? 'Succeeded' : 'Failed'} with ${by}: ${outcome.reason}`;
+  return { outcome: 'applied', from: job.status, to: retry ? 'RUNNABLE' : outcome.status, at: c.stoppedAt, effects, reason };
 }
 
 /**
@@ -107,6 +175,8 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'attempt-ended': () => ignored('no attempt was placed'),
     cancel: (job, c) => fail(job, c.reason),
     terminate: (job, c) => fail(job, c.reason),
+    'gang-ended': () => ignored('no attempt was placed'),
+    preempt: () => ignored('no attempt was placed'),
   },
   PENDING: {
     'dependencies-succeeded': (job) => ({ outcome: 'applied', from: job.status, to: 'RUNNABLE', reason: 'All dependencies succeeded', effects: [] }),
@@ -121,6 +191,8 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'attempt-ended': () => ignored('no attempt was placed'),
     cancel: (job, c) => fail(job, c.reason),
     terminate: (job, c) => fail(job, c.reason),
+    'gang-ended': () => ignored('no attempt was placed'),
+    preempt: () => ignored('no attempt was placed'),
   },
   RUNNABLE: {
     'dependencies-succeeded': () => ignored('already runnable'),
@@ -128,7 +200,7 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'children-finished': (job) => refused(job, 'children-finished'),
     place: (job, c) => ({
       outcome: 'applied', from: job.status, to: 'STARTING', reason: `Placed on worker ${c.workerId}`,
-      effects: [{ type: 'open-attempt', attempt: job.attemptCount + 1, workerId: c.workerId, gpuDevices: c.gpuDevices }],
+      effects: [{ type: 'open-attempt', attempt: job.attemptCount + 1, workerId: c.workerId, gpuDevices: c.gpuDevices, ...(c.nodeEnvironment ? { nodeEnvironment: c.nodeEnvironment } : {}) }],
     }),
     // Reports of an attempt that already ended (a retry is waiting): late or repeated.
     'image-pulling': () => ignored('the attempt already ended'),
@@ -136,6 +208,8 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'attempt-ended': () => ignored('the attempt already ended'),
     cancel: (job, c) => fail(job, c.reason),
     terminate: (job, c) => fail(job, c.reason),
+    'gang-ended': () => ignored('the attempt already ended'),
+    preempt: () => ignored('the attempt already ended'),
   },
   STARTING: {
     'dependencies-succeeded': () => ignored('already placed'),
@@ -155,6 +229,8 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'attempt-ended': endAttempt,
     cancel: (job) => ({ outcome: 'refused', code: 'JOB_NOT_CANCELLABLE', message: `the job is ${job.status}; cancel only stops jobs that have not started, use terminate` }),
     terminate: stopActive,
+    'gang-ended': endGang,
+    preempt: () => ignored('the container has not started yet'),
   },
   RUNNING: {
     'dependencies-succeeded': () => ignored('already placed'),
@@ -166,6 +242,8 @@ const TABLE: { [S in JobStatus]: { [C in JobCommandType]: (job: JobSnapshot, com
     'attempt-ended': endAttempt,
     cancel: (job) => ({ outcome: 'refused', code: 'JOB_NOT_CANCELLABLE', message: `the job is ${job.status}; cancel only stops jobs that have not started, use terminate` }),
     terminate: stopActive,
+    'gang-ended': endGang,
+    preempt: startPreemption,
   },
   SUCCEEDED: terminalRow(),
   FAILED: terminalRow(),
@@ -180,11 +258,30 @@ function stopActive(job: JobSnapshot, c: { reason: string }): Transition {
   };
 }
 
+/** A running job asked to make room: its timeline says for whom; the worker runs the handshake and reports the end. */
+function startPreemption(job: JobSnapshot, c: Extract<JobCommand, { type: 'preempt' }>): Transition {
+  if (job.terminateReason !== null) return ignored('a terminate is already under way');
+  return {
+    outcome: 'applied', from: job.status, to: job.status,
+    reason: `Preempting: job ${c.by} needs its resources; checkpoint notice sent (grace ${c.graceSeconds} s)`,
+    effects: [{ type: 'preempt-attempt', attempt: job.attemptCount, by: c.by, graceSeconds: c.graceSeconds }],
+  };
+}
+
 /** Terminal states never change: every command is a late or repeated one. */
 function terminalRow(): (typeof TABLE)['FAILED'] {
   const row = {} as Record<JobCommandType, (job: JobSnapshot) => Transition>;
   for (const type of JOB_COMMAND_TYPES) row[type] = finished;
   return row as (typeof TABLE)['FAILED'];
+}
+
+/**
+ * Whether a node's end decides its multi-node job's attempt for every node:
+ * the main node's end always does; another node's only when it failed (a
+ * worker node that exits 0 waits for the main node).
+ */
+export function decidesGang(nodeIndex: number, end: AttemptEnd): boolean {
+  return nodeIndex === 0 || attemptOutcome(end).status === 'FAILED';
 }
 
 /** What `command` does to `job`: the one decision behind every status change. */
@@ -205,7 +302,11 @@ export function statusMoves(): string[] {
     { type: 'container-started', attempt: 1, workerId: 'w', startedAt: new Date(0) },
     { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'exited', exitCode: 0, oomKilled: false } },
     { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'exited', exitCode: 1, oomKilled: false } },
-    { type: 'cancel', reason: 'r' }, { type: 'terminate', reason: 'r' },
+    { type: 'cancel', reason: 'r' }, { type: 'terminate', reason: 'r' }, { type: 'preempt', by: 'j', graceSeconds: 30 },
+    { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'preempted', by: 'j', acknowledged: true, exitCode: 0 } },
+    { type: 'attempt-ended', attempt: 1, stoppedAt: new Date(0), end: { kind: 'interrupted', acknowledged: false, exitCode: null } },
+    { type: 'gang-ended', attempt: 1, stoppedAt: new Date(0), ownEnd: null, decidedBy: { nodeIndex: 0, end: { kind: 'exited', exitCode: 0, oomKilled: false } } },
+    { type: 'gang-ended', attempt: 1, stoppedAt: new Date(0), ownEnd: null, decidedBy: { nodeIndex: 1, end: { kind: 'exited', exitCode: 1, oomKilled: false } } },
     { type: 'image-pulling', attempt: 1, workerId: 'w', image: 'i' },
   ];
   for (const status of JOB_STATUSES) {

@@ -22,6 +22,8 @@ import { Identity1763798400000 } from './migrations/1763798400000-identity.js';
 import { WorkerIdentity1763805600000 } from './migrations/1763805600000-worker-identity.js';
 import { SealedSigningKeys1764600500000 } from './migrations/1764600500000-sealed-signing-keys.js';
 import { ContainerPolicy1763802000000 } from './migrations/1763802000000-container-policy.js';
+import { Gangs1764600000000 } from './migrations/1764600000000-gangs.js';
+import { Preemption1764600010000 } from './migrations/1764600010000-preemption.js';
 import { GpuUtilization1764600100000 } from './migrations/1764600100000-gpu-utilization.js';
 import { AwsBatchApi1764600200000 } from './migrations/1764600200000-aws-batch-api.js';
 import { Volumes1764600210000 } from './migrations/1764600210000-volumes.js';
@@ -33,8 +35,8 @@ export const ENTITIES = [
 ];
 export const MIGRATIONS = [InitialSchema1763769600000, GpuAwareScheduling1763773200000, JobLifecycle1763776800000, Schedules1763780400000, TerminateRequests1763784000000,
   Billing1763787600000, UsageRollup1763791200000, OneWriter1763794800000, Identity1763798400000, ContainerPolicy1763802000000, WorkerIdentity1763805600000,
-  GpuUtilization1764600100000, AwsBatchApi1764600200000, Volumes1764600210000, RegistryCredentials1764600220000,
-  SealedSigningKeys1764600500000,
+  Gangs1764600000000, Preemption1764600010000, GpuUtilization1764600100000, AwsBatchApi1764600200000, Volumes1764600210000,
+  RegistryCredentials1764600220000, SealedSigningKeys1764600500000,
 ];
 
 /** The one way to reach Postgres: migrations only, never `synchronize`. */

@@ -72,16 +72,21 @@ export async function applyInTransaction(tx: EntityManager, commands: LifecycleC
     if (Number(epoch) !== fence.epoch) throw new FencedError(fence.epoch, Number(epoch));
   }
   const ids = [...new Set(commands.map((c) => c.jobId))].sort();
-  const rows: { id: string; status: JobStatus; attempt_count: number; max_attempts: number; retry_rules: ExitRule[]; terminate_reason: string | null; vcpus: string; memory_mib: number }[] =
+  const rows: {
+    id: string; status: JobStatus; attempt_count: number; max_attempts: number; retry_rules: ExitRule[]; terminate_reason: string | null;
+    vcpus: string; memory_mib: number; node_index: number | null; preemption_count: number;
+  }[] =
     await tx.query(
       // Sorted: two writers locking overlapping sets take the locks in the same order and cannot deadlock.
-      `SELECT id, status, attempt_count, max_attempts, retry_rules, terminate_reason, vcpus, memory_mib
+      `SELECT id, status, attempt_count, max_attempts, retry_rules, terminate_reason, vcpus, memory_mib,
+              node_index, preemption_count
        FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE`,
       [ids],
     );
   const jobs = new Map<string, LockedJob>(rows.map((r) => [r.id, {
     id: r.id, status: r.status, attemptCount: r.attempt_count, maxAttempts: r.max_attempts, retryRules: r.retry_rules ?? [],
-    terminateReason: r.terminate_reason, vcpus: Number(r.vcpus), memoryMiB: r.memory_mib,
+    terminateReason: r.terminate_reason, vcpus: Number(r.vcpus), memoryMiB: r.memory_mib, nodeIndex: r.node_index,
+    preemptions: r.preemption_count,
   }]));
 
   const writes = new Writes();
@@ -108,7 +113,10 @@ class Writes {
   private readonly jobs = new Map<string, { job: LockedJob; reason: string; at: Date | null; startedAt: Date | null }>();
   private readonly startedAt = new Map<string, Date>();
   private readonly events: { jobId: string; at: Date | null; from: JobStatus; to: JobStatus; reason: string }[] = [];
-  private readonly opened: { jobId: string; attempt: number; workerId: string; gpuDevices: number[]; vcpus: number; memoryMiB: number; pool: string; gpuModel: string | null }[] = [];
+  private readonly opened: {
+    jobId: string; attempt: number; workerId: string; gpuDevices: number[]; vcpus: number; memoryMiB: number; pool: string; gpuModel: string | null;
+    nodeEnvironment: string | null;
+  }[] = [];
   private readonly started: { jobId: string; attempt: number; startedAt: Date; containerId: string | null }[] = [];
   private readonly closed: { jobId: string; attempt: number; status: string; exitCode: number | null; reason: string; stoppedAt: Date; containerId: string | null }[] = [];
 
@@ -119,6 +127,7 @@ class Writes {
         this.opened.push({
           jobId: job.id, attempt: e.attempt, workerId: e.workerId, gpuDevices: e.gpuDevices, vcpus: job.vcpus, memoryMiB: job.memoryMiB,
           pool: c.placement?.pool ?? 'default', gpuModel: c.placement?.gpuModel ?? null,
+          nodeEnvironment: e.nodeEnvironment ? JSON.stringify(e.nodeEnvironment) : null,
         });
         return;
       case 'attempt-running':
@@ -131,7 +140,11 @@ class Writes {
       case 'record-terminate':
         job.terminateReason = e.reason;
         return;
+      case 'record-preemption':
+        job.preemptions = (job.preemptions ?? 0) + 1;
+        return;
       case 'stop-attempt':
+      case 'preempt-attempt':
         return; // the caller's to carry out: it knows the worker's channel
     }
   }
@@ -144,14 +157,15 @@ class Writes {
   async flush(tx: EntityManager): Promise<void> {
     if (this.opened.length) {
       await tx.query(
-        `INSERT INTO job_attempts (job_id, attempt, worker_id, pool, gpu_devices, gpu_model, vcpus, memory_mib, status)
-         SELECT job_id, attempt, worker_id, pool, COALESCE(string_to_array(NULLIF(gpus, ''), ',')::int[], '{}'), gpu_model, vcpus, memory_mib, 'STARTING'
-         FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::int[], $8::text[])
-              AS a(job_id, attempt, worker_id, gpus, gpu_model, vcpus, memory_mib, pool)`,
+        `INSERT INTO job_attempts (job_id, attempt, worker_id, pool, gpu_devices, gpu_model, vcpus, memory_mib, status, node_environment)
+         SELECT job_id, attempt, worker_id, pool, COALESCE(string_to_array(NULLIF(gpus, ''), ',')::int[], '{}'), gpu_model, vcpus, memory_mib, 'STARTING',
+                node_environment::jsonb
+         FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::int[], $8::text[], $9::text[])
+              AS a(job_id, attempt, worker_id, gpus, gpu_model, vcpus, memory_mib, pool, node_environment)`,
         [
           this.opened.map((a) => a.jobId), this.opened.map((a) => a.attempt), this.opened.map((a) => a.workerId),
           this.opened.map((a) => a.gpuDevices.join(',')), this.opened.map((a) => a.gpuModel), this.opened.map((a) => a.vcpus),
-          this.opened.map((a) => a.memoryMiB), this.opened.map((a) => a.pool),
+          this.opened.map((a) => a.memoryMiB), this.opened.map((a) => a.pool), this.opened.map((a) => a.nodeEnvironment),
         ],
       );
     }
@@ -180,15 +194,16 @@ class Writes {
       const js = [...this.jobs.values()];
       await tx.query(
         `UPDATE jobs j SET status = u.status, status_reason = u.reason, attempt_count = u.attempt_count, terminate_reason = u.terminate_reason,
+                preemption_count = u.preemption_count,
                 started_at = COALESCE(j.started_at, u.started_at),
                 stopped_at = CASE WHEN u.status IN ('SUCCEEDED', 'FAILED') THEN COALESCE(u.at, clock_timestamp()) ELSE NULL END,
                 updated_at = clock_timestamp()
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[])
-              AS u(id, status, reason, attempt_count, terminate_reason, at, started_at)
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
+              AS u(id, status, reason, attempt_count, terminate_reason, at, started_at, preemption_count)
          WHERE j.id = u.id`,
         [
           js.map((u) => u.job.id), js.map((u) => u.job.status), js.map((u) => u.reason), js.map((u) => u.job.attemptCount),
-          js.map((u) => u.job.terminateReason), js.map((u) => u.at), js.map((u) => u.startedAt),
+          js.map((u) => u.job.terminateReason), js.map((u) => u.at), js.map((u) => u.startedAt), js.map((u) => u.job.preemptions ?? 0),
         ],
       );
       await tx.query(

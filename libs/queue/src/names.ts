@@ -56,6 +56,8 @@ export const JobIds = {
   dispatch: (jobId: string, attempt: number) => `${bullSafe(jobId)}.${attempt}`,
   event: (jobId: string, attempt: number, kind: string) => `${bullSafe(jobId)}.${attempt}.${kind}`,
   terminate: (jobId: string, attempt: number) => `${bullSafe(jobId)}.${attempt}.terminate`,
+  preempt: (jobId: string, attempt: number) => `${bullSafe(jobId)}.${attempt}.preempt`,
+  checkpointAck: (jobId: string, attempt: number) => `${bullSafe(jobId)}.${attempt}.checkpoint-ack`,
 } as const;
 
 /** BullMQ priorities run 1 (first) .. 2^21 (last); ours run higher-first. */

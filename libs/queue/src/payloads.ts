@@ -44,6 +44,13 @@ export interface DispatchPayload {
    * secretEnvironment; never logged.
    */
   registryAuth?: { username: string; password: string; serveraddress: string };
+  /** How often the job was preempted or interrupted before: GPUBATCH_RESTART_COUNT. */
+  restartCount?: number;
+  /**
+   * `host` for a node of a multi-node job: its nodes reach each other on their
+   * workers' addresses (docs/multi-node.md). Absent: the worker's JOB_NETWORK_MODE.
+   */
+  networkMode?: 'host';
 }
 
 export interface LogLine {
@@ -102,7 +109,38 @@ export interface TerminateCommand {
   reason: string;
 }
 
-export type ControlCommand = TerminateCommand;
+/**
+ * The checkpoint handshake: write the notice file, send `signal`, wait up to
+ * `graceSeconds` for the acknowledgement file, then stop the container; the
+ * attempt ends `preempted`.
+ */
+export interface PreemptCommand {
+  type: 'preempt';
+  jobId: string;
+  attempt: number;
+  /** The job that needs the resources. */
+  by: string;
+  graceSeconds: number;
+  /** Default SIGUSR1. */
+  signal: string;
+}
+
+/** The job acknowledged its checkpoint through the API: the worker writes the acknowledgement file for it. */
+export interface CheckpointAckCommand {
+  type: 'checkpoint-ack';
+  jobId: string;
+  attempt: number;
+}
+
+/** The worker is being reclaimed (a spot interruption): every attempt gets the handshake, with `deadline` as the grace, and the worker drains. */
+export interface InterruptCommand {
+  type: 'interrupt';
+  /** ISO time the machine goes away. */
+  deadline: string;
+}
+
+/** Commands about one attempt; an InterruptCommand (the whole worker) travels on the same queue. */
+export type ControlCommand = TerminateCommand | PreemptCommand | CheckpointAckCommand;
 
 export interface WorkerChangedEvent {
   type: 'worker-changed';
@@ -133,6 +171,8 @@ export interface WorkerDescriptor {
   id: string;
   pool: string;
   hostname: string;
+  /** Where other nodes of a multi-node job reach the containers this worker runs (host network); absent from older workers. */
+  address?: string;
   vcpus: number;
   memoryMiB: number;
   gpus: GpuDevice[];

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { eventJobId, JobIds, QueueNames } from './names.js';
-import type { ControlCommand, DispatchPayload, WorkerEvent } from './payloads.js';
+import type { ControlCommand, DispatchPayload, InterruptCommand, WorkerEvent } from './payloads.js';
 
 // Completed dispatch entries stay a day so that re-adding an attempt after a
 // leader change is a no-op instead of a second run.
@@ -55,9 +55,18 @@ export class WorkerQueues extends QueueProducers {
     return job.remove().then(() => true, () => false);
   }
 
+  /** A spot interruption for the whole worker, on its control queue: once per deadline. */
+  async interrupt(workerId: string, command: InterruptCommand): Promise<void> {
+    await this.queue<InterruptCommand>(QueueNames.control(workerId)).add(command.type, command, {
+      jobId: `interrupt.${Date.parse(command.deadline)}`, removeOnComplete: true, removeOnFail: true,
+    });
+  }
+
   async command(workerId: string, command: ControlCommand): Promise<void> {
     await this.queue<ControlCommand>(QueueNames.control(workerId)).add(command.type, command, {
-      jobId: JobIds.terminate(command.jobId, command.attempt),
+      jobId: command.type === 'terminate' ? JobIds.terminate(command.jobId, command.attempt)
+        : command.type === 'preempt' ? JobIds.preempt(command.jobId, command.attempt)
+        : JobIds.checkpointAck(command.jobId, command.attempt),
       removeOnComplete: true,
       removeOnFail: true,
     });

@@ -54,15 +54,15 @@ export class JobDefinitionsService {
       `WITH locked AS (SELECT revision FROM job_definitions WHERE name = $1 FOR UPDATE)
        INSERT INTO job_definitions (name, revision, image, command, environment, vcpus, memory_mib, gpus,
                                     timeout_seconds, retry_attempts, retry_rules, parameters, tags, gpu_model, label_selector,
-                                    container, secret_environment)
-       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $10, $11, $12, $13, $15, $16 FROM locked
+                                    container, secret_environment, preemptible, preemption_grace_seconds)
+       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $10, $11, $12, $13, $15, $16, $17, $18 FROM locked
        RETURNING id`,
       [
         dto.name, dto.image, JSON.stringify(dto.command ?? []), JSON.stringify(dto.environment ?? {}),
         dto.resources.vcpus, dto.resources.memoryMiB, dto.resources.gpus ?? 0, dto.timeoutSeconds ?? null,
         dto.retryStrategy?.attempts ?? 1, JSON.stringify(dto.parameters ?? {}), JSON.stringify(dto.tags ?? {}),
         dto.resources.gpuModel ?? null, dto.labelSelector ?? null, JSON.stringify(retryRules(dto.retryStrategy)),
-        JSON.stringify(container), secrets,
+        JSON.stringify(container), secrets, dto.preemptible ?? false, dto.preemptionGraceSeconds ?? 30,
       ],
     ).catch((error: { code?: string }) => {
       // Two first registrations of a new name race on the unique key: the loser tries again.

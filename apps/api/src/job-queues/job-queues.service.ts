@@ -15,9 +15,9 @@ export class JobQueuesService {
 
   async create(dto: CreateJobQueueDto): Promise<JobQueueEntity> {
     const rows: JobQueueEntity[] = await this.db.query(
-      `INSERT INTO job_queues (name, priority, state, pools, scheduling_policy, prefer_spot_for_interruptible)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING name`,
-      [dto.name, dto.priority, dto.state ?? 'ENABLED', dto.pools ?? [], dto.schedulingPolicy ?? 'FIFO', dto.preferSpotForInterruptible ?? false],
+      `INSERT INTO job_queues (name, priority, state, pools, scheduling_policy, prefer_spot_for_interruptible, preempt_lower_priority)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING name`,
+      [dto.name, dto.priority, dto.state ?? 'ENABLED', dto.pools ?? [], dto.schedulingPolicy ?? 'FIFO', dto.preferSpotForInterruptible ?? false, dto.allowPreemption ?? false],
     );
     if (rows.length === 0) throw new ApiError('JOB_QUEUE_EXISTS', `job queue ${dto.name} already exists`);
     await this.catalog.changed();
@@ -52,6 +52,7 @@ export class JobQueuesService {
     if (dto.pools !== undefined) changes.pools = dto.pools;
     if (dto.schedulingPolicy !== undefined) changes.schedulingPolicy = dto.schedulingPolicy;
     if (dto.preferSpotForInterruptible !== undefined) changes.preferSpotForInterruptible = dto.preferSpotForInterruptible;
+    if (dto.allowPreemption !== undefined) changes.allowPreemption = dto.allowPreemption;
     if (Object.keys(changes).length > 0) {
       await this.repo().update({ name }, { ...changes, updatedAt: new Date() });
       await this.catalog.changed();

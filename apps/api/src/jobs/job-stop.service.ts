@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { JobCommand } from '#libs/core';
-import { applyCommands, type Applied } from '#libs/db';
+import { applyCommands, applyInTransaction, type Applied } from '#libs/db';
 import type { Logger } from '#libs/log';
 import { WorkerQueues } from '#libs/queue';
 import { ApiError } from '../common/api-error.js';
@@ -33,9 +33,10 @@ export class JobStopService {
   }
 
   private async stop(jobId: string, command: Extract<JobCommand, { type: 'cancel' | 'terminate' }>): Promise<StopJobResponse> {
-    const [job]: { array_size: number | null }[] = await this.db.query(`SELECT array_size FROM jobs WHERE id = $1`, [jobId]);
+    const [job]: { array_size: number | null; node_index: number | null }[] = await this.db.query(`SELECT array_size, node_index FROM jobs WHERE id = $1`, [jobId]);
     if (!job) throw new ApiError('JOB_NOT_FOUND', `job ${jobId} does not exist`);
     if (job.array_size !== null) return this.stopChildren(jobId, command);
+    if (job.node_index === 0) return this.stopNodes(jobId, command);
     const [applied] = await applyCommands(this.db, [{ jobId, command }]);
     const t = applied.transition;
     if (t.outcome === 'refused') throw new ApiError(t.code, `job ${jobId}: ${t.message}`);
@@ -55,6 +56,26 @@ export class JobStopService {
     const applied = await applyCommands(this.db, children.map((c) => ({ jobId: c.id, command })));
     const stopping = await this.carryOut(applied, parentId);
     return { jobId: parentId, status: (await this.status(parentId))!, ...(stopping ? { stopping } : {}) };
+  }
+
+  /**
+   * Cancel or terminate on a multi-node job applies to all its nodes at once,
+   * so that none is left waiting or running without the others. The main
+   * node's answer (e.g. cancel refused once it started) is the caller's.
+   */
+  private async stopNodes(mainId: string, command: Extract<JobCommand, { type: 'cancel' | 'terminate' }>): Promise<StopJobResponse> {
+    const nodes: { id: string }[] = await this.db.query(
+      `SELECT id FROM jobs WHERE (id = $1 OR parent_id = $1) AND status NOT IN ('SUCCEEDED', 'FAILED') ORDER BY node_index`, [mainId],
+    );
+    const applied = await this.db.transaction(async (tx) => {
+      const all = await applyInTransaction(tx, nodes.map((n) => ({ jobId: n.id, command })));
+      const main = all.find((a) => a.jobId === mainId);
+      // All or none: a cancel the main node refuses (it started) must not fail its other nodes.
+      if (main?.transition.outcome === 'refused') throw new ApiError(main.transition.code, `job ${mainId}: ${main.transition.message}`);
+      return all;
+    });
+    const stopping = await this.carryOut(applied, mainId);
+    return { jobId: mainId, status: (await this.status(mainId))!, ...(stopping ? { stopping } : {}) };
   }
 
   /**
@@ -93,6 +114,18 @@ export class JobStopService {
         this.logger.warn({ err, jobId: changed }, 'could not tell the scheduler; its sweep catches up'));
     }
     return stopping;
+  }
+
+  /** Acknowledges the running attempt's checkpoint for it: its worker writes the acknowledgement file. */
+  async checkpointAck(jobId: string): Promise<{ jobId: string; attempt: number }> {
+    const [row]: { status: string; attempt: number; worker_id: string | null }[] = await this.db.query(
+      `SELECT j.status, j.attempt_count AS attempt, a.worker_id FROM jobs j LEFT JOIN job_attempts a ON a.job_id = j.id AND a.attempt = j.attempt_count
+       WHERE j.id = $1`, [jobId],
+    );
+    if (!row) throw new ApiError('JOB_NOT_FOUND', `job ${jobId} does not exist`);
+    if (row.status !== 'RUNNING' || !row.worker_id) throw new ApiError('INVALID_TRANSITION', `job ${jobId} is ${row.status}: only a RUNNING job acknowledges a checkpoint`);
+    await this.channels.command(row.worker_id, { type: 'checkpoint-ack', jobId, attempt: row.attempt });
+    return { jobId, attempt: row.attempt };
   }
 
   private async status(jobId: string): Promise<string | undefined> {

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import {
-  ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiPayloadTooLargeResponse, ApiProduces, ApiTags, ApiTooManyRequestsResponse,
+  ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiPayloadTooLargeResponse, ApiProduces, ApiTags, ApiTooManyRequestsResponse, ApiAcceptedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ErrorResponse } from '../common/error.response.js';
@@ -78,6 +78,17 @@ export class JobsController {
   async terminate(@Param('id') id: string, @Body() dto: StopJobDto, @CurrentCaller() caller: Caller): Promise<StopJobResponse> {
     await this.access.job(caller, id, 'submit');
     return this.stopper.terminate(id, dto.reason);
+  }
+
+  @Post(':id/checkpoint-ack')
+  @RequireAccess('submit')
+  @HttpCode(202)
+  @ApiAcceptedResponse({ description: 'The running attempt\'s checkpoint is acknowledged: a preemption under way stops it now instead of after the grace (docs/preemption.md)' })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiConflictResponse({ type: ErrorResponse, description: 'INVALID_TRANSITION: the job is not RUNNING' })
+  async checkpointAck(@Param('id') id: string, @CurrentCaller() caller: Caller): Promise<{ jobId: string; attempt: number }> {
+    await this.access.job(caller, id, 'submit');
+    return this.stopper.checkpointAck(id);
   }
 
   @Get(':id/logs')

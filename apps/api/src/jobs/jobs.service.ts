@@ -30,6 +30,7 @@ import { errorBody } from '../common/api-exception.filter.js';
 import { CatalogCache } from '../infra/catalog-cache.js';
 import { ProjectAccess } from '../auth/project-access.js';
 import type { Caller } from '../auth/caller.js';
+import { insertNodeJobs, multiNodeSpec, type MultiNodeSpec } from './multi-node.js';
 
 /**
  * isIdle (libs/core) in SQL, over one job_attempts row: sampled, and its GPUs
@@ -203,20 +204,29 @@ export class JobsService {
 
   /** Everything a submit is checked for before it is written; 4xx naming the field otherwise. */
   private async prepare(dto: SubmitJobDto): Promise<PreparedSubmit> {
+    const nodes = multiNodeSpec(dto);
     const { queue, definition, job } = await this.resolve(dto, { enabledQueue: true });
+    if (nodes) {
+      // Per-node resources override the definition's and the submit's: each node asks for them.
+      const r = nodes.resources;
+      job.resources = {
+        vcpus: r.vcpus ?? job.resources.vcpus, memoryMiB: r.memoryMiB ?? job.resources.memoryMiB, gpus: r.gpus ?? job.resources.gpus,
+        gpuModel: r.gpuModel ?? job.resources.gpuModel,
+      };
+    }
     await this.checkContainerPolicy(queue, definition, job);
     const size = dto.array?.size;
     const secrets = this.sealedSecrets(dto, definition);
-    const bytes = this.checkSubmitBytes(dto, job, secrets, size ?? 1);
+    const bytes = this.checkSubmitBytes(dto, job, secrets, size ?? nodes?.count ?? 1);
     const deps = dependencyKinds(dto);
-    return { id: randomUUID(), dto, queue, definition, job, secrets, size, deps, bytes };
+    return { id: randomUUID(), dto, queue, definition, job, secrets, size, nodes, deps, bytes };
   }
 
   /** The reply to a written submit: its job, or the one its client token made before (as AWS Batch answers). */
   private async reply(p: PreparedSubmit, existing: SubmitJobResponse | null): Promise<SubmitJobResponse> {
     if (existing) return existing;
     apiMetrics.submits.inc({ queue: p.queue.name, project: p.dto.project ?? 'default' });
-    const estimatedMaxCost = await this.estimate(p.queue, p.job, p.dto.interruptible ?? false, p.size ?? 1);
+    const estimatedMaxCost = await this.estimate(p.queue, p.job, p.dto.interruptible ?? false, p.size ?? p.nodes?.count ?? 1);
     return { jobId: p.id, name: p.dto.name, ...(estimatedMaxCost && { estimatedMaxCost }) };
   }
 
@@ -266,19 +276,21 @@ export class JobsService {
       timeout_seconds: p.job.timeoutSeconds, max_attempts: p.job.maxAttempts, project: p.dto.project ?? 'default', tags: p.dto.tags ?? {},
       client_token: p.dto.clientToken ?? null, retry_rules: p.job.retryRules, interruptible: p.dto.interruptible ?? false,
       container: p.definition.container ?? {}, secret_environment: p.secrets,
+      preemptible: p.job.preemptible, preemption_grace_seconds: p.job.preemptionGraceSeconds,
     }));
     const inserted: { id: string }[] = await tx.query(
       `WITH job AS (
          INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                            vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
-                           retry_rules, interruptible, container, secret_environment)
+                           retry_rules, interruptible, container, secret_environment, preemptible, preemption_grace_seconds)
          SELECT r.id, r.name, r.queue, r.definition_id, 'RUNNABLE', 'Waiting for the scheduler', r.priority, r.image, r.command, r.environment,
                 r.vcpus, r.memory_mib, r.gpus, r.gpu_model, r.label_selector, r.timeout_seconds, r.max_attempts, r.project, r.tags, r.client_token,
-                r.retry_rules, r.interruptible, r.container, r.secret_environment
+                r.retry_rules, r.interruptible, r.container, r.secret_environment, r.preemptible, r.preemption_grace_seconds
          FROM jsonb_to_recordset($1::jsonb) AS r(
            id varchar, name varchar, queue varchar, definition_id bigint, priority integer, image text, command jsonb, environment jsonb,
            vcpus numeric, memory_mib integer, gpus integer, gpu_model text, label_selector text, timeout_seconds integer, max_attempts integer,
-           project varchar, tags jsonb, client_token varchar, retry_rules jsonb, interruptible boolean, container jsonb, secret_environment jsonb, n integer)
+           project varchar, tags jsonb, client_token varchar, retry_rules jsonb, interruptible boolean, container jsonb, secret_environment jsonb,
+           preemptible boolean, preemption_grace_seconds integer, n integer)
          ORDER BY r.n
          ON CONFLICT (client_token) DO NOTHING
          RETURNING id, created_at),
@@ -298,9 +310,9 @@ export class JobsService {
     return items.map((p) => (ids.has(p.id) ? null : byToken.get(p.dto.clientToken!)!));
   }
 
-  /** A job with dependencies or an array: its rows in the caller's transaction. Undefined when its client token was used before. */
+  /** A job with dependencies, an array or nodes: its rows in the caller's transaction. Undefined when its client token was used before. */
   private async writeWithDependencies(tx: EntityManager, p: PreparedSubmit): Promise<string | undefined> {
-    const { id, dto, queue, definition, job, secrets, size, deps } = p;
+    const { id, dto, queue, definition, job, secrets, size, nodes, deps } = p;
     const depsState = await this.startingState(tx, deps.plain);
     if (deps.nToN) await this.checkNToN(tx, deps.nToN, size!);
     // An array parent never runs: it waits PENDING while its children run, and finishes with them.
@@ -309,9 +321,11 @@ export class JobsService {
       `WITH job AS (
          INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                            vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
-                           retry_rules, array_size, interruptible, stopped_at, container, secret_environment)
+                           retry_rules, array_size, interruptible, stopped_at, container, secret_environment, node_count, node_index, topology_key,
+                           preemptible, preemption_grace_seconds)
          VALUES ($1, $2, $3, $4, $20::varchar, $21::text, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                 $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25)
+                 $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25, $26::int, CASE WHEN $26::int IS NOT NULL THEN 0 END, $27,
+                 $28, $29)
          ON CONFLICT (client_token) DO NOTHING
          RETURNING id, created_at),
        ${firstEvents('$20::varchar', '$21::text')}
@@ -322,10 +336,13 @@ export class JobsService {
         job.resources.gpus > 0 ? job.resources.gpuModel : null, job.labelSelector, job.timeoutSeconds, job.maxAttempts,
         dto.project ?? 'default', JSON.stringify(dto.tags ?? {}), dto.clientToken ?? null, JSON.stringify(job.retryRules),
         start.status, start.reason, size ?? null, dto.interruptible ?? false,
-        JSON.stringify(definition.container ?? {}), JSON.stringify(secrets),
+        JSON.stringify(definition.container ?? {}), JSON.stringify(secrets), nodes?.count ?? null, nodes?.topologyKey ?? null,
+        // A multi-node job is never preempted: its nodes are stopped and retried together, not one by one.
+        job.preemptible && !nodes, job.preemptionGraceSeconds,
       ],
     );
     if (inserted.length === 0) return undefined;
+    if (nodes) await insertNodeJobs(tx, id, nodes.count, deps.plain);
     if (deps.plain.length > 0) {
       await tx.query(`INSERT INTO job_dependencies (job_id, depends_on) SELECT $1, unnest($2::varchar[])`, [id, deps.plain]);
     }
@@ -468,6 +485,8 @@ export class JobsService {
       // A submit's retryStrategy replaces the definition's whole, rules included (as in AWS Batch).
       retryRules: dto.retryStrategy ? retryRules(dto.retryStrategy) : d.retryRules,
       priority: dto.priority ?? 0,
+      preemptible: dto.preemptible ?? d.preemptible,
+      preemptionGraceSeconds: dto.preemptionGraceSeconds ?? d.preemptionGraceSeconds,
     };
   }
 
@@ -523,8 +542,8 @@ export class JobsService {
     const [attempts, usage, childCosts, events, dependsOn, summary] = await Promise.all([
       this.db.getRepository(JobAttemptEntity).find({ where: { jobId: id }, order: { attempt: 'ASC' } }),
       this.db.getRepository(UsageEntity).find({ where: { jobId: id } }),
-      // An array job's cost is its children's.
-      row.array_size === null ? Promise.resolve([])
+      // An array job's cost is its children's; a multi-node job's adds its other nodes' to the main node's.
+      row.array_size === null && row.node_index !== 0 ? Promise.resolve([])
         : this.db.query(`SELECT currency, sum(cost)::text AS cost, bool_or(running) AS running FROM usage WHERE array_job_id = $1 GROUP BY currency`, [id]) as
           Promise<{ currency: string; cost: string; running: boolean }[]>,
       this.db.getRepository(JobEventEntity).find({ where: { jobId: id }, order: { id: 'ASC' } }),
@@ -532,6 +551,8 @@ export class JobsService {
       row.array_size === null ? Promise.resolve([])
         : this.db.query(`SELECT status, count(*)::int AS n FROM jobs WHERE parent_id = $1 GROUP BY status`, [id]) as Promise<{ status: string; n: number }[]>,
     ]);
+    const nodes: { id: string; node_index: number; status: string; status_reason: string | null }[] = row.node_index !== 0 ? []
+      : await this.db.query(`SELECT id, node_index, status, status_reason FROM jobs WHERE id = $1 OR parent_id = $1 ORDER BY node_index`, [id]);
     return {
       ...toSummary(row),
       definition: `${row.definition_name}:${row.definition_revision}`,
@@ -547,10 +568,19 @@ export class JobsService {
       dependsOn: dependsOn.map((d) => ({ jobId: d.depends_on })),
       arrayProperties: row.array_size !== null
         ? { size: row.array_size, statusSummary: Object.fromEntries(summary.map((r) => [r.status, r.n])) }
-        : row.parent_id !== null ? { parentId: row.parent_id, index: row.array_index } : null,
+        : row.parent_id !== null && row.node_index === null ? { parentId: row.parent_id, index: row.array_index } : null,
+      nodeProperties: row.node_index === 0
+        ? {
+          numNodes: row.node_count, mainNode: 0, topologyKey: row.topology_key,
+          nodes: nodes.map((n) => ({ nodeIndex: n.node_index, jobId: n.id, status: n.status, statusReason: n.status_reason })),
+        }
+        : row.node_index !== null ? { nodeIndex: row.node_index, mainJobId: row.parent_id } : null,
       project: row.project,
       tags: row.tags,
       interruptible: row.interruptible,
+      preemptible: row.preemptible,
+      preemptionGraceSeconds: row.preemption_grace_seconds,
+      preemptionCount: row.preemption_count,
       ...jobCost(row.status, [...usage, ...childCosts]),
       attempts: attempts.map((a) => ({
         attempt: a.attempt, status: a.status, workerId: a.workerId, pool: a.pool, gpuDevices: a.gpuDevices,
@@ -637,12 +667,14 @@ interface PreparedSubmit {
   job: MergedJob;
   secrets: Record<string, string>;
   size: number | undefined;
+  /** A multi-node (gang) job's nodes. */
+  nodes: MultiNodeSpec | undefined;
   deps: { plain: string[]; nToN?: string; sequential: boolean };
   /** Bytes of job rows it creates (SUBMIT_MAX_BYTES). */
   bytes: number;
 }
 
-/** No dependencies and no array: one row and two events, fit for a multi-row INSERT. */
+/** No dependencies, no array and no nodes: one row and two events, fit for a multi-row INSERT. */
 function isPlain(p: PreparedSubmit): boolean {
-  return p.deps.plain.length === 0 && p.deps.nToN === undefined && !p.deps.sequential && p.size === undefined;
+  return p.deps.plain.length === 0 && p.deps.nToN === undefined && !p.deps.sequential && p.size === undefined && p.nodes === undefined;
 }

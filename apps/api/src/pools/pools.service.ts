@@ -80,7 +80,7 @@ export class PoolsService {
     });
     const changes: Record<string, unknown> = {
       pids_limit: dto.pidsLimit, nofile_limit: dto.nofileLimit, log_max_bytes: dto.logMaxBytes, max_shm_mib: dto.maxShmMiB,
-      allow_root_user: dto.allowRootUser, require_readonly_root_fs: dto.requireReadonlyRootFs,
+      allow_root_user: dto.allowRootUser, require_readonly_root_fs: dto.requireReadonlyRootFs, allow_multi_node: dto.allowMultiNode,
       allowed_capabilities: dto.allowedCapabilities && JSON.stringify([...new Set(dto.allowedCapabilities)].sort()),
       allowed_host_paths: hostPaths && JSON.stringify([...new Set(hostPaths)].sort()),
       allowed_registries: dto.allowedRegistries === undefined ? undefined : dto.allowedRegistries === null ? null : JSON.stringify(dto.allowedRegistries.map((r) => r.toLowerCase())),

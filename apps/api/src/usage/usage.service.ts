@@ -66,10 +66,19 @@ export class UsageService {
       currency: r.currency.trim(), cost: r.cost, includesRunning: r.includes_running,
     });
 
+    const interrupted: { pool: string; attempts: number; gpu_hours: number }[] = await this.db.query(
+      `SELECT u.pool, count(*)::int AS attempts, round(sum(u.gpus::bigint * u.billed_seconds) / 3600.0, 6)::float8 AS gpu_hours
+       FROM usage u JOIN job_attempts a ON a.job_id = u.job_id AND a.attempt = u.attempt
+       WHERE a.status = 'INTERRUPTED' AND u.started_at >= $1 AND u.started_at < $2 AND ($3::text[] IS NULL OR u.project = ANY($3::text[]))
+       GROUP BY u.pool ORDER BY u.pool`,
+      [period.from, period.to, projects],
+    );
+
     return {
       from: period.from.toISOString(),
       to: period.to.toISOString(),
       groupBy: grouping.keys,
+      interruptedByPool: interrupted.map((r) => ({ pool: r.pool, attempts: r.attempts, gpuHours: r.gpu_hours })),
       rows: rows.filter((r) => !r.is_total).map((r) => ({ ...Object.fromEntries(grouping.keys.map((k, i) => [k, r[`g${i}`]])), ...figures(r) })),
       totals: rows.filter((r) => r.is_total).map(figures),
     };

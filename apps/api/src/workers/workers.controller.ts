@@ -1,6 +1,7 @@
-import { Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import { PageQuery } from '../common/page.js';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { InterruptWorkerDto } from './interrupt-worker.dto.js';
 import { ErrorResponse } from '../common/error.response.js';
 import { WorkerListView, WorkerView } from './worker.view.js';
 import { WorkersService } from './workers.service.js';
@@ -38,5 +39,19 @@ export class WorkersController {
   @ApiNotFoundResponse({ type: ErrorResponse })
   async drain(@Param('id') id: string): Promise<WorkerView> {
     return this.workers.drain(id);
+  }
+
+  @Post(':id/interrupt')
+  @RequireAccess('operate')
+  @HttpCode(200)
+  @ApiOkResponse({
+    type: WorkerView,
+    description: 'A spot interruption: every job on the worker gets the checkpoint handshake with the deadline as its grace, goes back to '
+      + 'the queue without using an attempt (SPOT_INTERRUPTION), and the worker drains (docs/preemption.md)',
+  })
+  @ApiBadRequestResponse({ type: ErrorResponse, description: 'deadline is not an ISO 8601 date-time, is in the past, or more than an hour away' })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async interrupt(@Param('id') id: string, @Body() dto: InterruptWorkerDto): Promise<WorkerView> {
+    return this.workers.interrupt(id, dto.deadline);
   }
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DEFAULT_PAGE_SIZE, decodeKeyCursor, toPage, type PageQuery } from '../common/page.js';
 import { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
-import { RedisKeys } from '#libs/queue';
+import { RedisKeys, WorkerQueues } from '#libs/queue';
 import { WorkerEntity } from '#libs/db';
 import { ApiError } from '../common/api-error.js';
 import { REDIS } from '../infra/tokens.js';
@@ -15,7 +15,11 @@ type Readable = string[] | null;
 
 @Injectable()
 export class WorkersService {
-  constructor(@Inject(DataSource) private readonly db: DataSource, @Inject(REDIS) private readonly redis: Redis) {}
+  constructor(
+    @Inject(DataSource) private readonly db: DataSource,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(WorkerQueues) private readonly channels: WorkerQueues,
+  ) {}
 
   /** One page by pool, then id. */
   async page(q: PageQuery, readable: Readable): Promise<{ rows: WorkerView[]; nextCursor: string | null }> {
@@ -41,6 +45,22 @@ export class WorkersService {
     await this.redis.sadd(RedisKeys.drainRequests, id);
     await this.db.query(`UPDATE workers SET state = 'DRAINING' WHERE id = $1 AND state = 'ACTIVE'`, [id]);
     return this.get(id);
+  }
+
+  /**
+   * A spot interruption told by the operator (or a cloud hook): the worker
+   * runs the checkpoint handshake for each of its jobs, ending at `deadline`,
+   * and drains. Its jobs go back to the queue without using an attempt.
+   */
+  async interrupt(id: string, deadline: string): Promise<WorkerView> {
+    const at = Date.parse(deadline);
+    const now = Date.now();
+    if (at < now - 1000) throw new ApiError('VALIDATION_FAILED', `deadline must not be in the past, got ${deadline}`);
+    if (at > now + 3600_000) throw new ApiError('VALIDATION_FAILED', `deadline must be at most an hour away, got ${deadline}`);
+    const worker = await this.get(id);
+    if (worker.state === 'LOST' || worker.state === 'LEFT') return worker;
+    await this.channels.interrupt(id, { type: 'interrupt', deadline: new Date(at).toISOString() });
+    return this.drain(id);
   }
 
   /**

@@ -30,7 +30,7 @@ import type { SchedulerSystem } from './scheduler-system.js';
 
 export type CoordinatorConfig = Pick<SchedulerConfig,
   'redisUrl' | 'intervalMs' | 'workerTimeoutMs' | 'fairShareHalfLifeSeconds' | 'fairShareWeights' | 'usageAccrualSeconds' |
-  'jobRetentionDays' | 'attemptGraceMs' | 'timeoutGraceSeconds' | 'terminateRepeatMs'> & Partial<Pick<SchedulerConfig, 'workerAuth' | 'secrets' | 'passStatsFile'>>;
+  'jobRetentionDays' | 'attemptGraceMs' | 'timeoutGraceSeconds' | 'terminateRepeatMs'> & Partial<Pick<SchedulerConfig, 'workerAuth' | 'secrets' | 'passStatsFile' | 'preemption'>>;
 
 /**
  * What the leader runs: the systems, one per concern, each on its own
@@ -74,7 +74,10 @@ export class SchedulerCoordinator {
     this.registry = new WorkerRegistry(db, redis, this.state, logger, config.workerAuth ?? 'off');
     this.dispatcher = new WorkerQueues(redis);
     this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
-    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence, config.workerAuth ?? 'off', config.secrets ?? null);
+    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence, config.workerAuth ?? 'off', config.secrets ?? null, async (workerId, jobId, attempt, reason) => {
+      // Not claimed yet: withdrawn, so it never starts; claimed: the worker stops its container.
+      if (!(await this.dispatcher.withdraw(workerId, jobId, attempt))) await this.dispatcher.command(workerId, { type: 'terminate', jobId, attempt, reason });
+    });
     const ender = new AttemptEnder(this.recorder);
     const liveness = new WorkerLivenessSystem(this.registry, config.workerTimeoutMs, startedAt, logger);
     const catalog = new QueueCatalogSystem(db);
@@ -93,7 +96,7 @@ export class SchedulerCoordinator {
       projects,
     ];
     this.placement = new PlacementSystem(
-      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger, fence, config.secrets ?? null, config.passStatsFile), catalog, projects, config, leaseValid, startedAt, logger,
+      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger, fence, config.secrets ?? null, config.preemption, config.passStatsFile), catalog, projects, config, leaseValid, startedAt, logger,
     );
     this.beside = [new RetentionSystem(db, config.jobRetentionDays, startedAt, logger)];
   }

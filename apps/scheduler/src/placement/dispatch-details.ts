@@ -8,6 +8,7 @@ interface DetailRow {
   pids_limit: number | null; nofile_limit: number | null; log_max_bytes: string | null; allowed_capabilities: string[] | null;
   max_shm_mib: number | null; allow_root_user: boolean | null; require_readonly_root_fs: boolean | null; allowed_registries: string[] | null;
   allowed_host_paths: string[] | null;
+  allow_multi_node: boolean | null;
 }
 
 function poolPolicy(r: DetailRow): PoolContainerPolicy {
@@ -17,6 +18,7 @@ function poolPolicy(r: DetailRow): PoolContainerPolicy {
     pidsLimit: r.pids_limit, nofileLimit: r.nofile_limit!, logMaxBytes: Number(r.log_max_bytes), allowedCapabilities: r.allowed_capabilities ?? [],
     maxShmMiB: r.max_shm_mib!, allowRootUser: r.allow_root_user!, requireReadonlyRootFs: r.require_readonly_root_fs!, allowedRegistries: r.allowed_registries,
     allowedHostPaths: r.allowed_host_paths ?? [],
+    allowMultiNode: r.allow_multi_node!,
   };
 }
 
@@ -37,7 +39,7 @@ export async function dispatchDetails(
   const rows: DetailRow[] = await db.query(
     `SELECT j.id, j.memory_mib, j.container, j.secret_environment, j.project, j.image, t.pool,
             p.pids_limit, p.nofile_limit, p.log_max_bytes, p.allowed_capabilities, p.max_shm_mib, p.allow_root_user,
-            p.require_readonly_root_fs, p.allowed_registries, p.allowed_host_paths
+            p.require_readonly_root_fs, p.allowed_registries, p.allowed_host_paths, p.allow_multi_node
      FROM unnest($1::varchar[], $2::varchar[]) AS t(job_id, pool)
      JOIN jobs j ON j.id = t.job_id
      LEFT JOIN pools p ON p.name = t.pool`,

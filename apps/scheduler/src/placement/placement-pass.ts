@@ -2,9 +2,10 @@ import { appendFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
 import {
-  poolsForJob, schedule, type CapacityType, type Placement, type ProjectLimits, type RunnableJob, type SchedulingPolicy,
+  gangEnvironment, gangPort, orderJobs, planPreemption, poolsForJob, schedule,
+  type CapacityType, type Placement, type PreemptionPolicy, type ProjectLimits, type RunnableJob, type SchedulingPolicy,
 } from '#libs/core';
-import { applyCommands, type Fence, type LifecycleCommand } from '#libs/db';
+import { applyCommands, applyInTransaction, type Applied, type Fence, type LifecycleCommand } from '#libs/db';
 import type { SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload, WorkerQueues } from '#libs/queue';
@@ -15,7 +16,19 @@ import type { WorkerRegistry } from '../workers/worker-registry.js';
 
 export interface QueueRow {
   name: string; priority: number; pools: string[]; scheduling_policy: 'FIFO' | 'FAIR_SHARE'; prefer_spot_for_interruptible: boolean;
+  /** Its waiting jobs may preempt lower-priority preemptible jobs. */
+  preempt_lower_priority?: boolean;
 }
+
+/** Preemption settings of the scheduler (docs/preemption.md). */
+export interface PreemptionSettings extends PreemptionPolicy {
+  /** Sent to the victim's container with the notice. */
+  signal: string;
+}
+
+const DEFAULT_PREEMPTION: PreemptionSettings = { minRuntimeSeconds: 300, maxPreemptionsPerJob: 3, signal: 'SIGUSR1' };
+// A pass starts at most this many preemptions: each frees capacity for one waiting job.
+const MAX_PREEMPTIONS_PER_PASS = 4;
 
 /** What a pass needs to know beyond the runnable jobs and the workers. */
 export interface PassContext {
@@ -25,13 +38,19 @@ export interface PassContext {
   /** Budgets and quotas by project, without the GPUs held (the pass counts those). */
   projects: ReadonlyMap<string, Omit<ProjectLimits, 'gpusHeld'>>;
   fairShare: SchedulingPolicy['fairShare'];
+  /** Pools that allow multi-node jobs; absent: none does. */
+  multiNodePools?: ReadonlySet<string>;
 }
 
 interface PlacedRow {
   id: string; name: string; queue: string; attempt_count: number; image: string; command: string[];
   environment: Record<string, string>; vcpus: string; memory_mib: number; timeout_seconds: number | null;
-  worker_id: string; project: string;
+  worker_id: string; project: string; multi_node: boolean; priority: number; preemptible: boolean; preemption_count: number;
+  preemption_grace_seconds: number;
 }
+
+/** A gang one of whose nodes could not be placed (it left RUNNABLE meanwhile): none of its nodes is. */
+class GangNotPlaced extends Error {}
 
 /**
  * One scheduling pass: the pure core decides, then every placement is
@@ -49,9 +68,16 @@ export class PlacementPass {
     private readonly fence: () => Fence | undefined = () => undefined,
     /** Opens secret environment values for the dispatch entry. */
     private readonly secrets: SecretBox | null = null,
+    private readonly preemption: PreemptionSettings = DEFAULT_PREEMPTION,
     /** Benchmarks: each pass's timings as a JSON line in this file (SCHEDULER_PASS_STATS_FILE). */
     private readonly statsFile?: string,
   ) {}
+
+  /** Preemptions under way: each waiting job's victims, until they have given their resources back. */
+  private readonly preempting = new Map<string, { workerId: string; victims: { jobId: string; attempt: number }[] }>();
+
+  /** The port each placed gang's main node listens on, by gang id: other gangs' main nodes on that worker avoid it. */
+  private readonly gangPorts = new Map<string, { workerId: string; port: number }>();
 
   async run(context: PassContext, now: number): Promise<number> {
     if (this.state.runnable.size === 0) return 0;
@@ -78,11 +104,20 @@ export class PlacementPass {
       }
       return pools;
     };
-    const jobs: RunnableJob[] = [...this.state.runnable.values()].map(({ interruptible, ...j }) => {
+    const multiNodePools = context.multiNodePools ?? new Set<string>();
+    // Gangs run only in pools whose policy allows their host-network containers; elsewhere they can never start.
+    const noGangPool = new Map<string, string>();
+    const jobs: RunnableJob[] = [...this.state.runnable.values()].flatMap(({ interruptible, ...j }) => {
       const queue = byName.get(j.queue);
-      return {
-        ...j, queuePriority: queue?.priority ?? 0, pools: queue ? poolsOf(queue, interruptible) : [], fairShare: queue?.scheduling_policy === 'FAIR_SHARE',
-      };
+      let pools = queue ? poolsOf(queue, interruptible) : [];
+      if (j.gang) {
+        pools = (pools.length ? pools : knownPools).filter((p) => multiNodePools.has(p));
+        if (pools.length === 0) {
+          noGangPool.set(j.id, `UNSCHEDULABLE: no pool of queue ${j.queue} allows multi-node jobs (allowMultiNode in a pool's container policy)`);
+          return [];
+        }
+      }
+      return [{ ...j, queuePriority: queue?.priority ?? 0, pools, fairShare: queue?.scheduling_policy === 'FAIR_SHARE' }];
     });
     const held = this.state.gpusHeldByProject();
     const projects = new Map([...context.projects].map(([name, p]) => [name, { ...p, gpusHeld: held.get(name) ?? 0 }]));
@@ -93,6 +128,8 @@ export class PlacementPass {
     const t1 = performance.now();
     const placed = await this.commit(placements, now);
     const t2 = performance.now();
+    for (const [id, reason] of noGangPool) waiting.set(id, reason);
+    await this.preempt(jobs, waiting, byName, now);
     await this.writeReasons(waiting);
     if (this.statsFile) {
       const ms = (x: number) => Math.round(x * 10) / 10;
@@ -102,6 +139,94 @@ export class PlacementPass {
       }) + '\n');
     }
     return placed;
+  }
+
+  /**
+   * The node environment of every gang placed in this pass, by job id: the
+   * main node's worker address and a port of the gang range on it.
+   */
+  private gangEnvironments(placements: Placement[]): Map<string, Record<string, string>> {
+    const out = new Map<string, Record<string, string>>();
+    for (const [gangId, held] of this.gangPorts) {
+      // Forget ports of gangs whose main node no longer holds anything.
+      if (!this.state.heldOn(held.workerId).some((h) => h.jobId === gangId)) this.gangPorts.delete(gangId);
+    }
+    const gangs = new Map<string, { index: number; size: number; placement: Placement }[]>();
+    for (const p of placements) {
+      const gang = this.state.runnable.get(p.jobId)?.gang;
+      if (!gang) continue;
+      gangs.set(gang.id, [...(gangs.get(gang.id) ?? []), { index: gang.index, size: gang.size, placement: p }]);
+    }
+    for (const [gangId, nodes] of gangs) {
+      const main = nodes.find((n) => n.index === 0)!;
+      const mainWorker = main.placement.workerId;
+      const inUse = new Set([...this.gangPorts.values()].filter((g) => g.workerId === mainWorker).map((g) => g.port));
+      const port = gangPort(gangId, inUse);
+      if (port === undefined) continue; // every port of the range is taken on that worker: the gang is not placed this pass
+      this.gangPorts.set(gangId, { workerId: mainWorker, port });
+      const address = this.registry.address(mainWorker) ?? '127.0.0.1';
+      for (const n of nodes) out.set(n.placement.jobId, gangEnvironment(n.index, n.size, address, port));
+    }
+    return out;
+  }
+
+  /**
+   * For waiting jobs of queues that may preempt, in queue order: the
+   * preemptible lower-priority attempts to stop so that the job fits (the
+   * core's planPreemption), each told through the lifecycle (an event on the
+   * victim's timeline says by whom) and its worker (the checkpoint
+   * handshake). The waiting job says which jobs it is preempting until they
+   * have ended; it then starts in the next pass, ahead of them by priority.
+   */
+  private async preempt(jobs: RunnableJob[], waiting: Map<string, string>, queues: Map<string, QueueRow>, now: number): Promise<void> {
+    for (const [jobId, p] of this.preempting) {
+      const left = p.victims.filter((v) => this.state.holds(p.workerId, ClusterState.attemptKey(v.jobId, v.attempt)));
+      if (left.length === 0 || !waiting.has(jobId)) this.preempting.delete(jobId);
+      else waiting.set(jobId, preemptingReason(left.map((v) => v.jobId), p.workerId));
+    }
+    const allowed = [...queues.values()].filter((q) => q.preempt_lower_priority).map((q) => q.name);
+    if (allowed.length === 0) return;
+    const underWay = new Set([...this.preempting.values()].flatMap((p) => p.victims.map((v) => v.jobId)));
+    let candidates = this.state.preemptionCandidates((queue) => queues.get(queue)?.priority ?? 0).filter((c) => !underWay.has(c.jobId));
+    if (candidates.length === 0) return;
+    const waitingJobs = orderJobs(jobs.filter((j) => allowed.includes(j.queue) && !j.gang && waiting.has(j.id) && !this.preempting.has(j.id)
+      && !/^(UNSCHEDULABLE|QUOTA|BUDGET)/.test(waiting.get(j.id)!)));
+    let started = 0;
+    for (const job of waitingJobs) {
+      if (started >= MAX_PREEMPTIONS_PER_PASS || candidates.length === 0) break;
+      const plan = planPreemption(job, this.registry.nodes(), candidates, now, this.preemption);
+      if (!plan) continue;
+      const victims = plan.victims.map((id) => candidates.find((c) => c.jobId === id)!);
+      const applied = await applyCommands(this.db, victims.map((v): LifecycleCommand => ({
+        jobId: v.jobId, command: { type: 'preempt', by: job.id, graceSeconds: v.graceSeconds },
+      })), this.fence());
+      const told = victims.filter((v) => applied.some((a) => a.jobId === v.jobId && a.transition.outcome === 'applied'));
+      if (told.length !== victims.length) continue; // one ended or is being terminated meanwhile: plan again next pass
+      for (const v of told) {
+        await this.dispatcher.command(v.workerId, { type: 'preempt', jobId: v.jobId, attempt: v.attempt, by: job.id, graceSeconds: v.graceSeconds, signal: this.preemption.signal })
+          .catch((err: Error) => this.logger.error({ err, jobId: v.jobId }, 'could not send the preemption notice'));
+      }
+      this.logger.info({ jobId: job.id, workerId: plan.workerId, victims: plan.victims }, 'preempting');
+      this.preempting.set(job.id, { workerId: plan.workerId, victims: told.map((v) => ({ jobId: v.jobId, attempt: v.attempt })) });
+      waiting.set(job.id, preemptingReason(plan.victims, plan.workerId));
+      candidates = candidates.filter((c) => !plan.victims.includes(c.jobId));
+      started++;
+    }
+  }
+
+  /** One gang's placements in a transaction of their own: all nodes become STARTING, or none. */
+  private async placeGang(commands: LifecycleCommand[]): Promise<Applied[]> {
+    try {
+      return await this.db.transaction(async (tx) => {
+        const applied = await applyInTransaction(tx, commands, this.fence());
+        if (applied.some((a) => a.transition.outcome !== 'applied')) throw new GangNotPlaced();
+        return applied;
+      });
+    } catch (err) {
+      if (!(err instanceof GangNotPlaced)) throw err;
+      this.logger.info({ jobId: commands[0].jobId }, 'a node of a multi-node job left RUNNABLE: none of its nodes is placed');
+      return [];
+    }
   }
 
   private async commit(placements: Placement[], now: number): Promise<number> {
@@ -114,16 +239,31 @@ export class PlacementPass {
       this.logger.error({ err }, 'reading container policies failed; dispatching with the default container policy');
       return new Map();
     });
-    const applied = await applyCommands(this.db, placements.map((p): LifecycleCommand => ({
-      jobId: p.jobId,
-      command: { type: 'place', workerId: p.workerId, gpuDevices: p.gpuDevices },
-      // Priced by its first GPU's model: the core keeps a job's GPUs on one model when it asks for one.
-      placement: { pool: this.registry.pool(p.workerId) ?? 'default', gpuModel: p.gpuDevices.length ? this.registry.gpuModel(p.workerId, p.gpuDevices[0]) ?? null : null },
-    })), this.fence());
+    const nodeEnvironments = this.gangEnvironments(placements);
+    const singles: LifecycleCommand[] = [];
+    const gangs = new Map<string, LifecycleCommand[]>();
+    for (const p of placements) {
+      const gang = this.state.runnable.get(p.jobId)?.gang;
+      const nodeEnvironment = nodeEnvironments.get(p.jobId);
+      if (gang && !nodeEnvironment) continue;
+      const command: LifecycleCommand = {
+        jobId: p.jobId,
+        command: { type: 'place', workerId: p.workerId, gpuDevices: p.gpuDevices, ...(nodeEnvironment ? { nodeEnvironment } : {}) },
+        // Priced by its first GPU's model: the core keeps a job's GPUs on one model when it asks for one.
+        placement: { pool: this.registry.pool(p.workerId) ?? 'default', gpuModel: p.gpuDevices.length ? this.registry.gpuModel(p.workerId, p.gpuDevices[0]) ?? null : null },
+      };
+      if (gang) gangs.set(gang.id, [...(gangs.get(gang.id) ?? []), command]);
+      else singles.push(command);
+    }
+    const applied = [
+      ...await applyCommands(this.db, singles, this.fence()),
+      ...(await Promise.all([...gangs.values()].map((commands) => this.placeGang(commands)))).flat(),
+    ];
     const placedIds = applied.filter((a) => a.transition.outcome === 'applied').map((a) => a.jobId);
     const rows: PlacedRow[] = placedIds.length === 0 ? [] : await this.db.query(
-      `SELECT j.id, j.name, j.queue, j.attempt_count, j.image, j.command, j.environment, j.vcpus, j.memory_mib, j.timeout_seconds, j.project,
-              a.worker_id
+      `SELECT j.id, j.name, j.queue, j.attempt_count, j.image, j.command, j.environment || COALESCE(a.node_environment, '{}') AS environment,
+              j.vcpus, j.memory_mib, j.timeout_seconds, j.project, a.worker_id, a.node_environment IS NOT NULL AS multi_node,
+              j.priority, j.preemptible, j.preemption_count, j.preemption_grace_seconds
        FROM jobs j JOIN job_attempts a ON a.job_id = j.id AND a.attempt = j.attempt_count WHERE j.id = ANY($1)`,
       [placedIds],
     );
@@ -139,11 +279,13 @@ export class PlacementPass {
       const vcpus = Number(r.vcpus);
       this.state.hold(r.worker_id, ClusterState.attemptKey(r.id, r.attempt_count), {
         jobId: r.id, project: r.project, vcpus, memoryMiB: r.memory_mib, gpuDevices, startedAt: now, timeoutSeconds: r.timeout_seconds,
+        job: { queue: r.queue, priority: r.priority, preemptible: r.preemptible, preemptions: r.preemption_count, graceSeconds: r.preemption_grace_seconds },
       });
       const payload: DispatchPayload = {
         jobId: r.id, jobName: r.name, queue: r.queue, attempt: r.attempt_count, image: r.image, command: r.command,
         environment: r.environment, resources: { vcpus, memoryMiB: r.memory_mib, gpus: gpuDevices.length },
-        gpuDevices, timeoutSeconds: r.timeout_seconds, ...details.get(r.id),
+        gpuDevices, timeoutSeconds: r.timeout_seconds, restartCount: r.preemption_count, ...details.get(r.id),
+        ...(r.multi_node ? { networkMode: 'host' as const } : {}),
       };
       byWorker.set(r.worker_id, [...(byWorker.get(r.worker_id) ?? []), payload]);
     }
@@ -174,4 +316,9 @@ export class PlacementPass {
     );
     ids.forEach((id, i) => this.state.reasons.set(id, reasons[i]));
   }
+}
+
+/** `PREEMPTING: jobs a, b on worker w (waiting for their checkpoints)` */
+function preemptingReason(victims: string[], workerId: string): string {
+  return `PREEMPTING: job${victims.length > 1 ? 's' : ''} ${victims.join(', ')} on worker ${workerId} (waiting for ${victims.length > 1 ? 'their checkpoints' : 'its checkpoint'})`;
 }

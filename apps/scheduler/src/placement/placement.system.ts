@@ -7,6 +7,8 @@ import type { QueueCatalogSystem } from './queue-catalog.system.js';
 
 // Fair-share usage moves slowly (half-lives of days): re-read it this often.
 const FAIR_SHARE_REFRESH_MS = 60_000;
+// Running jobs pass their minimum runtime as time goes by, with nothing else changing: a queue that may preempt is looked at this often.
+const PREEMPTION_RECHECK_MS = 2_000;
 
 /**
  * Runs the placement pass when something changed since the last one, with
@@ -16,6 +18,7 @@ const FAIR_SHARE_REFRESH_MS = 60_000;
 export class PlacementSystem {
   readonly name = 'placement';
   private readonly fairShareRefresh: Cadence;
+  private readonly preemptionRecheck: Cadence;
   private fairShare: SchedulingPolicy['fairShare'];
 
   constructor(
@@ -29,6 +32,7 @@ export class PlacementSystem {
     private readonly logger: Logger,
   ) {
     this.fairShareRefresh = new Cadence(FAIR_SHARE_REFRESH_MS, startedAt);
+    this.preemptionRecheck = new Cadence(PREEMPTION_RECHECK_MS, startedAt);
   }
 
   /** Places what it can; false when placement was owed but held back (to be tried on the next pass). */
@@ -37,6 +41,7 @@ export class PlacementSystem {
       this.fairShare = { usage: await this.projectUsage(), weights: this.config.fairShareWeights };
       changed = true;
     }
+    if (this.catalog.queues.some((q) => q.preempt_lower_priority) && this.preemptionRecheck.due(now)) changed = true;
     // Nothing new since the last pass: the same inputs would give the same placements (none) and reasons.
     if (!changed) return true;
     if (!this.leaseValid()) {
@@ -45,6 +50,7 @@ export class PlacementSystem {
     }
     const placed = await this.pass.run({
       queues: this.catalog.queues, capacityTypes: this.catalog.capacityTypes, projects: this.projects.limits, fairShare: this.fairShare,
+      multiNodePools: this.catalog.multiNodePools,
     }, now);
     if (placed > 0) this.logger.debug({ placed }, 'placed jobs');
     return true;

@@ -10,16 +10,19 @@ export class QueueCatalogSystem implements SchedulerSystem {
   private seen = '';
   queues: QueueRow[] = [];
   capacityTypes: ReadonlyMap<string, CapacityType> = new Map();
+  /** Pools whose admins allow multi-node jobs (host-network containers). */
+  multiNodePools: ReadonlySet<string> = new Set();
 
   constructor(private readonly db: DataSource) {}
 
   async run(): Promise<boolean> {
-    const [queues, pools]: [QueueRow[], { name: string; capacity_type: CapacityType }[]] = await Promise.all([
-      this.db.query(`SELECT name, priority, pools, scheduling_policy, prefer_spot_for_interruptible FROM job_queues`),
-      this.db.query(`SELECT name, capacity_type FROM pools`),
+    const [queues, pools]: [QueueRow[], { name: string; capacity_type: CapacityType; allow_multi_node: boolean }[]] = await Promise.all([
+      this.db.query(`SELECT name, priority, pools, scheduling_policy, prefer_spot_for_interruptible, preempt_lower_priority FROM job_queues`),
+      this.db.query(`SELECT name, capacity_type, allow_multi_node FROM pools`),
     ]);
     this.queues = queues;
     this.capacityTypes = new Map(pools.map((p) => [p.name, p.capacity_type]));
+    this.multiNodePools = new Set(pools.filter((p) => p.allow_multi_node).map((p) => p.name));
     const seen = JSON.stringify([queues, pools]);
     const changed = seen !== this.seen;
     this.seen = seen;

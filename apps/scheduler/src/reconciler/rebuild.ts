@@ -1,14 +1,16 @@
 import type { DataSource } from 'typeorm';
 import { parseGpuModel, parseLabelSelector, type LabelSelector } from '#libs/core';
 import type { DispatchPayload } from '#libs/queue';
-import { ClusterState, type RunnableEntry } from '../state/cluster-state.js';
+import { ClusterState, type HeldJob, type RunnableEntry } from '../state/cluster-state.js';
 
 export interface RunnableRow {
   id: string; queue: string; priority: number; created_at: Date; vcpus: string; memory_mib: number; gpus: number;
   gpu_model: string | null; label_selector: string | null; timeout_seconds: number | null; project: string; interruptible: boolean;
+  parent_id: string | null; node_count: number | null; node_index: number | null; topology_key: string | null;
 }
 
-export const RUNNABLE_COLUMNS = `id, queue, priority, created_at, vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, project, interruptible`;
+export const RUNNABLE_COLUMNS = `id, queue, priority, created_at, vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, project, interruptible,
+  parent_id, node_count, node_index, topology_key`;
 
 // The API validated both at submit; a row that still does not parse must wait, never run anywhere:
 // a selector on a label no worker can declare ('(' is not a label character) matches nothing.
@@ -27,6 +29,12 @@ export function toRunnable(r: RunnableRow): RunnableEntry {
     id: r.id, queue: r.queue, priority: r.priority, submittedAt: r.created_at.getTime(), project: r.project,
     resources: { vcpus: Number(r.vcpus), memoryMiB: r.memory_mib, gpus: r.gpus, gpuModel },
     labelSelector, timeoutSeconds: r.timeout_seconds, interruptible: r.interruptible,
+    ...(r.node_index !== null && r.node_count !== null ? {
+      gang: {
+        id: r.node_index === 0 ? r.id : r.parent_id!, index: r.node_index, size: r.node_count,
+        ...(r.topology_key ? { topologyKey: r.topology_key } : {}),
+      },
+    } : {}),
   };
 }
 
@@ -42,7 +50,7 @@ export async function rebuildFromPostgres(db: DataSource, state: ClusterState): 
   for (const a of active) {
     state.hold(a.workerId, ClusterState.attemptKey(a.jobId, a.attempt), {
       jobId: a.jobId, project: a.project, vcpus: a.resources.vcpus, memoryMiB: a.resources.memoryMiB, gpuDevices: a.gpuDevices,
-      startedAt: a.heldSince.getTime(), timeoutSeconds: a.timeoutSeconds,
+      startedAt: a.heldSince.getTime(), timeoutSeconds: a.timeoutSeconds, job: a.held,
     });
   }
   await loadRunnable(db, state);
@@ -58,27 +66,30 @@ export async function staleStartingAttempts(db: DataSource, minAgeSeconds: numbe
   return byWorker(await activeAttempts(db, minAgeSeconds));
 }
 
-type ActiveAttempt = DispatchPayload & { workerId: string; status: string; heldSince: Date; project: string };
+type ActiveAttempt = DispatchPayload & { workerId: string; status: string; heldSince: Date; project: string; held: HeldJob };
 
 async function activeAttempts(db: DataSource, startingOlderThanSeconds?: number): Promise<ActiveAttempt[]> {
-  const rows: (Omit<ActiveAttempt, 'resources'> & { vcpus: string; memoryMiB: number })[] = await db.query(
+  const rows: (Omit<ActiveAttempt, 'resources' | 'held'> & { vcpus: string; memoryMiB: number; multiNode: boolean; priority: number; preemptible: boolean; graceSeconds: number })[] = await db.query(
     `SELECT a.job_id AS "jobId", a.attempt, a.worker_id AS "workerId", a.status, a.gpu_devices AS "gpuDevices",
             a.vcpus, a.memory_mib AS "memoryMiB", COALESCE(a.started_at, a.created_at) AS "heldSince",
-            j.name AS "jobName", j.queue, j.image, j.command, j.environment, j.timeout_seconds AS "timeoutSeconds", j.project
+            j.name AS "jobName", j.queue, j.image, j.command, j.environment || COALESCE(a.node_environment, '{}') AS environment,
+            j.timeout_seconds AS "timeoutSeconds", j.project, a.node_environment IS NOT NULL AS "multiNode",
+            j.preemption_count AS "restartCount", j.priority, j.preemptible, j.preemption_grace_seconds AS "graceSeconds"
      FROM job_attempts a JOIN jobs j ON j.id = a.job_id
      WHERE ${startingOlderThanSeconds === undefined
        ? `a.status IN ('STARTING', 'RUNNING')`
        : `a.status = 'STARTING' AND a.created_at < now() - make_interval(secs => $1)`}`,
     startingOlderThanSeconds === undefined ? [] : [startingOlderThanSeconds],
   );
-  return rows.map(({ vcpus, memoryMiB, ...a }) => ({
-    ...a, resources: { vcpus: Number(vcpus), memoryMiB, gpus: a.gpuDevices.length },
+  return rows.map(({ vcpus, memoryMiB, multiNode, priority, preemptible, graceSeconds, ...a }) => ({
+    ...a, resources: { vcpus: Number(vcpus), memoryMiB, gpus: a.gpuDevices.length }, ...(multiNode ? { networkMode: 'host' as const } : {}),
+    held: { queue: a.queue, priority, preemptible, preemptions: a.restartCount ?? 0, graceSeconds },
   }));
 }
 
 function byWorker(attempts: ActiveAttempt[]): Map<string, DispatchPayload[]> {
   const out = new Map<string, DispatchPayload[]>();
-  for (const { workerId, status: _status, heldSince: _heldSince, project: _project, ...payload } of attempts) {
+  for (const { workerId, status: _status, heldSince: _heldSince, project: _project, held: _held, ...payload } of attempts) {
     out.set(workerId, [...(out.get(workerId) ?? []), payload]);
   }
   return out;

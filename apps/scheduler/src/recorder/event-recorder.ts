@@ -2,6 +2,7 @@ import { UnrecoverableError } from 'bullmq';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
+import { decidesGang } from '#libs/core';
 import { applyInTransaction, settleDependants, type Fence, type LifecycleCommand } from '#libs/db';
 import { verifyReport, type AttemptExitedEvent, type AttemptPullingEvent, type AttemptRunningEvent, type LogLine, type WorkerEvent } from '#libs/queue';
 import type { AttemptEnding } from '../lifecycle/attempt-ender.js';
@@ -28,6 +29,8 @@ export class EventRecorder {
     private readonly workerAuth: 'required' | 'off' = 'off',
     /** Opens signing keys stored sealed (GPUBATCH_SECRET_KEY); keys in clear need none. */
     private readonly secrets: SecretBox | null = null,
+    /** Stops an attempt's container on its worker (withdraws it when no worker claimed it): the other nodes of an ended gang. */
+    private readonly stopAttempt: (workerId: string, jobId: string, attempt: number, reason: string) => Promise<void> = async () => {},
   ) {}
 
   async record(event: WorkerEvent): Promise<void> {
@@ -141,6 +144,10 @@ export class EventRecorder {
    * or its dependants follow. An attempt that already ended is left as it is.
    */
   async endAttempt(e: AttemptEnding): Promise<void> {
+    const [node]: { node_index: number | null; main_id: string }[] = await this.db.query(
+      `SELECT node_index, COALESCE(parent_id, id) AS main_id FROM jobs WHERE id = $1 AND node_index IS NOT NULL`, [e.jobId],
+    );
+    if (node && decidesGang(node.node_index!, e.end)) return this.endGang(e, node.node_index!, node.main_id);
     const next = await this.db.transaction(async (tx) => {
       // A start never recorded (the container exited at once, or the report was lost) is recorded first, so the meter opens.
       const commands: LifecycleCommand[] = e.startedAt
@@ -154,7 +161,11 @@ export class EventRecorder {
         await observeFirstStart(tx, e.jobId, e.attempt, e.startedAt);
       }
       const ended = applied[applied.length - 1].transition;
-      if (ended.outcome !== 'applied') return undefined; // already recorded: a repeated or late report
+      if (ended.outcome !== 'applied') {
+        // A node of a multi-node job the main node's end stopped: its own report comes late, with its output.
+        if (node && e.logs?.length) await insertLogsOnce(tx, e.jobId, e.attempt, e.logs);
+        return undefined; // already recorded: a repeated or late report
+      }
       await this.bill(tx, e.jobId, e.attempt, e.stoppedAt);
       if (e.gpuUtilization) await recordGpuUtilization(tx, e.jobId, e.attempt, e.gpuUtilization);
       if (e.logs?.length) await insertLogs(tx, e.jobId, e.attempt, e.logs);
@@ -164,6 +175,64 @@ export class EventRecorder {
     this.state.release(e.workerId, ClusterState.attemptKey(e.jobId, e.attempt));
     if (next === 'RUNNABLE') await loadRunnable(this.db, this.state, [e.jobId]);
     if (next === 'SUCCEEDED' || next === 'FAILED') await this.settle([e.jobId]);
+    this.onChange();
+  }
+
+  /**
+   * One node's end decides its multi-node job's attempt (the main node's end,
+   * or any node's failure): every node moves in one transaction with the same
+   * verdict (all retry, or all finish). Nodes still running are billed until
+   * now, freed, and their containers stopped. A late report of a node stopped
+   * this way finds its attempt ended and only adds its output.
+   */
+  private async endGang(e: AttemptEnding, nodeIndex: number, mainId: string): Promise<void> {
+    const now = new Date();
+    const result = await this.db.transaction(async (tx) => {
+      const nodes: { id: string; attempt_count: number; worker_id: string | null; open: boolean }[] = await tx.query(
+        `SELECT j.id, j.attempt_count, a.worker_id, COALESCE(a.status IN ('STARTING', 'RUNNING'), false) AS open
+         FROM jobs j LEFT JOIN job_attempts a ON a.job_id = j.id AND a.attempt = j.attempt_count
+         WHERE (j.id = $1 OR j.parent_id = $1) AND j.node_index IS NOT NULL ORDER BY j.node_index`,
+        [mainId],
+      );
+      const commands: LifecycleCommand[] = e.startedAt
+        ? [{ jobId: e.jobId, containerId: e.containerId, command: { type: 'container-started', attempt: e.attempt, workerId: e.workerId, startedAt: e.startedAt } }]
+        : [];
+      for (const n of nodes) {
+        const own = n.id === e.jobId;
+        commands.push({
+          jobId: n.id, containerId: own ? e.containerId : undefined,
+          command: { type: 'gang-ended', attempt: e.attempt, decidedBy: { nodeIndex, end: e.end }, ownEnd: own ? e.end : null, stoppedAt: own ? e.stoppedAt : now },
+        });
+      }
+      const applied = await applyInTransaction(tx, commands, this.fence());
+      if (applied.some((a) => a.command.type === 'container-started' && a.transition.outcome === 'applied') && e.startedAt) {
+        await openUsage(tx, e.jobId, e.attempt, e.startedAt);
+      }
+      const ended = applied.filter((a) => a.command.type === 'gang-ended' && a.transition.outcome === 'applied');
+      for (const a of ended) {
+        const n = nodes.find((x) => x.id === a.jobId)!;
+        if (n.open || a.jobId === e.jobId) await this.bill(tx, a.jobId, e.attempt, a.jobId === e.jobId ? e.stoppedAt : now);
+      }
+      const own = ended.find((a) => a.jobId === e.jobId);
+      if (e.logs?.length) {
+        if (own) await insertLogs(tx, e.jobId, e.attempt, e.logs);
+        else await insertLogsOnce(tx, e.jobId, e.attempt, e.logs);
+      }
+      return { nodes, ended, to: own?.transition.outcome === 'applied' ? own.transition.to : undefined };
+    });
+    this.state.release(e.workerId, ClusterState.attemptKey(e.jobId, e.attempt));
+    if (result.ended.length === 0) return this.onChange(); // a repeated or late report
+    this.logger.info({ jobId: mainId, decidedBy: nodeIndex, status: result.to }, 'multi-node attempt ended on every node');
+    for (const n of result.nodes) {
+      if (!n.worker_id) continue;
+      this.state.release(n.worker_id, ClusterState.attemptKey(n.id, e.attempt));
+      if (n.id === e.jobId || !n.open) continue;
+      await this.stopAttempt(n.worker_id, n.id, e.attempt, `node ${nodeIndex} of the job ended`).catch((err: Error) =>
+        // The attempt is ended in Postgres: the worker's next heartbeat lists it, and reconciliation stops it.
+        this.logger.warn({ err, jobId: n.id, workerId: n.worker_id }, 'could not ask the worker to stop a node of an ended multi-node job'));
+    }
+    if (result.to === 'RUNNABLE') await loadRunnable(this.db, this.state, [mainId]);
+    if (result.to === 'SUCCEEDED' || result.to === 'FAILED') await this.settle(result.nodes.map((n) => n.id));
     this.onChange();
   }
 
@@ -199,6 +268,12 @@ async function insertLogs(tx: EntityManager, jobId: string, attempt: number, log
       // Postgres text cannot hold NUL bytes; a binary-spewing job must not lose its exit record.
       logs.map((l) => l.text.replaceAll('\u0000', ''))],
   );
+}
+
+/** The output of an attempt ended before its worker reported (a stopped node of a gang), unless it was recorded already. */
+async function insertLogsOnce(tx: EntityManager, jobId: string, attempt: number, logs: LogLine[]): Promise<void> {
+  const [{ has }] = await tx.query(`SELECT EXISTS (SELECT 1 FROM job_logs WHERE job_id = $1 AND attempt = $2) AS has`, [jobId, attempt]);
+  if (!has) await insertLogs(tx, jobId, attempt, logs);
 }
 
 /** A report that does not speak for its own attempt: failed at once, never recorded. */

@@ -1,11 +1,21 @@
-import { toMilliCpu, type RunnableJob, type RunningAttempt } from '#libs/core';
+import { toMilliCpu, type PreemptionCandidate, type RunnableJob, type RunningAttempt } from '#libs/core';
 import { attemptKey } from '#libs/queue';
 
 /** A runnable job as the leader keeps it in memory: everything but its queue's settings. */
 export type RunnableEntry = Omit<RunnableJob, 'queuePriority' | 'pools' | 'fairShare'> & { interruptible: boolean };
 
+/** What preemption needs to know of a holding attempt's job. */
+export interface HeldJob {
+  queue: string;
+  priority: number;
+  preemptible: boolean;
+  preemptions: number;
+  graceSeconds: number;
+}
+
 /** What one attempt holds on its worker, and until when it may run. */
 interface Held {
+  job?: HeldJob;
   jobId: string;
   attempt: number;
   project: string;
@@ -31,7 +41,7 @@ export class ClusterState {
   }
 
   /** `startedAt`: when it was placed by the scheduler's clock, or when it started as Postgres has it. */
-  hold(workerId: string, key: string, a: { jobId: string; project: string; vcpus: number; memoryMiB: number; gpuDevices: number[]; startedAt: number; timeoutSeconds: number | null }): void {
+  hold(workerId: string, key: string, a: { jobId: string; project: string; vcpus: number; memoryMiB: number; gpuDevices: number[]; startedAt: number; timeoutSeconds: number | null; job?: HeldJob }): void {
     let onWorker = this.held.get(workerId);
     if (!onWorker) this.held.set(workerId, (onWorker = new Map()));
     onWorker.set(key, { ...a, attempt: parseAttemptKey(key).attempt, milliCpu: toMilliCpu(a.vcpus) });
@@ -78,6 +88,22 @@ export class ClusterState {
       }
     }
     return byProject;
+  }
+
+  /** Attempts of preemptible jobs, with what preemption weighs (queue priority from `queuePriority`). */
+  preemptionCandidates(queuePriority: (queue: string) => number): (PreemptionCandidate & { attempt: number; graceSeconds: number })[] {
+    const out: (PreemptionCandidate & { attempt: number; graceSeconds: number })[] = [];
+    for (const [workerId, onWorker] of this.held) {
+      for (const h of onWorker.values()) {
+        if (!h.job?.preemptible) continue;
+        out.push({
+          jobId: h.jobId, attempt: h.attempt, workerId, queuePriority: queuePriority(h.job.queue), priority: h.job.priority, startedAt: h.startedAt,
+          vcpus: h.milliCpu / 1000, memoryMiB: h.memoryMiB, gpuIndices: h.gpuDevices, preemptible: true, preemptions: h.job.preemptions,
+          graceSeconds: h.job.graceSeconds,
+        });
+      }
+    }
+    return out;
   }
 
   /** Every attempt holding resources, for the core's reservation estimates. */

@@ -185,6 +185,12 @@ export class WorkerRegistry {
     }));
   }
 
+  /** Where other workers reach this one's host-network containers: its advertised address, else its host name. */
+  address(workerId: string): string | undefined {
+    const d = this.descriptors.get(workerId);
+    return d && (d.address ?? d.hostname);
+  }
+
   pool(workerId: string): string | undefined {
     return this.descriptors.get(workerId)?.pool;
   }
@@ -215,7 +221,8 @@ export function parseDescriptor(json: string): WorkerDescriptor | null {
     Number.isFinite(d.vcpus) && d.vcpus > 0 && d.vcpus < 1_000_000 && Number.isInteger(d.memoryMiB) && d.memoryMiB > 0 && d.memoryMiB <= 2_147_483_647 &&
     indices !== null && indices.every((i) => Number.isInteger(i) && i >= 0) && new Set(indices).size === indices.length &&
     (d.state === 'ACTIVE' || d.state === 'DRAINING') && Number.isFinite(d.heartbeatAt) &&
-    d.gpus.every((g) => typeof g.model === 'string' && g.model !== '') && validLabels(d.labels ?? {});
+    d.gpus.every((g) => typeof g.model === 'string' && g.model !== '') && validLabels(d.labels ?? {}) &&
+    (d.address === undefined || (typeof d.address === 'string' && /^[A-Za-z0-9.:-]{1,253}$/.test(d.address)));
   if (!valid) return null;
   // A malformed list is no list: the worker is judged by its heartbeats alone, never by attempts it did not list.
   if (d.attempts !== undefined && !(Array.isArray(d.attempts) && d.attempts.every((k) => typeof k === 'string'))) d.attempts = undefined;

@@ -12,7 +12,7 @@ export class CapacityError extends Error {
 
 /** What this worker declares when it joins the pool; throws CapacityError on nonsense. */
 export function declareCapacity(
-  config: Pick<WorkerConfig, 'workerId' | 'pool' | 'vcpus' | 'memoryMiB'> & Partial<Pick<WorkerConfig, 'labels'>>,
+  config: Pick<WorkerConfig, 'workerId' | 'pool' | 'vcpus' | 'memoryMiB'> & Partial<Pick<WorkerConfig, 'labels' | 'advertiseAddress'>>,
   gpus: GpuDevice[],
   now: number = Date.now(),
 ): WorkerDescriptor {
@@ -20,6 +20,7 @@ export function declareCapacity(
     id: config.workerId,
     pool: config.pool,
     hostname: hostname(),
+    ...(config.advertiseAddress ? { address: config.advertiseAddress } : {}),
     vcpus: config.vcpus,
     memoryMiB: config.memoryMiB,
     gpus: [...gpus].sort((a, b) => a.index - b.index),

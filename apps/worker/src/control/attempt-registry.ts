@@ -1,4 +1,5 @@
 import { attemptKey, JobIds, type TerminateCommand } from '#libs/queue';
+import { PreemptionRequest } from '../runner/job-data.js';
 
 export interface AttemptRegistryOptions {
   /** How long a terminate for an attempt not claimed here yet is kept. */
@@ -89,6 +90,25 @@ export class AttemptRegistry {
     this.pending.set(key, { reason: command.reason, expiresAt: this.now() + this.options.pendingTtlMs });
     while (this.pending.size > this.options.maxPending) this.pending.delete(this.pending.keys().next().value!);
     return 'remembered';
+  }
+
+  /** Starts the checkpoint handshake of a running attempt held here; false when it is not held or already stopping. */
+  preempt(command: { jobId: string; attempt: number; by: string; graceSeconds: number; signal: string }): boolean {
+    const controller = this.claimed.get(JobIds.dispatch(command.jobId, command.attempt))?.controller;
+    if (!controller || controller.signal.aborted) return false;
+    controller.abort(new PreemptionRequest(command.by, command.graceSeconds, command.signal));
+    return true;
+  }
+
+  /** A spot interruption: the checkpoint handshake for every attempt held here (none are claimed after it: the worker drains). */
+  interruptAll(graceSeconds: number, signal: string): number {
+    let n = 0;
+    for (const held of this.claimed.values()) {
+      if (held.controller.signal.aborted) continue;
+      held.controller.abort(new PreemptionRequest('SPOT_INTERRUPTION', graceSeconds, signal, 'interrupt'));
+      n++;
+    }
+    return n;
   }
 
   /** Attempts claimed and not yet released. */

@@ -4,6 +4,7 @@ import { imageRegistry, registryAllowed } from '#libs/config';
 import type { AttemptEnd } from '#libs/core';
 import type { Logger } from '#libs/log';
 import type { AttemptExitedEvent, AttemptPullingEvent, AttemptRunningEvent, DispatchPayload } from '#libs/queue';
+import { acknowledged, jobDir, PreemptionRequest, prepareJobDir, writeNotice } from './job-data.js';
 import { containerSpec } from './container-spec.js';
 import { dockerErrorMessage, dockerStatus } from './docker-error.js';
 import { hostPathRefusal } from './host-paths.js';
@@ -22,6 +23,8 @@ export interface RunnerOptions {
   pullTimeoutMs: number;
   /** Between SIGTERM and SIGKILL when the runner stops a container (timeout, terminate). */
   stopGraceSeconds: number;
+  /** Set: every container gets its job's directory here mounted at /gpubatch (checkpoints, preemption notice). */
+  jobDataDir?: string;
 }
 
 export interface RunHooks {
@@ -47,7 +50,7 @@ export interface AttemptRunner {
   run(payload: DispatchPayload, hooks: RunHooks): Promise<AttemptExitedEvent>;
 }
 
-type Exit = { stoppedAt: string; end: Extract<AttemptEnd, { kind: 'exited' | 'timeout' | 'terminated' }> };
+type Exit = { stoppedAt: string; end: Extract<AttemptEnd, { kind: 'exited' | 'timeout' | 'terminated' | 'preempted' | 'interrupted' }> };
 
 /** Which attempt a container runs, and its timeout. */
 type Identity = Pick<DispatchPayload, 'jobId' | 'attempt' | 'timeoutSeconds'>;
@@ -59,10 +62,12 @@ export interface FoundContainer extends Identity {
 }
 
 /** Why the runner stops a running container. */
-type StopCause = { kind: 'timeout'; timeoutSeconds: number } | { kind: 'terminated'; reason: string };
+type StopCause = { kind: 'timeout'; timeoutSeconds: number } | { kind: 'terminated'; reason: string }
+  | { kind: 'preempted'; by: string; acknowledged: boolean } | { kind: 'interrupted'; acknowledged: boolean };
 
 /** The `terminated` reason carried by an aborted signal. */
 export function terminateReason(signal: AbortSignal): string {
+  if (signal.reason instanceof PreemptionRequest) return `Preempted by job ${signal.reason.by}`;
   return typeof signal.reason === 'string' && signal.reason.trim() !== '' ? signal.reason : 'Terminated by the worker';
 }
 
@@ -172,6 +177,7 @@ export class ContainerRunner implements AttemptRunner {
     // Terminated before its container started: it never starts.
     const terminatedEarly = (containerId: string | null): AttemptExitedEvent => {
       log.info({ containerId }, 'attempt terminated before its container started');
+      if (signal!.reason instanceof PreemptionRequest) return ended(containerId, signal!.reason.end(false, null));
       return ended(containerId, { kind: 'terminated', reason: terminateReason(signal!), exitCode: null });
     };
     if (signal?.aborted) return terminatedEarly(null);
@@ -251,7 +257,8 @@ export class ContainerRunner implements AttemptRunner {
       // The exit report carries startedAt too, so the run goes on.
       log.error({ err: error }, 'reporting attempt-running failed');
     }
-    const exit = await this.waitForExit(container, { deadline, timeoutSeconds: identity.timeoutSeconds ?? 0, signal: hooks.signal }, log);
+    const dir = this.options.jobDataDir ? jobDir(this.options.jobDataDir, identity.jobId) : undefined;
+    const exit = await this.waitForExit(container, { deadline, timeoutSeconds: identity.timeoutSeconds ?? 0, signal: hooks.signal, jobDir: dir }, log);
     return this.exitedEvent(container, identity, startedAt, exit, log);
   }
 
@@ -346,7 +353,9 @@ export class ContainerRunner implements AttemptRunner {
   }
 
   private async create(payload: DispatchPayload): Promise<Docker.Container> {
-    const spec = containerSpec(payload, { workerId: this.options.workerId, networkMode: this.options.networkMode });
+    const dir = this.options.jobDataDir ? jobDir(this.options.jobDataDir, payload.jobId) : undefined;
+    if (dir) await prepareJobDir(dir);
+    const spec = containerSpec(payload, { workerId: this.options.workerId, networkMode: this.options.networkMode, ...(dir ? { jobDir: dir } : {}) });
     try {
       return await this.docker.createContainer(spec);
     } catch (error) {
@@ -365,14 +374,21 @@ export class ContainerRunner implements AttemptRunner {
    */
   private async waitForExit(
     container: Docker.Container,
-    when: { deadline: number | null; timeoutSeconds: number; signal: AbortSignal | undefined },
+    when: { deadline: number | null; timeoutSeconds: number; signal: AbortSignal | undefined; jobDir?: string },
     log: Logger,
   ): Promise<Exit> {
     const exited = container.wait({ condition: 'not-running' });
     const { deadline, signal } = when;
     let cancel = () => {};
     const stopRequested = new Promise<StopCause>((resolve) => {
-      const onAbort = () => resolve({ kind: 'terminated', reason: terminateReason(signal!) });
+      const onAbort = () => {
+        const reason: unknown = signal!.reason;
+        if (reason instanceof PreemptionRequest) {
+          void this.handshake(container, reason, when.jobDir, exited, log).then(resolve);
+          return;
+        }
+        resolve({ kind: 'terminated', reason: terminateReason(signal!) });
+      };
       const cancelAlarm = deadline === null ? () => {} : alarm(deadline, () => resolve({ kind: 'timeout', timeoutSeconds: when.timeoutSeconds }));
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
@@ -390,6 +406,11 @@ export class ContainerRunner implements AttemptRunner {
 
     if (cause === null) {
       const { State } = await container.inspect();
+      const preemption: unknown = signal?.aborted ? signal.reason : undefined;
+      if (preemption instanceof PreemptionRequest) {
+        // It checkpointed and exited by itself within its grace: a preemption it went along with.
+        return { stoppedAt: dockerTime(State.FinishedAt), end: preemption.end(true, State.ExitCode) };
+      }
       return { stoppedAt: dockerTime(State.FinishedAt), end: { kind: 'exited', exitCode: State.ExitCode, oomKilled: State.OOMKilled } };
     }
 
@@ -413,10 +434,33 @@ export class ContainerRunner implements AttemptRunner {
     }
     const stoppedAt = dockerTime(State.FinishedAt);
     // It exited by itself just before the stop request reached it: that exit is the result.
-    if (stop === 'not-running') {
+    if (stop === 'not-running' && cause.kind !== 'preempted' && cause.kind !== 'interrupted') {
       return { stoppedAt, end: { kind: 'exited', exitCode: State.ExitCode, oomKilled: State.OOMKilled } };
     }
     return { stoppedAt, end: { ...cause, exitCode: State.ExitCode } };
+  }
+
+  /**
+   * The checkpoint handshake: the notice file, the signal, then up to the
+   * grace for the acknowledgement file (or the container's own exit).
+   */
+  private async handshake(
+    container: Docker.Container, request: PreemptionRequest, dir: string | undefined, exited: Promise<unknown>, log: Logger,
+  ): Promise<StopCause> {
+    const deadline = Date.now() + request.graceSeconds * 1000;
+    if (dir) {
+      await writeNotice(dir, { by: request.by, graceSeconds: request.graceSeconds, deadline: new Date(deadline).toISOString() })
+        .catch((error: unknown) => log.warn({ err: error }, 'cannot write the preemption notice'));
+    }
+    await container.kill({ signal: request.signal }).catch((error: unknown) => log.warn({ err: error, signal: request.signal }, 'cannot signal the preempted container'));
+    log.info({ containerId: container.id, by: request.by, graceSeconds: request.graceSeconds }, 'preemption notice sent');
+    let gone = false;
+    exited.then(() => (gone = true), () => (gone = true));
+    while (!gone && Date.now() < deadline && !(dir && acknowledged(dir))) await new Promise((r) => setTimeout(r, 200));
+    const acked = dir !== undefined && acknowledged(dir);
+    log.info({ containerId: container.id, acknowledged: acked }, acked ? 'checkpoint acknowledged' : 'preemption grace over');
+    const { exitCode: _none, ...cause } = request.end(acked, null);
+    return cause;
   }
 
   /**

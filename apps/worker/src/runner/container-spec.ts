@@ -1,10 +1,13 @@
 import type { ContainerCreateOptions } from 'dockerode';
 import { defaultEffectivePolicy } from '#libs/config';
 import type { DispatchPayload } from '#libs/queue';
+import { CONTAINER_JOB_DIR, jobDirEnvironment } from './job-data.js';
 
 export interface ContainerSpecContext {
   workerId: string;
   networkMode: string;
+  /** The job's directory on this machine, mounted at /gpubatch (checkpoints, the preemption notice). */
+  jobDir?: string;
 }
 
 export const Labels = {
@@ -55,6 +58,8 @@ export function containerSpec(payload: DispatchPayload, context: ContainerSpecCo
     AWS_BATCH_JOB_ATTEMPT: String(payload.attempt),
     AWS_BATCH_JQ_NAME: payload.queue,
     ...(payload.environment.GPUBATCH_ARRAY_INDEX !== undefined ? { AWS_BATCH_JOB_ARRAY_INDEX: payload.environment.GPUBATCH_ARRAY_INDEX } : {}),
+    GPUBATCH_RESTART_COUNT: String(payload.restartCount ?? 0),
+    ...(context.jobDir ? jobDirEnvironment() : {}),
     // 'void' rather than unset: CUDA images set NVIDIA_VISIBLE_DEVICES=all, which
     // the nvidia runtime would honour and hand a CPU job every GPU on the host.
     NVIDIA_VISIBLE_DEVICES: gpu ? payload.gpuDevices.join(',') : 'void',
@@ -87,7 +92,8 @@ export function containerSpec(payload: DispatchPayload, context: ContainerSpecCo
       Memory: memoryBytes,
       // Equal to Memory: no swap beyond the limit, so the limit is what gets billed and enforced.
       MemorySwap: memoryBytes,
-      NetworkMode: context.networkMode,
+      NetworkMode: payload.networkMode === 'host' ? 'host' : context.networkMode,
+      ...(context.jobDir ? { Binds: [`${context.jobDir}:${CONTAINER_JOB_DIR}:rw`] } : {}),
       // Hardening (docs/containers-and-secrets.md): no capabilities but those the pool allows and the job asked for,
       // no privilege gain through setuid binaries, bounded processes, files and log. Never Privileged, never the
       // host's PID or IPC namespace, never devices but the GPUs below: job input cannot ask for them.

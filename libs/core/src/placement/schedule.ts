@@ -1,5 +1,6 @@
-import { modelMatches } from '../gpu-model.js';
 import { toMilliCpu } from '../resources.js';
+import { endsBefore, estimatedStart } from './estimates.js';
+import { fitGang, gangUnschedulable, gangWaitingReason, reserveGang } from './gang.js';
 import { chooseGpus } from './gpu-choice.js';
 import { orderJobs } from './order.js';
 import { budgetReason, explain, formatTime, priorityReason, quotaReason, waitingReason, type Explanation } from './reasons.js';
@@ -15,7 +16,9 @@ const DEFAULT_MAX_RESERVATIONS = 16;
  * GPUs chosen by chooseGpus. A job that fits nowhere reserves the worker
  * where it will fit soonest; later jobs use a reserved worker only if they
  * end before the reservation starts. A job whose project is at its GPU
- * quota or over its budget waits without holding anything up. Every job left
+ * quota or over its budget waits without holding anything up. A multi-node
+ * job (gang) is placed all at once, one node per worker of one pool, or
+ * waits holding reservations on the workers it will use. Every job left
  * waiting gets a reason.
  */
 export function schedule(input: ScheduleInput): ScheduleResult {
@@ -45,8 +48,79 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   let strictBlocker: RunnableJob | undefined;
   // Copied: placements in this pass add to what each project holds.
   const gpusHeld = new Map([...input.projects ?? []].map(([name, p]) => [name, p.gpusHeld]));
+  // The nodes of each multi-node job: a gang is decided once, when its first node comes up in the order.
+  const gangs = new Map<string, RunnableJob[]>();
+  for (const job of input.jobs) {
+    if (!job.gang) continue;
+    const nodes = gangs.get(job.gang.id);
+    if (nodes) nodes.push(job);
+    else gangs.set(job.gang.id, [job]);
+  }
+  const place = (job: RunnableJob, target: WorkerState, gpuDevices: number[]) => {
+    buckets.take(target, job, gpuDevices);
+    placements.push({ jobId: job.id, workerId: target.node.id, gpuDevices });
+    const attempt: RunningAttempt = {
+      jobId: job.id, workerId: target.node.id, startedAt: input.now, timeoutSeconds: job.timeoutSeconds ?? null,
+      vcpus: job.resources.vcpus, memoryMiB: job.resources.memoryMiB, gpuIndices: gpuDevices,
+    };
+    const list = running.get(target.node.id);
+    if (list) list.push(attempt);
+    else running.set(target.node.id, [attempt]);
+  };
 
   for (const job of orderJobs(input.jobs, input.policy?.fairShare)) {
+    if (job.gang) {
+      const nodes = gangs.get(job.gang.id);
+      if (!nodes) continue; // decided with its first node
+      gangs.delete(job.gang.id);
+      const ahead = aheadInQueue.get(job.queue) ?? 0;
+      const wait = (reason: string) => {
+        for (const n of nodes) waiting.set(n.id, reason);
+        aheadInQueue.set(job.queue, ahead + 1);
+      };
+      const size = job.gang.size;
+      const gpus = job.resources.gpus * size;
+      const limits = job.project === undefined ? undefined : input.projects?.get(job.project);
+      const limited = limits && projectLimitReason({ ...job, resources: { ...job.resources, gpus } }, limits, gpusHeld.get(job.project!) ?? 0);
+      if (limited) {
+        for (const n of nodes) waiting.set(n.id, limited);
+        continue;
+      }
+      if (nodes.length !== size) {
+        wait(`GANG: ${nodes.length} of ${size} nodes are runnable; waiting for the others`);
+        continue;
+      }
+      if (strictBlocker) {
+        wait(ahead > 0 ? priorityReason(ahead, job.queue) : `PRIORITY: waiting behind job ${strictBlocker.id} in queue ${strictBlocker.queue}`);
+        continue;
+      }
+      const never = gangUnschedulable(job, size, schedulable);
+      if (never) {
+        const anyNode = schedulable.some((w) => w.admits(job) && w.couldEverFit(job));
+        wait(anyNode ? never : explain(job, states, undefined).text);
+        continue;
+      }
+      const fit = fitGang(job, size, schedulable, input.now, job.gang.topologyKey);
+      if (fit) {
+        const ordered = [...nodes].sort((a, b) => a.gang!.index - b.gang!.index);
+        ordered.forEach((node, i) => place(node, fit.workers[i], chooseGpus(fit.workers[i].freeGpusFor(node), node.resources.gpus)));
+        if (limits) gpusHeld.set(job.project!, (gpusHeld.get(job.project!) ?? 0) + gpus);
+        continue;
+      }
+      if (mode === 'strict-fifo') strictBlocker = job;
+      const reservation = mode === 'backfill' && reservations.length < maxReservations ? reserveGang(job, size, schedulable, running, input.now) : undefined;
+      if (reservation) {
+        for (const w of reservation.workers) {
+          w.reservation = { jobId: job.id, startAt: reservation.startAt };
+          reservations.push({ jobId: job.id, workerId: w.node.id, startAt: reservation.startAt });
+        }
+        wait(gangWaitingReason(job, size, reservation.availableNow, reservation.pool, reservation.startAt));
+      } else {
+        const available = schedulable.filter((w) => w.admits(job) && w.fitsNow(job)).length;
+        wait(gangWaitingReason(job, size, available, undefined, undefined));
+      }
+      continue;
+    }
     const limits = job.project === undefined ? undefined : input.projects?.get(job.project);
     const limited = limits && projectLimitReason(job, limits, gpusHeld.get(job.project!) ?? 0);
     if (limited) {
@@ -65,17 +139,8 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     const failedAt = noFit.get(key);
     const target = failedAt !== undefined && timeout >= failedAt ? undefined : buckets.preferredFit(job, input.now);
     if (target) {
-      const gpuDevices = chooseGpus(target.freeGpusFor(job), job.resources.gpus);
-      buckets.take(target, job, gpuDevices);
-      placements.push({ jobId: job.id, workerId: target.node.id, gpuDevices });
+      place(job, target, chooseGpus(target.freeGpusFor(job), job.resources.gpus));
       if (limits) gpusHeld.set(job.project!, (gpusHeld.get(job.project!) ?? 0) + job.resources.gpus);
-      const attempt: RunningAttempt = {
-        jobId: job.id, workerId: target.node.id, startedAt: input.now, timeoutSeconds: job.timeoutSeconds ?? null,
-        vcpus: job.resources.vcpus, memoryMiB: job.resources.memoryMiB, gpuIndices: gpuDevices,
-      };
-      const list = running.get(target.node.id);
-      if (list) list.push(attempt);
-      else running.set(target.node.id, [attempt]);
       continue;
     }
     noFit.set(key, Math.min(timeout, noFit.get(key) ?? Infinity));
@@ -149,25 +214,6 @@ function reserve(job: RunnableJob, workers: WorkerState[], running: Map<string, 
   return best;
 }
 
-function estimatedStart(job: RunnableJob, w: WorkerState, attempts: RunningAttempt[], now: number): number | undefined {
-  const r = job.resources;
-  const matching = new Set(w.node.capacity.gpus.filter((g) => modelMatches(r.gpuModel, g.model)).map((g) => g.index));
-  let gpus = w.free.filter((g) => matching.has(g.index)).length;
-  let milliCpu = w.milliCpu;
-  let memoryMiB = w.memoryMiB;
-  const ends = attempts
-    .map((a) => ({ a, end: a.timeoutSeconds === null ? Infinity : Math.max(now, a.startedAt + a.timeoutSeconds * 1000) }))
-    .sort((x, y) => x.end - y.end);
-  for (const { a, end } of ends) {
-    if (end === Infinity) return undefined;
-    milliCpu += toMilliCpu(a.vcpus);
-    memoryMiB += a.memoryMiB;
-    gpus += a.gpuIndices.filter((i) => matching.has(i)).length;
-    if (milliCpu >= toMilliCpu(r.vcpus) && memoryMiB >= r.memoryMiB && gpus >= r.gpus) return end;
-  }
-  return undefined;
-}
-
 /** Schedulable workers bucketed by free GPU count, for best fit without scanning every worker. */
 class GpuBuckets {
   private readonly buckets: Set<WorkerState>[] = [];
@@ -210,7 +256,3 @@ class GpuBuckets {
   }
 }
 
-/** EASY backfill: a job may use a reserved worker only if its timeout ends before the reservation starts. */
-function endsBefore(job: RunnableJob, now: number, startAt: number): boolean {
-  return job.timeoutSeconds !== null && job.timeoutSeconds !== undefined && now + job.timeoutSeconds * 1000 <= startAt;
-}

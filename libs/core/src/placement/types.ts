@@ -48,6 +48,20 @@ export interface RunnableJob {
   project?: string;
   /** True when its queue orders by fair share instead of FIFO. */
   fairShare?: boolean;
+  /** Set on every node of a multi-node job: the nodes are placed all at once or not at all. */
+  gang?: GangMembership;
+}
+
+/** One node of a multi-node (gang) job. Every node of a gang asks for the same resources. */
+export interface GangMembership {
+  /** The gang's id: its main node's job id. */
+  id: string;
+  /** 0 is the main node. */
+  index: number;
+  /** How many nodes the gang has (2..64). */
+  size: number;
+  /** A worker label (`rack`, `switch`): workers sharing its value are preferred for one gang. */
+  topologyKey?: string;
 }
 
 /** An attempt holding resources now; its timeout lets the core estimate when they free up. */

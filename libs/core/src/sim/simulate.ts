@@ -89,6 +89,8 @@ class NodeState {
 
 interface Live {
   job: SimJob;
+  /** A node of a multi-node job: its main node's entry records the job once, with all its GPUs. */
+  gang?: { main: SimJob; index: number; size: number };
   runnable: RunnableJob;
   timeoutSeconds: number | null;
   node?: NodeState;
@@ -119,25 +121,44 @@ export function simulate(nodes: readonly SimNode[], jobs: readonly SimJob[], opt
   const unplaceable: UnplaceableJob[] = [];
   const arrivals: Live[] = [];
   const live = new Map<string, Live>();
-  for (const job of jobs) {
-    if (live.has(job.id)) throw new SimulationError(`job id ${job.id} given twice`);
-    const reason = unplaceableReason(job, nodes);
-    if (reason) {
-      unplaceable.push({ id: job.id, reason });
-      continue;
-    }
+  const nodeGpus = Math.max(0, ...nodes.map((n) => n.gpus));
+  let gangJobs = 0;
+  const admit = (job: SimJob, gang?: Live['gang']) => {
     const timeoutSeconds = job.timeoutSeconds === undefined ? job.durationSeconds : job.timeoutSeconds;
     const gpuModel = normalizeModels(job.gpuModel);
     const entry: Live = {
       job,
       timeoutSeconds,
+      ...(gang ? { gang } : {}),
       runnable: {
         id: job.id, queue: SIM_QUEUE, queuePriority: 0, priority: 0, submittedAt: job.submitMs, pools: [], timeoutSeconds,
         resources: { vcpus: job.vcpus, memoryMiB: job.memoryMiB, gpus: job.gpus, ...(gpuModel ? { gpuModel } : {}) },
+        ...(gang ? { gang: { id: gang.main.id, index: gang.index, size: gang.size } } : {}),
       },
     };
+    if (live.has(job.id)) throw new SimulationError(`job id ${job.id} given twice`);
     live.set(job.id, entry);
     arrivals.push(entry);
+  };
+  for (const job of jobs) {
+    if (live.has(job.id)) throw new SimulationError(`job id ${job.id} given twice`);
+    const reason = unplaceableReason(job, nodes);
+    if (reason === 'gpus' && options.gangs && nodeGpus > 0 && job.gpus > nodeGpus) {
+      // Whole nodes: each node of the job takes a full node's GPUs, with vCPUs and memory in proportion.
+      const size = Math.ceil(job.gpus / nodeGpus);
+      const share = nodeGpus / job.gpus;
+      const node: Omit<SimJob, 'id'> = { ...job, gpus: nodeGpus, vcpus: Math.ceil(job.vcpus * share * 1000) / 1000, memoryMiB: Math.ceil(job.memoryMiB * share) };
+      if (size <= nodes.length && !unplaceableReason({ ...node, id: job.id }, nodes)) {
+        for (let index = 0; index < size; index++) admit({ ...node, id: index === 0 ? job.id : `${job.id}#node${index}` }, { main: job, index, size });
+        gangJobs++;
+        continue;
+      }
+    }
+    if (reason) {
+      unplaceable.push({ id: job.id, reason });
+      continue;
+    }
+    admit(job);
   }
   arrivals.sort((a, b) => a.job.submitMs - b.job.submitMs);
 
@@ -155,7 +176,12 @@ export function simulate(nodes: readonly SimNode[], jobs: readonly SimJob[], opt
       const done = completions.pop()!;
       done.node!.release(done.job, done.devices!);
       running.delete(done.job.id);
-      records.push({ id: done.job.id, nodeId: done.node!.node.id, gpus: done.job.gpus, submitMs: done.job.submitMs, startMs: done.startMs!, finishMs: done.finishMs! });
+      // A multi-node job is one job: its main node records it, with all its GPUs.
+      if (done.gang && done.gang.index > 0) continue;
+      records.push({
+        id: done.job.id, nodeId: done.node!.node.id, gpus: done.gang ? done.job.gpus * done.gang.size : done.job.gpus,
+        submitMs: done.job.submitMs, startMs: done.startMs!, finishMs: done.finishMs!,
+      });
     }
     while (next < arrivals.length && arrivals[next].job.submitMs <= now) waiting.push(arrivals[next++]);
     if (waiting.length === 0) continue;
@@ -180,6 +206,18 @@ export function simulate(nodes: readonly SimNode[], jobs: readonly SimJob[], opt
     if (result.placements.length > 0) {
       const placed = new Set<string>();
       for (const p of result.placements) start(p, now, placed);
+      // All or nothing: a gang with a node placed has every node placed, each on its own node.
+      const gangNodes = new Map<string, Set<string>>();
+      for (const w of waiting) {
+        if (!w.gang || !placed.has(w.job.id)) continue;
+        const onNodes = gangNodes.get(w.gang.main.id) ?? new Set<string>();
+        onNodes.add(w.node!.node.id);
+        gangNodes.set(w.gang.main.id, onNodes);
+      }
+      for (const [id, onNodes] of gangNodes) {
+        const size = live.get(id)!.gang!.size;
+        if (onNodes.size !== size) throw new SimulationError(`multi-node job ${id} placed on ${onNodes.size} distinct nodes of ${size}`);
+      }
       waiting = waiting.filter((w) => !placed.has(w.job.id));
     }
     if (options.onProgress && calls.scheduleCalls % progressEvery === 0) {
@@ -188,7 +226,8 @@ export function simulate(nodes: readonly SimNode[], jobs: readonly SimJob[], opt
   }
   if (waiting.length > 0) throw new SimulationError(`${waiting.length} jobs never started, e.g. ${waiting[0].job.id}`);
 
-  return { metrics: computeMetrics(records, clusterGpus, unplaceable.length, calls), records, unplaceable };
+  const metrics = computeMetrics(records, clusterGpus, unplaceable.length, calls);
+  return { metrics: options.gangs ? { ...metrics, gangJobs } : metrics, records, unplaceable };
 
   function start(p: Placement, now: number, placed: Set<string>): void {
     const entry = live.get(p.jobId);

@@ -42,6 +42,13 @@ export interface SimOptions {
   clock?: () => number;
   /** Same, summed into `scheduleWallMs` (e.g. performance.now). */
   wallClock?: () => number;
+  /**
+   * Run jobs wider than the largest node as multi-node (gang) jobs on whole
+   * nodes: ceil(gpus / node GPUs) nodes of a full node's GPUs each, vCPUs and
+   * memory in proportion, placed all at once by the core. Off: such jobs are
+   * reported unplaceable.
+   */
+  gangs?: boolean;
   /** Called every `progressEvery` schedule() calls (default 10,000). */
   onProgress?: (p: SimProgress) => void;
   progressEvery?: number;
@@ -76,8 +83,10 @@ export interface UnplaceableJob {
 }
 
 export interface SimMetrics {
-  /** Jobs fed to the scheduler (all of them ran to completion). */
+  /** Jobs fed to the scheduler (all of them ran to completion); a multi-node job counts once. */
   jobs: number;
+  /** Of those, multi-node jobs (with `gangs`). */
+  gangJobs?: number;
   /** Jobs no single node could ever run; not fed to the scheduler. */
   unplaceableJobs: number;
   avgQueueingDelaySeconds: number;

@@ -23,6 +23,8 @@ export class JobDefinitionEntity {
   @Column({ name: 'label_selector', type: 'text', nullable: true }) labelSelector!: string | null;
   @Column({ name: 'timeout_seconds', type: 'integer', nullable: true }) timeoutSeconds!: number | null;
   @Column({ name: 'retry_attempts' }) retryAttempts!: number;
+  @Column() preemptible!: boolean;
+  @Column({ name: 'preemption_grace_seconds' }) preemptionGraceSeconds!: number;
   @Column({ name: 'retry_rules', type: 'jsonb' }) retryRules!: ExitRule[];
   @Column({ type: 'jsonb' }) parameters!: Record<string, string>;
   @Column({ type: 'jsonb' }) tags!: Record<string, string>;

@@ -8,6 +8,7 @@ export class JobQueueEntity {
   @Column({ type: 'text', array: true }) pools!: string[];
   @Column({ name: 'scheduling_policy', type: 'varchar' }) schedulingPolicy!: 'FIFO' | 'FAIR_SHARE';
   @Column({ name: 'prefer_spot_for_interruptible' }) preferSpotForInterruptible!: boolean;
+  @Column({ name: 'preempt_lower_priority' }) allowPreemption!: boolean;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }

@@ -20,6 +20,7 @@ export class PoolEntity {
   @Column({ name: 'max_shm_mib' }) maxShmMiB!: number;
   @Column({ name: 'allow_root_user' }) allowRootUser!: boolean;
   @Column({ name: 'require_readonly_root_fs' }) requireReadonlyRootFs!: boolean;
+  @Column({ name: 'allow_multi_node' }) allowMultiNode!: boolean;
   @Column({ name: 'allowed_registries', type: 'jsonb', nullable: true }) allowedRegistries!: string[] | null;
   @Column({ name: 'allowed_host_paths', type: 'jsonb' }) allowedHostPaths!: string[];
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;

@@ -21,6 +21,8 @@ export class JobDefinitionView {
   @ApiPropertyOptional({ type: Number, nullable: true }) timeoutSeconds!: number | null;
   @ApiProperty({ example: { attempts: 2, evaluateOnExit: [{ onExitCode: '3', action: 'EXIT' }] } })
   retryStrategy!: { attempts: number; evaluateOnExit: ExitRule[] };
+  @ApiProperty() preemptible!: boolean;
+  @ApiProperty() preemptionGraceSeconds!: number;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) parameters!: Record<string, string>;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
   @ApiProperty() createdAt!: string;
@@ -39,6 +41,7 @@ export class JobDefinitionView {
       labelSelector: d.labelSelector,
       timeoutSeconds: d.timeoutSeconds,
       retryStrategy: { attempts: d.retryAttempts, evaluateOnExit: d.retryRules },
+      preemptible: d.preemptible, preemptionGraceSeconds: d.preemptionGraceSeconds,
       parameters: d.parameters,
       tags: d.tags,
       createdAt: d.createdAt.toISOString(),

@@ -117,6 +117,18 @@ export class RegisterJobDefinitionDto {
   @IsLabelSelector()
   labelSelector?: string;
 
+  @ApiPropertyOptional({ default: false, description: 'A queue allowed to preempt may stop it (after the checkpoint handshake) for a higher-priority job; it then goes back to the queue without using an attempt' })
+  @IsOptional()
+  @IsBoolean({ message: 'preemptible must be true or false' })
+  preemptible?: boolean;
+
+  @ApiPropertyOptional({ default: 30, minimum: 0, maximum: 3600, description: 'Seconds a preempted job gets to checkpoint and acknowledge before it is stopped' })
+  @IsOptional()
+  @IsInt({ message: 'preemptionGraceSeconds must be an integer' })
+  @Min(0)
+  @Max(3600)
+  preemptionGraceSeconds?: number;
+
   @ApiPropertyOptional({ description: 'Per-attempt limit in seconds' })
   @IsOptional()
   @IsInt()

@@ -42,6 +42,11 @@ export class CreateJobQueueDto {
   @IsOptional()
   @IsBoolean({ message: 'preferSpotForInterruptible must be true or false' })
   preferSpotForInterruptible?: boolean;
+
+  @ApiPropertyOptional({ default: false, description: 'Its waiting jobs may preempt preemptible jobs of lower priority (docs/preemption.md)' })
+  @IsOptional()
+  @IsBoolean({ message: 'allowPreemption must be true or false' })
+  allowPreemption?: boolean;
 }
 
 /** PATCH body: any field but the name, with the same rules. */
@@ -54,13 +59,14 @@ export class JobQueueView {
   @ApiProperty({ type: [String] }) pools!: string[];
   @ApiProperty({ enum: SCHEDULING_POLICIES }) schedulingPolicy!: string;
   @ApiProperty() preferSpotForInterruptible!: boolean;
+  @ApiProperty() allowPreemption!: boolean;
   @ApiProperty() createdAt!: string;
   @ApiProperty() updatedAt!: string;
 
   static of(q: JobQueueEntity): JobQueueView {
     return {
       name: q.name, priority: q.priority, state: q.state, pools: q.pools, schedulingPolicy: q.schedulingPolicy,
-      preferSpotForInterruptible: q.preferSpotForInterruptible, createdAt: q.createdAt.toISOString(), updatedAt: q.updatedAt.toISOString(),
+      preferSpotForInterruptible: q.preferSpotForInterruptible, allowPreemption: q.allowPreemption, createdAt: q.createdAt.toISOString(), updatedAt: q.updatedAt.toISOString(),
     };
   }
 }

@@ -110,6 +110,17 @@ export class JobDetailView extends JobSummaryView {
   arrayProperties!: { size: number; statusSummary: Record<string, number> } | { parentId: string; index: number } | null;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
   @ApiProperty() interruptible!: boolean;
+  @ApiProperty() preemptible!: boolean;
+  @ApiProperty() preemptionGraceSeconds!: number;
+  @ApiProperty({ description: 'How often it was preempted: what its next attempt sees as GPUBATCH_RESTART_COUNT' }) preemptionCount!: number;
+  @ApiPropertyOptional({
+    nullable: true,
+    description: 'Multi-node jobs. On the main node (the job): numNodes, topologyKey and every node with its job id and status. On another node: its index and the main node\'s job id.',
+  })
+  nodeProperties!:
+    | { numNodes: number; mainNode: 0; topologyKey: string | null; nodes: { nodeIndex: number; jobId: string; status: string; statusReason: string | null }[] }
+    | { nodeIndex: number; mainJobId: string }
+    | null;
   @ApiProperty({
     type: 'object', additionalProperties: { type: 'string' }, example: { USD: '0.012500' },
     description: 'Cost of all its attempts so far, by currency (decimal strings)',

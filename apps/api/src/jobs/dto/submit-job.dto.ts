@@ -5,6 +5,7 @@ import { NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { ResourceOverridesDto } from '../../job-definitions/dto/resources.dto.js';
 import { RegisterJobDefinitionDto } from '../../job-definitions/dto/register-job-definition.dto.js';
 import { DEFINITION_REF_PATTERN } from '../../job-definitions/job-definitions.service.js';
+import { NodePropertiesDto, NodesDto } from './nodes.dto.js';
 
 /** What a submit may override: command and environment (same rules as the definition's), any resource. */
 export class JobOverridesDto extends PickType(RegisterJobDefinitionDto, ['command', 'environment', 'secretEnvironment'] as const) {
@@ -48,7 +49,7 @@ export class ArrayPropertiesDto {
 }
 
 /** The submit body; timeout, retry strategy, parameters, tags and label selector override the definition's, with its rules. */
-export class SubmitJobDto extends PickType(RegisterJobDefinitionDto, ['timeoutSeconds', 'retryStrategy', 'parameters', 'tags', 'labelSelector'] as const) {
+export class SubmitJobDto extends PickType(RegisterJobDefinitionDto, ['timeoutSeconds', 'retryStrategy', 'parameters', 'tags', 'labelSelector', 'preemptible', 'preemptionGraceSeconds'] as const) {
   @ApiProperty({ example: 'resnet-epoch-1' })
   @IsString()
   @Matches(NAME_PATTERN, { message: `name ${NAME_RULE}` })
@@ -98,6 +99,20 @@ export class SubmitJobDto extends PickType(RegisterJobDefinitionDto, ['timeoutSe
   @ValidateNested()
   @Type(() => ArrayPropertiesDto)
   array?: ArrayPropertiesDto;
+
+  @ApiPropertyOptional({ type: NodesDto, description: 'Makes a multi-node job: its nodes start together on distinct workers (docs/multi-node.md)' })
+  @IsOptional()
+  @IsObject({ message: 'nodes must be an object' })
+  @ValidateNested()
+  @Type(() => NodesDto)
+  nodes?: NodesDto;
+
+  @ApiPropertyOptional({ type: NodePropertiesDto, description: 'AWS Batch\'s multi-node shape, mapped onto nodes' })
+  @IsOptional()
+  @IsObject({ message: 'nodeProperties must be an object' })
+  @ValidateNested()
+  @Type(() => NodePropertiesDto)
+  nodeProperties?: NodePropertiesDto;
 
   @ApiPropertyOptional({ default: false, description: 'The job tolerates interruption: a queue that prefers SPOT pools for such jobs may run it there' })
   @IsOptional()

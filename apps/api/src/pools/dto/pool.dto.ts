@@ -132,6 +132,13 @@ export class UpdateContainerPolicyDto {
   @ArrayMaxSize(32)
   @IsString({ each: true, message: 'allowedHostPaths must be an array of absolute paths' })
   allowedHostPaths?: string[];
+  @ApiPropertyOptional({
+    default: DEFAULT_POOL_POLICY.allowMultiNode,
+    description: 'true: multi-node (gang) jobs may run on this pool; their containers use the host network of their workers (docs/multi-node.md)',
+  })
+  @IsOptional()
+  @IsBoolean({ message: 'allowMultiNode must be true or false' })
+  allowMultiNode?: boolean;
 }
 
 export class ContainerPolicyView {
@@ -144,6 +151,7 @@ export class ContainerPolicyView {
   @ApiProperty() requireReadonlyRootFs!: boolean;
   @ApiProperty({ type: [String], nullable: true }) allowedRegistries!: string[] | null;
   @ApiProperty({ type: [String] }) allowedHostPaths!: string[];
+  @ApiProperty() allowMultiNode!: boolean;
 }
 
 export function poolPolicy(p: PoolEntity): PoolContainerPolicy {
@@ -151,6 +159,7 @@ export function poolPolicy(p: PoolEntity): PoolContainerPolicy {
     pidsLimit: p.pidsLimit, nofileLimit: p.nofileLimit, logMaxBytes: Number(p.logMaxBytes), allowedCapabilities: p.allowedCapabilities,
     maxShmMiB: p.maxShmMiB, allowRootUser: p.allowRootUser, requireReadonlyRootFs: p.requireReadonlyRootFs, allowedRegistries: p.allowedRegistries,
     allowedHostPaths: p.allowedHostPaths ?? [],
+    allowMultiNode: p.allowMultiNode,
   };
 }
 

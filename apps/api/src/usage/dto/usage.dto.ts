@@ -41,4 +41,9 @@ export class UsageReport {
   @ApiProperty({ description: 'One per group and currency; group keys appear as fields (tag:<key> as "tag:<key>")', type: [UsageFigures] })
   rows!: (UsageFigures & Record<string, unknown>)[];
   @ApiProperty({ description: 'One per currency', type: [UsageFigures] }) totals!: UsageFigures[];
+  @ApiProperty({
+    description: 'Attempts ended by a spot interruption (SPOT_INTERRUPTION), and their GPU-hours, per pool, in the period (by attempt start)',
+    example: [{ pool: 'spot-a100', attempts: 3, gpuHours: 12.5 }],
+  })
+  interruptedByPool!: { pool: string; attempts: number; gpuHours: number }[];
 }
