@@ -3,7 +3,7 @@ import { LocalCluster } from '../../scripts/lib/local-cluster.js';
 import { openTestDatabase } from '../support/database.js';
 import { startCluster, type ApiCall } from '../support/e2e-cluster.js';
 import { resetState } from '../support/reset.js';
-import { testEnv } from '../support/test-env.js';
+import { TEST_ADMIN_KEY, testEnv } from '../support/test-env.js';
 import { waitFor } from '../support/wait-for.js';
 
 // Bounded by the Docker engine (1.5-5 containers/s on a 2-core machine); the 10,000-child submit itself is benchmarked.
@@ -107,7 +107,9 @@ describe('end to end: api, scheduler and worker processes', () => {
       workerId: 'e2e-worker', pool: 'e2e', capacity: { vcpus: 2, memoryMiB: 1024, gpus: 2 }, allocated: { vcpus: 0, memoryMiB: 0, gpus: 0 },
     })]);
 
-    const docs = await fetch(`${base}/docs`);
+    // Swagger needs credentials like every route (test/e2e/docs.test.ts has the rest).
+    expect((await fetch(`${base}/docs`)).status).toBe(401);
+    const docs = await fetch(`${base}/docs`, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
     expect(docs.status).toBe(200);
     expect(await docs.text()).toContain('swagger');
   });

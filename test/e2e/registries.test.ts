@@ -95,7 +95,7 @@ describe('end to end: private registries', () => {
     const listed = await call('GET', '/api/v1/projects/team-a/registry-credentials');
     expect(JSON.stringify(listed.body)).not.toContain(PASSWORD);
     const [row] = await db.query(`SELECT sealed_password FROM registry_credentials WHERE owner = 'team-a'`);
-    expect(row.sealed_password).toMatch(/^v1:/);
+    expect(row.sealed_password).toMatch(/^v2:[0-9a-f]{8}:/);
     expect(row.sealed_password).not.toContain(PASSWORD);
 
     const pulled = await submit('private', 'team-a');

@@ -76,7 +76,8 @@ describe('group commit of single submits, and the catalog cache (real API, Postg
       await waitFor('the other API to refuse the deregistered definition', async () => (await submitOnOther()).body.code === 'DEFINITION_NOT_FOUND', 10_000);
 
       // A pool's new price reaches the other API's cost estimate.
-      const g = await api.fixture({ timeoutSeconds: 3600 });
+      // Only the default pool: other tests' pools in this database must not be the cheapest.
+      const g = await api.fixture({ timeoutSeconds: 3600 }, { pools: ['default'] });
       const estimate = async () => (await other.post('/api/v1/jobs', { name: 'p', queue: g.queue, definition: g.definition })).body.estimatedMaxCost?.amount;
       const before = await estimate();
       expect((await api.request('PATCH', '/api/v1/pools/default', { prices: { vcpuHour: '4' } })).status).toBe(200);

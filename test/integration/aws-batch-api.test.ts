@@ -239,7 +239,7 @@ describe('the AWS Batch API (official @aws-sdk/client-batch, real API, Postgres,
     const made = await makeKey(api, [{ project: 'x', role: 'viewer' }]);
     const secret = made.key.split('_').slice(2).join('_');
     const [row] = await api.db.query(`SELECT sigv4_secret FROM api_keys WHERE id = $1`, [made.id]);
-    expect(row.sigv4_secret).toMatch(/^v1:/);
+    expect(row.sigv4_secret).toMatch(/^v2:[0-9a-f]{8}:/);
     expect(JSON.stringify(row)).not.toContain(secret);
     const viewer = batch(api.baseUrl, made.key);
     expect((await viewer.send(new DescribeJobQueuesCommand({}))).jobQueues).toEqual(expect.any(Array));

@@ -6,7 +6,10 @@ import type { WorkerState } from './worker-state.js';
 
 /** "14:05Z" today, or a full UTC time further away: when a reservation is expected to start. */
 export function formatTime(ms: number): string {
-  const iso = new Date(ms).toISOString();
+  const date = new Date(ms);
+  // A gang's reservation behind jobs without a timeout has no estimated start (Infinity).
+  if (Number.isNaN(date.getTime())) return 'an unknown time';
+  const iso = date.toISOString();
   return `${iso.slice(0, 16).replace('T', ' ')}Z`;
 }
 
