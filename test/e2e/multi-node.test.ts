@@ -89,7 +89,7 @@ describe('end to end: multi-node jobs', () => {
           'echo "node=$GPUBATCH_NODE_INDEX of $GPUBATCH_NUM_NODES rank=$NODE_RANK nnodes=$NNODES main=$GPUBATCH_MAIN_NODE_ADDR"',
           'if [ "$NODE_RANK" = 0 ]; then echo "hello from main" | nc -l -p "$MASTER_PORT"; exit $?; fi',
           // The main node may not listen yet: try for a while.
-          'for i in $(seq 1 100); do if echo "hello from node 1" | nc "$MASTER_ADDR" "$MASTER_PORT"; then exit 0; fi; sleep 0.2; done; exit 1',
+          'for i in $(seq 1 100); do if echo "hello from node 1" | nc "$MASTER_ADDR" "$MASTER_PORT" 2>/dev/null; then exit 0; fi; sleep 0.2; done; exit 1',
         ].join('\n')],
       },
     });
@@ -142,9 +142,11 @@ describe('end to end: multi-node jobs', () => {
     expect(main.events.map((e: { reason: string }) => e.reason)).toContain(
       'Attempt 1 failed on node 1 (Essential container exited with code 137); retrying all nodes, attempt 2 of 2');
     expect(await logs(id, 2)).toEqual(['attempt 2 done']);
-    // Each node's attempts are billed on their own.
-    const billed: { job_id: string; n: number }[] = await db.query(
-      `SELECT job_id, count(*)::int AS n FROM usage WHERE job_id = ANY($1) GROUP BY job_id ORDER BY job_id`, [[id, `${id}:node1`]]);
-    expect(billed).toEqual([{ job_id: id, n: 2 }, { job_id: `${id}:node1`, n: 2 }]);
+    // Each node's attempts are billed on their own, settled. A node's own exit report may come after the
+    // main node's end finished the job: its attempt is billed then, from its real start to its real stop.
+    const billed = () => db.query(
+      `SELECT job_id, count(*)::int AS n, bool_or(running) AS running FROM usage WHERE job_id = ANY($1) GROUP BY job_id ORDER BY job_id`, [[id, `${id}:node1`]]);
+    await waitFor('both attempts of both nodes billed', async () => (await billed()).every((r: { n: number }) => r.n === 2), 20_000);
+    expect(await billed()).toEqual([{ job_id: id, n: 2, running: false }, { job_id: `${id}:node1`, n: 2, running: false }]);
   });
 });

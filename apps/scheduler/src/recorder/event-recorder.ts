@@ -164,6 +164,12 @@ export class EventRecorder {
       if (ended.outcome !== 'applied') {
         // A node of a multi-node job the main node's end stopped: its own report comes late, with its output.
         if (node && e.logs?.length) await insertLogsOnce(tx, e.jobId, e.attempt, e.logs);
+        if (node && e.startedAt) {
+          // Its start was never recorded (the gang ended first), yet its container ran: billed from its real start to its real stop.
+          // A row that exists already is left as it is (opened once per attempt; only a running row is settled).
+          await openUsage(tx, e.jobId, e.attempt, e.startedAt);
+          await settleUsage(tx, e.jobId, e.attempt, e.stoppedAt);
+        }
         return undefined; // already recorded: a repeated or late report
       }
       await this.bill(tx, e.jobId, e.attempt, e.stoppedAt);

@@ -78,6 +78,7 @@ export class DispatchConsumer {
       await reportRun(this.reporter, { ...payload, workerId: this.workerId }, this.logger, (hooks) =>
         this.runner.run(payload, {
           signal: claimed.signal,
+          onPulling: hooks.onPulling,
           onRunning: (event) => {
             // From the container's start: time spent pulling the image is not the job's use of its GPUs.
             sampling = this.gpus?.track(`${payload.jobId}#${payload.attempt}`, payload.gpuDevices);
