@@ -256,7 +256,11 @@ export class JobsService {
   /** Tells the scheduler about committed RUNNABLE jobs: one intake message per job queue. */
   private async wake(items: PreparedSubmit[]): Promise<void> {
     const byQueue = new Map<string, PreparedSubmit[]>();
-    for (const p of items) byQueue.set(p.queue.name, [...(byQueue.get(p.queue.name) ?? []), p]);
+    for (const p of items) {
+      const list = byQueue.get(p.queue.name);
+      if (list) list.push(p);
+      else byQueue.set(p.queue.name, [p]);
+    }
     await Promise.all([...byQueue].map(([queue, list]) =>
       this.intake.addMany(queue, list.map((p) => p.id), Math.max(...list.map((p) => p.job.priority))).catch((err: Error) =>
         this.logger.warn({ err, jobs: list.length }, 'intake add failed; the scheduler will find the jobs in Postgres'))));
