@@ -187,7 +187,8 @@ describe('recording worker reports in batches (real Postgres)', () => {
       // Already ended before (a repeat): left as it is.
       { jobId: ids[0], attempt: 1, workerId: 'batch-w5', startedAt: t0, stoppedAt: new Date(), end: { kind: 'worker-lost', workerId: 'batch-w5' } },
     ]);
-    expect(transactions - before).toBe(1);
+    // One for the batch, and one for the dependant its success woke (dependency settlement, after the commit).
+    expect(transactions - before).toBe(2);
     expect(changes).toBeGreaterThan(0);
     const jobs: { id: string; status: string }[] = await db.query(`SELECT id, status FROM jobs WHERE id = ANY($1)`, [[...ids, dependant.body.jobId]]);
     const status = Object.fromEntries(jobs.map((j) => [j.id, j.status]));
