@@ -177,8 +177,9 @@ export class EventReporter {
 
   /**
    * Adds the report to the queue. An exit waits (in the outbox) while its
-   * RUNNING report is not ahead of it in the queue: the scheduler records one
-   * report at a time in queue order, so RUNNING is recorded first.
+   * RUNNING report is not ahead of it in the queue: the scheduler records
+   * reports in queue order (batches one after another, a batch in the order
+   * it took its reports), so RUNNING is recorded first.
    */
   private async send(entry: OutboxEntry, states: Map<string, ReportState>): Promise<void> {
     const { event } = entry;
