@@ -227,11 +227,11 @@ describe('the AWS Batch API (official @aws-sdk/client-batch, real API, Postgres,
     const [, id] = TEST_ADMIN_KEY.split('_');
     const wrongSecret = new BatchClient({ endpoint: api.baseUrl, region: 'eu-west-1', maxAttempts: 1, credentials: { accessKeyId: id!, secretAccessKey: 'W'.repeat(43) } });
     expect(await failure(wrongSecret.send(new DescribeJobQueuesCommand({}))))
-      .toMatchObject({ name: 'InvalidSignatureException', status: 401, message: expect.stringContaining('does not match') });
+      .toMatchObject({ name: 'InvalidSignatureException', status: 403, message: expect.stringContaining('does not match') });
     const unknownKey = new BatchClient({ endpoint: api.baseUrl, region: 'eu-west-1', maxAttempts: 1, credentials: { accessKeyId: 'AKIANOSUCHKEY', secretAccessKey: 'x'.repeat(40) } });
-    expect(await failure(unknownKey.send(new DescribeJobQueuesCommand({})))).toMatchObject({ name: 'UnrecognizedClientException', status: 401 });
+    expect(await failure(unknownKey.send(new DescribeJobQueuesCommand({})))).toMatchObject({ name: 'UnrecognizedClientException', status: 403 });
     const none = await fetch(`${api.baseUrl}/v1/describejobqueues`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-    expect([none.status, none.headers.get('x-amzn-errortype'), ((await none.json()) as { __type: string }).__type]).toEqual([401, 'MissingAuthenticationTokenException', 'MissingAuthenticationTokenException']);
+    expect([none.status, none.headers.get('x-amzn-errortype'), ((await none.json()) as { __type: string }).__type]).toEqual([403, 'MissingAuthenticationTokenException', 'MissingAuthenticationTokenException']);
     wrongSecret.destroy();
     unknownKey.destroy();
 
