@@ -36,7 +36,8 @@ export class JobDefinitionsService {
   async register(dto: RegisterJobDefinitionDto): Promise<JobDefinitionEntity> {
     if (dto.nodes) {
       // One shape for every node: a definition's resources are already per node, nodes.resources only restates them.
-      dto.resources = { ...dto.resources, ...dto.nodes.resources };
+      const given = Object.entries(dto.nodes.resources ?? {}).filter(([, v]) => v !== undefined);
+      dto.resources = { ...dto.resources, ...Object.fromEntries(given) };
       if (dto.preemptible) throw new ApiError('VALIDATION_FAILED', 'preemptible must not be true with nodes: the nodes of a multi-node job are stopped and retried together, never preempted one by one');
     }
     const container = containerRequest(dto);
