@@ -274,6 +274,7 @@ describe('the AWS Batch API (official @aws-sdk/client-batch, real API, Postgres,
       [mn.jobDefinitionArn!, { nodeOverrides: { numNodes: 65 } }, 'nodeOverrides.numNodes must be an integer from 2 to 64'],
       [mn.jobDefinitionArn!, { nodeOverrides: { numNodes: 3, nodePropertyOverrides: [override('0:3', ['x'])] } }, 'nodeOverrides.nodePropertyOverrides[0].targetNodes "0:3" is not a range of nodes 0..2'],
       [mn.jobDefinitionArn!, { arrayProperties: { size: 2 } }, `array: job definition dmb-${s}:1 is multi-node`],
+      [`dmb-${s}:x`, { nodeOverrides: { numNodes: 2 } }, 'definition must be "name" or "name:revision"'],
       [single.jobDefinitionArn!, { nodeOverrides: { nodePropertyOverrides: [override('0:', ['x'])] } }, `nodeOverrides applies to multi-node jobs: job definition dsb-${s}:1 is a container job definition`],
     ];
     for (const [definition, extra, message] of submits) {

@@ -34,7 +34,11 @@ export class AwsJobs {
     body.refuse(['eksPropertiesOverride', 'ecsPropertiesOverride', 'consumableResourcePropertiesOverride'], NOT_HERE);
     const submission = this.submission(body);
     const nodeOverrides = body.object('nodeOverrides');
-    if (nodeOverrides) await this.applyNodeOverrides(submission, nodeOverrides);
+    if (nodeOverrides) {
+      // The rest first, so that a malformed jobDefinition is named as such before nodeOverrides looks it up.
+      await validated(SubmitJobDto, submission, 'SubmitJob');
+      await this.applyNodeOverrides(submission, nodeOverrides);
+    }
     const dto = await validated(SubmitJobDto, submission, 'SubmitJob');
     this.access.submit(caller, dto.project);
     const created = await this.jobs.submit(dto);
