@@ -107,7 +107,8 @@ describe('end to end: multi-node jobs', () => {
   it('waits while a worker is busy, saying so, and starts all nodes once it frees', async () => {
     const blocker = await submit({ name: 'blocker', overrides: { command: ['sh', '-c', 'sleep 4'] } });
     await waitFor('the blocker to run', async () => (await job(blocker)).status === 'RUNNING', 30_000, 100);
-    const id = await submit({ name: 'waits', nodes: { count: 2 }, timeoutSeconds: 300 });
+    // Long enough for both nodes to start before the main node's end stops the other.
+    const id = await submit({ name: 'waits', nodes: { count: 2 }, timeoutSeconds: 300, overrides: { command: ['sh', '-c', 'sleep 3'] } });
     const reason = await waitFor('the gang to say what it waits for', async () => {
       const r = (await job(id)).statusReason as string | null;
       return r?.startsWith('GANG:') ? r : undefined;
@@ -119,7 +120,7 @@ describe('end to end: multi-node jobs', () => {
     expect(node1.status).toBe('SUCCEEDED');
     // A node's status follows the main node's end at once; its own start is recorded from its own reports, which may come after.
     for (const node of [main, node1]) {
-      const startedAt = await waitFor(`${node.jobId}'s start to be recorded`, async () => (await job(node.jobId)).attempts[0]?.startedAt as string | undefined, 20_000, 100);
+      const startedAt = await waitFor(`${node.jobId}'s start to be recorded`, async () => ((await job(node.jobId)).attempts[0]?.startedAt as string | null) ?? undefined, 20_000, 100);
       expect(Date.parse(startedAt)).toBeGreaterThanOrEqual(Date.parse(b.attempts[0].stoppedAt));
     }
   });
