@@ -162,7 +162,6 @@ function queueOrder(
   } else if (prev) {
     // Keep the order of the jobs that stayed, merge the new ones in.
     const present = new Set(list);
-    const known = new Set(prev.fifo);
     const keptJobs: RunnableJob[] = [];
     const keptShapes: number[] = [];
     for (let i = 0; i < prev.fifo.length; i++) {
@@ -170,7 +169,12 @@ function queueOrder(
       keptJobs.push(prev.fifo[i]);
       keptShapes.push(prev.fifoShapes[i]);
     }
-    const added = sortInQueue(list.filter((j) => !known.has(j)));
+    // Most often jobs only left (placed): then nothing is new.
+    let added: RunnableJob[] = [];
+    if (keptJobs.length < list.length) {
+      const kept = new Set(keptJobs);
+      added = sortInQueue(list.filter((j) => !kept.has(j)));
+    }
     fifo = new Array(list.length);
     fifoShapes = new Int32Array(list.length);
     let a = 0;

@@ -47,14 +47,13 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   const queueNames = order.queueNames;
 
   const placements: Placement[] = [];
-  // Filled in order, one entry per waiting job: sized once for the whole pass instead of grown.
-  const waitingIds = new Array<string>(input.jobs.length);
-  const waitingReasons = new Array<string>(input.jobs.length);
-  let waitingCount = 0;
+  // Filled in order, one entry per waiting job (no index by id: the pass sees each job once).
+  const waitingIds: string[] = [];
+  const waitingReasons: string[] = [];
   const waiting = {
     add(id: string, reason: string): void {
-      waitingIds[waitingCount] = id;
-      waitingReasons[waitingCount++] = reason;
+      waitingIds.push(id);
+      waitingReasons.push(reason);
     },
   };
   const reservations: Reservation[] = [];
@@ -226,8 +225,6 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     waiting.add(ids[i], explanation.takenByJobsAhead && ahead > 0 ? priorityText(q, ahead) : explanation.text);
     aheadInQueue[q] = ahead + 1;
   }
-  waitingIds.length = waitingCount;
-  waitingReasons.length = waitingCount;
   return { placements, waiting: new WaitingReasons(waitingIds, waitingReasons), reservations };
 }
 
