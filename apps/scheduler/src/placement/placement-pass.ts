@@ -329,13 +329,11 @@ export class PlacementPass {
   private async writeReasons(waiting: WaitingReasons): Promise<void> {
     const ids: string[] = [];
     const reasons: string[] = [];
-    for (let i = 0; i < waiting.ids.length; i++) {
-      const id = waiting.ids[i];
-      const reason = waiting.reasons[i];
-      if (this.state.reasons.get(id) === reason) continue;
+    waiting.forEach((reason, id) => {
+      if (this.state.reasons.get(id) === reason) return;
       ids.push(id);
       reasons.push(reason);
-    }
+    });
     if (ids.length === 0) return;
     await this.db.query(
       `UPDATE jobs j SET status_reason = r.reason FROM unnest($1::text[], $2::text[]) AS r(id, reason)

@@ -1,4 +1,3 @@
-import { modelMatches } from '../gpu-model.js';
 import { toMilliCpu } from '../resources.js';
 import type { RunnableJob, RunningAttempt } from './types.js';
 import type { WorkerState } from './worker-state.js';
@@ -8,20 +7,37 @@ interface Ends {
   length: number;
   /** The attempts by end time (start + timeout, at least now); Infinity without a timeout. */
   sorted: { a: RunningAttempt; end: number }[];
+  /** What the first k + 1 attempts of `sorted` give back together: vCPUs in thousandths, memory, GPUs of any model. */
+  milliCpuFreed: Float64Array;
+  memoryFreed: Float64Array;
+  gpusFreed: Float64Array;
 }
 
 // A pass asks up to once per reservation about every worker: sort each worker's attempts once, not per question.
 // Keyed by the attempt list, which lives for one pass; a list that grew (placements of this pass) is sorted again.
 const endsByList = new WeakMap<readonly RunningAttempt[], Ends>();
 
-function endsOf(attempts: readonly RunningAttempt[], now: number): Ends['sorted'] {
+function endsOf(attempts: readonly RunningAttempt[], now: number): Ends {
   const cached = endsByList.get(attempts);
-  if (cached && cached.now === now && cached.length === attempts.length) return cached.sorted;
+  if (cached && cached.now === now && cached.length === attempts.length) return cached;
   const sorted = attempts
     .map((a) => ({ a, end: a.timeoutSeconds === null ? Infinity : Math.max(now, a.startedAt + a.timeoutSeconds * 1000) }))
     .sort((x, y) => x.end - y.end);
-  endsByList.set(attempts, { now, length: attempts.length, sorted });
-  return sorted;
+  const milliCpuFreed = new Float64Array(sorted.length);
+  const memoryFreed = new Float64Array(sorted.length);
+  const gpusFreed = new Float64Array(sorted.length);
+  let cpu = 0;
+  let memory = 0;
+  let gpus = 0;
+  for (let k = 0; k < sorted.length; k++) {
+    const a = sorted[k].a;
+    milliCpuFreed[k] = cpu += toMilliCpu(a.vcpus);
+    memoryFreed[k] = memory += a.memoryMiB;
+    gpusFreed[k] = gpus += a.gpuIndices.length;
+  }
+  const ends = { now, length: attempts.length, sorted, milliCpuFreed, memoryFreed, gpusFreed };
+  endsByList.set(attempts, ends);
+  return ends;
 }
 
 /**
@@ -30,20 +46,25 @@ function endsOf(attempts: readonly RunningAttempt[], now: number): Ends['sorted'
  */
 export function estimatedStart(job: RunnableJob, w: WorkerState, attempts: RunningAttempt[], now: number): number | undefined {
   const r = job.resources;
-  const constrained = !!r.gpuModel?.length;
-  const matching = constrained ? new Set(w.node.capacity.gpus.filter((g) => modelMatches(r.gpuModel, g.model)).map((g) => g.index)) : undefined;
-  let gpus = w.freeCountFor(job);
-  let milliCpu = w.milliCpu;
-  let memoryMiB = w.memoryMiB;
-  const needCpu = toMilliCpu(r.vcpus);
-  for (const { a, end } of endsOf(attempts, now)) {
+  const ends = endsOf(attempts, now);
+  const needCpu = toMilliCpu(r.vcpus) - w.milliCpu;
+  const needMemory = r.memoryMiB - w.memoryMiB;
+  const needGpus = r.gpus - w.freeCountFor(job);
+  if (!r.gpuModel?.length) {
+    for (let k = 0; k < ends.sorted.length; k++) {
+      if (ends.sorted[k].end === Infinity) return undefined;
+      if (ends.milliCpuFreed[k] >= needCpu && ends.memoryFreed[k] >= needMemory && ends.gpusFreed[k] >= needGpus) return ends.sorted[k].end;
+    }
+    return undefined;
+  }
+  // Only GPUs of an allowed model count.
+  const matching = w.matchingIndices(r.gpuModel);
+  let gpus = 0;
+  for (let k = 0; k < ends.sorted.length; k++) {
+    const { a, end } = ends.sorted[k];
     if (end === Infinity) return undefined;
-    milliCpu += toMilliCpu(a.vcpus);
-    memoryMiB += a.memoryMiB;
-    if (matching) {
-      for (const i of a.gpuIndices) if (matching.has(i)) gpus++;
-    } else gpus += a.gpuIndices.length;
-    if (milliCpu >= needCpu && memoryMiB >= r.memoryMiB && gpus >= r.gpus) return end;
+    for (const i of a.gpuIndices) if (matching.has(i)) gpus++;
+    if (ends.milliCpuFreed[k] >= needCpu && ends.memoryFreed[k] >= needMemory && gpus >= needGpus) return end;
   }
   return undefined;
 }

@@ -37,25 +37,36 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     else running.set(r.workerId, [r]);
   }
 
+  const placements: Placement[] = [];
   if (shapeIds.size > MAX_SHAPES) {
     // A long-lived scheduler that met very many shapes starts its numbering again.
     shapeIds.clear();
     passOrder.reset();
   }
   const order = passOrder.order(input.jobs, input.policy?.fairShare, shapeIdOf);
-  const shapeCount = shapeIds.size;
-  const queueNames = order.queueNames;
-
-  const placements: Placement[] = [];
-  // Filled in order, one entry per waiting job (no index by id: the pass sees each job once).
-  const waitingIds: string[] = [];
-  const waitingReasons: string[] = [];
+  // One number per job of the order: the index of its reason among the pass's distinct reasons (-1: placed).
+  // Typed, so a million waiting jobs cost the GC nothing to keep.
+  const codes = new Int32Array(order.jobs.length).fill(-1);
+  const texts: string[] = [];
+  const textCodes = new Map<string, number>();
+  let lastText: string | undefined;
+  let lastCode = -1;
   const waiting = {
-    add(id: string, reason: string): void {
-      waitingIds.push(id);
-      waitingReasons.push(reason);
+    add(position: number, reason: string): void {
+      if (reason !== lastText) {
+        let code = textCodes.get(reason);
+        if (code === undefined) {
+          code = texts.push(reason) - 1;
+          textCodes.set(reason, code);
+        }
+        lastText = reason;
+        lastCode = code;
+      }
+      codes[position] = lastCode;
     },
   };
+  const shapeCount = shapeIds.size;
+  const queueNames = order.queueNames;
   const reservations: Reservation[] = [];
   // By shape. Capacity only shrinks during a pass, so a shape that found no worker finds none later either;
   // a longer timeout only shuts more reserved workers, so it is recorded as the shortest that failed (NaN: none failed).
@@ -82,6 +93,9 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   const gpusHeld = new Map([...projects ?? []].map(([name, p]) => [name, p.gpusHeld]));
   // The nodes of each multi-node job: a gang is decided once, when its first node comes up in the order.
   const gangs = new Map<string, RunnableJob[]>();
+  // Where each node of a gang is in the order: its reason is given when the gang is decided.
+  const gangPositions = new Map<string, number>();
+  for (let i = 0; order.hasGangs && i < order.jobs.length; i++) if (order.flags[i] & JOB_IN_GANG) gangPositions.set(order.ids[i], i);
   // In the order they were given (the order of their reasons): looked for only when the pass has a gang.
   for (let i = 0; order.hasGangs && i < input.jobs.length; i++) {
     const job = input.jobs[i];
@@ -116,7 +130,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     return best && { jobId: job.id, workerId: best.w.node.id, startAt: best.startAt };
   };
 
-  const { jobs, ids, timeouts, flags, shapes, queues } = order;
+  const { jobs, timeouts, flags, shapes, queues } = order;
   for (let i = 0; i < jobs.length; i++) {
     // What most waiting jobs need is read from the order's arrays; the job object only when it is tried or explained.
     const job = jobs[i];
@@ -128,7 +142,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       gangs.delete(gang.id);
       const ahead = aheadInQueue[q];
       const wait = (reason: string) => {
-        for (const n of nodes) waiting.add(n.id, reason);
+        for (const n of nodes) waiting.add(gangPositions.get(n.id)!, reason);
         aheadInQueue[q] = ahead + 1;
       };
       const size = gang.size;
@@ -136,7 +150,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       const limits = job.project === undefined ? undefined : projects?.get(job.project);
       const limited = limits && projectLimitReason({ ...job, resources: { ...job.resources, gpus } }, limits, gpusHeld.get(job.project!) ?? 0);
       if (limited) {
-        for (const n of nodes) waiting.add(n.id, limited);
+        for (const n of nodes) waiting.add(gangPositions.get(n.id)!, limited);
         continue;
       }
       if (nodes.length !== size) {
@@ -178,12 +192,12 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     const limited = limits && projectLimitReason(job, limits, gpusHeld.get(job.project!) ?? 0);
     if (limited) {
       // Not counted as ahead of anyone: it holds nothing and reserves nothing.
-      waiting.add(ids[i], limited);
+      waiting.add(i, limited);
       continue;
     }
     const ahead = aheadInQueue[q];
     if (strictBlocker) {
-      waiting.add(ids[i], ahead > 0 ? priorityText(q, ahead) : `PRIORITY: waiting behind job ${strictBlocker.id} in queue ${strictBlocker.queue}`);
+      waiting.add(i, ahead > 0 ? priorityText(q, ahead) : `PRIORITY: waiting behind job ${strictBlocker.id} in queue ${strictBlocker.queue}`);
       aheadInQueue[q] = ahead + 1;
       continue;
     }
@@ -210,7 +224,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       if (reservation) {
         reservations.push(reservation);
         byId.get(reservation.workerId)!.reservation = { jobId: job.id, startAt: reservation.startAt };
-        waiting.add(job.id, `RESERVED: waiting for worker ${reservation.workerId}, estimated start ${formatTime(reservation.startAt)}`);
+        waiting.add(i, `RESERVED: waiting for worker ${reservation.workerId}, estimated start ${formatTime(reservation.startAt)}`);
         aheadInQueue[q] = ahead + 1;
         continue;
       }
@@ -222,10 +236,10 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       explanation = explain(job, states, blocker);
       cache[shape] = explanation;
     }
-    waiting.add(ids[i], explanation.takenByJobsAhead && ahead > 0 ? priorityText(q, ahead) : explanation.text);
+    waiting.add(i, explanation.takenByJobsAhead && ahead > 0 ? priorityText(q, ahead) : explanation.text);
     aheadInQueue[q] = ahead + 1;
   }
-  return { placements, waiting: new WaitingReasons(waitingIds, waitingReasons), reservations };
+  return { placements, waiting: new WaitingReasons(order.ids, codes, texts), reservations };
 }
 
 /** QUOTA or BUDGET when the job's project may not start it now. */

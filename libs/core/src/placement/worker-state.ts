@@ -57,6 +57,20 @@ export class WorkerState {
     return n;
   }
 
+  private matchingByConstraint: Map<string, ReadonlySet<number>> | undefined;
+
+  /** The indices of its GPUs, free or not, of an allowed model (worked out once per constraint). */
+  matchingIndices(constraint: GpuModelConstraint): ReadonlySet<number> {
+    const key = constraint.join('|');
+    this.matchingByConstraint ??= new Map();
+    let indices = this.matchingByConstraint.get(key);
+    if (!indices) {
+      indices = new Set(this.node.capacity.gpus.filter((g) => modelMatches(constraint, g.model)).map((g) => g.index));
+      this.matchingByConstraint.set(key, indices);
+    }
+    return indices;
+  }
+
   fitsNow(job: RunnableJob): boolean {
     const r = job.resources;
     if (this.milliCpu < toMilliCpu(r.vcpus) || this.memoryMiB < r.memoryMiB || this.free.length < r.gpus) return false;
