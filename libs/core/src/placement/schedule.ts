@@ -96,7 +96,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   // Where each node of a gang is in the order: its reason is given when the gang is decided.
   const gangPositions = new Map<string, number>();
   for (let i = 0; order.hasGangs && i < order.jobs.length; i++) if (order.flags[i] & JOB_IN_GANG) gangPositions.set(order.ids[i], i);
-  // In the order they were given (the order of their reasons): looked for only when the pass has a gang.
+  // The nodes of each gang, looked for only when the pass has a gang.
   for (let i = 0; order.hasGangs && i < input.jobs.length; i++) {
     const job = input.jobs[i];
     if (!job.gang) continue;
