@@ -1,6 +1,5 @@
 // The scheduling pass as it was before it kept its order between passes, indexed its workers and
 // shared work per shape (commit e507633), kept here only as the oracle the fast pass is compared with.
-/* eslint-disable */
 import fc from 'fast-check';
 import { parseGpuModel } from '../gpu-model.js';
 import { parseLabelSelector } from '../labels.js';
