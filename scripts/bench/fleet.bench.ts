@@ -21,7 +21,7 @@
  * (defaults: gpubatch_bench, Redis db 14; the test suite's are refused).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -93,7 +93,7 @@ function mixedJob(i: number, o: Options, queue: string, prefix: string) {
 }
 
 
-async function startCluster(o: Options, statsFile: string) {
+async function startCluster(o: Options, statsFile: string, stateDir: string) {
   const cluster = new LocalCluster({
     DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', GPUBATCH_ADMIN_KEY: BENCH_KEY, RATE_LIMIT_REQUESTS: '100000000',
   });
@@ -108,7 +108,7 @@ async function startCluster(o: Options, statsFile: string) {
     cluster.start('worker', {
       WORKER_RUNTIME: 'simulated', SIMULATED_WORKERS: String(Math.min(perProcess, left)), WORKER_ID: `sim${p}`, WORKER_POOL: POOL,
       WORKER_VCPUS: '64', WORKER_MEMORY_MIB: String(512 * 1024), WORKER_GPUS: o.gpusPerWorker ? gpus : 'none', WORKER_MAX_CONCURRENT_JOBS: '64',
-      WORKER_HEARTBEAT_MS: '5000', WORKER_STATE_DIR: path.join(os.tmpdir(), `gpubatch-fleet-bench-${p}`),
+      WORKER_HEARTBEAT_MS: '5000', WORKER_STATE_DIR: path.join(stateDir, `workers-${p}`),
     }, `workers-${p}`);
   }
   const api = new ApiClient(base, Math.max(o.clients, 8), BENCH_KEY);
@@ -247,6 +247,8 @@ async function main(): Promise<number> {
   refuseSharedState(o, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL);
   const info = machine();
   const statsFile = path.join(os.tmpdir(), `gpubatch-fleet-passes-${process.pid}.jsonl`);
+  // The workers' outboxes, this run's own: a report left by an earlier run (or read by a concurrent one) is not this run's.
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'gpubatch-fleet-bench-'));
   const db = new pg.Client({ connectionString: o.databaseUrl });
   await db.connect();
   let cluster: LocalCluster | undefined;
@@ -255,7 +257,7 @@ async function main(): Promise<number> {
     await resetState(db, o.redisUrl);
     progress(`starting api, scheduler and ${o.workers} simulated workers in ${o.workerProcesses} processes`);
     const joinStart = performance.now();
-    ({ cluster, api } = await startCluster(o, statsFile));
+    ({ cluster, api } = await startCluster(o, statsFile, stateDir));
     const joinSeconds = round((performance.now() - joinStart) / 1000);
     for (const s of SHAPES) {
       await api.expect(201, 'POST', '/api/v1/job-definitions', { name: s.name, image: 'simulated', command: ['sleep', '1'], resources: s.resources });
@@ -288,6 +290,7 @@ async function main(): Promise<number> {
     await cluster?.stop(120_000);
     await db.end();
     rmSync(statsFile, { force: true });
+    rmSync(stateDir, { recursive: true, force: true });
   }
 }
 

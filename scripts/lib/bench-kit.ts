@@ -238,7 +238,7 @@ export function refuseSharedState(o: { databaseUrl: string; redisUrl: string }, 
 export async function resetState(db: pg.Client, redisUrl: string): Promise<void> {
   const [{ exists }] = (await db.query(`SELECT to_regclass('public.jobs') IS NOT NULL AS exists`)).rows;
   if (exists) {
-    await db.query(`TRUNCATE usage, job_logs, job_events, job_dependencies, job_attempts, jobs, job_definitions, job_queues, workers RESTART IDENTITY CASCADE`);
+    await db.query(`TRUNCATE usage, job_logs, job_events, job_dependencies, job_attempts, gpu_holds, jobs, job_definitions, job_queues, workers RESTART IDENTITY CASCADE`);
   }
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {

@@ -38,7 +38,9 @@ export class LocalCluster {
 
   start(app: AppName, env: Record<string, string> = {}, name: string = app): ClusterProcess {
     const entry = path.join(DIST, 'apps', app, 'src', 'main.js');
-    const child = spawn(process.execPath, [entry], {
+    // BENCH_CPU_PROF_DIR: a V8 CPU profile of each app named in BENCH_CPU_PROF_APPS (default: the scheduler), written at its exit.
+    const profiled = process.env.BENCH_CPU_PROF_DIR && (process.env.BENCH_CPU_PROF_APPS ?? 'scheduler').split(',').includes(app);
+    const child = spawn(process.execPath, [...(profiled ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR!] : []), entry], {
       // Workers here run without join tokens (one machine), unless a caller turns worker auth on.
       env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', GPUBATCH_WORKER_AUTH: 'off', ...this.baseEnv, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -142,6 +142,60 @@ describe('end to end: AWS Batch clients (SDK and CLI) against api, scheduler and
     expect(children.jobSummaryList!.map((j) => j.arrayProperties!.index).sort()).toEqual([0, 1]);
   });
 
+  it('SDK: a multinode definition submitted with nodeOverrides runs 2 nodes on 2 workers to SUCCEEDED; DescribeJobs gives nodeProperties and nodeDetails', async () => {
+    await sdk.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: 'aws-mn', type: 'UNMANAGED' }));
+    expect((await call('PATCH', '/api/v1/pools/aws-mn/container-policy', { allowMultiNode: true })).status).toBe(200);
+    for (const id of ['aws-mn-1', 'aws-mn-2']) {
+      cluster.start('worker', {
+        WORKER_ID: id, WORKER_POOL: 'aws-mn', WORKER_VCPUS: '1', WORKER_MEMORY_MIB: '512', WORKER_GPUS: '[{"model":"A100","memoryMiB":81920}]',
+        JOB_NETWORK_MODE: 'none', JOB_STOP_GRACE_SECONDS: '1', WORKER_ADVERTISE_ADDRESS: '127.0.0.1',
+      }, id);
+    }
+    await waitFor('both multi-node workers to join', async () => (await call('GET', '/api/v1/workers')).body.workers.filter(
+      (w: { workerId: string; state: string }) => w.workerId.startsWith('aws-mn-') && w.state === 'ACTIVE').length === 2, 30_000, 100);
+    await sdk.send(new CreateJobQueueCommand({ jobQueueName: 'aws-mn-q', priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: 'aws-mn' }] }));
+    const container = {
+      image: testEnv().testImage, command: ['sh', '-c', 'exit 3'],
+      resourceRequirements: [{ type: 'VCPU' as const, value: '0.5' }, { type: 'MEMORY' as const, value: '64' }, { type: 'GPU' as const, value: '1' }],
+    };
+    await sdk.send(new RegisterJobDefinitionCommand({
+      jobDefinitionName: 'aws-mn', type: 'multinode',
+      nodeProperties: { numNodes: 3, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:', container }] },
+    }));
+    // numNodes 3 → 2 (two workers), and one command for every node: each prints its AWS node variables, and
+    // node 1 reaches the main node at AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS before the main node ends.
+    const { jobId } = await sdk.send(new SubmitJobCommand({
+      jobName: 'aws-gang', jobQueue: 'aws-mn-q', jobDefinition: 'aws-mn',
+      nodeOverrides: {
+        numNodes: 2,
+        nodePropertyOverrides: [{ targetNodes: '0:', containerOverrides: {
+          command: ['sh', '-c', [
+            'echo "node=$AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES main=$AWS_BATCH_JOB_MAIN_NODE_INDEX gpus=$NVIDIA_VISIBLE_DEVICES"',
+            'if [ "$AWS_BATCH_JOB_NODE_INDEX" = 0 ]; then echo main | nc -l -p "$MASTER_PORT" >/dev/null; exit $?; fi',
+            'for i in $(seq 1 100); do if echo node | nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" "$MASTER_PORT" >/dev/null 2>&1; then exit 0; fi; sleep 0.2; done; exit 1',
+          ].join('\n')],
+        } }],
+      },
+    }));
+    const done = await finished(jobId!);
+    expect(done).toMatchObject({
+      status: 'SUCCEEDED', container: { exitCode: 0 },
+      nodeProperties: { numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:', container: { image: testEnv().testImage } }] },
+    });
+    const [node0, node1] = (await sdk.send(new DescribeJobsCommand({ jobs: [`${jobId}#0`, `${jobId}#1`] }))).jobs!;
+    expect(node0).toMatchObject({ jobId: `${jobId}#0`, status: 'SUCCEEDED', nodeDetails: { nodeIndex: 0, isMainNode: true } });
+    // (Node 1's own container may still be closing when the main node ends the job: its exit code is not pinned.)
+    expect(node1).toMatchObject({ jobId: `${jobId}#1`, status: 'SUCCEEDED', nodeDetails: { nodeIndex: 1, isMainNode: false } });
+    // One node per worker.
+    expect(new Set([node0!.attempts![0]!.container!.containerInstanceArn, node1!.attempts![0]!.container!.containerInstanceArn])).toEqual(new Set(['aws-mn-1', 'aws-mn-2']));
+    for (const [id, index] of [[jobId!, 0], [`${jobId}:node1`, 1]] as const) {
+      const logs = (await call('GET', `/api/v1/jobs/${id}/logs`)).body.lines.map((l: { text: string }) => l.text);
+      expect(logs).toEqual([`node=${index} of 2 main=0 gpus=0`]);
+    }
+    const listed = await sdk.send(new ListJobsCommand({ multiNodeJobId: jobId, jobStatus: 'SUCCEEDED' }));
+    expect(listed.jobSummaryList!.map((j) => j.jobId)).toEqual([`${jobId}#0`, `${jobId}#1`]);
+  });
+
   it("AWS CLI: submits, describes the SUCCEEDED job and lists; a bad signature is AWS's error and a non-zero exit; another project's job is invisible", async () => {
     const admin = credentialsOf(TEST_ADMIN_KEY);
     const queues = await cli(admin, 'describe-job-queues', '--job-queues', 'aws-q');

@@ -245,6 +245,35 @@ describe('end to end: the gpubatch CLI', () => {
     expect(table.stdout).toMatch(/^TOTAL\s+8\s/m);
   });
 
+  it('submit -f with several bodies (YAML documents, a JSON array) submits them through jobs:batch, 1,000 a request, with a result per entry', async () => {
+    const yaml = path.join(dir, 'several.yaml');
+    await writeFile(yaml, 'name: multi-a\ndefinition: cli-exit\n---\nname: multi-b\ndefinition: cli-exit\nparameters: { code: "0" }\n---\nname: multi-c\ndefinition: no-such-def\n');
+    const several = await cli(['submit', '-f', yaml, '-q', QUEUE, '--tag', 'batch=yes']);
+    expect(several.stderr).toBe('gpubatch: entry 2: job definition no-such-def has no ACTIVE revision (404 DEFINITION_NOT_FOUND)\n');
+    expect(several.code).toBe(1);
+    const lines = several.stdout.trimEnd().split('\n');
+    expect(lines).toEqual([expect.stringMatching(/^0 [0-9a-f-]{36}$/), expect.stringMatching(/^1 [0-9a-f-]{36}$/)]);
+    const [a, b] = lines.map((l) => l.split(' ')[1]!);
+    expect([(await job(a!)).name, (await job(b!)).name, (await job(b!)).tags]).toEqual(['multi-a', 'multi-b', { batch: 'yes' }]);
+    expect((await cli(['submit', '-f', yaml, '-q', QUEUE, '--wait'])).code).toBe(2);
+
+    // 1,001 entries: the first 1,000 in one request, the last in a second (the API takes at most 1,000 a request).
+    expect((await call('POST', '/api/v1/pools', { name: 'cli-parked' })).status).toBe(201);
+    expect((await call('POST', '/api/v1/job-queues', { name: 'cli-parked', priority: 1, pools: ['cli-parked'] })).status).toBe(201);
+    const bodies = Array.from({ length: 1001 }, (_, i) => ({ name: `bulk-${i}`, definition: 'cli-exit', queue: i === 1000 ? 'no-such-queue' : 'cli-parked' }));
+    const json = path.join(dir, 'bulk.json');
+    await writeFile(json, JSON.stringify(bodies));
+    const bulk = await cli(['submit', '-f', json, '-o', 'json']);
+    expect(bulk.code).toBe(1);
+    expect(bulk.stderr).toBe('gpubatch: entry 1000: job queue no-such-queue does not exist (404 JOB_QUEUE_NOT_FOUND)\n');
+    const results = JSON.parse(bulk.stdout) as { index: number; jobId?: string; name?: string }[];
+    expect(results).toHaveLength(1001);
+    expect(results.slice(0, 1000).every((r, i) => r.index === i && r.name === `bulk-${i}` && /^[0-9a-f-]{36}$/.test(r.jobId!))).toBe(true);
+    expect(results[1000]).toMatchObject({ index: 1000, error: { code: 'JOB_QUEUE_NOT_FOUND' } });
+    const [{ n }] = await db.query(`SELECT count(*)::int AS n FROM jobs WHERE queue = 'cli-parked'`);
+    expect(n).toBe(1000);
+  });
+
   it('is the package\'s bin: npx gpubatch from the checkout, and installed globally', async () => {
     const root = path.resolve(GPU_STUBS, '../../..');
     const version = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')).version;

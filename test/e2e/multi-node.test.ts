@@ -117,7 +117,11 @@ describe('end to end: multi-node jobs', () => {
     const [b, main, node1] = [await finished(blocker), await finished(id), await finished(`${id}:node1`)];
     expect(main.status).toBe('SUCCEEDED');
     expect(node1.status).toBe('SUCCEEDED');
-    for (const node of [main, node1]) expect(Date.parse(node.attempts[0].startedAt)).toBeGreaterThanOrEqual(Date.parse(b.attempts[0].stoppedAt));
+    // A node's status follows the main node's end at once; its own start is recorded from its own reports, which may come after.
+    for (const node of [main, node1]) {
+      const startedAt = await waitFor(`${node.jobId}'s start to be recorded`, async () => (await job(node.jobId)).attempts[0]?.startedAt as string | undefined, 20_000, 100);
+      expect(Date.parse(startedAt)).toBeGreaterThanOrEqual(Date.parse(b.attempts[0].stoppedAt));
+    }
   });
 
   it('stops every node when one is killed, and retries the job as a whole', async () => {

@@ -49,6 +49,44 @@ describe('job definitions API', () => {
     expect(res.body.retryStrategy).toEqual({ attempts: 3, evaluateOnExit: [{ onExitCode: '3', action: 'EXIT' }, { onReason: 'CannotPull*', action: 'RETRY' }] });
   });
 
+  it('makes multi-node definitions: nodes is stored and described, every submit of one is a gang, and bad nodes get a 400 naming the field', async () => {
+    const name = `gang-${randomUUID().slice(0, 8)}`;
+    const made = await api.post('/api/v1/job-definitions', body(name, { nodes: { count: 2, topologyKey: 'rack', resources: { gpus: 2 } } }));
+    expect([made.status, made.body.message]).toEqual([201, undefined]);
+    // nodes.resources restates resources (both are per node): the definition keeps one shape.
+    expect(made.body).toMatchObject({ nodes: { count: 2, topologyKey: 'rack' }, resources: { vcpus: 1.5, memoryMiB: 512, gpus: 2 } });
+    expect((await api.post('/api/v1/job-definitions', body(`single-${name}`))).body.nodes).toBeNull();
+
+    const queue = `q-${name}`;
+    expect((await api.post('/api/v1/job-queues', { name: queue, priority: 1 })).status).toBe(201);
+    const plain = await api.post('/api/v1/jobs', { name: 'g', queue, definition: name, parameters: { p: 'x' } });
+    expect(plain.status).toBe(201);
+    const main = (await api.get(`/api/v1/jobs/${plain.body.jobId}`)).body;
+    expect(main.nodeProperties).toMatchObject({ numNodes: 2, mainNode: 0, topologyKey: 'rack' });
+    expect(main.nodeProperties.nodes.map((n: { jobId: string }) => n.jobId)).toEqual([plain.body.jobId, `${plain.body.jobId}:node1`]);
+    expect(main.parameters).toEqual({ p: 'x' });
+    expect((await api.get(`/api/v1/jobs/${plain.body.jobId}:node1`)).body.resources).toMatchObject({ gpus: 2 });
+    // The submit's nodes changes the count (and what each node asks for), as on a single-node definition.
+    const wider = await api.post('/api/v1/jobs', { name: 'g3', queue, definition: name, nodes: { count: 3, resources: { gpus: 1 } } });
+    const wide = (await api.get(`/api/v1/jobs/${wider.body.jobId}`)).body;
+    expect([wide.nodeProperties.numNodes, wide.nodeProperties.topologyKey, wide.resources.gpus]).toEqual([3, 'rack', 1]);
+
+    const refused: [Record<string, unknown>, string][] = [
+      [{ nodes: { count: 1 } }, 'nodes.count must not be less than 2'],
+      [{ nodes: { count: 65 } }, 'nodes.count must not be greater than 64'],
+      [{ nodes: 'two' }, 'nodes must be an object'],
+      [{ nodes: { count: 2, topologyKey: 'no spaces' } }, 'nodes.topologyKey must be a worker label key'],
+      [{ nodes: { count: 2, resources: { gpus: -1 } } }, 'nodes.resources.gpus must not be less than 0'],
+      [{ nodes: { count: 2 }, preemptible: true }, 'preemptible must not be true with nodes'],
+    ];
+    for (const [over, message] of refused) {
+      const res = await api.post('/api/v1/job-definitions', body(`bad-${name}`, over));
+      expect({ over, status: res.status, message: res.body.message }).toEqual({ over, status: 400, message: expect.stringContaining(message) });
+    }
+    const array = await api.post('/api/v1/jobs', { name: 'a', queue, definition: name, array: { size: 2 } });
+    expect([array.status, array.body.message]).toEqual([400, `array: job definition ${name}:1 is multi-node (nodes), and a multi-node job cannot be an array job`]);
+  });
+
   it('answers 404 with a code for an unknown definition', async () => {
     const res = await api.get('/api/v1/job-definitions/no-such-definition/3');
     expect(res).toEqual({ status: 404, body: { statusCode: 404, code: 'DEFINITION_NOT_FOUND', message: 'job definition no-such-definition:3 does not exist' } });

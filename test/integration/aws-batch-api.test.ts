@@ -184,6 +184,110 @@ describe('the AWS Batch API (official @aws-sdk/client-batch, real API, Postgres,
     expect(ce.computeEnvironmentName).toBe(`cev-${s}`);
   });
 
+  it('maps multinode definitions and nodeOverrides onto gangs; DescribeJobs gives nodeProperties, nodeDetails under <jobId>#<index>, and parameters', async () => {
+    const q = await admin.send(new CreateJobQueueCommand({ jobQueueName: `qm-${s}`, priority: 1 }));
+    const container = {
+      image: testEnv().testImage, command: ['sh', '-c', 'echo Ref::word'], environment: [{ name: 'A', value: '1' }],
+      resourceRequirements: [{ type: 'VCPU', value: '0.5' }, { type: 'MEMORY', value: '64' }, { type: 'GPU', value: '1' }],
+    };
+    // Two ranges with the same container are one shape.
+    const def = await admin.send(new RegisterJobDefinitionCommand({
+      jobDefinitionName: `dm-${s}`, type: 'multinode', parameters: { word: 'hi' },
+      nodeProperties: { numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:0', container }, { targetNodes: '1:', container }] },
+    } as never));
+    const [described] = (await admin.send(new DescribeJobDefinitionsCommand({ jobDefinitions: [def.jobDefinitionArn!] }))).jobDefinitions!;
+    expect(described).toMatchObject({
+      type: 'multinode',
+      nodeProperties: { numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:', container: { image: container.image, command: container.command } }] },
+    });
+    expect(described!.containerProperties).toBeUndefined();
+    expect((await api.get(`/api/v1/job-definitions/dm-${s}/1`)).body).toMatchObject({ nodes: { count: 2, topologyKey: null }, resources: { vcpus: 0.5, memoryMiB: 64, gpus: 1 } });
+
+    const sub = await admin.send(new SubmitJobCommand({
+      jobName: 'mn', jobQueue: q.jobQueueName, jobDefinition: def.jobDefinitionArn, parameters: { word: 'there' },
+      nodeOverrides: { numNodes: 3, nodePropertyOverrides: [{ targetNodes: '0:', containerOverrides: { environment: [{ name: 'B', value: '2' }], resourceRequirements: [{ type: 'GPU', value: '2' }] } }] },
+    }));
+    const id = sub.jobId!;
+    const [main, node0, node2] = (await admin.send(new DescribeJobsCommand({ jobs: [id, `${id}#0`, `${id}#2`] }))).jobs!;
+    expect(main).toMatchObject({
+      jobId: id, parameters: { word: 'there' },
+      nodeProperties: { numNodes: 3, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:', container: { command: ['sh', '-c', 'echo there'] } }] },
+    });
+    expect(main!.nodeDetails).toBeUndefined();
+    expect(main!.container!.environment).toEqual(expect.arrayContaining([{ name: 'A', value: '1' }, { name: 'B', value: '2' }]));
+    expect(main!.container!.resourceRequirements).toEqual(expect.arrayContaining([{ type: 'GPU', value: '2' }]));
+    expect(node0).toMatchObject({ jobId: `${id}#0`, jobArn: `arn:aws:batch:local:000000000000:job/${id}#0`, nodeDetails: { nodeIndex: 0, isMainNode: true } });
+    expect(node2).toMatchObject({ jobId: `${id}#2`, nodeDetails: { nodeIndex: 2, isMainNode: false }, status: 'RUNNABLE' });
+    expect(node2!.nodeProperties).toBeUndefined();
+    expect((await api.get(`/api/v1/jobs/${id}`)).body.nodeProperties.nodes).toHaveLength(3);
+    const nodes = await admin.send(new ListJobsCommand({ multiNodeJobId: id, jobStatus: 'RUNNABLE' }));
+    expect(nodes.jobSummaryList!.map((j) => [j.jobId, j.nodeProperties])).toEqual([0, 1, 2].map((i) => [`${id}#${i}`, { isMainNode: i === 0, numNodes: 3, nodeIndex: i }]));
+    // Without nodeOverrides, the definition's count.
+    const plain = await admin.send(new SubmitJobCommand({ jobName: 'mn2', jobQueue: q.jobQueueName, jobDefinition: `dm-${s}` }));
+    expect((await api.get(`/api/v1/jobs/${plain.jobId}`)).body.nodeProperties.numNodes).toBe(2);
+    // A single-node job has no nodes to address.
+    const single = await admin.send(new RegisterJobDefinitionCommand({ jobDefinitionName: `ds-${s}`, type: 'container', containerProperties: { image: testEnv().testImage, vcpus: 1, memory: 64 } }));
+    const one = await admin.send(new SubmitJobCommand({ jobName: 'one', jobQueue: q.jobQueueName, jobDefinition: single.jobDefinitionArn }));
+    expect((await admin.send(new DescribeJobsCommand({ jobs: [`${one.jobId}#0`] }))).jobs).toEqual([]);
+    for (const j of [id, plain.jobId!, one.jobId!]) await admin.send(new CancelJobCommand({ jobId: j, reason: 'done looking' }));
+  });
+
+  it('refuses multinode shapes one container per job cannot hold with a ClientException naming the field', async () => {
+    const container = { image: testEnv().testImage, vcpus: 1, memory: 64 };
+    const register = (nodeProperties: unknown, extra: Record<string, unknown> = {}) => failure(admin.send(new RegisterJobDefinitionCommand({
+      jobDefinitionName: `bad-${s}`, type: 'multinode', nodeProperties, ...extra,
+    } as never)));
+    const cases: [unknown, string][] = [
+      [{ numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0', container }, { targetNodes: '1', container: { ...container, command: ['worker'] } }] },
+        'nodeProperties.nodeRangeProperties[1].container differs from nodeProperties.nodeRangeProperties[0].container in command: gpubatch runs the same container on every node'],
+      [{ numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0', container }, { targetNodes: '1', container: { ...container, memory: 128 } }] },
+        'in resourceRequirements'],
+      [{ numNodes: 2, mainNode: 1, nodeRangeProperties: [{ targetNodes: '0:', container }] }, 'nodeProperties.mainNode 1 is not supported'],
+      [{ numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0', container }] }, 'nodeProperties.nodeRangeProperties covers no range for node 1 of 2'],
+      [{ numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:', container }, { targetNodes: '1', container }] }, 'nodeProperties.nodeRangeProperties[1].targetNodes covers node 1, which an earlier range covers too'],
+      [{ numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: 'all', container }] }, 'nodeProperties.nodeRangeProperties[0].targetNodes must be "n", "n:", ":m" or "n:m"'],
+      [{ numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:5', container }] }, 'nodeProperties.nodeRangeProperties[0].targetNodes "0:5" is not a range of nodes 0..1'],
+      [{ numNodes: 1, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:', container }] }, 'nodeProperties.numNodes must be an integer from 2 to 64'],
+      [{ numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:' }] }, 'nodeProperties.nodeRangeProperties[0].container is required'],
+      [{ numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:', container: { image: 'i', memory: 64 } }] }, 'nodeProperties.nodeRangeProperties[0].container.resourceRequirements needs a VCPU entry'],
+      [undefined, 'nodeProperties is required with type multinode'],
+    ];
+    for (const [props, message] of cases) {
+      expect({ props, ...(await register(props)) }).toEqual({ props, name: 'ClientException', status: 400, message: expect.stringContaining(message) });
+    }
+    expect(await register({ numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:', container }] }, { containerProperties: container }))
+      .toMatchObject({ name: 'ClientException', message: expect.stringContaining('containerProperties must be absent with type multinode') });
+
+    const q = await admin.send(new CreateJobQueueCommand({ jobQueueName: `qmb-${s}`, priority: 1 }));
+    const mn = await admin.send(new RegisterJobDefinitionCommand({
+      jobDefinitionName: `dmb-${s}`, type: 'multinode', nodeProperties: { numNodes: 2, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:', container }] },
+    } as never));
+    const single = await admin.send(new RegisterJobDefinitionCommand({ jobDefinitionName: `dsb-${s}`, type: 'container', containerProperties: container }));
+    const submit = (jobDefinition: string, extra: Record<string, unknown>) =>
+      failure(admin.send(new SubmitJobCommand({ jobName: 'bad', jobQueue: q.jobQueueName, jobDefinition, ...extra } as never)));
+    const override = (targetNodes: string, command: string[]) => ({ targetNodes, containerOverrides: { command } });
+    const submits: [string, Record<string, unknown>, string][] = [
+      [mn.jobDefinitionArn!, { nodeOverrides: { nodePropertyOverrides: [override('1:', ['x'])] } },
+        'nodeOverrides.nodePropertyOverrides leaves node 0 of 2 without the override: gpubatch runs the same container on every node'],
+      [mn.jobDefinitionArn!, { nodeOverrides: { nodePropertyOverrides: [override('0', ['x']), override('1', ['y'])] } },
+        'nodeOverrides.nodePropertyOverrides[1].containerOverrides differs from nodeOverrides.nodePropertyOverrides[0].containerOverrides in command'],
+      [mn.jobDefinitionArn!, { nodeOverrides: { numNodes: 65 } }, 'nodeOverrides.numNodes must be an integer from 2 to 64'],
+      [mn.jobDefinitionArn!, { nodeOverrides: { numNodes: 3, nodePropertyOverrides: [override('0:3', ['x'])] } }, 'nodeOverrides.nodePropertyOverrides[0].targetNodes "0:3" is not a range of nodes 0..2'],
+      [mn.jobDefinitionArn!, { arrayProperties: { size: 2 } }, `array: job definition dmb-${s}:1 is multi-node`],
+      [`dmb-${s}:x`, { nodeOverrides: { numNodes: 2 } }, 'definition must be "name" or "name:revision"'],
+      [single.jobDefinitionArn!, { nodeOverrides: { nodePropertyOverrides: [override('0:', ['x'])] } }, `nodeOverrides applies to multi-node jobs: job definition dsb-${s}:1 is a container job definition`],
+    ];
+    for (const [definition, extra, message] of submits) {
+      expect({ extra, ...(await submit(definition, extra)) }).toEqual({ extra, name: 'ClientException', status: 400, message: expect.stringContaining(message) });
+    }
+    // Two overrides that together cover every node with the same override map.
+    const ok = await admin.send(new SubmitJobCommand({
+      jobName: 'ok', jobQueue: q.jobQueueName, jobDefinition: mn.jobDefinitionArn, nodeOverrides: { nodePropertyOverrides: [override('0', ['x']), override('1', ['x'])] },
+    }));
+    expect((await admin.send(new DescribeJobsCommand({ jobs: [`${ok.jobId}#1`] }))).jobs![0]!.container!.command).toEqual(['x']);
+    await admin.send(new CancelJobCommand({ jobId: ok.jobId, reason: 'done' }));
+  });
+
   it('tags jobs, definitions, queues and compute environments', async () => {
     const q = await admin.send(new CreateJobQueueCommand({ jobQueueName: `qt-${s}`, priority: 1, tags: { a: '1' } }));
     const d = await admin.send(new RegisterJobDefinitionCommand({
@@ -227,11 +331,11 @@ describe('the AWS Batch API (official @aws-sdk/client-batch, real API, Postgres,
     const [, id] = TEST_ADMIN_KEY.split('_');
     const wrongSecret = new BatchClient({ endpoint: api.baseUrl, region: 'eu-west-1', maxAttempts: 1, credentials: { accessKeyId: id!, secretAccessKey: 'W'.repeat(43) } });
     expect(await failure(wrongSecret.send(new DescribeJobQueuesCommand({}))))
-      .toMatchObject({ name: 'InvalidSignatureException', status: 401, message: expect.stringContaining('does not match') });
+      .toMatchObject({ name: 'InvalidSignatureException', status: 403, message: expect.stringContaining('does not match') });
     const unknownKey = new BatchClient({ endpoint: api.baseUrl, region: 'eu-west-1', maxAttempts: 1, credentials: { accessKeyId: 'AKIANOSUCHKEY', secretAccessKey: 'x'.repeat(40) } });
-    expect(await failure(unknownKey.send(new DescribeJobQueuesCommand({})))).toMatchObject({ name: 'UnrecognizedClientException', status: 401 });
+    expect(await failure(unknownKey.send(new DescribeJobQueuesCommand({})))).toMatchObject({ name: 'UnrecognizedClientException', status: 403 });
     const none = await fetch(`${api.baseUrl}/v1/describejobqueues`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-    expect([none.status, none.headers.get('x-amzn-errortype'), ((await none.json()) as { __type: string }).__type]).toEqual([401, 'MissingAuthenticationTokenException', 'MissingAuthenticationTokenException']);
+    expect([none.status, none.headers.get('x-amzn-errortype'), ((await none.json()) as { __type: string }).__type]).toEqual([403, 'MissingAuthenticationTokenException', 'MissingAuthenticationTokenException']);
     wrongSecret.destroy();
     unknownKey.destroy();
 

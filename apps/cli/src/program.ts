@@ -4,13 +4,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { ApiClient } from './api-client.js';
 import { loadStoredConfig, normalizeEndpoint, resolveConfig, saveConfig } from './cli-config.js';
-import { CliError, EXIT, UsageError } from './cli-errors.js';
+import { ApiRequestError, CliError, EXIT, UsageError } from './cli-errors.js';
 import { bashCompletion, zshCompletion, type CommandSpec } from './completion.js';
 import { OUTPUT_FORMATS, render, type OutputFormat } from './output.js';
 import { buildSubmitBody } from './submit-body.js';
+import { submitInChunks, type BatchReply, type EntryResult } from './submit-batch.js';
 import {
   definitionsTable, describeJob, isFinished, jobExitCode, jobsTable, progressLine, queuesTable, usageTable, workersGrid,
   type Definition, type JobDetail, type JobSummary, type Queue, type Worker,
@@ -91,7 +92,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   program.command('submit')
     .description('Submit a job from a definition, with flags or a job file (YAML or JSON submit body)')
     .argument('[definition]', 'job definition: name or name:revision')
-    .option('-f, --file <path>', 'a submit body in YAML or JSON; flags override its fields')
+    .option('-f, --file <path>', 'a submit body in YAML or JSON; flags override its fields. Several (YAML documents, or a list) are submitted together through jobs:batch')
     .option('-n, --name <name>', 'job name (default: the definition name)')
     .option('-q, --queue <queue>', 'job queue')
     .option('--project <project>', 'project to bill (default: default)')
@@ -109,8 +110,15 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--wait', 'wait until the job ends, showing progress; exit with its exit code')
     .option('--follow', 'stream the job\'s logs until it ends; exit with its exit code')
     .action(async (definition: string | undefined, opts, cmd: Command) => {
-      const file = opts.file ? await readStructured(opts.file) : undefined;
-      const body = buildSubmitBody(definition, opts, file);
+      const read = opts.file ? await readSubmitFile(opts.file) : undefined;
+      if (read?.many) {
+        const results = await submitMany(await client(), opts.file, read.bodies.map((b, i) => entryBody(opts.file, i, () => buildSubmitBody(definition, opts, b))), opts);
+        for (const r of results) if ('error' in r) io.err(`gpubatch: entry ${r.index}: ${entryMessage(r.error)}\n`);
+        print(cmd, results, () => results.map((r) => ('jobId' in r ? `${r.index} ${r.jobId}\n` : '')).join(''));
+        if (results.some((r) => 'error' in r)) setExit(EXIT.REFUSED);
+        return;
+      }
+      const body = buildSubmitBody(definition, opts, read?.bodies[0]);
       if (opts.follow && body.array) throw new UsageError('--follow streams one job\'s logs; an array job has many: use --wait, then gpubatch logs <id>:<index>');
       const api = await client();
       const created = await api.post<{ jobId: string; name: string }>('/api/v1/jobs', body);
@@ -294,14 +302,65 @@ async function followLogs(api: ApiClient, io: Io, id: string, attempt: number | 
   });
 }
 
-/** A YAML or JSON file (JSON is YAML); a missing or malformed file is a usage error naming it. */
-async function readStructured(file: string): Promise<unknown> {
-  let text: string;
+/**
+ * `submit -f`: one submit body, or several: a YAML file of several documents
+ * (`---` between them), or one list (a JSON array). `many` says which.
+ */
+async function readSubmitFile(file: string): Promise<{ bodies: unknown[]; many: boolean }> {
+  const text = await readText(file);
+  const docs = parseAllDocuments(text);
+  const list = Array.isArray(docs) ? docs : [];
+  const broken = list.find((d) => d.errors.length > 0);
+  if (broken) throw new UsageError(`${file} is not valid YAML or JSON: ${broken.errors[0]!.message.split('\n')[0]}`);
+  const values = list.map((d) => d.toJS() as unknown);
+  if (values.length === 1) return Array.isArray(values[0]) ? { bodies: values[0], many: true } : { bodies: values, many: false };
+  return { bodies: values, many: true };
+}
+
+/** An entry's body; a usage error in it names the entry. */
+function entryBody(file: string, index: number, build: () => object): object {
   try {
-    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+    return build();
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(`${file} entry ${index}: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * Several submit bodies through `POST /api/v1/jobs:batch`, up to 1,000 a
+ * request; one result per entry. Only one job can be waited for or followed.
+ */
+async function submitMany(api: ApiClient, file: string, bodies: object[], opts: { wait?: boolean; follow?: boolean }): Promise<EntryResult[]> {
+  if (opts.wait || opts.follow) {
+    throw new UsageError(`--wait and --follow follow one job, and ${file} holds ${bodies.length} submit bodies: submit them, then use gpubatch ls or describe`);
+  }
+  if (bodies.length === 0) throw new UsageError(`${file} holds no submit bodies`);
+  return submitInChunks(
+    bodies,
+    (jobs) => api.post<BatchReply>('/api/v1/jobs:batch', { jobs }),
+    // A chunk refused whole (too large, say) fails its entries; a refused key or an unreachable API stops everything.
+    (error) => (error instanceof ApiRequestError && error.status !== 401 ? { statusCode: error.status, code: error.code, message: error.message } : undefined),
+  );
+}
+
+/** An entry's error as one line: the API's message, status and code. */
+function entryMessage(error: { statusCode: number; code: string; message: string }): string {
+  const suffix = `(${error.statusCode} ${error.code})`;
+  return error.message.endsWith(suffix) ? error.message : `${error.message} ${suffix}`;
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return file === '-' ? await readStdin() : await readFile(file, 'utf8');
   } catch (error) {
     throw new UsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+}
+
+/** A YAML or JSON file (JSON is YAML); a missing or malformed file is a usage error naming it. */
+async function readStructured(file: string): Promise<unknown> {
+  const text = await readText(file);
   try {
     return parseYaml(text);
   } catch (error) {

@@ -28,6 +28,8 @@ import { GpuUtilization1764600100000 } from './migrations/1764600100000-gpu-util
 import { AwsBatchApi1764600200000 } from './migrations/1764600200000-aws-batch-api.js';
 import { Volumes1764600210000 } from './migrations/1764600210000-volumes.js';
 import { RegistryCredentials1764600220000 } from './migrations/1764600220000-registry-credentials.js';
+import { MultiNodeDefinitions1764700000000 } from './migrations/1764700000000-multi-node-definitions.js';
+import { UsageRollupPerStatement1764700200000 } from './migrations/1764700200000-usage-rollup-per-statement.js';
 
 export const ENTITIES = [
   JobDefinitionEntity, JobQueueEntity, JobEntity, JobAttemptEntity, JobEventEntity, JobLogEntity, WorkerEntity, UsageEntity, ScheduleEntity,
@@ -36,7 +38,7 @@ export const ENTITIES = [
 export const MIGRATIONS = [InitialSchema1763769600000, GpuAwareScheduling1763773200000, JobLifecycle1763776800000, Schedules1763780400000, TerminateRequests1763784000000,
   Billing1763787600000, UsageRollup1763791200000, OneWriter1763794800000, Identity1763798400000, ContainerPolicy1763802000000, WorkerIdentity1763805600000,
   Gangs1764600000000, Preemption1764600010000, GpuUtilization1764600100000, AwsBatchApi1764600200000, Volumes1764600210000,
-  RegistryCredentials1764600220000, SealedSigningKeys1764600500000,
+  RegistryCredentials1764600220000, SealedSigningKeys1764600500000, MultiNodeDefinitions1764700000000, UsageRollupPerStatement1764700200000,
 ];
 
 /** The one way to reach Postgres: migrations only, never `synchronize`. */

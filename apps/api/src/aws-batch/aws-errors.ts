@@ -18,15 +18,16 @@ export interface AwsErrorReply {
  * the exception name in `x-amzn-ErrorType` and the body's `__type`, which is
  * what AWS SDKs and the AWS CLI read to raise the right exception. Bad input,
  * unknown or conflicting resources are AWS Batch's ClientException (400);
- * bugs are ServerException (500). Unauthenticated and forbidden keep 401/403,
- * with the names AWS uses for them.
+ * bugs are ServerException (500). Unauthenticated and forbidden are 403, as
+ * in AWS, with the names AWS uses for them.
  */
 export function awsErrorReply(error: ErrorBody, exception: unknown, hasCredentials: boolean): AwsErrorReply {
   const named = (exception as { awsType?: unknown })?.awsType;
   let status: number;
   let type: string;
   if (error.statusCode === 401) {
-    status = 401;
+    // AWS answers 403 for every authentication failure (the REST API keeps 401); SDKs and the CLI go by the name.
+    status = 403;
     type = typeof named === 'string' ? named : hasCredentials ? 'UnrecognizedClientException' : 'MissingAuthenticationTokenException';
   } else if (error.statusCode === 403) {
     [status, type] = [403, 'AccessDeniedException'];

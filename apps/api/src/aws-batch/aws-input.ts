@@ -26,6 +26,11 @@ export class AwsInput {
     return `${this.path}${field}`;
   }
 
+  /** A field's full name, as messages give it (`nodeProperties.nodeRangeProperties[0].container.image`). */
+  field(field: string): string {
+    return this.name(field);
+  }
+
   has(field: string): boolean {
     return this.value[field] !== undefined && this.value[field] !== null;
   }

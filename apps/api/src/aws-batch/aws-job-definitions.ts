@@ -8,8 +8,11 @@ import { JobDefinitionsService } from '../job-definitions/job-definitions.servic
 import { arnOf, nameFrom } from './arns.js';
 import { AwsInput, validated } from './aws-input.js';
 import { page } from './paging.js';
+import { checkTags } from './aws-tags.js';
+import { nodeRange } from '../jobs/multi-node.js';
+import { MAX_GANG_NODES, MIN_GANG_NODES } from '#libs/core';
 
-const NOT_HERE = 'gpubatch runs single-container jobs on its own workers (docs/aws-batch.md)';
+const NOT_HERE = 'gpubatch runs Docker containers on its own workers, not ECS or EKS tasks (docs/aws-batch.md)';
 
 /** AWS's resourceRequirements (VCPU, MEMORY in MiB, GPU) and the deprecated vcpus/memory, as gpubatch resources. */
 export function resourcesFrom(container: AwsInput): { vcpus?: number; memoryMiB?: number; gpus?: number } {
@@ -43,7 +46,7 @@ export function mountsFrom(container: AwsInput): object[] {
   }
   const mounts: object[] = (container.objects('mountPoints', 16) ?? []).map((mp, i) => {
     const name = mp.string('sourceVolume', true);
-    if (!volumes.has(name)) throw new ApiError('VALIDATION_FAILED', `containerProperties.mountPoints[${i}].sourceVolume ${name} names no entry of containerProperties.volumes`);
+    if (!volumes.has(name)) throw new ApiError('VALIDATION_FAILED', `${container.field(`mountPoints[${i}].sourceVolume`)} ${name} names no entry of ${container.field('volumes')}`);
     const host = volumes.get(name);
     return { type: host !== undefined ? 'host' : 'volume', source: host ?? name, target: mp.string('containerPath', true), readOnly: mp.boolean('readOnly') ?? false };
   });
@@ -95,6 +98,12 @@ export function retryStrategyFrom(input: AwsInput | undefined): { attempts: numb
   return { attempts: input.integer('attempts', 1, 10) ?? 1, ...(rules ? { evaluateOnExit: rules } : {}) };
 }
 
+/** How gpubatch's registration fields are called in an AWS container, for messages about ranges that differ. */
+const AWS_CONTAINER_FIELD: Record<string, string> = {
+  image: 'image', command: 'command', environment: 'environment', resources: 'resourceRequirements', user: 'user',
+  readonlyRootFilesystem: 'readonlyRootFilesystem', shmSizeMiB: 'linuxParameters.sharedMemorySize', mounts: 'volumes/mountPoints/linuxParameters.tmpfs',
+};
+
 /** RegisterJobDefinition, DescribeJobDefinitions, DeregisterJobDefinition over gpubatch's job definitions. */
 @Injectable()
 export class AwsJobDefinitions {
@@ -103,40 +112,22 @@ export class AwsJobDefinitions {
   async register(body: AwsInput, caller: Caller) {
     requireSubmit(caller);
     const type = body.oneOf('type', ['container', 'multinode'] as const, true);
-    if (type === 'multinode') throw new ApiError('VALIDATION_FAILED', `type multinode is not supported: ${NOT_HERE}`);
-    body.refuse(['nodeProperties', 'eksProperties', 'ecsProperties'], NOT_HERE);
-    const container = body.object('containerProperties');
-    if (!container) throw new ApiError('VALIDATION_FAILED', 'containerProperties is required for a container job definition');
-    const dto = await validated(RegisterJobDefinitionDto, this.registration(body, container), 'RegisterJobDefinition');
+    body.refuse(['eksProperties', 'ecsProperties'], NOT_HERE);
+    let fields: Record<string, unknown>;
+    if (type === 'multinode') {
+      if (body.has('containerProperties')) {
+        throw new ApiError('VALIDATION_FAILED', 'containerProperties must be absent with type multinode: give the container in nodeProperties.nodeRangeProperties[].container');
+      }
+      fields = multiNodeFields(body);
+    } else {
+      if (body.has('nodeProperties')) throw new ApiError('VALIDATION_FAILED', 'nodeProperties needs type multinode (type is container)');
+      const container = body.object('containerProperties');
+      if (!container) throw new ApiError('VALIDATION_FAILED', 'containerProperties is required for a container job definition');
+      fields = containerFields(container);
+    }
+    const dto = await validated(RegisterJobDefinitionDto, { ...fields, ...definitionFields(body) }, 'RegisterJobDefinition');
     const d = await this.definitions.register(dto);
     return { jobDefinitionName: d.name, jobDefinitionArn: arnOf.jobDefinition(d.name, d.revision), revision: d.revision };
-  }
-
-  /** The gpubatch registration body an AWS RegisterJobDefinition maps to. */
-  private registration(body: AwsInput, container: AwsInput): Record<string, unknown> {
-    if (container.boolean('privileged')) throw new ApiError('VALIDATION_FAILED', 'containerProperties.privileged is not supported: gpubatch never runs privileged containers');
-    container.refuse(['secrets'], 'gpubatch cannot read AWS Secrets Manager or SSM; register secretEnvironment through the REST API instead');
-    const resources = resourcesFrom(container);
-    if (resources.vcpus === undefined) throw new ApiError('VALIDATION_FAILED', 'containerProperties.resourceRequirements needs a VCPU entry (or containerProperties.vcpus)');
-    if (resources.memoryMiB === undefined) throw new ApiError('VALIDATION_FAILED', 'containerProperties.resourceRequirements needs a MEMORY entry in MiB (or containerProperties.memory)');
-    const linux = container.object('linuxParameters');
-    const timeout = body.object('timeout');
-    const mounts = mountsFrom(container);
-    return {
-      name: body.string('jobDefinitionName', true),
-      image: container.string('image', true),
-      ...(container.has('command') ? { command: container.strings('command') } : {}),
-      ...(container.has('environment') ? { environment: container.keyValuePairs('environment') } : {}),
-      resources,
-      ...(container.has('user') ? { user: container.string('user') } : {}),
-      ...(container.has('readonlyRootFilesystem') ? { readonlyRootFilesystem: container.boolean('readonlyRootFilesystem') } : {}),
-      ...(linux?.has('sharedMemorySize') ? { shmSizeMiB: linux.integer('sharedMemorySize', 1, 1_048_576) } : {}),
-      ...(mounts.length ? { mounts } : {}),
-      ...(timeout?.has('attemptDurationSeconds') ? { timeoutSeconds: timeout.integer('attemptDurationSeconds', 1, 14 * 24 * 3600) } : {}),
-      ...(body.has('retryStrategy') ? { retryStrategy: retryStrategyFrom(body.object('retryStrategy')) } : {}),
-      ...(body.has('parameters') ? { parameters: body.map('parameters') } : {}),
-      ...(body.has('tags') ? { tags: body.map('tags') } : {}),
-    };
   }
 
   async describe(body: AwsInput) {
@@ -168,6 +159,85 @@ export class AwsJobDefinitions {
   }
 }
 
+/** The registration fields of an AWS container (containerProperties, or a node range's container). */
+function containerFields(container: AwsInput): Record<string, unknown> {
+  if (container.boolean('privileged')) throw new ApiError('VALIDATION_FAILED', `${container.field('privileged')} is not supported: gpubatch never runs privileged containers`);
+  container.refuse(['secrets'], 'gpubatch cannot read AWS Secrets Manager or SSM; register secretEnvironment through the REST API instead');
+  const resources = resourcesFrom(container);
+  if (resources.vcpus === undefined) throw new ApiError('VALIDATION_FAILED', `${container.field('resourceRequirements')} needs a VCPU entry (or ${container.field('vcpus')})`);
+  if (resources.memoryMiB === undefined) throw new ApiError('VALIDATION_FAILED', `${container.field('resourceRequirements')} needs a MEMORY entry in MiB (or ${container.field('memory')})`);
+  const linux = container.object('linuxParameters');
+  const mounts = mountsFrom(container);
+  return {
+    image: container.string('image', true),
+    ...(container.has('command') ? { command: container.strings('command') } : {}),
+    ...(container.has('environment') ? { environment: container.keyValuePairs('environment') } : {}),
+    resources,
+    ...(container.has('user') ? { user: container.string('user') } : {}),
+    ...(container.has('readonlyRootFilesystem') ? { readonlyRootFilesystem: container.boolean('readonlyRootFilesystem') } : {}),
+    ...(linux?.has('sharedMemorySize') ? { shmSizeMiB: linux.integer('sharedMemorySize', 1, 1_048_576) } : {}),
+    ...(mounts.length ? { mounts } : {}),
+  };
+}
+
+/** The registration fields of a definition besides its container: name, timeout, retries, parameters, tags. */
+function definitionFields(body: AwsInput): Record<string, unknown> {
+  const timeout = body.object('timeout');
+  return {
+    name: body.string('jobDefinitionName', true),
+    ...(timeout?.has('attemptDurationSeconds') ? { timeoutSeconds: timeout.integer('attemptDurationSeconds', 1, 14 * 24 * 3600) } : {}),
+    ...(body.has('retryStrategy') ? { retryStrategy: retryStrategyFrom(body.object('retryStrategy')) } : {}),
+    ...(body.has('parameters') ? { parameters: body.map('parameters') } : {}),
+    ...(body.has('tags') ? { tags: checkTags(body.map('tags')!) } : {}),
+  };
+}
+
+/**
+ * A `multinode` definition's nodeProperties as gpubatch's container fields
+ * plus `nodes`. gpubatch runs one container shape on every node, with node 0
+ * as the main node: the ranges must cover every node once and, when there are
+ * several, hold the same container; anything else is refused, naming the
+ * range and the fields that differ.
+ */
+function multiNodeFields(body: AwsInput): Record<string, unknown> {
+  const props = body.object('nodeProperties');
+  if (!props) throw new ApiError('VALIDATION_FAILED', 'nodeProperties is required with type multinode');
+  const numNodes = props.integer('numNodes', MIN_GANG_NODES, MAX_GANG_NODES, true)!;
+  const mainNode = props.integer('mainNode', 0, numNodes - 1, true);
+  if (mainNode !== 0) {
+    throw new ApiError('VALIDATION_FAILED', `nodeProperties.mainNode ${mainNode} is not supported: gpubatch runs the main node as node 0 (give mainNode 0)`);
+  }
+  const ranges = props.objects('nodeRangeProperties', MAX_GANG_NODES);
+  if (!ranges?.length) throw new ApiError('VALIDATION_FAILED', 'nodeProperties.nodeRangeProperties is required: at least one range of nodes with its container');
+  const covered = new Array<boolean>(numNodes).fill(false);
+  let first: Record<string, unknown> | undefined;
+  ranges.forEach((range, i) => {
+    const field = `nodeProperties.nodeRangeProperties[${i}]`;
+    const [from, to] = nodeRange(range.string('targetNodes', true), numNodes, `${field}.targetNodes`);
+    for (let n = from; n <= to; n++) {
+      if (covered[n]) throw new ApiError('VALIDATION_FAILED', `${field}.targetNodes covers node ${n}, which an earlier range covers too`);
+      covered[n] = true;
+    }
+    range.refuse(['eksProperties', 'ecsProperties', 'consumableResourceProperties'], NOT_HERE);
+    const container = range.object('container');
+    if (!container) throw new ApiError('VALIDATION_FAILED', `${field}.container is required`);
+    const fields = containerFields(container);
+    if (!first) {
+      first = fields;
+      return;
+    }
+    const differ = Object.keys({ ...first, ...fields }).filter((k) => JSON.stringify(first![k]) !== JSON.stringify(fields[k]));
+    if (differ.length) {
+      throw new ApiError('VALIDATION_FAILED',
+        `${field}.container differs from nodeProperties.nodeRangeProperties[0].container in ${differ.map((k) => AWS_CONTAINER_FIELD[k] ?? k).join(', ')}: `
+        + 'gpubatch runs the same container on every node of a job; give every range the same container, or one range "0:" for all nodes');
+    }
+  });
+  const missing = covered.findIndex((c) => !c);
+  if (missing >= 0) throw new ApiError('VALIDATION_FAILED', `nodeProperties.nodeRangeProperties covers no range for node ${missing} of ${numNodes}: every node needs a range`);
+  return { ...first, nodes: { count: numNodes } };
+}
+
 function requireSubmit(caller: Caller): void {
   if (!caller.canSomewhere('submit')) throw new ApiError('FORBIDDEN', `this needs the submit right, which ${caller.id} does not hold`);
 }
@@ -192,23 +262,28 @@ export function keyValuePairs(map: Record<string, string>) {
   return Object.entries(map).map(([name, value]) => ({ name, value }));
 }
 
+/** One container for every node: what a multi-node definition or job has, in AWS's nodeProperties shape. */
+export function awsNodeProperties(numNodes: number, container: object) {
+  return { numNodes, mainNode: 0, nodeRangeProperties: [{ targetNodes: '0:', container }] };
+}
+
 export function awsJobDefinition(d: JobDefinitionEntity) {
-  const c = d.container ?? {};
+  const container = {
+    image: d.image,
+    command: d.command,
+    environment: keyValuePairs(d.environment),
+    resourceRequirements: resourceRequirements({ vcpus: Number(d.vcpus), memoryMiB: d.memoryMiB, gpus: d.gpus }),
+    ...awsContainerExtras(d.container ?? {}),
+  };
   return {
     jobDefinitionName: d.name,
     jobDefinitionArn: arnOf.jobDefinition(d.name, d.revision),
     revision: d.revision,
     status: d.status,
-    type: 'container',
+    type: d.nodes ? 'multinode' : 'container',
     parameters: d.parameters,
     retryStrategy: { attempts: d.retryAttempts, evaluateOnExit: d.retryRules },
-    containerProperties: {
-      image: d.image,
-      command: d.command,
-      environment: keyValuePairs(d.environment),
-      resourceRequirements: resourceRequirements({ vcpus: Number(d.vcpus), memoryMiB: d.memoryMiB, gpus: d.gpus }),
-      ...awsContainerExtras(c),
-    },
+    ...(d.nodes ? { nodeProperties: awsNodeProperties(d.nodes.count, container) } : { containerProperties: container }),
     ...(d.timeoutSeconds !== null ? { timeout: { attemptDurationSeconds: d.timeoutSeconds } } : {}),
     tags: d.tags,
     propagateTags: false,

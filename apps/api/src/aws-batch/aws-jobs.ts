@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { JOB_STATUSES } from '#libs/core';
 import type { Caller } from '../auth/caller.js';
 import { ProjectAccess } from '../auth/project-access.js';
 import { ApiError } from '../common/api-error.js';
@@ -9,13 +8,16 @@ import { StopJobDto } from '../jobs/dto/stop-job.dto.js';
 import { SubmitJobDto } from '../jobs/dto/submit-job.dto.js';
 import { JobStopService } from '../jobs/job-stop.service.js';
 import { JobsService, type JobListFilters } from '../jobs/jobs.service.js';
+import { JobDefinitionsService } from '../job-definitions/job-definitions.service.js';
+import { nodeRange } from '../jobs/multi-node.js';
+import { JOB_STATUSES, MAX_GANG_NODES, MIN_GANG_NODES } from '#libs/core';
 import { arnOf, nameFrom } from './arns.js';
-import { awsContainerExtras, keyValuePairs, resourceRequirements, resourcesFrom, retryStrategyFrom, splitRef } from './aws-job-definitions.js';
+import { awsContainerExtras, awsNodeProperties, keyValuePairs, resourceRequirements, resourcesFrom, retryStrategyFrom, splitRef } from './aws-job-definitions.js';
 import { AwsInput, validated } from './aws-input.js';
 import { checkTags } from './aws-tags.js';
 
 const ms = (iso: string | null | undefined): number | undefined => (iso ? new Date(iso).getTime() : undefined);
-const NOT_HERE = 'gpubatch runs single-container jobs on its own workers (docs/aws-batch.md)';
+const NOT_HERE = 'gpubatch runs Docker containers on its own workers, not ECS or EKS tasks (docs/aws-batch.md)';
 
 /** SubmitJob, DescribeJobs, ListJobs, CancelJob, TerminateJob over gpubatch's jobs. */
 @Injectable()
@@ -25,31 +27,83 @@ export class AwsJobs {
     @Inject(JobsService) private readonly jobs: JobsService,
     @Inject(JobStopService) private readonly stopper: JobStopService,
     @Inject(ProjectAccess) private readonly access: ProjectAccess,
+    @Inject(JobDefinitionsService) private readonly definitions: JobDefinitionsService,
   ) {}
 
   async submit(body: AwsInput, caller: Caller) {
-    body.refuse(['nodeOverrides', 'eksPropertiesOverride', 'ecsPropertiesOverride', 'consumableResourcePropertiesOverride'], NOT_HERE);
-    const dto = await validated(SubmitJobDto, this.submission(body), 'SubmitJob');
+    body.refuse(['eksPropertiesOverride', 'ecsPropertiesOverride', 'consumableResourcePropertiesOverride'], NOT_HERE);
+    const submission = this.submission(body);
+    const nodeOverrides = body.object('nodeOverrides');
+    if (nodeOverrides) {
+      // The rest first, so that a malformed jobDefinition is named as such before nodeOverrides looks it up.
+      await validated(SubmitJobDto, submission, 'SubmitJob');
+      await this.applyNodeOverrides(submission, nodeOverrides);
+    }
+    const dto = await validated(SubmitJobDto, submission, 'SubmitJob');
     this.access.submit(caller, dto.project);
     const created = await this.jobs.submit(dto);
     return { jobArn: arnOf.job(created.jobId), jobName: created.name, jobId: created.jobId };
   }
 
+  /**
+   * nodeOverrides onto the gang: numNodes becomes `nodes.count`, and the
+   * container overrides apply to every node. gpubatch runs one container shape
+   * on every node, so each override must target all nodes (or several must
+   * cover them all with the same override); anything else is refused, naming it.
+   */
+  private async applyNodeOverrides(submission: Record<string, unknown>, input: AwsInput): Promise<void> {
+    const numNodes = input.integer('numNodes', MIN_GANG_NODES, MAX_GANG_NODES);
+    const definition = await this.definitions.resolveRef(submission.definition as string);
+    const count = numNodes ?? definition.nodes?.count;
+    if (count === undefined) {
+      throw new ApiError('VALIDATION_FAILED',
+        `nodeOverrides applies to multi-node jobs: job definition ${definition.name}:${definition.revision} is a container job definition (give nodeOverrides.numNodes to run it on several nodes)`);
+    }
+    const list = input.objects('nodePropertyOverrides', MAX_GANG_NODES) ?? [];
+    const covered = new Array<boolean>(count).fill(false);
+    let first: Record<string, unknown> | undefined;
+    list.forEach((o, i) => {
+      const field = `nodeOverrides.nodePropertyOverrides[${i}]`;
+      const [from, to] = nodeRange(o.string('targetNodes', true), count, `${field}.targetNodes`);
+      for (let n = from; n <= to; n++) covered[n] = true;
+      o.refuse(['ecsPropertiesOverride', 'eksPropertiesOverride', 'consumableResourcePropertiesOverride'], NOT_HERE);
+      const override = containerOverride(o.object('containerOverrides'));
+      if (!first) {
+        first = override;
+        return;
+      }
+      const differ = Object.keys({ ...first, ...override }).filter((k) => JSON.stringify(first![k]) !== JSON.stringify(override[k]));
+      if (differ.length) {
+        throw new ApiError('VALIDATION_FAILED',
+          `${field}.containerOverrides differs from nodeOverrides.nodePropertyOverrides[0].containerOverrides in ${differ.map((k) => (k === 'resources' ? 'resourceRequirements' : k)).join(', ')}: `
+          + 'gpubatch runs the same container on every node of a job; give one override with targetNodes "0:" for all nodes');
+      }
+    });
+    const missing = covered.findIndex((c) => !c);
+    if (list.length > 0 && missing >= 0) {
+      throw new ApiError('VALIDATION_FAILED',
+        `nodeOverrides.nodePropertyOverrides leaves node ${missing} of ${count} without the override: gpubatch runs the same container on every node of a job; target "0:" (all nodes)`);
+    }
+    if (first) {
+      // The node override over containerOverrides, field by field; environment and resources merge.
+      const base = (submission.overrides ?? {}) as Record<string, Record<string, unknown> | string[] | undefined>;
+      const merged: Record<string, unknown> = { ...base, ...first };
+      if (base.environment && first.environment) merged.environment = { ...base.environment, ...(first.environment as object) };
+      if (base.resources && first.resources) merged.resources = { ...base.resources, ...(first.resources as object) };
+      submission.overrides = merged;
+    }
+    if (numNodes !== undefined) submission.nodes = { count: numNodes };
+  }
+
   /** The gpubatch submit body an AWS SubmitJob maps to. */
   private submission(body: AwsInput): Record<string, unknown> {
-    const overrides = body.object('containerOverrides');
-    const resources = overrides ? resourcesFrom(overrides) : {};
     const timeout = body.object('timeout');
     const size = body.object('arrayProperties')?.integer('size', 0, 1_000_000);
     const dependsOn = body.objects('dependsOn', 100)?.map((d) => ({
       ...(d.has('jobId') ? { jobId: nameFrom(d.string('jobId')!, 'job', 'dependsOn.jobId') } : {}),
       ...(d.has('type') ? { type: d.oneOf('type', ['N_TO_N', 'SEQUENTIAL'] as const) } : {}),
     }));
-    const override = {
-      ...(overrides?.has('command') ? { command: overrides.strings('command') } : {}),
-      ...(overrides?.has('environment') ? { environment: overrides.keyValuePairs('environment') } : {}),
-      ...(Object.keys(resources).length ? { resources } : {}),
-    };
+    const override = containerOverride(body.object('containerOverrides'));
     return {
       name: body.string('jobName', true),
       queue: nameFrom(body.string('jobQueue', true), 'job-queue', 'jobQueue'),
@@ -73,9 +127,14 @@ export class AwsJobs {
     if (!ids) throw new ApiError('VALIDATION_FAILED', 'jobs is required: a list of up to 100 job ids');
     const out = [];
     for (const ref of new Set(ids)) {
-      const id = nameFrom(ref, 'job', 'jobs');
+      const asked = nameFrom(ref, 'job', 'jobs');
+      const node = nodeRef(asked);
+      const id = node?.jobId ?? asked;
       if (!(await this.visible(caller, id))) continue;
-      out.push(awsJobDetail(await this.jobs.describe(id)));
+      const detail = await this.jobs.describe(id);
+      // `<id>#<n>` names a node of a multi-node job only: of any other job it names nothing, as in AWS.
+      if (node && detail.nodeProperties === null) continue;
+      out.push(awsJobDetail(detail, node ? asked : undefined));
     }
     return { jobs: out };
   }
@@ -85,7 +144,7 @@ export class AwsJobs {
    * status when filters are given; nextToken pages newest first.
    */
   async list(body: AwsInput, caller: Caller) {
-    if (body.has('multiNodeJobId')) throw new ApiError('VALIDATION_FAILED', `multiNodeJobId is not supported: ${NOT_HERE}`);
+    if (body.has('multiNodeJobId')) return this.listNodes(body, caller);
     const queue = body.has('jobQueue') ? nameFrom(body.string('jobQueue')!, 'job-queue', 'jobQueue') : undefined;
     const arrayJobId = body.has('arrayJobId') ? nameFrom(body.string('arrayJobId')!, 'job', 'arrayJobId') : undefined;
     const status = body.oneOf('jobStatus', JOB_STATUSES);
@@ -122,6 +181,45 @@ export class AwsJobs {
         };
       }),
       ...(listed.nextCursor ? { nextToken: listed.nextCursor } : {}),
+    };
+  }
+
+  /**
+   * ListJobs with multiNodeJobId: the nodes of that multi-node job, as
+   * `<jobId>#<index>`, in node order (RUNNING ones when no status is given).
+   */
+  private async listNodes(body: AwsInput, caller: Caller) {
+    const id = nameFrom(body.string('multiNodeJobId')!, 'job', 'multiNodeJobId');
+    if (body.has('jobQueue') || body.has('arrayJobId') || body.has('filters')) {
+      throw new ApiError('VALIDATION_FAILED', 'multiNodeJobId lists the nodes of one job: give it without jobQueue, arrayJobId or filters');
+    }
+    const status = body.oneOf('jobStatus', JOB_STATUSES) ?? 'RUNNING';
+    await this.access.job(caller, id, 'read');
+    const rows: {
+      node_index: number; node_count: number; name: string; status: string; status_reason: string | null; created_at: Date; started_at: Date | null;
+      stopped_at: Date | null; project: string; definition: string; exit_code: number | null; reason: string | null;
+    }[] = await this.db.query(
+      `SELECT j.node_index, j.node_count, j.name, j.status, j.status_reason, j.created_at, j.started_at, j.stopped_at, j.project,
+              d.name || ':' || d.revision AS definition, a.exit_code, a.reason
+       FROM jobs j JOIN job_definitions d ON d.id = j.definition_id
+       LEFT JOIN LATERAL (SELECT exit_code, reason FROM job_attempts WHERE job_id = j.id ORDER BY attempt DESC LIMIT 1) a ON true
+       WHERE (j.id = $1 OR j.parent_id = $1) AND j.node_index IS NOT NULL AND j.status = $2
+       ORDER BY j.node_index`, [id, status],
+    );
+    return {
+      jobSummaryList: rows.map((r) => {
+        const [defName, defRevision] = r.definition.split(':');
+        const nodeId = `${id}#${r.node_index}`;
+        return {
+          jobArn: arnOf.job(nodeId), jobId: nodeId, jobName: r.name, createdAt: r.created_at.getTime(), status: r.status,
+          ...(r.status_reason ? { statusReason: r.status_reason } : {}),
+          ...(r.started_at ? { startedAt: r.started_at.getTime() } : {}), ...(r.stopped_at ? { stoppedAt: r.stopped_at.getTime() } : {}),
+          ...(r.exit_code !== null || r.reason !== null ? { container: { ...(r.exit_code !== null ? { exitCode: r.exit_code } : {}), ...(r.reason ? { reason: r.reason } : {}) } } : {}),
+          nodeProperties: { isMainNode: r.node_index === 0, numNodes: r.node_count, nodeIndex: r.node_index },
+          jobDefinition: arnOf.jobDefinition(defName!, Number(defRevision)),
+          shareIdentifier: r.project,
+        };
+      }),
     };
   }
 
@@ -187,18 +285,54 @@ export class AwsJobs {
   }
 }
 
+/** AWS's containerOverrides (command, environment, resourceRequirements) as gpubatch's `overrides`. */
+function containerOverride(overrides: AwsInput | undefined): Record<string, unknown> {
+  if (!overrides) return {};
+  const resources = resourcesFrom(overrides);
+  return {
+    ...(overrides.has('command') ? { command: overrides.strings('command') } : {}),
+    ...(overrides.has('environment') ? { environment: overrides.keyValuePairs('environment') } : {}),
+    ...(Object.keys(resources).length ? { resources } : {}),
+  };
+}
+
 const ALL_STATUSES = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0]));
 
-/** gpubatch's job detail in AWS's JobDetail shape. */
-export function awsJobDetail(j: JobDetailView) {
+/**
+ * AWS's address of a multi-node job's node, `<jobId>#<index>`, as gpubatch's
+ * job id: node 0 is the job itself, node i the child `<jobId>:node<i>`.
+ */
+export function nodeRef(id: string): { jobId: string; index: number } | undefined {
+  const m = /^(.+)#([0-9]{1,2})$/.exec(id);
+  if (!m) return undefined;
+  const index = Number(m[2]);
+  return { jobId: index === 0 ? m[1]! : `${m[1]}:node${index}`, index };
+}
+
+/**
+ * gpubatch's job detail in AWS's JobDetail shape. A multi-node job described
+ * by its id has `nodeProperties`; a node (asked for as `<jobId>#<index>`, or
+ * as gpubatch's `<jobId>:node<i>`) has `nodeDetails`, under the id it was asked by.
+ */
+export function awsJobDetail(j: JobDetailView, askedAs?: string) {
   const [defName, defRevision] = j.definition.split(':');
   const last = j.attempts.at(-1);
   const c = j.containerProperties as Parameters<typeof awsContainerExtras>[0];
   const array = j.arrayProperties;
+  const jobId = askedAs ?? j.jobId;
+  const container = {
+    image: j.image,
+    command: j.command,
+    environment: keyValuePairs(j.environment),
+    resourceRequirements: resourceRequirements(j.resources),
+    ...awsContainerExtras(c),
+  };
+  const np = j.nodeProperties;
+  const nodeIndex = np === null ? undefined : 'nodeIndex' in np ? np.nodeIndex : askedAs ? 0 : undefined;
   return {
-    jobArn: arnOf.job(j.jobId),
+    jobArn: arnOf.job(jobId),
     jobName: j.name,
-    jobId: j.jobId,
+    jobId,
     jobQueue: arnOf.jobQueue(j.queue),
     status: j.status,
     shareIdentifier: j.project,
@@ -222,18 +356,17 @@ export function awsJobDetail(j: JobDetailView) {
     ...(j.stoppedAt ? { stoppedAt: ms(j.stoppedAt) } : {}),
     dependsOn: j.dependsOn.map((d) => ({ jobId: d.jobId })),
     jobDefinition: arnOf.jobDefinition(defName!, Number(defRevision)),
+    parameters: j.parameters,
     container: {
-      image: j.image,
-      command: j.command,
-      environment: keyValuePairs(j.environment),
-      resourceRequirements: resourceRequirements(j.resources),
-      ...awsContainerExtras(c),
+      ...container,
       ...(last?.exitCode !== null && last?.exitCode !== undefined ? { exitCode: last.exitCode } : {}),
       ...(last?.reason ? { reason: last.reason } : {}),
       ...(last ? { logStreamName: `${j.jobId}/${last.attempt}` } : {}),
     },
     ...(array && 'size' in array ? { arrayProperties: { size: array.size, statusSummary: { ...ALL_STATUSES, ...array.statusSummary } } } : {}),
     ...(array && 'index' in array ? { arrayProperties: { index: array.index } } : {}),
+    ...(np && 'numNodes' in np && nodeIndex === undefined ? { nodeProperties: awsNodeProperties(np.numNodes, container) } : {}),
+    ...(nodeIndex !== undefined ? { nodeDetails: { nodeIndex, isMainNode: nodeIndex === 0 } } : {}),
     ...(j.timeoutSeconds !== null ? { timeout: { attemptDurationSeconds: j.timeoutSeconds } } : {}),
     tags: j.tags,
     propagateTags: false,

@@ -1,6 +1,29 @@
 import { ValidationPipe, type ValidationPipeOptions } from '@nestjs/common';
-import type { ValidationError } from 'class-validator';
+import { getMetadataStorage, type ValidationError } from 'class-validator';
 import { ApiError } from './api-error.js';
+
+/**
+ * class-validator finds a class's rules by scanning every decorated class on
+ * each validation (typestack/class-validator#2686): with a batch of 1,000
+ * submit bodies and their nested classes that scan was the API's largest
+ * single cost. A class's rules are all registered when it is loaded, before
+ * anything can be validated against it, so the answer for a given class and
+ * options never changes and is kept.
+ */
+function memoizeRuleLookup(): void {
+  const storage = getMetadataStorage();
+  const lookup = storage.getTargetValidationMetadatas.bind(storage);
+  const cache = new WeakMap<object, Map<string, ReturnType<typeof lookup>>>();
+  storage.getTargetValidationMetadatas = (target, schema, always, strictGroups, groups) => {
+    let byOptions = cache.get(target);
+    if (!byOptions) cache.set(target, (byOptions = new Map()));
+    const key = `${schema}\u0000${always}\u0000${strictGroups}\u0000${groups?.join('\u0001') ?? ''}`;
+    let rules = byOptions.get(key);
+    if (!rules) byOptions.set(key, (rules = lookup(target, schema, always, strictGroups, groups)));
+    return rules;
+  };
+}
+memoizeRuleLookup();
 
 /** The one set of validation rules: the global pipe and a batch's per-entry checks both use it. */
 export const VALIDATION_OPTIONS: ValidationPipeOptions = {

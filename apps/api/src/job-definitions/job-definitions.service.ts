@@ -34,6 +34,12 @@ export class JobDefinitionsService {
 
   /** Registers a definition; the same name again becomes its next revision. */
   async register(dto: RegisterJobDefinitionDto): Promise<JobDefinitionEntity> {
+    if (dto.nodes) {
+      // One shape for every node: a definition's resources are already per node, nodes.resources only restates them.
+      const given = Object.entries(dto.nodes.resources ?? {}).filter(([, v]) => v !== undefined);
+      dto.resources = { ...dto.resources, ...Object.fromEntries(given) };
+      if (dto.preemptible) throw new ApiError('VALIDATION_FAILED', 'preemptible must not be true with nodes: the nodes of a multi-node job are stopped and retried together, never preempted one by one');
+    }
     const container = containerRequest(dto);
     const overlap = Object.keys(dto.secretEnvironment ?? {}).filter((k) => k in (dto.environment ?? {}));
     if (overlap.length) throw new ApiError('VALIDATION_FAILED', `secretEnvironment names ${overlap.join(', ')}, also in environment: a variable is either secret or not`);
@@ -54,8 +60,8 @@ export class JobDefinitionsService {
       `WITH locked AS (SELECT revision FROM job_definitions WHERE name = $1 FOR UPDATE)
        INSERT INTO job_definitions (name, revision, image, command, environment, vcpus, memory_mib, gpus,
                                     timeout_seconds, retry_attempts, retry_rules, parameters, tags, gpu_model, label_selector,
-                                    container, secret_environment, preemptible, preemption_grace_seconds)
-       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $10, $11, $12, $13, $15, $16, $17, $18 FROM locked
+                                    container, secret_environment, preemptible, preemption_grace_seconds, nodes)
+       SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $10, $11, $12, $13, $15, $16, $17, $18, $19 FROM locked
        RETURNING id`,
       [
         dto.name, dto.image, JSON.stringify(dto.command ?? []), JSON.stringify(dto.environment ?? {}),
@@ -63,6 +69,7 @@ export class JobDefinitionsService {
         dto.retryStrategy?.attempts ?? 1, JSON.stringify(dto.parameters ?? {}), JSON.stringify(dto.tags ?? {}),
         dto.resources.gpuModel ?? null, dto.labelSelector ?? null, JSON.stringify(retryRules(dto.retryStrategy)),
         JSON.stringify(container), secrets, dto.preemptible ?? false, dto.preemptionGraceSeconds ?? 30,
+        dto.nodes ? JSON.stringify({ count: dto.nodes.count, topologyKey: dto.nodes.topologyKey ?? null }) : null,
       ],
     ).catch((error: { code?: string }) => {
       // Two first registrations of a new name race on the unique key: the loser tries again.

@@ -23,7 +23,7 @@ export async function insertArrayChildren(tx: EntityManager, parentId: string, s
   await tx.query(
     `INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                        vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags,
-                       interruptible, retry_rules, parent_id, array_index, created_at, updated_at, stopped_at, container, secret_environment)
+                       interruptible, retry_rules, parent_id, array_index, created_at, updated_at, stopped_at, container, secret_environment, parameters)
      SELECT p.id || ':' || i,
             p.name, p.queue, p.definition_id, c.status, c.reason, p.priority, p.image, p.command,
             p.environment || jsonb_build_object('GPUBATCH_ARRAY_INDEX', i::text),
@@ -31,7 +31,7 @@ export async function insertArrayChildren(tx: EntityManager, parentId: string, s
             p.interruptible, p.retry_rules, p.id, i,
             -- One microsecond apart: FIFO order among children follows their index.
             p.created_at + i * interval '1 microsecond', p.created_at + i * interval '1 microsecond',
-            CASE WHEN c.status = 'FAILED' THEN clock_timestamp() END, p.container, p.secret_environment
+            CASE WHEN c.status = 'FAILED' THEN clock_timestamp() END, p.container, p.secret_environment, p.parameters
      FROM jobs p
      CROSS JOIN generate_series(0, $2 - 1) AS i
      LEFT JOIN jobs partner ON partner.id = $3 || ':' || i

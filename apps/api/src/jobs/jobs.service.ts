@@ -30,7 +30,7 @@ import { errorBody } from '../common/api-exception.filter.js';
 import { CatalogCache } from '../infra/catalog-cache.js';
 import { ProjectAccess } from '../auth/project-access.js';
 import type { Caller } from '../auth/caller.js';
-import { insertNodeJobs, multiNodeSpec, type MultiNodeSpec } from './multi-node.js';
+import { insertNodeJobs, multiNodeSpec, withDefinitionNodes, type MultiNodeSpec } from './multi-node.js';
 
 /**
  * isIdle (libs/core) in SQL, over one job_attempts row: sampled, and its GPUs
@@ -204,8 +204,9 @@ export class JobsService {
 
   /** Everything a submit is checked for before it is written; 4xx naming the field otherwise. */
   private async prepare(dto: SubmitJobDto): Promise<PreparedSubmit> {
-    const nodes = multiNodeSpec(dto);
+    const requested = multiNodeSpec(dto);
     const { queue, definition, job } = await this.resolve(dto, { enabledQueue: true });
+    const nodes = withDefinitionNodes(requested, dto, definition);
     if (nodes) {
       // Per-node resources override the definition's and the submit's: each node asks for them.
       const r = nodes.resources;
@@ -256,7 +257,11 @@ export class JobsService {
   /** Tells the scheduler about committed RUNNABLE jobs: one intake message per job queue. */
   private async wake(items: PreparedSubmit[]): Promise<void> {
     const byQueue = new Map<string, PreparedSubmit[]>();
-    for (const p of items) byQueue.set(p.queue.name, [...(byQueue.get(p.queue.name) ?? []), p]);
+    for (const p of items) {
+      const list = byQueue.get(p.queue.name);
+      if (list) list.push(p);
+      else byQueue.set(p.queue.name, [p]);
+    }
     await Promise.all([...byQueue].map(([queue, list]) =>
       this.intake.addMany(queue, list.map((p) => p.id), Math.max(...list.map((p) => p.job.priority))).catch((err: Error) =>
         this.logger.warn({ err, jobs: list.length }, 'intake add failed; the scheduler will find the jobs in Postgres'))));
@@ -276,21 +281,21 @@ export class JobsService {
       timeout_seconds: p.job.timeoutSeconds, max_attempts: p.job.maxAttempts, project: p.dto.project ?? 'default', tags: p.dto.tags ?? {},
       client_token: p.dto.clientToken ?? null, retry_rules: p.job.retryRules, interruptible: p.dto.interruptible ?? false,
       container: p.definition.container ?? {}, secret_environment: p.secrets,
-      preemptible: p.job.preemptible, preemption_grace_seconds: p.job.preemptionGraceSeconds,
+      preemptible: p.job.preemptible, preemption_grace_seconds: p.job.preemptionGraceSeconds, parameters: p.job.parameters,
     }));
     const inserted: { id: string }[] = await tx.query(
       `WITH job AS (
          INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                            vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
-                           retry_rules, interruptible, container, secret_environment, preemptible, preemption_grace_seconds)
+                           retry_rules, interruptible, container, secret_environment, preemptible, preemption_grace_seconds, parameters)
          SELECT r.id, r.name, r.queue, r.definition_id, 'RUNNABLE', 'Waiting for the scheduler', r.priority, r.image, r.command, r.environment,
                 r.vcpus, r.memory_mib, r.gpus, r.gpu_model, r.label_selector, r.timeout_seconds, r.max_attempts, r.project, r.tags, r.client_token,
-                r.retry_rules, r.interruptible, r.container, r.secret_environment, r.preemptible, r.preemption_grace_seconds
+                r.retry_rules, r.interruptible, r.container, r.secret_environment, r.preemptible, r.preemption_grace_seconds, r.parameters
          FROM jsonb_to_recordset($1::jsonb) AS r(
            id varchar, name varchar, queue varchar, definition_id bigint, priority integer, image text, command jsonb, environment jsonb,
            vcpus numeric, memory_mib integer, gpus integer, gpu_model text, label_selector text, timeout_seconds integer, max_attempts integer,
            project varchar, tags jsonb, client_token varchar, retry_rules jsonb, interruptible boolean, container jsonb, secret_environment jsonb,
-           preemptible boolean, preemption_grace_seconds integer, n integer)
+           preemptible boolean, preemption_grace_seconds integer, parameters jsonb, n integer)
          ORDER BY r.n
          ON CONFLICT (client_token) DO NOTHING
          RETURNING id, created_at),
@@ -322,10 +327,10 @@ export class JobsService {
          INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                            vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags, client_token,
                            retry_rules, array_size, interruptible, stopped_at, container, secret_environment, node_count, node_index, topology_key,
-                           preemptible, preemption_grace_seconds)
+                           preemptible, preemption_grace_seconds, parameters)
          VALUES ($1, $2, $3, $4, $20::varchar, $21::text, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
                  $22, $23, CASE WHEN $20::varchar = 'FAILED' THEN clock_timestamp() END, $24, $25, $26::int, CASE WHEN $26::int IS NOT NULL THEN 0 END, $27,
-                 $28, $29)
+                 $28, $29, $30)
          ON CONFLICT (client_token) DO NOTHING
          RETURNING id, created_at),
        ${firstEvents('$20::varchar', '$21::text')}
@@ -338,7 +343,7 @@ export class JobsService {
         start.status, start.reason, size ?? null, dto.interruptible ?? false,
         JSON.stringify(definition.container ?? {}), JSON.stringify(secrets), nodes?.count ?? null, nodes?.topologyKey ?? null,
         // A multi-node job is never preempted: its nodes are stopped and retried together, not one by one.
-        job.preemptible && !nodes, job.preemptionGraceSeconds,
+        job.preemptible && !nodes, job.preemptionGraceSeconds, JSON.stringify(job.parameters),
       ],
     );
     if (inserted.length === 0) return undefined;
@@ -424,7 +429,7 @@ export class JobsService {
   /** A submit may create at most SUBMIT_MAX_BYTES of job rows, every array child counted. */
   private checkSubmitBytes(dto: SubmitJobDto, job: ReturnType<JobsService['mergeJob']>, secrets: Record<string, string>, copies: number): number {
     const perJob = Buffer.byteLength(JSON.stringify({
-      name: dto.name, command: job.command, environment: job.environment, secrets, tags: dto.tags ?? {}, retryRules: job.retryRules,
+      name: dto.name, command: job.command, environment: job.environment, secrets, tags: dto.tags ?? {}, retryRules: job.retryRules, parameters: job.parameters,
       labelSelector: job.labelSelector, dependsOn: dto.dependsOn ?? [],
     }), 'utf8') + 512; // + the fixed columns, events and index entries of a row
     const total = perJob * (copies > 1 ? copies + 1 : 1);
@@ -475,6 +480,8 @@ export class JobsService {
     const r = dto.overrides?.resources;
     return {
       command,
+      // Kept with the job (AWS's DescribeJobs returns them): the definition's defaults with the submit's over them.
+      parameters: { ...d.parameters, ...dto.parameters },
       environment: { ...d.environment, ...dto.overrides?.environment },
       resources: {
         vcpus: r?.vcpus ?? d.vcpus, memoryMiB: r?.memoryMiB ?? d.memoryMiB, gpus: r?.gpus ?? d.gpus, gpuModel: r?.gpuModel ?? d.gpuModel,
@@ -576,6 +583,7 @@ export class JobsService {
         }
         : row.node_index !== null ? { nodeIndex: row.node_index, mainJobId: row.parent_id } : null,
       project: row.project,
+      parameters: row.parameters,
       tags: row.tags,
       interruptible: row.interruptible,
       preemptible: row.preemptible,

@@ -58,8 +58,30 @@ export function multiNodeSpec(dto: { nodes?: NodesDto; nodeProperties?: NodeProp
   return { count: p.numNodes, resources, topologyKey: null };
 }
 
+/**
+ * The gang a submit makes once its definition is known: a multi-node
+ * definition makes every submit of it a gang of its count, which the submit's
+ * own `nodes` / `nodeProperties` may change (count, resources, topology key),
+ * as on a single-node definition.
+ */
+export function withDefinitionNodes(
+  spec: MultiNodeSpec | undefined,
+  dto: { array?: unknown },
+  definition: { name: string; revision: number; nodes: { count: number; topologyKey: string | null } | null },
+): MultiNodeSpec | undefined {
+  if (!definition.nodes) return spec;
+  if (dto.array) {
+    throw new ApiError('VALIDATION_FAILED', `array: job definition ${definition.name}:${definition.revision} is multi-node (nodes), and a multi-node job cannot be an array job`);
+  }
+  return {
+    count: spec?.count ?? definition.nodes.count,
+    resources: spec?.resources ?? {},
+    topologyKey: spec?.topologyKey ?? definition.nodes.topologyKey,
+  };
+}
+
 /** AWS Batch's `targetNodes`: "2", "0:", ":3", "1:3" (inclusive). */
-function nodeRange(text: string, numNodes: number, field: string): [number, number] {
+export function nodeRange(text: string, numNodes: number, field: string): [number, number] {
   const m = /^([0-9]*)(:([0-9]*))?$/.exec(text);
   if (!m || (m[1] === '' && m[2] === undefined)) throw new ApiError('VALIDATION_FAILED', `${field} must be "n", "n:", ":m" or "n:m", got "${text}"`);
   const from = m[1] === '' ? 0 : Number(m[1]);
@@ -77,11 +99,11 @@ export async function insertNodeJobs(tx: EntityManager, mainId: string, count: n
   await tx.query(
     `INSERT INTO jobs (id, name, queue, definition_id, status, status_reason, priority, image, command, environment,
                        vcpus, memory_mib, gpus, gpu_model, label_selector, timeout_seconds, max_attempts, project, tags,
-                       interruptible, retry_rules, parent_id, node_count, node_index, topology_key, created_at, updated_at, stopped_at, container, secret_environment)
+                       interruptible, retry_rules, parent_id, node_count, node_index, topology_key, created_at, updated_at, stopped_at, container, secret_environment, parameters)
      SELECT p.id || ':node' || i, p.name, p.queue, p.definition_id, p.status, p.status_reason, p.priority, p.image, p.command, p.environment,
             p.vcpus, p.memory_mib, p.gpus, p.gpu_model, p.label_selector, p.timeout_seconds, p.max_attempts, p.project, p.tags,
             p.interruptible, p.retry_rules, p.id, p.node_count, i, p.topology_key,
-            p.created_at + i * interval '1 microsecond', p.created_at + i * interval '1 microsecond', p.stopped_at, p.container, p.secret_environment
+            p.created_at + i * interval '1 microsecond', p.created_at + i * interval '1 microsecond', p.stopped_at, p.container, p.secret_environment, p.parameters
      FROM jobs p CROSS JOIN generate_series(1, $2 - 1) AS i WHERE p.id = $1`,
     [mainId, count],
   );

@@ -13,39 +13,75 @@ interface AttemptToMeter {
   gpu_hour_by_model: Record<string, string>; minimum_billed_seconds: number;
 }
 
+/** An attempt's container start, to open its meter from. */
+export interface AttemptStart {
+  jobId: string;
+  attempt: number;
+  startedAt: Date;
+}
+
+/** An opened (or already open) attempt, with what the submit-to-start histogram needs. */
+export interface MeteredAttempt {
+  jobId: string;
+  attempt: number;
+  queue: string;
+  createdAt: Date;
+}
+
 /**
  * Opens the usage row of an attempt whose container started, with the rates
  * of its pool's price card as they are now: a later price change applies to
  * later attempts only. Idempotent (one row per attempt).
  */
 export async function openUsage(db: Db, jobId: string, attempt: number, startedAt: Date): Promise<void> {
-  const [a]: AttemptToMeter[] = await db.query(
-    `SELECT a.job_id, a.attempt, j.project, j.queue, d.name AS definition, j.parent_id, j.tags, a.worker_id, a.pool, a.vcpus, a.memory_mib,
-            cardinality(a.gpu_devices) AS gpus, a.gpu_model, p.capacity_type, p.currency, p.vcpu_hour, p.memory_gib_hour,
-            p.gpu_hour, p.gpu_hour_by_model, p.minimum_billed_seconds
-     FROM job_attempts a JOIN jobs j ON j.id = a.job_id JOIN job_definitions d ON d.id = j.definition_id
+  await openUsages(db, [{ jobId, attempt, startedAt }]);
+}
+
+/**
+ * `openUsage` for many attempts: one read of their attempts, jobs and price
+ * cards, one multi-row insert. Returns the attempts that exist.
+ */
+export async function openUsages(db: Db, starts: readonly AttemptStart[]): Promise<MeteredAttempt[]> {
+  if (starts.length === 0) return [];
+  const rows: (AttemptToMeter & { created_at: Date; started_at: Date })[] = await db.query(
+    `SELECT a.job_id, a.attempt, j.project, j.queue, j.created_at, d.name AS definition, j.parent_id, j.tags, a.worker_id, a.pool, a.vcpus,
+            a.memory_mib, cardinality(a.gpu_devices) AS gpus, a.gpu_model, p.capacity_type, p.currency, p.vcpu_hour, p.memory_gib_hour,
+            p.gpu_hour, p.gpu_hour_by_model, p.minimum_billed_seconds, s.started_at
+     FROM unnest($1::text[], $2::int[], $3::timestamptz[]) WITH ORDINALITY AS s(job_id, attempt, started_at, n)
+     JOIN job_attempts a ON a.job_id = s.job_id AND a.attempt = s.attempt
+     JOIN jobs j ON j.id = a.job_id JOIN job_definitions d ON d.id = j.definition_id
      LEFT JOIN pools p ON p.name = a.pool
-     WHERE a.job_id = $1 AND a.attempt = $2`,
-    [jobId, attempt],
+     ORDER BY s.n`,
+    [starts.map((s) => s.jobId), starts.map((s) => s.attempt), starts.map((s) => s.startedAt)],
   );
-  if (!a) return;
-  const priced = a.currency === null ? UNPRICED : {
+  if (rows.length === 0) return [];
+  const priced = rows.map((a) => a.currency === null ? UNPRICED : {
     capacityType: a.capacity_type!, currency: a.currency,
     rates: ratesFor({
       currency: a.currency, vcpuHour: a.vcpu_hour, memoryGiBHour: a.memory_gib_hour, gpuHour: a.gpu_hour,
       gpuHourByModel: a.gpu_hour_by_model, minimumBilledSeconds: a.minimum_billed_seconds,
     }, a.gpu_model),
-  };
+  });
+  const col = <T>(f: (a: (typeof rows)[number], i: number) => T) => rows.map(f);
   await db.query(
     `INSERT INTO usage (job_id, attempt, project, queue, definition, array_job_id, tags, worker_id, pool, capacity_type, vcpus,
                         memory_mib, gpus, gpu_model, started_at, stopped_at, billed_seconds, currency, vcpu_hour, memory_gib_hour,
                         gpu_hour, minimum_billed_seconds, cost, running)
-     VALUES ($1, $2, $3, $4, $5, $20, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 0, $15, $16, $17, $18, $19, 0, true)
+     SELECT job_id, attempt, project, queue, definition, array_job_id, tags::jsonb, worker_id, pool, capacity_type, vcpus,
+            memory_mib, gpus, gpu_model, started_at, started_at, 0, currency, vcpu_hour, memory_gib_hour, gpu_hour, minimum_billed_seconds, 0, true
+     FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                 $11::numeric[], $12::int[], $13::int[], $14::text[], $15::timestamptz[], $16::text[], $17::numeric[], $18::numeric[],
+                 $19::numeric[], $20::int[])
+          AS u(job_id, attempt, project, queue, definition, array_job_id, tags, worker_id, pool, capacity_type, vcpus, memory_mib, gpus,
+               gpu_model, started_at, currency, vcpu_hour, memory_gib_hour, gpu_hour, minimum_billed_seconds)
      ON CONFLICT (job_id, attempt) DO NOTHING`,
-    [a.job_id, a.attempt, a.project, a.queue, a.definition, JSON.stringify(a.tags), a.worker_id, a.pool, priced.capacityType,
-      a.vcpus, a.memory_mib, a.gpus, a.gpu_model, startedAt, priced.currency, priced.rates.vcpuHour, priced.rates.memoryGiBHour,
-      priced.rates.gpuHour, priced.rates.minimumBilledSeconds, a.parent_id],
+    [col((a) => a.job_id), col((a) => a.attempt), col((a) => a.project), col((a) => a.queue), col((a) => a.definition), col((a) => a.parent_id),
+      col((a) => JSON.stringify(a.tags)), col((a) => a.worker_id), col((a) => a.pool), col((_, i) => priced[i].capacityType), col((a) => a.vcpus),
+      col((a) => a.memory_mib), col((a) => a.gpus), col((a) => a.gpu_model), col((a) => a.started_at), col((_, i) => priced[i].currency),
+      col((_, i) => priced[i].rates.vcpuHour), col((_, i) => priced[i].rates.memoryGiBHour), col((_, i) => priced[i].rates.gpuHour),
+      col((_, i) => priced[i].rates.minimumBilledSeconds)],
   );
+  return rows.map((a) => ({ jobId: a.job_id, attempt: a.attempt, queue: a.queue, createdAt: a.created_at }));
 }
 
 interface OpenUsage {
@@ -62,22 +98,47 @@ function bill(u: OpenUsage, until: Date): { seconds: number; cost: string } {
   return { seconds, cost: cost(rates, { vcpus: Number(u.vcpus), memoryMiB: u.memory_mib, gpus: u.gpus }, seconds) };
 }
 
+/** An attempt's real stop, to settle its meter at. */
+export interface AttemptStop {
+  jobId: string;
+  attempt: number;
+  stoppedAt: Date;
+}
+
 /**
  * Settles an attempt's usage at its real stop: billed seconds and cost,
  * final. Only a running row is settled, so a repeated report bills nothing.
  * False when the attempt has no running row.
  */
 export async function settleUsage(tx: EntityManager, jobId: string, attempt: number, stoppedAt: Date): Promise<boolean> {
-  const [u]: OpenUsage[] = await tx.query(
-    `SELECT ${OPEN_USAGE_COLUMNS} FROM usage WHERE job_id = $1 AND attempt = $2 AND running FOR UPDATE`, [jobId, attempt],
+  return (await settleUsages(tx, [{ jobId, attempt, stoppedAt }])).size === 1;
+}
+
+/**
+ * `settleUsage` for many attempts (each at most once): one locking read, one
+ * multi-row update. Returns the attempts settled, as `jobId:attempt`.
+ */
+export async function settleUsages(tx: EntityManager, stops: readonly AttemptStop[]): Promise<Set<string>> {
+  if (stops.length === 0) return new Set();
+  const open: (OpenUsage & { job_id: string; attempt: number })[] = await tx.query(
+    // In id order, as the accrual locks them.
+    `SELECT ${OPEN_USAGE_COLUMNS}, job_id, attempt FROM usage
+     WHERE (job_id, attempt) IN (SELECT * FROM unnest($1::text[], $2::int[])) AND running ORDER BY id FOR UPDATE`,
+    [stops.map((s) => s.jobId), stops.map((s) => s.attempt)],
   );
-  if (!u) return false;
-  const { seconds, cost: amount } = bill(u, stoppedAt);
+  if (open.length === 0) return new Set();
+  const stopAt = new Map(stops.map((s) => [`${s.jobId}:${s.attempt}`, s.stoppedAt]));
+  const settled = open.map((u) => {
+    const stoppedAt = stopAt.get(`${u.job_id}:${u.attempt}`)!;
+    return { id: u.id, stoppedAt: new Date(Math.max(stoppedAt.getTime(), u.started_at.getTime())), ...bill(u, stoppedAt) };
+  });
   await tx.query(
-    `UPDATE usage SET stopped_at = $2, billed_seconds = $3, cost = $4, running = false WHERE id = $1`,
-    [u.id, new Date(Math.max(stoppedAt.getTime(), u.started_at.getTime())), seconds, amount],
+    `UPDATE usage u SET stopped_at = x.stopped_at, billed_seconds = x.seconds, cost = x.cost, running = false
+     FROM unnest($1::bigint[], $2::timestamptz[], $3::int[], $4::numeric[]) AS x(id, stopped_at, seconds, cost)
+     WHERE u.id = x.id`,
+    [settled.map((x) => x.id), settled.map((x) => x.stoppedAt), settled.map((x) => x.seconds), settled.map((x) => x.cost)],
   );
-  return true;
+  return new Set(open.map((u) => `${u.job_id}:${u.attempt}`));
 }
 
 /**

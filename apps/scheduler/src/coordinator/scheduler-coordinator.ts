@@ -28,6 +28,9 @@ import { WorkerLivenessSystem } from '../workers/worker-liveness.system.js';
 import { WorkerRegistry } from '../workers/worker-registry.js';
 import type { SchedulerSystem } from './scheduler-system.js';
 
+/** Worker reports taken off the events queue at once: what one recorder batch can hold. */
+const REPORTS_IN_HAND = 256;
+
 export type CoordinatorConfig = Pick<SchedulerConfig,
   'redisUrl' | 'intervalMs' | 'workerTimeoutMs' | 'fairShareHalfLifeSeconds' | 'fairShareWeights' | 'usageAccrualSeconds' |
   'jobRetentionDays' | 'attemptGraceMs' | 'timeoutGraceSeconds' | 'terminateRepeatMs'> & Partial<Pick<SchedulerConfig, 'workerAuth' | 'secrets' | 'passStatsFile' | 'preemption'>>;
@@ -36,7 +39,7 @@ export type CoordinatorConfig = Pick<SchedulerConfig,
  * What the leader runs: the systems, one per concern, each on its own
  * cadence and the one clock. Passes never overlap (everything that changes
  * the cluster model runs inside one); worker reports are recorded as they
- * arrive, and retention runs beside the passes. Built when a scheduler
+ * arrive (in batches), and retention runs beside the passes. Built when a scheduler
  * becomes leader, closed when it stops leading.
  */
 export class SchedulerCoordinator {
@@ -112,8 +115,9 @@ export class SchedulerCoordinator {
     this.events = new Worker<WorkerEvent>(
       QueueNames.events,
       async (job) => this.recorder.record(job.data),
-      // One report at a time keeps a job's RUNNING before its exit.
-      { connection: this.eventsConnection, concurrency: 1 },
+      // Many reports in hand at once, so the recorder writes them in one batch; it records them in the order they
+      // were taken (queue order), which keeps a job's RUNNING before its exit.
+      { connection: this.eventsConnection, concurrency: REPORTS_IN_HAND },
     );
     this.events.on('failed', (job, err) => {
       if (this.fenced(err)) return;

@@ -29,8 +29,8 @@ export interface AttemptEnding {
 export class AttemptEnder {
   constructor(private readonly recorder: EventRecorder) {}
 
-  /** Ends each attempt that is still STARTING or RUNNING, with its job's retry rules applied. */
+  /** Ends each attempt that is still STARTING or RUNNING, with its job's retry rules applied (in one batch of the recorder). */
   async endAttempts(ends: readonly AttemptEnding[]): Promise<void> {
-    for (const e of ends) await this.recorder.endAttempt(e);
+    await this.recorder.endAttempts(ends);
   }
 }

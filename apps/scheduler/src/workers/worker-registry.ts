@@ -25,6 +25,8 @@ const IDENTITIES_READ_INTERVAL_MS = 5_000;
  */
 export class WorkerRegistry {
   private descriptors = new Map<string, WorkerDescriptor>();
+  /** Each worker's heartbeat entry as last read, with what it parsed to: an entry unchanged since is not parsed again. */
+  private parsed = new Map<string, { json: string; descriptor: WorkerDescriptor | null }>();
   private recorded = new Map<string, { state: RecordedState; heartbeatWrittenAt: number; fingerprint: string; leftAt?: number }>();
   private drainRequested = new Set<string>();
   private identities: { readAt: number; ids: Set<string> } | undefined;
@@ -55,10 +57,14 @@ export class WorkerRegistry {
     const ids = Object.keys(pools);
     const raw = ids.length ? await this.redis.mget(ids.map((id) => RedisKeys.worker(id))) : [];
     const descriptors: WorkerDescriptor[] = [];
+    const parsed = new Map<string, { json: string; descriptor: WorkerDescriptor | null }>();
     ids.forEach((id, i) => {
       const json = raw[i];
       if (json === null || json === undefined) return; // joined, not beating (yet, or any more)
-      const descriptor = parseDescriptor(json);
+      // A pass runs on every change, a worker beats every few seconds: most entries are the ones read last time.
+      const last = this.parsed.get(id);
+      const descriptor = last?.json === json ? last.descriptor : parseDescriptor(json);
+      parsed.set(id, { json, descriptor });
       if (!descriptor || descriptor.id !== id) {
         this.logger.warn({ workerId: id }, 'ignoring a worker whose declared capacity is invalid');
         return;
@@ -69,6 +75,7 @@ export class WorkerRegistry {
       }
       descriptors.push(descriptor);
     });
+    this.parsed = parsed;
     return { descriptors: await this.identified(descriptors), drains: new Set(drains) };
   }
 

@@ -20,8 +20,11 @@ export const ATTEMPT_REPORT_OPTIONS: JobsOptions = {
 /** Wake-ups (worker-changed): not kept in the outbox, a lost one only delays a pass. */
 const NOTICE_OPTIONS: JobsOptions = { removeOnComplete: true, attempts: 8, backoff: { type: 'exponential', delay: 500 } };
 
+/** Where a report is in the events queue (waiting: there and not yet recorded, whether queued or being recorded). */
+type ReportState = 'completed' | 'failed' | 'delayed' | 'waiting' | 'unknown';
+
 /** States in which a RUNNING report is not ahead of a newly added exit in the queue. */
-const NOT_AHEAD = new Set(['failed', 'delayed', 'unknown']);
+const NOT_AHEAD = new Set<ReportState>(['failed', 'delayed', 'unknown']);
 
 export interface EventReporterOptions {
   /** How often the outbox is compared with the events queue. */
@@ -46,7 +49,7 @@ export class EventReporter {
    * an add then waits out a Redis blip instead of failing.
    */
   constructor(
-    connection: Redis,
+    private readonly connection: Redis,
     private readonly outbox: Outbox,
     private readonly options: EventReporterOptions,
     private readonly logger: Logger,
@@ -112,10 +115,10 @@ export class EventReporter {
   }
 
   private async pass(): Promise<void> {
-    const states = new Map<string, string>();
-    for (const entry of this.outbox.list()) {
-      const state = await this.queue.getJobState(entry.id);
-      states.set(entry.id, state);
+    const entries = this.outbox.list();
+    const states = await this.reportStates(entries.map((e) => e.id));
+    for (const entry of entries) {
+      const state = states.get(entry.id);
       if (state === 'completed') {
         await this.outbox.remove(entry);
       } else if (state === 'unknown') {
@@ -134,16 +137,56 @@ export class EventReporter {
   }
 
   /**
-   * Adds the report to the queue. An exit waits (in the outbox) while its
-   * RUNNING report is not ahead of it in the queue: the scheduler records one
-   * report at a time in queue order, so RUNNING is recorded first.
+   * Where each report is in the events queue, for all of them in one atomic
+   * round trip: completed, failed, delayed (a recording being retried),
+   * waiting (there, still to be recorded) or unknown (not there). BullMQ's
+   * own getJobState costs a Lua call per report that scans the queue's wait
+   * list, which grows with exactly the backlog that makes outboxes long.
    */
-  private async send(entry: OutboxEntry, states: Map<string, string>): Promise<void> {
+  private async reportStates(ids: string[]): Promise<Map<string, ReportState>> {
+    const states = new Map<string, ReportState>();
+    if (ids.length === 0) return states;
+    const { completed, failed, delayed } = this.queue.keys;
+    const replies = await this.connection.multi()
+      .zmscore(completed, ...ids).zmscore(failed, ...ids).zmscore(delayed, ...ids)
+      .exists(...ids.map((id) => this.queue.toKey(id)))
+      .exec();
+    if (!replies) throw new Error('the events queue read was aborted');
+    const [inCompleted, inFailed, inDelayed] = replies.slice(0, 3).map(([error, reply]: [Error | null, unknown]) => {
+      if (error) throw error;
+      return reply as (string | null)[];
+    });
+    // EXISTS over many keys only counts them: each key is asked on its own when some are missing.
+    const [existsError, existing] = replies[3];
+    if (existsError) throw existsError;
+    const present = existing === ids.length ? null : await this.presentJobs(ids);
+    ids.forEach((id, i) => {
+      states.set(id, inCompleted[i] !== null ? 'completed' : inFailed[i] !== null ? 'failed' : inDelayed[i] !== null ? 'delayed'
+        : present === null || present.has(id) ? 'waiting' : 'unknown');
+    });
+    return states;
+  }
+
+  /** The reports whose job is in the events queue at all. */
+  private async presentJobs(ids: string[]): Promise<Set<string>> {
+    const pipeline = this.connection.pipeline();
+    for (const id of ids) pipeline.exists(this.queue.toKey(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return new Set(ids.filter((_, i) => replies[i]?.[1] === 1));
+  }
+
+  /**
+   * Adds the report to the queue. An exit waits (in the outbox) while its
+   * RUNNING report is not ahead of it in the queue: the scheduler records
+   * reports in queue order (batches one after another, a batch in the order
+   * it took its reports), so RUNNING is recorded first.
+   */
+  private async send(entry: OutboxEntry, states: Map<string, ReportState>): Promise<void> {
     const { event } = entry;
     if (event.type === 'attempt-exited') {
       const runningId = JobIds.event(event.jobId, event.attempt, 'running');
       if (this.outbox.get(runningId)) {
-        const state = states.get(runningId) ?? (await this.queue.getJobState(runningId));
+        const state = states.get(runningId) ?? (await this.reportStates([runningId])).get(runningId)!;
         if (NOT_AHEAD.has(state)) return;
       }
     }

@@ -59,6 +59,13 @@ describe('containerSpec', () => {
     expect(containerSpec(payload(), context).Env!.some((e) => e.startsWith('AWS_BATCH_JOB_ARRAY_INDEX='))).toBe(false);
     const child = containerSpec(payload({ jobId: 'job-1:3', environment: { GPUBATCH_ARRAY_INDEX: '3' } }), context).Env!;
     expect(child).toEqual(expect.arrayContaining(['AWS_BATCH_JOB_ID=job-1:3', 'AWS_BATCH_JOB_ARRAY_INDEX=3']));
+    expect(containerSpec(payload(), context).Env!.some((e) => e.startsWith('AWS_BATCH_JOB_NODE_INDEX='))).toBe(false);
+    const node = containerSpec(payload({
+      jobId: 'job-1:node1', environment: { GPUBATCH_NODE_INDEX: '1', GPUBATCH_NUM_NODES: '2', GPUBATCH_MAIN_NODE_ADDR: '10.0.0.5' },
+    }), context).Env!;
+    expect(node).toEqual(expect.arrayContaining([
+      'AWS_BATCH_JOB_NODE_INDEX=1', 'AWS_BATCH_JOB_NUM_NODES=2', 'AWS_BATCH_JOB_MAIN_NODE_INDEX=0', 'AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS=10.0.0.5',
+    ]));
   });
 
   it('mounts host paths, per-project named volumes and tmpfs as the policy resolved them', () => {

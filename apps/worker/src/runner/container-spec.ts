@@ -42,6 +42,16 @@ export function containerName(jobId: string, attempt: number): string {
   return `gpubatch-${jobId.replaceAll(':', '_')}-${attempt}`;
 }
 
+/** A multi-node job's node, in AWS Batch's names (the main node is always node 0 here). */
+function awsNodeEnvironment(env: Record<string, string>): Record<string, string> {
+  return {
+    AWS_BATCH_JOB_NODE_INDEX: env.GPUBATCH_NODE_INDEX!,
+    AWS_BATCH_JOB_NUM_NODES: env.GPUBATCH_NUM_NODES ?? '',
+    AWS_BATCH_JOB_MAIN_NODE_INDEX: '0',
+    AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS: env.GPUBATCH_MAIN_NODE_ADDR ?? '',
+  };
+}
+
 /** The Docker create request for one attempt: limits, environment, labels and GPU devices. */
 export function containerSpec(payload: DispatchPayload, context: ContainerSpecContext): ContainerCreateOptions {
   const gpu = payload.gpuDevices.length > 0;
@@ -58,6 +68,7 @@ export function containerSpec(payload: DispatchPayload, context: ContainerSpecCo
     AWS_BATCH_JOB_ATTEMPT: String(payload.attempt),
     AWS_BATCH_JQ_NAME: payload.queue,
     ...(payload.environment.GPUBATCH_ARRAY_INDEX !== undefined ? { AWS_BATCH_JOB_ARRAY_INDEX: payload.environment.GPUBATCH_ARRAY_INDEX } : {}),
+    ...(payload.environment.GPUBATCH_NODE_INDEX !== undefined ? awsNodeEnvironment(payload.environment) : {}),
     GPUBATCH_RESTART_COUNT: String(payload.restartCount ?? 0),
     ...(context.jobDir ? jobDirEnvironment() : {}),
     // 'void' rather than unset: CUDA images set NVIDIA_VISIBLE_DEVICES=all, which

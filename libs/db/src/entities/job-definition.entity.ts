@@ -27,6 +27,8 @@ export class JobDefinitionEntity {
   @Column({ name: 'preemption_grace_seconds' }) preemptionGraceSeconds!: number;
   @Column({ name: 'retry_rules', type: 'jsonb' }) retryRules!: ExitRule[];
   @Column({ type: 'jsonb' }) parameters!: Record<string, string>;
+  /** A multi-node definition's gang: every node runs this definition's container and resources; null for a single-node one. */
+  @Column({ type: 'jsonb', nullable: true }) nodes!: { count: number; topologyKey: string | null } | null;
   @Column({ type: 'jsonb' }) tags!: Record<string, string>;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
 }

@@ -21,6 +21,8 @@ export class JobDefinitionView {
   @ApiPropertyOptional({ type: Number, nullable: true }) timeoutSeconds!: number | null;
   @ApiProperty({ example: { attempts: 2, evaluateOnExit: [{ onExitCode: '3', action: 'EXIT' }] } })
   retryStrategy!: { attempts: number; evaluateOnExit: ExitRule[] };
+  @ApiPropertyOptional({ nullable: true, example: { count: 2, topologyKey: 'rack' }, description: 'Set on a multi-node definition: its submits are gangs of count nodes' })
+  nodes!: { count: number; topologyKey: string | null } | null;
   @ApiProperty() preemptible!: boolean;
   @ApiProperty() preemptionGraceSeconds!: number;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) parameters!: Record<string, string>;
@@ -41,6 +43,7 @@ export class JobDefinitionView {
       labelSelector: d.labelSelector,
       timeoutSeconds: d.timeoutSeconds,
       retryStrategy: { attempts: d.retryAttempts, evaluateOnExit: d.retryRules },
+      nodes: d.nodes ?? null,
       preemptible: d.preemptible, preemptionGraceSeconds: d.preemptionGraceSeconds,
       parameters: d.parameters,
       tags: d.tags,

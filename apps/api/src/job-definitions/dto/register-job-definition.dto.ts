@@ -7,6 +7,7 @@ import { GRANTABLE_CAPABILITIES, MAX_MOUNTS, MOUNT_TYPES, PULL_POLICIES, USER_PA
 import { IsLabelSelector, IsStringMap, NAME_PATTERN, NAME_RULE } from '../../common/validators.js';
 import { ResourcesDto } from './resources.dto.js';
 import { RetryStrategyDto } from './retry-strategy.dto.js';
+import { NodesDto } from '../../jobs/dto/nodes.dto.js';
 
 export const IMAGE_PATTERN = /^[^\s]+$/;
 
@@ -111,6 +112,17 @@ export class RegisterJobDefinitionDto {
   @ValidateNested()
   @Type(() => ResourcesDto)
   resources!: ResourcesDto;
+
+  @ApiPropertyOptional({
+    type: NodesDto,
+    description: 'Makes a multi-node definition: every submit of it is a gang of count nodes, each running this container (docs/multi-node.md). '
+      + 'nodes.resources, when given, replaces the matching fields of resources (both are per node)',
+  })
+  @IsOptional()
+  @IsObject({ message: 'nodes must be an object' })
+  @ValidateNested()
+  @Type(() => NodesDto)
+  nodes?: NodesDto;
 
   @ApiPropertyOptional({ example: 'zone=a,nvlink=true', description: 'Workers whose labels match: key=value, key!=value, key, !key; comma = and' })
   @IsOptional()

@@ -108,6 +108,8 @@ export class JobDetailView extends JobSummaryView {
     example: { size: 100, statusSummary: { SUCCEEDED: 40, RUNNING: 8, RUNNABLE: 52 } },
   })
   arrayProperties!: { size: number; statusSummary: Record<string, number> } | { parentId: string; index: number } | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, description: "The Ref:: parameters it was submitted with: the definition's defaults, the submit's over them" })
+  parameters!: Record<string, string>;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) tags!: Record<string, string>;
   @ApiProperty() interruptible!: boolean;
   @ApiProperty() preemptible!: boolean;
