@@ -3,13 +3,13 @@ import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
 import {
   gangEnvironment, gangPort, orderJobs, planPreemption, poolsForJob, schedule,
-  type CapacityType, type Placement, type PreemptionPolicy, type ProjectLimits, type RunnableJob, type SchedulingPolicy,
+  type CapacityType, type Placement, type PreemptionPolicy, type ProjectLimits, type RunnableJob, type SchedulingPolicy, type WaitingReasons,
 } from '#libs/core';
 import { applyCommands, applyInTransaction, type Applied, type Fence, type LifecycleCommand } from '#libs/db';
 import type { SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload, WorkerQueues } from '#libs/queue';
-import { ClusterState } from '../state/cluster-state.js';
+import { ClusterState, type RunnableEntry } from '../state/cluster-state.js';
 import { dispatchDetails } from './dispatch-details.js';
 import { schedulerMetrics } from '../metrics/scheduler-metrics.js';
 import type { WorkerRegistry } from '../workers/worker-registry.js';
@@ -76,6 +76,27 @@ export class PlacementPass {
   /** Preemptions under way: each waiting job's victims, until they have given their resources back. */
   private readonly preempting = new Map<string, { workerId: string; victims: { jobId: string; attempt: number }[] }>();
 
+  /** Last pass's pool list per queue and interruptibility. */
+  private poolLists = new Map<string, string[]>();
+
+  /** The core's view of each runnable entry, kept while its entry, queue priority, policy and pools stay the same. */
+  private readonly jobs = new WeakMap<RunnableEntry, RunnableJob>();
+
+  /**
+   * The same object as last pass when nothing about the job changed: the
+   * core keeps its order and shapes between passes for the jobs it has seen.
+   */
+  private runnableJob(entry: RunnableEntry, queue: QueueRow | undefined, pools: string[]): RunnableJob {
+    const queuePriority = queue?.priority ?? 0;
+    const fairShare = queue?.scheduling_policy === 'FAIR_SHARE';
+    const known = this.jobs.get(entry);
+    if (known && known.queuePriority === queuePriority && known.fairShare === fairShare && known.pools === pools) return known;
+    const { interruptible: _, ...j } = entry;
+    const job: RunnableJob = { ...j, queuePriority, pools, fairShare };
+    this.jobs.set(entry, job);
+    return job;
+  }
+
   /** The port each placed gang's main node listens on, by gang id: other gangs' main nodes on that worker avoid it. */
   private readonly gangPorts = new Map<string, { workerId: string; port: number }>();
 
@@ -100,25 +121,30 @@ export class PlacementPass {
       let pools = poolLists.get(key);
       if (!pools) {
         pools = poolsForJob({ pools: queue.pools, preferSpotForInterruptible: queue.prefer_spot_for_interruptible }, interruptible, context.capacityTypes, knownPools);
+        // The same list as last pass keeps the jobs' objects, and so the core's kept order, as they were.
+        const previous = this.poolLists.get(key);
+        if (previous && previous.length === pools.length && previous.every((p, i) => p === pools![i])) pools = previous;
         poolLists.set(key, pools);
       }
       return pools;
     };
+    this.poolLists = poolLists;
     const multiNodePools = context.multiNodePools ?? new Set<string>();
     // Gangs run only in pools whose policy allows their host-network containers; elsewhere they can never start.
     const noGangPool = new Map<string, string>();
-    const jobs: RunnableJob[] = [...this.state.runnable.values()].flatMap(({ interruptible, ...j }) => {
-      const queue = byName.get(j.queue);
-      let pools = queue ? poolsOf(queue, interruptible) : [];
-      if (j.gang) {
+    const jobs: RunnableJob[] = [];
+    for (const entry of this.state.runnable.values()) {
+      const queue = byName.get(entry.queue);
+      let pools = queue ? poolsOf(queue, entry.interruptible) : [];
+      if (entry.gang) {
         pools = (pools.length ? pools : knownPools).filter((p) => multiNodePools.has(p));
         if (pools.length === 0) {
-          noGangPool.set(j.id, `UNSCHEDULABLE: no pool of queue ${j.queue} allows multi-node jobs (allowMultiNode in a pool's container policy)`);
-          return [];
+          noGangPool.set(entry.id, `UNSCHEDULABLE: no pool of queue ${entry.queue} allows multi-node jobs (allowMultiNode in a pool's container policy)`);
+          continue;
         }
       }
-      return [{ ...j, queuePriority: queue?.priority ?? 0, pools, fairShare: queue?.scheduling_policy === 'FAIR_SHARE' }];
-    });
+      jobs.push(this.runnableJob(entry, queue, pools));
+    }
     const held = this.state.gpusHeldByProject();
     const projects = new Map([...context.projects].map(([name, p]) => [name, { ...p, gpusHeld: held.get(name) ?? 0 }]));
     const { placements, waiting } = schedule({
@@ -178,7 +204,7 @@ export class PlacementPass {
    * handshake). The waiting job says which jobs it is preempting until they
    * have ended; it then starts in the next pass, ahead of them by priority.
    */
-  private async preempt(jobs: RunnableJob[], waiting: Map<string, string>, queues: Map<string, QueueRow>, now: number): Promise<void> {
+  private async preempt(jobs: RunnableJob[], waiting: WaitingReasons, queues: Map<string, QueueRow>, now: number): Promise<void> {
     for (const [jobId, p] of this.preempting) {
       const left = p.victims.filter((v) => this.state.holds(p.workerId, ClusterState.attemptKey(v.jobId, v.attempt)));
       if (left.length === 0 || !waiting.has(jobId)) this.preempting.delete(jobId);
@@ -300,14 +326,14 @@ export class PlacementPass {
   }
 
   /** Writes only the reasons that changed since the last pass. */
-  private async writeReasons(waiting: Map<string, string>): Promise<void> {
+  private async writeReasons(waiting: WaitingReasons): Promise<void> {
     const ids: string[] = [];
     const reasons: string[] = [];
-    for (const [id, reason] of waiting) {
-      if (this.state.reasons.get(id) === reason) continue;
+    waiting.forEach((reason, id) => {
+      if (this.state.reasons.get(id) === reason) return;
       ids.push(id);
       reasons.push(reason);
-    }
+    });
     if (ids.length === 0) return;
     await this.db.query(
       `UPDATE jobs j SET status_reason = r.reason FROM unnest($1::text[], $2::text[]) AS r(id, reason)

@@ -1,7 +1,44 @@
-import { modelMatches } from '../gpu-model.js';
 import { toMilliCpu } from '../resources.js';
 import type { RunnableJob, RunningAttempt } from './types.js';
 import type { WorkerState } from './worker-state.js';
+
+interface Ends {
+  now: number;
+  length: number;
+  /** The attempts by end time (start + timeout, at least now); Infinity without a timeout. */
+  sorted: { a: RunningAttempt; end: number }[];
+  /** What the first k + 1 attempts of `sorted` give back together: vCPUs in thousandths, memory, GPUs of any model. */
+  milliCpuFreed: Float64Array;
+  memoryFreed: Float64Array;
+  gpusFreed: Float64Array;
+}
+
+// A pass asks up to once per reservation about every worker: sort each worker's attempts once, not per question.
+// Keyed by the attempt list, which lives for one pass; a list that grew (placements of this pass) is sorted again.
+const endsByList = new WeakMap<readonly RunningAttempt[], Ends>();
+
+function endsOf(attempts: readonly RunningAttempt[], now: number): Ends {
+  const cached = endsByList.get(attempts);
+  if (cached && cached.now === now && cached.length === attempts.length) return cached;
+  const sorted = attempts
+    .map((a) => ({ a, end: a.timeoutSeconds === null ? Infinity : Math.max(now, a.startedAt + a.timeoutSeconds * 1000) }))
+    .sort((x, y) => x.end - y.end);
+  const milliCpuFreed = new Float64Array(sorted.length);
+  const memoryFreed = new Float64Array(sorted.length);
+  const gpusFreed = new Float64Array(sorted.length);
+  let cpu = 0;
+  let memory = 0;
+  let gpus = 0;
+  for (let k = 0; k < sorted.length; k++) {
+    const a = sorted[k].a;
+    milliCpuFreed[k] = cpu += toMilliCpu(a.vcpus);
+    memoryFreed[k] = memory += a.memoryMiB;
+    gpusFreed[k] = gpus += a.gpuIndices.length;
+  }
+  const ends = { now, length: attempts.length, sorted, milliCpuFreed, memoryFreed, gpusFreed };
+  endsByList.set(attempts, ends);
+  return ends;
+}
 
 /**
  * When the job will fit on `w`, judged from the running attempts' start plus
@@ -9,19 +46,25 @@ import type { WorkerState } from './worker-state.js';
  */
 export function estimatedStart(job: RunnableJob, w: WorkerState, attempts: RunningAttempt[], now: number): number | undefined {
   const r = job.resources;
-  const matching = new Set(w.node.capacity.gpus.filter((g) => modelMatches(r.gpuModel, g.model)).map((g) => g.index));
-  let gpus = w.free.filter((g) => matching.has(g.index)).length;
-  let milliCpu = w.milliCpu;
-  let memoryMiB = w.memoryMiB;
-  const ends = attempts
-    .map((a) => ({ a, end: a.timeoutSeconds === null ? Infinity : Math.max(now, a.startedAt + a.timeoutSeconds * 1000) }))
-    .sort((x, y) => x.end - y.end);
-  for (const { a, end } of ends) {
+  const ends = endsOf(attempts, now);
+  const needCpu = toMilliCpu(r.vcpus) - w.milliCpu;
+  const needMemory = r.memoryMiB - w.memoryMiB;
+  const needGpus = r.gpus - w.freeCountFor(job);
+  if (!r.gpuModel?.length) {
+    for (let k = 0; k < ends.sorted.length; k++) {
+      if (ends.sorted[k].end === Infinity) return undefined;
+      if (ends.milliCpuFreed[k] >= needCpu && ends.memoryFreed[k] >= needMemory && ends.gpusFreed[k] >= needGpus) return ends.sorted[k].end;
+    }
+    return undefined;
+  }
+  // Only GPUs of an allowed model count.
+  const matching = w.matchingIndices(r.gpuModel);
+  let gpus = 0;
+  for (let k = 0; k < ends.sorted.length; k++) {
+    const { a, end } = ends.sorted[k];
     if (end === Infinity) return undefined;
-    milliCpu += toMilliCpu(a.vcpus);
-    memoryMiB += a.memoryMiB;
-    gpus += a.gpuIndices.filter((i) => matching.has(i)).length;
-    if (milliCpu >= toMilliCpu(r.vcpus) && memoryMiB >= r.memoryMiB && gpus >= r.gpus) return end;
+    for (const i of a.gpuIndices) if (matching.has(i)) gpus++;
+    if (ends.milliCpuFreed[k] >= needCpu && ends.memoryFreed[k] >= needMemory && gpus >= needGpus) return end;
   }
   return undefined;
 }

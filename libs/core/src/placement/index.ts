@@ -6,3 +6,4 @@ export { formatTime, describeRequest } from './reasons.js';
 export * from './pool-preference.js';
 export { MIN_GANG_NODES, MAX_GANG_NODES, GANG_PORT_RANGE, gangPort, gangEnvironment } from './gang.js';
 export * from './preemption.js';
+export * from './waiting-reasons.js';

@@ -15,69 +15,241 @@ export function compareInQueue(a: RunnableJob, b: RunnableJob): number {
  * fair share); queues of equal priority merged by their next job.
  */
 export function orderJobs(jobs: readonly RunnableJob[], fairShare?: SchedulingPolicy['fairShare']): RunnableJob[] {
-  const byQueue = new Map<string, RunnableJob[]>();
-  for (const job of jobs) {
-    const list = byQueue.get(job.queue);
-    if (list) list.push(job);
-    else byQueue.set(job.queue, [job]);
-  }
-  const streams = [...byQueue.values()].map((list) => {
-    list.sort(compareInQueue);
-    return list[0].fairShare ? fairShareOrder(list, fairShare) : list;
-  });
-  streams.sort((a, b) => b[0].queuePriority - a[0].queuePriority);
-
-  const ordered: RunnableJob[] = [];
-  for (let i = 0; i < streams.length; ) {
-    let j = i;
-    while (j < streams.length && streams[j].length && streams[j][0].queuePriority === streams[i][0].queuePriority) j++;
-    mergeInto(ordered, streams.slice(i, j));
-    i = j;
-  }
-  return ordered;
+  return [...new PassOrder().order(jobs, fairShare, () => 0).jobs];
 }
 
-/** k-way merge of same-priority queues, each already in its own order. */
-function mergeInto(out: RunnableJob[], streams: RunnableJob[][]): void {
-  if (streams.length === 1) {
-    for (const job of streams[0]) out.push(job);
-    return;
+/** A job of a multi-node job (in `OrderedJobs.flags`). */
+export const JOB_IN_GANG = 1;
+/** A job billed to a project (in `OrderedJobs.flags`). */
+export const JOB_HAS_PROJECT = 2;
+
+/**
+ * One pass's jobs in order, with what the pass reads of every job alongside
+ * in flat arrays: a pass over a million waiting jobs then mostly reads
+ * arrays, not a million objects spread over the heap.
+ */
+export interface OrderedJobs {
+  jobs: readonly RunnableJob[];
+  ids: readonly string[];
+  /** timeoutSeconds, Infinity when it has none. */
+  timeouts: Float64Array;
+  /** JOB_IN_GANG | JOB_HAS_PROJECT. */
+  flags: Uint8Array;
+  shapes: Int32Array;
+  /** Whether any job is a node of a multi-node job. */
+  hasGangs: boolean;
+  /** Index into `queueNames`. */
+  queues: Int32Array;
+  queueNames: readonly string[];
+}
+
+/** One queue's jobs as last seen, and their order. */
+interface QueueOrder {
+  /** The jobs as given (any order): unchanged next pass means the order is unchanged. */
+  input: RunnableJob[];
+  fifo: RunnableJob[];
+  fifoShapes: Int32Array;
+  /** The order the pass takes them in: `fifo`, or its fair-share interleaving. */
+  stream: RunnableJob[];
+  streamShapes: Int32Array;
+  fairShare: SchedulingPolicy['fairShare'];
+}
+
+/**
+ * The order of jobs kept between passes, so a pass does not sort a million
+ * jobs again when few or none changed: each queue's order is reused when
+ * its jobs are the same objects as last time, and otherwise updated by
+ * dropping the jobs that left and merging the new ones in (jobs are
+ * immutable: the same object keeps its place). Shapes are worked out once
+ * per job, when it enters. The result is what sorting from scratch gives.
+ */
+export class PassOrder {
+  private queues = new Map<string, QueueOrder>();
+  private lastInput: readonly RunnableJob[] = [];
+  private lastFairShare: SchedulingPolicy['fairShare'];
+  private last: OrderedJobs | undefined;
+
+  /** Forgets everything (the caller renumbered its shapes). */
+  reset(): void {
+    this.queues = new Map();
+    this.lastInput = [];
+    this.last = undefined;
   }
-  const heads = streams.map(() => 0);
-  for (;;) {
-    let pick = -1;
-    for (let s = 0; s < streams.length; s++) {
-      if (heads[s] >= streams[s].length) continue;
-      if (pick < 0 || compareInQueue(streams[s][heads[s]], streams[pick][heads[pick]]) < 0) pick = s;
+
+  order(jobs: readonly RunnableJob[], fairShare: SchedulingPolicy['fairShare'], shapeOf: (job: RunnableJob) => number): OrderedJobs {
+    if (this.last && fairShare === this.lastFairShare && sameJobs(jobs, this.lastInput)) return this.last;
+    const byQueue = new Map<string, RunnableJob[]>();
+    for (const job of jobs) {
+      const list = byQueue.get(job.queue);
+      if (list) list.push(job);
+      else byQueue.set(job.queue, [job]);
     }
-    if (pick < 0) return;
-    out.push(streams[pick][heads[pick]++]);
+    const next = new Map<string, QueueOrder>();
+    for (const [name, list] of byQueue) next.set(name, queueOrder(this.queues.get(name), list, fairShare, shapeOf));
+    this.queues = next;
+
+    // Stable: queues of equal priority keep the order they first appear in.
+    const streams = [...next.entries()].sort((a, b) => b[1].stream[0].queuePriority - a[1].stream[0].queuePriority);
+    const queueNames = streams.map(([name]) => name);
+    const out: RunnableJob[] = new Array(jobs.length);
+    const shapes = new Int32Array(jobs.length);
+    const queues = new Int32Array(jobs.length);
+    let k = 0;
+    for (let i = 0; i < streams.length; ) {
+      let j = i;
+      while (j < streams.length && streams[j][1].stream[0].queuePriority === streams[i][1].stream[0].queuePriority) j++;
+      if (j - i === 1) {
+        const q = streams[i][1];
+        for (let x = 0; x < q.stream.length; x++, k++) {
+          out[k] = q.stream[x];
+          shapes[k] = q.streamShapes[x];
+          queues[k] = i;
+        }
+      } else {
+        // k-way merge of same-priority queues, each already in its own order.
+        const heads = new Array<number>(j - i).fill(0);
+        for (;;) {
+          let pick = -1;
+          for (let s = 0; s < j - i; s++) {
+            const stream = streams[i + s][1].stream;
+            if (heads[s] >= stream.length) continue;
+            if (pick < 0 || compareInQueue(stream[heads[s]], streams[i + pick][1].stream[heads[pick]]) < 0) pick = s;
+          }
+          if (pick < 0) break;
+          const q = streams[i + pick][1];
+          out[k] = q.stream[heads[pick]];
+          shapes[k] = q.streamShapes[heads[pick]];
+          queues[k] = i + pick;
+          heads[pick]++;
+          k++;
+        }
+      }
+      i = j;
+    }
+    const ids = new Array<string>(out.length);
+    const timeouts = new Float64Array(out.length);
+    const flags = new Uint8Array(out.length);
+    let hasGangs = false;
+    for (let i = 0; i < out.length; i++) {
+      const job = out[i];
+      ids[i] = job.id;
+      timeouts[i] = job.timeoutSeconds ?? Infinity;
+      flags[i] = (job.gang ? JOB_IN_GANG : 0) | (job.project !== undefined ? JOB_HAS_PROJECT : 0);
+      if (job.gang) hasGangs = true;
+    }
+    this.lastInput = jobs.slice();
+    this.lastFairShare = fairShare;
+    this.last = { jobs: out, ids, timeouts, flags, shapes, hasGangs, queues, queueNames };
+    return this.last;
   }
 }
 
-/** Repeatedly takes the next job of the project with the least (usage + already ordered) / weight. */
-function fairShareOrder(jobs: RunnableJob[], fairShare: SchedulingPolicy['fairShare']): RunnableJob[] {
-  const byProject = new Map<string, RunnableJob[]>();
-  for (const job of jobs) {
-    const project = job.project ?? 'default';
+function sameJobs(a: readonly RunnableJob[], b: readonly RunnableJob[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function queueOrder(
+  prev: QueueOrder | undefined, list: RunnableJob[], fairShare: SchedulingPolicy['fairShare'], shapeOf: (job: RunnableJob) => number,
+): QueueOrder {
+  let fifo: RunnableJob[];
+  let fifoShapes: Int32Array;
+  if (prev && sameJobs(list, prev.input)) {
+    if (!prev.fifo[0].fairShare || prev.fairShare === fairShare) return prev;
+    fifo = prev.fifo;
+    fifoShapes = prev.fifoShapes;
+  } else if (prev) {
+    // Keep the order of the jobs that stayed, merge the new ones in.
+    const present = new Set(list);
+    const keptJobs: RunnableJob[] = [];
+    const keptShapes: number[] = [];
+    for (let i = 0; i < prev.fifo.length; i++) {
+      if (!present.has(prev.fifo[i])) continue;
+      keptJobs.push(prev.fifo[i]);
+      keptShapes.push(prev.fifoShapes[i]);
+    }
+    // Most often jobs only left (placed): then nothing is new.
+    let added: RunnableJob[] = [];
+    if (keptJobs.length < list.length) {
+      const kept = new Set(keptJobs);
+      added = sortInQueue(list.filter((j) => !kept.has(j)));
+    }
+    fifo = new Array(list.length);
+    fifoShapes = new Int32Array(list.length);
+    let a = 0;
+    let b = 0;
+    for (let k = 0; k < list.length; k++) {
+      if (b >= added.length || (a < keptJobs.length && compareInQueue(keptJobs[a], added[b]) < 0)) {
+        fifo[k] = keptJobs[a];
+        fifoShapes[k] = keptShapes[a++];
+      } else {
+        fifo[k] = added[b];
+        fifoShapes[k] = shapeOf(added[b++]);
+      }
+    }
+  } else {
+    fifo = sortInQueue(list.slice());
+    fifoShapes = new Int32Array(fifo.length);
+    for (let i = 0; i < fifo.length; i++) fifoShapes[i] = shapeOf(fifo[i]);
+  }
+  if (!fifo[0].fairShare) return { input: list, fifo, fifoShapes, stream: fifo, streamShapes: fifoShapes, fairShare };
+  const picks = fairShareOrder(fifo, fairShare);
+  const stream = new Array<RunnableJob>(picks.length);
+  const streamShapes = new Int32Array(picks.length);
+  for (let i = 0; i < picks.length; i++) {
+    stream[i] = fifo[picks[i]];
+    streamShapes[i] = fifoShapes[picks[i]];
+  }
+  return { input: list, fifo, fifoShapes, stream, streamShapes, fairShare };
+}
+
+/**
+ * compareInQueue's order, sorting each job priority on its own: jobs arrive
+ * mostly in submit order, which the sort then only has to confirm.
+ */
+function sortInQueue(list: RunnableJob[]): RunnableJob[] {
+  const byPriority = new Map<number, RunnableJob[]>();
+  for (const job of list) {
+    const group = byPriority.get(job.priority);
+    if (group) group.push(job);
+    else byPriority.set(job.priority, [job]);
+  }
+  if (byPriority.size <= 1) return list.sort(compareInQueue);
+  const out: RunnableJob[] = [];
+  for (const priority of [...byPriority.keys()].sort((a, b) => b - a)) {
+    for (const job of byPriority.get(priority)!.sort(compareInQueue)) out.push(job);
+  }
+  return out;
+}
+
+/**
+ * Positions in `jobs` (FIFO order): repeatedly the next job of the project
+ * with the least (usage + already ordered) / weight.
+ */
+function fairShareOrder(jobs: RunnableJob[], fairShare: SchedulingPolicy['fairShare']): number[] {
+  const byProject = new Map<string, number[]>();
+  for (let i = 0; i < jobs.length; i++) {
+    const project = jobs[i].project ?? 'default';
     const list = byProject.get(project);
-    if (list) list.push(job);
-    else byProject.set(project, [job]);
+    if (list) list.push(i);
+    else byProject.set(project, [i]);
   }
   const projects = [...byProject.entries()].map(([name, list]) => ({
     name, list, next: 0,
     charged: fairShare?.usage.get(name) ?? 0,
     weight: Math.max(fairShare?.weights?.get(name) ?? 1, 1e-9),
   }));
-  const ordered: RunnableJob[] = [];
+  const ordered: number[] = [];
   while (ordered.length < jobs.length) {
     let pick: (typeof projects)[number] | undefined;
     for (const p of projects) {
       if (p.next >= p.list.length) continue;
       if (!pick || p.charged / p.weight < pick.charged / pick.weight || (p.charged / p.weight === pick.charged / pick.weight && p.name < pick.name)) pick = p;
     }
-    const job = pick!.list[pick!.next++];
-    ordered.push(job);
+    const i = pick!.list[pick!.next++];
+    ordered.push(i);
+    const job = jobs[i];
     // Charge what the job is expected to use, so one pass does not hand everything to one project.
     pick!.charged += Math.max(job.resources.gpus, 0.001) * (job.timeoutSeconds ?? NOMINAL_RUN_SECONDS);
   }

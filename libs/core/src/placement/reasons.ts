@@ -1,5 +1,4 @@
 import { formatMoney } from '../billing.js';
-import { modelMatches } from '../gpu-model.js';
 import { fromMilliCpu, toMilliCpu } from '../resources.js';
 import type { RunnableJob } from './types.js';
 import type { WorkerState } from './worker-state.js';
@@ -79,8 +78,9 @@ export function explain(job: RunnableJob, workers: readonly WorkerState[], block
   const eligible = workers.filter((w) => w.node.schedulable && w.admits(job));
   if (eligible.length === 0) return text(`UNSCHEDULABLE: no active worker${where(job)} to run it`);
   if (!eligible.some((w) => w.couldEverFit(job))) {
-    if (r.gpus > 0 && !eligible.some((w) => countModel(w, job) >= r.gpus)) {
-      const largest = Math.max(...eligible.map((w) => countModel(w, job)));
+    if (r.gpus > 0 && !eligible.some((w) => w.capacityCountFor(r.gpuModel) >= r.gpus)) {
+      let largest = -Infinity;
+      for (const w of eligible) largest = Math.max(largest, w.capacityCountFor(r.gpuModel));
       return text(`UNSCHEDULABLE: no worker${where(job)} has ${r.gpus} GPU${r.gpuModel?.length ? ` (${r.gpuModel.join('|')})` : ''} (largest: ${largest})`);
     }
     const maxCpu = Math.max(...eligible.map((w) => w.node.capacity.vcpus));
@@ -97,10 +97,19 @@ export function explain(job: RunnableJob, workers: readonly WorkerState[], block
   }
   const fitAtStart = eligible.some((w) => w.initialFree.milliCpu >= toMilliCpu(r.vcpus) && w.initialFree.memoryMiB >= r.memoryMiB && w.initialFree.gpus >= r.gpus);
   if (r.gpus > 0) {
-    const best = eligible.reduce((a, w) => (w.freeGpusFor(job).length > a.freeGpusFor(job).length ? w : a));
+    // The first worker with the most free GPUs of an allowed model.
+    let best = eligible[0];
+    let bestFree = best.freeCountFor(job);
+    for (const w of eligible) {
+      const free = w.freeCountFor(job);
+      if (free > bestFree) {
+        best = w;
+        bestFree = free;
+      }
+    }
     return {
       takenByJobsAhead: fitAtStart,
-      text: `RESOURCE: needs ${describeRequest(job)}; largest free block is ${best.freeGpusFor(job).length} on worker ${best.node.id}`,
+      text: `RESOURCE: needs ${describeRequest(job)}; largest free block is ${bestFree} on worker ${best.node.id}`,
     };
   }
   const best = eligible.reduce((a, w) => (w.milliCpu > a.milliCpu ? w : a));
@@ -108,8 +117,4 @@ export function explain(job: RunnableJob, workers: readonly WorkerState[], block
     takenByJobsAhead: fitAtStart,
     text: `RESOURCE: needs ${describeRequest(job)}; most free is ${fromMilliCpu(best.milliCpu)} vCPU, ${best.memoryMiB} MiB on worker ${best.node.id}`,
   };
-}
-
-function countModel(w: WorkerState, job: RunnableJob): number {
-  return w.node.capacity.gpus.filter((g) => modelMatches(job.resources.gpuModel, g.model)).length;
 }

@@ -1,10 +1,12 @@
 import { toMilliCpu } from '../resources.js';
-import { endsBefore, estimatedStart } from './estimates.js';
+import { estimatedStart } from './estimates.js';
 import { fitGang, gangUnschedulable, gangWaitingReason, reserveGang } from './gang.js';
 import { chooseGpus } from './gpu-choice.js';
-import { orderJobs } from './order.js';
-import { budgetReason, explain, formatTime, priorityReason, quotaReason, waitingReason, type Explanation } from './reasons.js';
+import { JOB_HAS_PROJECT, JOB_IN_GANG, PassOrder } from './order.js';
+import { budgetReason, explain, formatTime, priorityReason, quotaReason, type Explanation } from './reasons.js';
 import type { Placement, ProjectLimits, Reservation, RunnableJob, RunningAttempt, ScheduleInput, ScheduleResult } from './types.js';
+import { WorkerIndex } from './worker-index.js';
+import { WaitingReasons } from './waiting-reasons.js';
 import { WorkerState } from './worker-state.js';
 
 const DEFAULT_MAX_RESERVATIONS = 16;
@@ -27,7 +29,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   const states = input.workers.map((w) => new WorkerState(w));
   const byId = new Map(states.map((s) => [s.node.id, s]));
   const schedulable = states.filter((s) => s.node.schedulable);
-  const buckets = new GpuBuckets(schedulable);
+  const index = new WorkerIndex(schedulable);
   const running = new Map<string, RunningAttempt[]>();
   for (const r of input.running ?? []) {
     const list = running.get(r.workerId);
@@ -36,28 +38,74 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   }
 
   const placements: Placement[] = [];
-  const waiting = new Map<string, string>();
+  if (shapeIds.size > MAX_SHAPES) {
+    // A long-lived scheduler that met very many shapes starts its numbering again.
+    shapeIds.clear();
+    passOrder.reset();
+  }
+  const order = passOrder.order(input.jobs, input.policy?.fairShare, shapeIdOf);
+  // One number per job of the order: the index of its reason among the pass's distinct reasons (-1: placed).
+  // Typed, so a million waiting jobs cost the GC nothing to keep.
+  const codes = new Int32Array(order.jobs.length).fill(-1);
+  const texts: string[] = [];
+  const textCodes = new Map<string, number>();
+  let lastText: string | undefined;
+  let lastCode = -1;
+  const waiting = {
+    add(position: number, reason: string): void {
+      if (reason !== lastText) {
+        let code = textCodes.get(reason);
+        if (code === undefined) {
+          code = texts.push(reason) - 1;
+          textCodes.set(reason, code);
+        }
+        lastText = reason;
+        lastCode = code;
+      }
+      codes[position] = lastCode;
+    },
+  };
+  const shapeCount = shapeIds.size;
+  const queueNames = order.queueNames;
   const reservations: Reservation[] = [];
-  // Capacity only shrinks during a pass, so a shape that found no worker finds none later either;
-  // a longer timeout only shuts more reserved workers, so it is recorded as the shortest that failed.
-  const noFit = new Map<string, number>();
-  const noReservation = new Set<string>();
-  const aheadInQueue = new Map<string, number>();
-  // Keyed by shape, split by whether the job has a timeout: the only way the timeout changes the reason.
-  const explanations = { timed: new Map<string, Explanation>(), untimed: new Map<string, Explanation>() };
+  // By shape. Capacity only shrinks during a pass, so a shape that found no worker finds none later either;
+  // a longer timeout only shuts more reserved workers, so it is recorded as the shortest that failed (NaN: none failed).
+  const noFit = new Float64Array(shapeCount).fill(NaN);
+  const noReservation = new Uint8Array(shapeCount);
+  // Split by whether the job has a timeout: the only way the timeout changes the reason.
+  const timedExplanations = new Array<Explanation | undefined>(shapeCount);
+  const untimedExplanations = new Array<Explanation | undefined>(shapeCount);
+  const aheadInQueue = new Int32Array(queueNames.length);
+  // The PRIORITY reason last made per queue: past 100 jobs ahead, thousands of jobs in a row share one.
+  const lastAhead = new Float64Array(queueNames.length).fill(-1);
+  const lastPriorityText = new Array<string>(queueNames.length);
+  const priorityText = (q: number, ahead: number): string => {
+    const rounded = roundedAhead(ahead);
+    if (lastAhead[q] !== rounded) {
+      lastAhead[q] = rounded;
+      lastPriorityText[q] = priorityReason(ahead, queueNames[q]);
+    }
+    return lastPriorityText[q];
+  };
   let strictBlocker: RunnableJob | undefined;
+  const projects = input.projects && input.projects.size > 0 ? input.projects : undefined;
   // Copied: placements in this pass add to what each project holds.
-  const gpusHeld = new Map([...input.projects ?? []].map(([name, p]) => [name, p.gpusHeld]));
+  const gpusHeld = new Map([...projects ?? []].map(([name, p]) => [name, p.gpusHeld]));
   // The nodes of each multi-node job: a gang is decided once, when its first node comes up in the order.
   const gangs = new Map<string, RunnableJob[]>();
-  for (const job of input.jobs) {
+  // Where each node of a gang is in the order: its reason is given when the gang is decided.
+  const gangPositions = new Map<string, number>();
+  for (let i = 0; order.hasGangs && i < order.jobs.length; i++) if (order.flags[i] & JOB_IN_GANG) gangPositions.set(order.ids[i], i);
+  // The nodes of each gang, looked for only when the pass has a gang.
+  for (let i = 0; order.hasGangs && i < input.jobs.length; i++) {
+    const job = input.jobs[i];
     if (!job.gang) continue;
     const nodes = gangs.get(job.gang.id);
     if (nodes) nodes.push(job);
     else gangs.set(job.gang.id, [job]);
   }
   const place = (job: RunnableJob, target: WorkerState, gpuDevices: number[]) => {
-    buckets.take(target, job, gpuDevices);
+    index.take(target, job, gpuDevices);
     placements.push({ jobId: job.id, workerId: target.node.id, gpuDevices });
     const attempt: RunningAttempt = {
       jobId: job.id, workerId: target.node.id, startedAt: input.now, timeoutSeconds: job.timeoutSeconds ?? null,
@@ -68,22 +116,41 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     else running.set(target.node.id, [attempt]);
   };
 
-  for (const job of orderJobs(input.jobs, input.policy?.fairShare)) {
-    if (job.gang) {
-      const nodes = gangs.get(job.gang.id);
+  // Where each shape would start soonest, for reservations: estimates change only with a placement (or a new reservation,
+  // which rules its worker out), so jobs of one shape reserving one after another share one look at every worker.
+  const reservable = new Map<number, { placed: number; candidates: { w: WorkerState; startAt: number }[]; next: number }>();
+  const reserveFor = (job: RunnableJob, shape: number): Reservation | undefined => {
+    let c = reservable.get(shape);
+    if (!c || c.placed !== placements.length) {
+      c = { placed: placements.length, candidates: reserveCandidates(job, schedulable, running, input.now), next: 0 };
+      reservable.set(shape, c);
+    }
+    while (c.next < c.candidates.length && c.candidates[c.next].w.reservation) c.next++;
+    const best = c.candidates[c.next];
+    return best && { jobId: job.id, workerId: best.w.node.id, startAt: best.startAt };
+  };
+
+  const { jobs, timeouts, flags, shapes, queues } = order;
+  for (let i = 0; i < jobs.length; i++) {
+    // What most waiting jobs need is read from the order's arrays; the job object only when it is tried or explained.
+    const job = jobs[i];
+    const q = queues[i];
+    if (flags[i] & JOB_IN_GANG) {
+      const gang = job.gang!;
+      const nodes = gangs.get(gang.id);
       if (!nodes) continue; // decided with its first node
-      gangs.delete(job.gang.id);
-      const ahead = aheadInQueue.get(job.queue) ?? 0;
+      gangs.delete(gang.id);
+      const ahead = aheadInQueue[q];
       const wait = (reason: string) => {
-        for (const n of nodes) waiting.set(n.id, reason);
-        aheadInQueue.set(job.queue, ahead + 1);
+        for (const n of nodes) waiting.add(gangPositions.get(n.id)!, reason);
+        aheadInQueue[q] = ahead + 1;
       };
-      const size = job.gang.size;
+      const size = gang.size;
       const gpus = job.resources.gpus * size;
-      const limits = job.project === undefined ? undefined : input.projects?.get(job.project);
+      const limits = job.project === undefined ? undefined : projects?.get(job.project);
       const limited = limits && projectLimitReason({ ...job, resources: { ...job.resources, gpus } }, limits, gpusHeld.get(job.project!) ?? 0);
       if (limited) {
-        for (const n of nodes) waiting.set(n.id, limited);
+        for (const n of nodes) waiting.add(gangPositions.get(n.id)!, limited);
         continue;
       }
       if (nodes.length !== size) {
@@ -91,7 +158,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
         continue;
       }
       if (strictBlocker) {
-        wait(ahead > 0 ? priorityReason(ahead, job.queue) : `PRIORITY: waiting behind job ${strictBlocker.id} in queue ${strictBlocker.queue}`);
+        wait(ahead > 0 ? priorityText(q, ahead) : `PRIORITY: waiting behind job ${strictBlocker.id} in queue ${strictBlocker.queue}`);
         continue;
       }
       const never = gangUnschedulable(job, size, schedulable);
@@ -100,10 +167,10 @@ export function schedule(input: ScheduleInput): ScheduleResult {
         wait(anyNode ? never : explain(job, states, undefined).text);
         continue;
       }
-      const fit = fitGang(job, size, schedulable, input.now, job.gang.topologyKey);
+      const fit = fitGang(job, size, schedulable, input.now, gang.topologyKey);
       if (fit) {
         const ordered = [...nodes].sort((a, b) => a.gang!.index - b.gang!.index);
-        ordered.forEach((node, i) => place(node, fit.workers[i], chooseGpus(fit.workers[i].freeGpusFor(node), node.resources.gpus)));
+        ordered.forEach((node, n) => place(node, fit.workers[n], chooseGpus(fit.workers[n].freeGpusFor(node), node.resources.gpus)));
         if (limits) gpusHeld.set(job.project!, (gpusHeld.get(job.project!) ?? 0) + gpus);
         continue;
       }
@@ -121,55 +188,58 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       }
       continue;
     }
-    const limits = job.project === undefined ? undefined : input.projects?.get(job.project);
+    const limits = projects && flags[i] & JOB_HAS_PROJECT ? projects.get(job.project!) : undefined;
     const limited = limits && projectLimitReason(job, limits, gpusHeld.get(job.project!) ?? 0);
     if (limited) {
       // Not counted as ahead of anyone: it holds nothing and reserves nothing.
-      waiting.set(job.id, limited);
+      waiting.add(i, limited);
       continue;
     }
-    const ahead = aheadInQueue.get(job.queue) ?? 0;
+    const ahead = aheadInQueue[q];
     if (strictBlocker) {
-      waiting.set(job.id, ahead > 0 ? priorityReason(ahead, job.queue) : `PRIORITY: waiting behind job ${strictBlocker.id} in queue ${strictBlocker.queue}`);
-      aheadInQueue.set(job.queue, ahead + 1);
+      waiting.add(i, ahead > 0 ? priorityText(q, ahead) : `PRIORITY: waiting behind job ${strictBlocker.id} in queue ${strictBlocker.queue}`);
+      aheadInQueue[q] = ahead + 1;
       continue;
     }
-    const key = shapeKey(job);
-    const timeout = job.timeoutSeconds ?? Infinity;
-    const failedAt = noFit.get(key);
-    const target = failedAt !== undefined && timeout >= failedAt ? undefined : buckets.preferredFit(job, input.now);
+    const shape = shapes[i];
+    const timeout = timeouts[i];
+    const failedAt = noFit[shape];
+    // NaN (no failure yet) compares false: the job looks for a worker.
+    const target = timeout >= failedAt ? undefined : index.preferredFit(job, input.now);
     if (target) {
       place(job, target, chooseGpus(target.freeGpusFor(job), job.resources.gpus));
       if (limits) gpusHeld.set(job.project!, (gpusHeld.get(job.project!) ?? 0) + job.resources.gpus);
       continue;
     }
-    noFit.set(key, Math.min(timeout, noFit.get(key) ?? Infinity));
-    // A job no worker could ever run must not block the queue behind it for good.
-    if (mode === 'strict-fifo' && schedulable.some((w) => w.admits(job) && w.couldEverFit(job))) strictBlocker = job;
+    if (!(timeout >= failedAt)) {
+      noFit[shape] = Number.isNaN(failedAt) ? timeout : Math.min(timeout, failedAt);
+      // A job no worker could ever run must not block the queue behind it for good.
+      if (mode === 'strict-fifo' && schedulable.some((w) => w.admits(job) && w.couldEverFit(job))) strictBlocker = job;
+    }
 
-    if (mode === 'backfill' && reservations.length < maxReservations && !noReservation.has(key)) {
-      const reservation = reserve(job, schedulable, running, input.now);
+    if (mode === 'backfill' && reservations.length < maxReservations && !noReservation[shape]) {
+      const reservation = reserveFor(job, shape);
       // Reservations only take workers away, so this shape finds none later in the pass either.
-      if (!reservation) noReservation.add(key);
+      if (!reservation) noReservation[shape] = 1;
       if (reservation) {
         reservations.push(reservation);
         byId.get(reservation.workerId)!.reservation = { jobId: job.id, startAt: reservation.startAt };
-        waiting.set(job.id, `RESERVED: waiting for worker ${reservation.workerId}, estimated start ${formatTime(reservation.startAt)}`);
-        aheadInQueue.set(job.queue, ahead + 1);
+        waiting.add(i, `RESERVED: waiting for worker ${reservation.workerId}, estimated start ${formatTime(reservation.startAt)}`);
+        aheadInQueue[q] = ahead + 1;
         continue;
       }
     }
-    const cache = timeout === Infinity ? explanations.untimed : explanations.timed;
-    let explanation = cache.get(key);
+    const cache = timeout === Infinity ? untimedExplanations : timedExplanations;
+    let explanation = cache[shape];
     if (!explanation) {
       const blocker = schedulable.find((s) => s.reservation && s.admits(job) && s.fitsNow(job));
       explanation = explain(job, states, blocker);
-      cache.set(key, explanation);
+      cache[shape] = explanation;
     }
-    waiting.set(job.id, waitingReason(job, explanation, ahead));
-    aheadInQueue.set(job.queue, ahead + 1);
+    waiting.add(i, explanation.takenByJobsAhead && ahead > 0 ? priorityText(q, ahead) : explanation.text);
+    aheadInQueue[q] = ahead + 1;
   }
-  return { placements, waiting, reservations };
+  return { placements, waiting: new WaitingReasons(order.ids, codes, texts), reservations };
 }
 
 /** QUOTA or BUDGET when the job's project may not start it now. */
@@ -180,79 +250,45 @@ function projectLimitReason(job: RunnableJob, limits: ProjectLimits, held: numbe
   return undefined;
 }
 
-const shapeKeys = new WeakMap<RunnableJob, string>();
+// Shapes are numbered once per job (when it enters the kept order) and the numbers index the pass's per-shape state.
+const shapeIds = new Map<string, number>();
+const MAX_SHAPES = 100_000;
+const passOrder = new PassOrder();
+
+function shapeIdOf(job: RunnableJob): number {
+  const key = shapeKey(job);
+  let id = shapeIds.get(key);
+  if (id === undefined) {
+    id = shapeIds.size;
+    shapeIds.set(key, id);
+  }
+  return id;
+}
 
 /** Jobs with the same key fit the same workers (timeouts aside, which only matter on reserved workers). */
 function shapeKey(job: RunnableJob): string {
-  let key = shapeKeys.get(job);
-  if (key === undefined) {
-    key = computeShapeKey(job);
-    shapeKeys.set(job, key);
-  }
-  return key;
+  const r = job.resources;
+  return `${toMilliCpu(r.vcpus)} ${r.memoryMiB} ${r.gpus} ${r.gpuModel ? r.gpuModel.join('|') : ''} ${job.pools.join(',')} ${job.labelSelector ? JSON.stringify(job.labelSelector) : ''}`;
 }
 
-function computeShapeKey(job: RunnableJob): string {
-  const r = job.resources;
-  return [
-    toMilliCpu(r.vcpus), r.memoryMiB, r.gpus, r.gpuModel?.join('|') ?? '', job.pools.join(','),
-    job.labelSelector ? JSON.stringify(job.labelSelector) : '',
-  ].join(' ');
+/** The count priorityReason shows: exact below 100, else two significant digits. */
+function roundedAhead(ahead: number): number {
+  if (ahead < 100) return ahead;
+  const unit = 10 ** (Math.floor(Math.log10(ahead)) - 1);
+  return Math.round(ahead / unit) * unit;
 }
 
 /**
- * Where the job will fit soonest, judged from the running attempts' start
- * plus timeout. Attempts without a timeout never count as ending.
+ * The unreserved workers where the job could start, soonest first (ties in
+ * worker order), judged from the running attempts' start plus timeout.
+ * Attempts without a timeout never count as ending.
  */
-function reserve(job: RunnableJob, workers: WorkerState[], running: Map<string, RunningAttempt[]>, now: number): Reservation | undefined {
-  let best: Reservation | undefined;
+function reserveCandidates(job: RunnableJob, workers: WorkerState[], running: Map<string, RunningAttempt[]>, now: number): { w: WorkerState; startAt: number }[] {
+  const candidates: { w: WorkerState; startAt: number }[] = [];
   for (const w of workers) {
     if (w.reservation || !w.admits(job) || !w.couldEverFit(job)) continue;
     const startAt = estimatedStart(job, w, running.get(w.node.id) ?? [], now);
-    if (startAt !== undefined && (!best || startAt < best.startAt)) best = { jobId: job.id, workerId: w.node.id, startAt };
+    if (startAt !== undefined) candidates.push({ w, startAt });
   }
-  return best;
+  return candidates.sort((a, b) => a.startAt - b.startAt);
 }
-
-/** Schedulable workers bucketed by free GPU count, for best fit without scanning every worker. */
-class GpuBuckets {
-  private readonly buckets: Set<WorkerState>[] = [];
-
-  constructor(workers: WorkerState[]) {
-    for (const w of workers) this.bucket(w.free.length).add(w);
-  }
-
-  private bucket(n: number): Set<WorkerState> {
-    while (this.buckets.length <= n) this.buckets.push(new Set());
-    return this.buckets[n];
-  }
-
-  /** The best fit in the first of the job's pools (in its order of preference) that has one. */
-  preferredFit(job: RunnableJob, now: number): WorkerState | undefined {
-    if (job.pools.length <= 1) return this.bestFit(job, now);
-    for (const pool of job.pools) {
-      const w = this.bestFit(job, now, pool);
-      if (w) return w;
-    }
-    return undefined;
-  }
-
-  /** The first worker in the lowest bucket that fits and respects reservations (in `pool`, when given). */
-  private bestFit(job: RunnableJob, now: number, pool?: string): WorkerState | undefined {
-    for (let n = job.resources.gpus; n < this.buckets.length; n++) {
-      for (const w of this.buckets[n]) {
-        if ((pool !== undefined && w.node.pool !== pool) || !w.fitsNow(job) || !w.admits(job)) continue;
-        if (w.reservation && !endsBefore(job, now, w.reservation.startAt)) continue;
-        return w;
-      }
-    }
-    return undefined;
-  }
-
-  take(w: WorkerState, job: RunnableJob, gpuDevices: number[]): void {
-    this.buckets[w.free.length].delete(w);
-    w.take(job, gpuDevices);
-    this.bucket(w.free.length).add(w);
-  }
-}
-

@@ -1,5 +1,6 @@
 import type { GpuModelConstraint } from '../gpu-model.js';
 import type { LabelSelector } from '../labels.js';
+import type { WaitingReasons } from './waiting-reasons.js';
 
 /** One GPU of a worker. Devices sharing an `nvlinkGroup` talk over NVLink. */
 export interface GpuSlot {
@@ -128,6 +129,6 @@ export interface Reservation {
 export interface ScheduleResult {
   placements: Placement[];
   /** A reason, for a person, for every job left waiting. */
-  waiting: Map<string, string>;
+  waiting: WaitingReasons;
   reservations: Reservation[];
 }

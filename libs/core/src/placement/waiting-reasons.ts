@@ -1,0 +1,86 @@
+/**
+ * The reason of every job a pass left waiting. A pass may leave a million
+ * jobs waiting that share a handful of reason strings: they are kept as one
+ * number per job of the pass's order (an index into the distinct reasons),
+ * and indexed by id only when a caller looks one up. Reads like a
+ * ReadonlyMap; `set` adds or replaces. Iterates in the pass's order, then
+ * the jobs added with `set`.
+ */
+export class WaitingReasons implements Iterable<[string, string]> {
+  private index: Map<string, number> | undefined;
+  private readonly extraIds: string[] = [];
+  private readonly extraReasons: string[] = [];
+  private readonly waitingInPass: number;
+
+  constructor(
+    /** The ids of the pass's jobs, in its order. */
+    private readonly passIds: readonly string[] = [],
+    /** Per job of the pass: the index of its reason in `texts`, or -1 when it is not waiting (placed). */
+    private readonly codes: Int32Array = new Int32Array(0),
+    private readonly texts: string[] = [],
+  ) {
+    let n = 0;
+    for (let i = 0; i < codes.length; i++) if (codes[i] >= 0) n++;
+    this.waitingInPass = n;
+  }
+
+  get size(): number {
+    return this.waitingInPass + this.extraIds.length;
+  }
+
+  /** Adds a job the pass did not see, or replaces a job's reason. */
+  set(id: string, reason: string): this {
+    const at = this.indexed().get(id);
+    if (at === undefined) {
+      this.index!.set(id, this.passIds.length + this.extraIds.length);
+      this.extraIds.push(id);
+      this.extraReasons.push(reason);
+    } else if (at < this.passIds.length) {
+      this.texts.push(reason);
+      this.codes[at] = this.texts.length - 1;
+    } else this.extraReasons[at - this.passIds.length] = reason;
+    return this;
+  }
+
+  get(id: string): string | undefined {
+    const at = this.indexed().get(id);
+    if (at === undefined) return undefined;
+    return at < this.passIds.length ? this.texts[this.codes[at]] : this.extraReasons[at - this.passIds.length];
+  }
+
+  has(id: string): boolean {
+    return this.indexed().has(id);
+  }
+
+  /** Calls `fn` for every waiting job, without building pairs: what a writer of a million reasons wants. */
+  forEach(fn: (reason: string, id: string) => void): void {
+    for (let i = 0; i < this.codes.length; i++) if (this.codes[i] >= 0) fn(this.texts[this.codes[i]], this.passIds[i]);
+    for (let i = 0; i < this.extraIds.length; i++) fn(this.extraReasons[i], this.extraIds[i]);
+  }
+
+  *entries(): IterableIterator<[string, string]> {
+    for (let i = 0; i < this.codes.length; i++) if (this.codes[i] >= 0) yield [this.passIds[i], this.texts[this.codes[i]]];
+    for (let i = 0; i < this.extraIds.length; i++) yield [this.extraIds[i], this.extraReasons[i]];
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [id] of this.entries()) yield id;
+  }
+
+  *values(): IterableIterator<string> {
+    for (const [, reason] of this.entries()) yield reason;
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries();
+  }
+
+  private indexed(): Map<string, number> {
+    if (!this.index) {
+      this.index = new Map();
+      for (let i = 0; i < this.codes.length; i++) if (this.codes[i] >= 0) this.index.set(this.passIds[i], i);
+      for (let i = 0; i < this.extraIds.length; i++) this.index.set(this.extraIds[i], this.passIds.length + i);
+    }
+    return this.index;
+  }
+}
