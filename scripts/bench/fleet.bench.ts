@@ -93,10 +93,8 @@ function mixedJob(i: number, o: Options, queue: string, prefix: string) {
 }
 
 
-async function startCluster(o: Options, statsFile: string, stateDir: string) {
-  const cluster = new LocalCluster({
-    DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', GPUBATCH_ADMIN_KEY: BENCH_KEY, RATE_LIMIT_REQUESTS: '100000000',
-  });
+/** Starts the processes on `cluster`, which the caller owns: a start that fails half way still stops what it started. */
+async function startCluster(cluster: LocalCluster, o: Options, statsFile: string, stateDir: string) {
   const port = await LocalCluster.freePort();
   const base = `http://127.0.0.1:${port}`;
   const apiProcess = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
@@ -113,10 +111,17 @@ async function startCluster(o: Options, statsFile: string, stateDir: string) {
   }
   const api = new ApiClient(base, Math.max(o.clients, 8), BENCH_KEY);
   await waitUntil(`${o.workers} workers to join`, 600_000, async () => {
-    const { workers } = await api.expect(200, 'GET', '/api/v1/workers');
-    return workers.filter((w: { state: string }) => w.state === 'ACTIVE').length >= o.workers;
+    // The list is paged: every page is read.
+    let active = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await api.expect(200, 'GET', `/api/v1/workers?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      active += page.workers.filter((w: { state: string }) => w.state === 'ACTIVE').length;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return active >= o.workers;
   }, cluster);
-  return { cluster, api };
+  return { api };
 }
 
 /** Part 1: single submits from C concurrent keep-alive clients, to a queue no worker serves. */
@@ -257,7 +262,10 @@ async function main(): Promise<number> {
     await resetState(db, o.redisUrl);
     progress(`starting api, scheduler and ${o.workers} simulated workers in ${o.workerProcesses} processes`);
     const joinStart = performance.now();
-    ({ cluster, api } = await startCluster(o, statsFile, stateDir));
+    cluster = new LocalCluster({
+      DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', GPUBATCH_ADMIN_KEY: BENCH_KEY, RATE_LIMIT_REQUESTS: '100000000',
+    });
+    ({ api } = await startCluster(cluster, o, statsFile, stateDir));
     const joinSeconds = round((performance.now() - joinStart) / 1000);
     for (const s of SHAPES) {
       await api.expect(201, 'POST', '/api/v1/job-definitions', { name: s.name, image: 'simulated', command: ['sleep', '1'], resources: s.resources });
