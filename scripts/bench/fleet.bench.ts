@@ -232,18 +232,26 @@ async function latency(api: ApiClient, db: pg.Client, cluster: LocalCluster, o: 
 }
 
 function passStats(file: string, sinceMs: number, untilMs: number) {
-  let lines: { at: number; runnable: number; placed: number; totalMs: number; coreMs: number; workers: number }[] = [];
+  type Line = { at: number; runnable: number; placed: number; totalMs: number; coreMs: number; workers: number; systemsMs?: Record<string, number> };
+  let lines: Line[] = [];
   try {
     lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   } catch {
     return null;
   }
-  const inPart = lines.filter((l) => l.at >= sinceMs && l.at <= untilMs);
+  // Two kinds of line: the systems that ran before a placement, and the placement itself.
+  const systemLines = lines.filter((l) => l.systemsMs && l.at >= sinceMs && l.at <= untilMs);
+  const systems: Record<string, ReturnType<typeof summarize>> = {};
+  for (const name of new Set(systemLines.flatMap((l) => Object.keys(l.systemsMs!)))) {
+    systems[name] = summarize(systemLines.map((l) => l.systemsMs![name]).filter((ms) => ms !== undefined));
+  }
+  const inPart = lines.filter((l) => !l.systemsMs && l.at >= sinceMs && l.at <= untilMs);
   const idle = inPart.filter((l) => l.placed === 0);
   return {
     passes: inPart.length, totalMs: summarize(inPart.map((l) => l.totalMs)), coreMs: summarize(inPart.map((l) => l.coreMs)),
     passesPlacingNothing: { count: idle.length, totalMs: summarize(idle.map((l) => l.totalMs)), maxRunnable: idle.reduce((m, l) => Math.max(m, l.runnable), 0) },
     maxRunnable: inPart.reduce((m, l) => Math.max(m, l.runnable), 0),
+    systemsBeforePlacementMs: systems,
   };
 }
 

@@ -1,3 +1,5 @@
+import { appendFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
@@ -165,7 +167,9 @@ export class SchedulerCoordinator {
     // Taken first: anything that happens while this pass runs asks for the next one.
     let changed = this.changed;
     this.changed = false;
+    const systemsMs: Record<string, number> = {};
     for (const system of this.systems) {
+      const started = performance.now();
       try {
         changed = (await system.run(now)) || changed;
       } catch (err) {
@@ -173,8 +177,13 @@ export class SchedulerCoordinator {
         schedulerMetrics.errors.inc({ kind: `system_${system.name}` });
         this.logger.error({ err, system: system.name }, 'scheduler system failed; the others go on');
         changed = true;
+      } finally {
+        const ms = performance.now() - started;
+        systemsMs[system.name] = Math.round(ms * 10) / 10;
+        schedulerMetrics.systemRun.observe({ system: system.name }, ms / 1000);
       }
     }
+    if (this.config.passStatsFile) appendFileSync(this.config.passStatsFile, `${JSON.stringify({ at: Date.now(), systemsMs })}\n`);
     if (!(await this.placement.run(now, changed))) this.changed = true;
   }
 

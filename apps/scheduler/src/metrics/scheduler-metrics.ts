@@ -11,6 +11,8 @@ export class SchedulerMetrics {
   readonly placementPass: Histogram;
   /** Seconds from a job's submit to its first container start. */
   readonly submitToStart: Histogram<'queue'>;
+  /** Seconds each system of a pass takes before placement: what delays the next placement besides placement itself. */
+  readonly systemRun: Histogram<'system'>;
   readonly errors;
   private leader: () => boolean = () => false;
   private heartbeats: () => { workerId: string; pool: string; heartbeatAt: number }[] = () => [];
@@ -24,6 +26,10 @@ export class SchedulerMetrics {
     this.submitToStart = new Histogram({
       name: 'gpubatch_submit_to_start_seconds', help: "From a job's submit to its first container start (container's real start time)",
       labelNames: ['queue'], buckets: [0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600], registers: [registry],
+    });
+    this.systemRun = new Histogram({
+      name: 'gpubatch_scheduler_system_duration_seconds', help: 'Duration of one run of a scheduler system (liveness, intake, metering...) in a pass, before placement',
+      labelNames: ['system'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry],
     });
     this.errors = errorCounter(registry, 'Failures the scheduler survived, by kind: scheduling_pass, system_<name>, report_recording, report_refused, dispatch');
     const self = this;

@@ -118,13 +118,19 @@ export class WorkerRegistry {
     this.descriptors = new Map(reading.descriptors.map((d) => [d.id, d]));
     let changed = false;
     const returned: string[] = [];
+    const due: { d: WorkerDescriptor; state: RecordedState; fingerprint: string; stateChanged: boolean }[] = [];
     for (const d of this.descriptors.values()) {
       const state: RecordedState = lost.has(d.id) ? 'LOST'
         : d.state === 'DRAINING' || this.drainRequested.has(d.id) ? 'DRAINING' : 'ACTIVE';
       const before = this.recorded.get(d.id)?.state;
       if (state !== 'LOST' && (before === 'LOST' || before === 'LEFT')) returned.push(d.id);
-      changed = (await this.record(d, state, now)) || changed;
+      const fingerprint = JSON.stringify([d.pool, d.hostname, d.vcpus, d.memoryMiB, d.gpus, d.labels, d.startedAt]);
+      const prev = this.recorded.get(d.id);
+      const stateChanged = prev?.state !== state || prev.fingerprint !== fingerprint;
+      if (stateChanged || now - prev.heartbeatWrittenAt >= HEARTBEAT_WRITE_INTERVAL_MS) due.push({ d, state, fingerprint, stateChanged });
     }
+    await this.record(due, now);
+    changed = due.some((w) => w.stateChanged);
     for (const [id, rec] of this.recorded) {
       if (!this.descriptors.has(id) && rec.state !== 'LEFT' && rec.state !== 'LOST') {
         // It removed its own heartbeat entry: it drained and left.
@@ -163,21 +169,32 @@ export class WorkerRegistry {
       .map((d) => ({ id: d.id, lastHeartbeatAt: d.heartbeatAt }));
   }
 
-  private async record(d: WorkerDescriptor, state: RecordedState, now: number): Promise<boolean> {
-    const fingerprint = JSON.stringify([d.pool, d.hostname, d.vcpus, d.memoryMiB, d.gpus, d.labels, d.startedAt]);
-    const prev = this.recorded.get(d.id);
-    const stateChanged = prev?.state !== state || prev.fingerprint !== fingerprint;
-    if (!stateChanged && now - prev.heartbeatWrittenAt < HEARTBEAT_WRITE_INTERVAL_MS) return false;
+  /**
+   * Writes the workers whose state changed or whose heartbeat was last
+   * written a while ago, all in one statement: workers that joined together
+   * fall due together, and one round trip (and commit) each would hold up
+   * the pass for seconds at a thousand workers.
+   */
+  private async record(due: { d: WorkerDescriptor; state: RecordedState; fingerprint: string; stateChanged: boolean }[], now: number): Promise<void> {
+    if (due.length === 0) return;
+    const rows = due.map(({ d, state }) => ({
+      id: d.id, pool: d.pool, hostname: d.hostname, vcpus: d.vcpus, memory_mib: d.memoryMiB, gpus: d.gpus, labels: d.labels ?? {}, state,
+      last_heartbeat_at: new Date(d.heartbeatAt).toISOString(),
+    }));
     await this.db.query(
       `INSERT INTO workers (id, pool, hostname, vcpus, memory_mib, gpus, labels, state, last_heartbeat_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (id) DO UPDATE SET pool = $2, hostname = $3, vcpus = $4, memory_mib = $5, gpus = $6, labels = $7, state = $8,
-         last_heartbeat_at = $9`,
-      [d.id, d.pool, d.hostname, d.vcpus, d.memoryMiB, JSON.stringify(d.gpus), JSON.stringify(d.labels ?? {}), state, new Date(d.heartbeatAt)],
+       SELECT r.id, r.pool, r.hostname, r.vcpus, r.memory_mib, r.gpus, r.labels, r.state, r.last_heartbeat_at
+       FROM jsonb_to_recordset($1::jsonb) AS r(id varchar, pool varchar, hostname varchar, vcpus numeric, memory_mib integer, gpus jsonb,
+                                               labels jsonb, state varchar, last_heartbeat_at timestamptz)
+       ORDER BY r.id
+       ON CONFLICT (id) DO UPDATE SET pool = EXCLUDED.pool, hostname = EXCLUDED.hostname, vcpus = EXCLUDED.vcpus, memory_mib = EXCLUDED.memory_mib,
+         gpus = EXCLUDED.gpus, labels = EXCLUDED.labels, state = EXCLUDED.state, last_heartbeat_at = EXCLUDED.last_heartbeat_at`,
+      [JSON.stringify(rows)],
     );
-    this.recorded.set(d.id, { state, heartbeatWrittenAt: now, fingerprint });
-    if (stateChanged) this.logger.info({ workerId: d.id, state, pool: d.pool, gpus: d.gpus.length }, 'worker state recorded');
-    return stateChanged;
+    for (const { d, state, fingerprint, stateChanged } of due) {
+      this.recorded.set(d.id, { state, heartbeatWrittenAt: now, fingerprint });
+      if (stateChanged) this.logger.info({ workerId: d.id, state, pool: d.pool, gpus: d.gpus.length }, 'worker state recorded');
+    }
   }
 
   /** Workers for the core: capacity from heartbeats, allocation from the leader's state. */
