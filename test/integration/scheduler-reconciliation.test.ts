@@ -35,6 +35,31 @@ describe('scheduler systems: liveness, reconciliation with workers, timeouts, li
     expect((await bed.api.get('/api/v1/workers/w-1')).body).toMatchObject({ state: 'ACTIVE', allocated: { gpus: 0 } });
   });
 
+  it('spares an attempt its worker process has locked but not listed yet (busy), and ends it once a new process runs there', async () => {
+    await bed.worker.join({ id: 'w-busy', attempts: [] });
+    let claimer = await bed.worker.claim('w-busy');
+    // The dispatch lock is taken, the process never gets to listing the attempt: an event loop seconds behind.
+    bed.worker.heartbeat('w-busy', { attempts: () => [], claimer: () => claimer });
+    const f = await bed.api.fixture();
+    const id = await submit(f.queue, f.definition);
+    await start({ SCHEDULER_ATTEMPT_GRACE_MS: '1000' });
+    await waitFor('placement', async () => (await job(id)).status === 'STARTING');
+    await bed.worker.report({ type: 'attempt-running', jobId: id, attempt: 1, workerId: 'w-busy', containerId: 'c', startedAt: new Date().toISOString() });
+    await waitFor('RUNNING', async () => (await job(id)).status === 'RUNNING');
+    // Several graces of heartbeats that omit it: its lock says this process holds it.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect((await job(id)).status).toBe('RUNNING');
+
+    // The worker restarts: the new process has another claimer id, and the lock left behind is not its own.
+    // Its first heartbeat would list an attempt it took over; this one does not, and the grace has long run out.
+    claimer = 'a-new-process';
+    const failed = await waitFor('FAILED', async () => {
+      const j = await job(id);
+      return j.status === 'FAILED' ? j : undefined;
+    });
+    expect(failed.statusReason).toBe('Container lost: worker w-busy no longer runs attempt 1');
+  });
+
   it('fails as timed out, without retrying, an attempt past timeout and grace whose worker went silent', async () => {
     const f = await bed.api.fixture({ retryStrategy: { attempts: 3 } });
     await bed.worker.join({ id: 'w-quiet', attempts: [] });

@@ -46,14 +46,15 @@ export class WorkerProtocol {
     return jobs.map((j) => j.data).sort((a, b) => a.jobId.localeCompare(b.jobId) || a.attempt - b.attempt);
   }
 
-  /** Claims (and holds, as a running worker does) every attempt dispatched to `workerId`. */
-  async claim(workerId: string): Promise<void> {
+  /** Claims (and holds, as a running worker does) every attempt dispatched to `workerId`. Returns the claimer id its lock tokens start with. */
+  async claim(workerId: string): Promise<string> {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     const connection = new Redis(testEnv().redisUrl, { maxRetriesPerRequest: null });
     const worker = new Worker(QueueNames.dispatch(workerId), () => held, { connection, concurrency: 16 });
     this.claimers.push({ worker, connection, release });
     await worker.waitUntilReady();
+    return worker.id;
   }
 
   /** The commands queued for a worker (terminate). */
@@ -69,14 +70,16 @@ export class WorkerProtocol {
   /**
    * Beats for a joined worker every `everyMs`, as a live worker does: its
    * heartbeatAt is its own clock (`skewMs` off the real one) and, when
-   * `attempts` is given, each beat lists what it returns. Returns a stop
+   * `attempts` is given, each beat lists what it returns (and `claimer`, the
+   * process's dispatch claimer id). Returns a stop
    * function (the worker falls silent); beating stops with the test.
    */
-  heartbeat(workerId: string, opts: { everyMs?: number; skewMs?: number; attempts?: () => string[] } = {}): () => void {
+  heartbeat(workerId: string, opts: { everyMs?: number; skewMs?: number; attempts?: () => string[]; claimer?: () => string } = {}): () => void {
     const beat = async () => {
       const d = JSON.parse((await this.redis.get(RedisKeys.worker(workerId)))!);
       await this.redis.set(RedisKeys.worker(workerId), JSON.stringify({
         ...d, heartbeatAt: Date.now() + (opts.skewMs ?? 0), ...(opts.attempts ? { attempts: opts.attempts() } : {}),
+        ...(opts.claimer ? { claimer: opts.claimer() } : {}),
       }));
     };
     const timer = setInterval(() => void beat().catch(() => undefined), opts.everyMs ?? 200);

@@ -156,7 +156,8 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const heartbeat = new Heartbeat(
     redis,
     reporter,
-    descriptor,
+    // The scheduler spares an attempt whose dispatch lock this process holds but has not got to listing yet.
+    { ...descriptor, claimer: consumer.claimerId },
     {
       intervalMs: config.heartbeatMs,
       // Joined workers are registered by the control plane (and may not write the registry); dev-mode ones register themselves.

@@ -189,6 +189,13 @@ export interface WorkerDescriptor {
    * tells the worker to stop containers of attempts that are no longer active.
    */
   attempts?: string[];
+  /**
+   * The id of this worker process's dispatch consumer: every dispatch lock it
+   * takes has a token starting with `${claimer}:`. A claim shows in the lock
+   * at once but in `attempts` only once the process gets to it, which a busy
+   * process can take seconds to do; a restarted process has a new id.
+   */
+  claimer?: string;
 }
 
 /** The one spelling of an attempt's identity in heartbeats and logs. */

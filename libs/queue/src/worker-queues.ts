@@ -11,7 +11,7 @@ const KEEP_COMPLETED_SECONDS = 24 * 3600;
 export class QueueProducers {
   private readonly queues = new Map<string, Queue>();
 
-  constructor(private readonly redis: Redis) {}
+  constructor(protected readonly redis: Redis) {}
 
   queue<T>(name: string): Queue<T> {
     let queue = this.queues.get(name);
@@ -53,6 +53,18 @@ export class WorkerQueues extends QueueProducers {
     if (!job || !(await job.isWaiting())) return false;
     // Claimed in the meantime: the worker will see the terminate command instead.
     return job.remove().then(() => true, () => false);
+  }
+
+  /**
+   * Where an attempt's dispatch entry stands: its BullMQ state, and the token
+   * of the lock its claimer holds (null when none does). Undefined when gone.
+   */
+  async dispatchEntry(workerId: string, jobId: string, attempt: number): Promise<{ state: string; lockToken: string | null } | undefined> {
+    const queue = this.queue<DispatchPayload>(QueueNames.dispatch(workerId));
+    const entry = await queue.getJob(JobIds.dispatch(jobId, attempt));
+    if (!entry) return undefined;
+    const state = await entry.getState();
+    return { state, lockToken: state === 'active' ? await this.redis.get(`${queue.toKey(entry.id!)}:lock`) : null };
   }
 
   /** A spot interruption for the whole worker, on its control queue: once per deadline. */

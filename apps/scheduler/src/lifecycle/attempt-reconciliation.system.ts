@@ -59,7 +59,7 @@ export class AttemptReconciliationSystem implements SchedulerSystem {
     for (const s of stranded) {
       const { jobId, attempt } = parseAttemptKey(s.key);
       const row = rows.find((r) => r.job_id === jobId && r.attempt === attempt && r.worker_id === s.workerId);
-      if (!row || (await this.notYetClaimed(s.workerId, jobId, attempt)) || (await this.exitReportQueued(jobId, attempt))) continue;
+      if (!row || (await this.claimNotListedYet(s.workerId, jobId, attempt)) || (await this.exitReportQueued(jobId, attempt))) continue;
       ends.push({
         jobId, attempt, workerId: s.workerId, startedAt: row.started_at,
         stoppedAt: new Date(Math.max(s.lastHeldAt, row.started_at?.getTime() ?? 0)),
@@ -72,10 +72,19 @@ export class AttemptReconciliationSystem implements SchedulerSystem {
     return ends.length;
   }
 
-  /** Still in the worker's dispatch queue: it has not claimed it yet (busy), so it cannot list it. */
-  private async notYetClaimed(workerId: string, jobId: string, attempt: number): Promise<boolean> {
-    const entry = await this.dispatcher.queue(QueueNames.dispatch(workerId)).getJob(JobIds.dispatch(jobId, attempt));
-    return entry !== undefined && UNCLAIMED.has(await entry.getState());
+  /**
+   * The worker cannot list the attempt yet: its dispatch entry is still queued
+   * (the worker is busy), or is claimed under a lock its current process holds
+   * but has not got to (a busy event loop takes seconds between taking the lock
+   * and running the claim). A lock left by an earlier process of the worker
+   * does not count: that process is gone and so is its container.
+   */
+  private async claimNotListedYet(workerId: string, jobId: string, attempt: number): Promise<boolean> {
+    const entry = await this.dispatcher.dispatchEntry(workerId, jobId, attempt);
+    if (!entry) return false;
+    if (UNCLAIMED.has(entry.state)) return true;
+    const claimer = this.liveness.sightings.get(workerId)?.claimer;
+    return claimer !== undefined && entry.lockToken?.startsWith(`${claimer}:`) === true;
   }
 
   /** The worker reported its exit and stopped listing it; the report waits to be recorded and must win. */

@@ -39,7 +39,7 @@ export class WorkerLivenessSystem implements SchedulerSystem {
       this.redisOutageEndedAt = now;
       this.logger.info('heartbeats readable again: every worker gets a full timeout');
     }
-    this.sightings.observe(reading.descriptors.map((d) => ({ workerId: d.id, heartbeatAt: d.heartbeatAt, attempts: d.attempts })), now);
+    this.sightings.observe(reading.descriptors.map((d) => ({ workerId: d.id, heartbeatAt: d.heartbeatAt, attempts: d.attempts, claimer: d.claimer })), now);
     const lost = decideLiveness(this.sightings.all(), this.registry.recordedLost(), now, this.workerTimeoutMs, this.redisOutageEndedAt);
     for (const id of lost) this.sightings.markLost(id);
     this.lostNow = lost;

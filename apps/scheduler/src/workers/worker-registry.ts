@@ -250,6 +250,7 @@ export function parseDescriptor(json: string): WorkerDescriptor | null {
   if (!valid) return null;
   // A malformed list is no list: the worker is judged by its heartbeats alone, never by attempts it did not list.
   if (d.attempts !== undefined && !(Array.isArray(d.attempts) && d.attempts.every((k) => typeof k === 'string'))) d.attempts = undefined;
+  if (d.claimer !== undefined && typeof d.claimer !== 'string') d.claimer = undefined;
   return d;
 }
 

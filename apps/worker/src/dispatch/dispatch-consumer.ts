@@ -47,6 +47,11 @@ export class DispatchConsumer {
     );
   }
 
+  /** Starts every dispatch lock token this process takes (`${claimerId}:n`); new with each process. */
+  get claimerId(): string {
+    return this.consumer.worker.id;
+  }
+
   /** Starts claiming jobs; resolves once the consumer is connected. */
   start(): Promise<void> {
     return this.consumer.start();

@@ -4,6 +4,8 @@ export interface HeartbeatEntry {
   /** The worker's clock: compared only with itself, to tell a new beat from the old one. */
   heartbeatAt: number;
   attempts?: readonly string[];
+  /** The id that starts the worker process's dispatch lock tokens (undefined from older workers). */
+  claimer?: string;
 }
 
 /** What the scheduler knows of one worker's heartbeats, by the scheduler's clock. */
@@ -21,6 +23,8 @@ export interface WorkerSighting {
   firstHeartbeatAt: number;
   /** The attempts the latest entry lists; undefined when the worker does not list them. */
   listed: ReadonlySet<string> | undefined;
+  /** The claimer in the latest entry. */
+  claimer: string | undefined;
 }
 
 /** When an attempt was last listed by its worker: the scheduler's time and the worker's. */
@@ -51,10 +55,10 @@ export class HeartbeatSightings {
       if (!before) {
         this.workers.set(e.workerId, {
           workerId: e.workerId, firstSeenAt: now, lastHeardAt: now, changedSinceMark: false, heartbeatAt: e.heartbeatAt,
-          firstHeartbeatAt: e.heartbeatAt, listed,
+          firstHeartbeatAt: e.heartbeatAt, listed, claimer: e.claimer,
         });
-      } else if (before.heartbeatAt !== e.heartbeatAt || !sameSet(before.listed, listed)) {
-        Object.assign(before, { lastHeardAt: now, changedSinceMark: true, heartbeatAt: e.heartbeatAt, listed });
+      } else if (before.heartbeatAt !== e.heartbeatAt || !sameSet(before.listed, listed) || before.claimer !== e.claimer) {
+        Object.assign(before, { lastHeardAt: now, changedSinceMark: true, heartbeatAt: e.heartbeatAt, listed, claimer: e.claimer });
         changed.push(e.workerId);
       } else {
         continue;
