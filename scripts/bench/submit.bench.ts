@@ -66,7 +66,7 @@ function perJob(cpu: ReturnType<CpuMonitor['stop']>, jobs: number): Record<strin
 }
 
 /** The job of the bench:fleet single submits: a one-GPU definition to a queue no worker serves. */
-async function singleSubmits(api: ApiClient, cluster: LocalCluster, o: Options) {
+async function singleSubmits(api: ApiClient, cluster: LocalCluster, db: pg.Client, o: Options) {
   const latencies: number[] = [];
   const rejected: Record<string, number> = {};
   let next = 0;
@@ -84,9 +84,13 @@ async function singleSubmits(api: ApiClient, cluster: LocalCluster, o: Options) 
   await Promise.all(Array.from({ length: o.clients }, loop));
   const wall = (performance.now() - started) / 1000;
   const cpu = monitor.stop();
+  // Rows written by one transaction share its xmin: the group commits' sizes.
+  const { rows: [groups] } = await db.query(`SELECT count(DISTINCT xmin::text)::int AS n FROM jobs WHERE name LIKE 'single-%'`);
   return {
     submits: o.singleSubmits, clients: o.clients, loadAverage1mAtStart: round(load, 2), accepted: latencies.length, rejected,
-    acceptedPerSecond: round(latencies.length / wall), requestLatencyMs: summarize(latencies), cpu, cpuMsPerJob: perJob(cpu, latencies.length),
+    acceptedPerSecond: round(latencies.length / wall), requestLatencyMs: summarize(latencies),
+    groupCommits: groups.n, jobsPerGroupCommit: round(latencies.length / Math.max(1, groups.n), 2),
+    cpu, cpuMsPerJob: perJob(cpu, latencies.length),
   };
 }
 
@@ -150,7 +154,7 @@ async function main(): Promise<number> {
     // Warm up: JIT, the catalog cache, the connection pools.
     for (let i = 0; i < 200; i++) await api.expect(201, 'POST', '/api/v1/jobs', { name: `warm-${i}`, queue: 'unserved', definition: 'bench-g1' });
     progress(`part 1: ${o.singleSubmits} single submits from ${o.clients} clients`);
-    const single = o.singleSubmits > 0 ? await singleSubmits(api, cluster, o) : null;
+    const single = o.singleSubmits > 0 ? await singleSubmits(api, cluster, db, o) : null;
     progress(`part 2: ${o.jobs} jobs in batches of ${o.batchSize} from ${o.batchClients} clients`);
     const batched = o.jobs > 0 ? await batchedSubmits(api, cluster, o) : null;
     api.close();
