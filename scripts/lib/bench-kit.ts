@@ -140,7 +140,12 @@ export class CpuMonitor {
   private startMachine = { busy: NaN, steal: NaN };
   private startedAt = 0;
 
-  constructor(private readonly cluster: LocalCluster) {}
+  /**
+   * database: when given, the Postgres backends connected to another
+   * database (other benches or tests on a shared machine) count as
+   * "postgres-other-db", not as this run's "postgres".
+   */
+  constructor(private readonly cluster: LocalCluster, private readonly database?: string) {}
 
   start(): this {
     try {
@@ -182,7 +187,7 @@ export class CpuMonitor {
     const ours = new Map(this.cluster.processes.map((p) => [p.child.pid, p.name]));
     for (const [pid, p] of procs) {
       const before = this.seen.get(pid);
-      const group = before?.group ?? groupOf(pid, procs, ours);
+      const group = before?.group ?? groupOf(pid, procs, ours, this.database);
       if (!baseline) {
         this.used[group] = (this.used[group] ?? 0) + p.seconds - (before?.seconds ?? 0);
         this.waited[group] = (this.waited[group] ?? 0) + p.waitSeconds - (before?.waitSeconds ?? 0);
@@ -193,18 +198,29 @@ export class CpuMonitor {
 }
 
 /** By ancestry, so that children (Postgres backends, container shims and their jobs) go with their parent. */
-function groupOf(pid: number, procs: Map<number, ProcStat>, ours: Map<number | undefined, string>): string {
+function groupOf(pid: number, procs: Map<number, ProcStat>, ours: Map<number | undefined, string>, database?: string): string {
   for (let at: number | undefined = pid, hops = 0; at && hops < 32; at = procs.get(at)?.ppid, hops++) {
     if (ours.has(at)) return ours.get(at)!;
     if (at === process.pid) return 'bench-client';
     if (at === 2) return 'kernel';
     const comm = procs.get(at)?.comm ?? '';
-    if (comm === 'postgres') return 'postgres';
+    if (comm === 'postgres') return database && backendDatabase(at) && backendDatabase(at) !== database ? 'postgres-other-db' : 'postgres';
     if (comm.startsWith('redis-server')) return 'redis';
     if (comm.startsWith('containerd-shim')) return 'containers';
     if (comm === 'dockerd' || comm === 'containerd' || comm.startsWith('runc')) return 'docker';
   }
   return 'other';
+}
+
+/** The database of a Postgres backend, from its title ("postgres: 15/main: user db host(port) state"); undefined for the server's own processes. */
+function backendDatabase(pid: number): string | undefined {
+  try {
+    const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\u0000/g, ' ');
+    const m = /^postgres: (?:[^:]+: )?(\S+) (\S+) (?:\[local\]|[\d.:a-f]+\(\d+\))/.exec(title);
+    return m?.[2];
+  } catch {
+    return undefined;
+  }
 }
 
 export function machine() {

@@ -58,6 +58,57 @@ describe('batch submit: POST /api/v1/jobs:batch (real API, Postgres, Redis)', ()
     expect(intakeJobIds(messages).sort()).toEqual([...ids].sort());
   });
 
+  it('answers each bad entry as POST /api/v1/jobs answers that body, in a batch of 1,000 whose other entries all land', async () => {
+    const f = await api.fixture();
+    const ok = (i: number) => ({ name: `many-${i}`, queue: f.queue, definition: f.definition, overrides: { environment: { I: String(i) } } });
+    // Bodies that break a rule, nested ones included, and keys the body's walk takes out (prototype keys) before validation.
+    const bad: unknown[] = [
+      { ...ok(0), name: 'has space' },
+      { ...ok(0), name: 7 },
+      { queue: f.queue, definition: f.definition },
+      { ...ok(0), overrides: { environment: { 'BAD NAME': 'x' } } },
+      { ...ok(0), overrides: { resources: { gpus: 1.5, vcpus: 'x' } } },
+      { ...ok(0), overrides: 'x' },
+      { ...ok(0), dependsOn: [{ type: 'SOMETIMES' }, 'x'] },
+      { ...ok(0), array: { size: 1 } },
+      { ...ok(0), tags: { a: 1 } },
+      { ...ok(0), retryStrategy: { attempts: 0, evaluateOnExit: [{ action: 'MAYBE' }] } },
+      { ...ok(0), extra: { nested: true } },
+      { ...ok(0), overrides: { command: [], environment: { A: 1 } } },
+      { ...ok(0), constructor: 'x', overrides: { environment: { A: 'b' }, constructor: { a: 1 } } },
+      { ...ok(0), clientToken: '' },
+    ];
+    const singles: { ok: boolean; statusCode?: number; code?: string; field?: string; message?: string; errors?: string[] }[] = [];
+    for (const body of bad) {
+      const res = await api.post('/api/v1/jobs', body);
+      singles.push(res.status === 201 ? { ok: true } : { ok: false, statusCode: res.status, code: res.body.code, field: res.body.field, message: res.body.message, errors: res.body.errors });
+    }
+    // Every one of these is refused except the one whose only oddity is keys the walk strips.
+    expect(singles.filter((x) => x.ok)).toHaveLength(1);
+    expect(singles.every((x) => x.ok || x.statusCode === 400)).toBe(true);
+
+    const at = (k: number) => 37 + k * 61; // spread over the batch
+    const jobs: unknown[] = Array.from({ length: 1000 }, (_, i) => ok(i));
+    bad.forEach((body, k) => { jobs[at(k)] = body; });
+    const res = await api.post('/api/v1/jobs:batch', { jobs });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ submitted: 1000 - bad.length + 1, failed: bad.length - 1 });
+    bad.forEach((_, k) => {
+      const r = res.body.results[at(k)];
+      const single = singles[k];
+      if (single.ok) expect(r).toEqual({ index: at(k), jobId: expect.any(String), name: 'many-0' });
+      else {
+        // The same rule broken, in the same words; the entry also names its first field.
+        expect(r).toEqual({ index: at(k), error: expect.objectContaining({ statusCode: single.statusCode, code: single.code, message: single.message, field: expect.any(String) }) });
+        expect(single.message).toContain(r.error.field);
+      }
+    });
+    const [{ n }] = await api.db.query(`SELECT count(*)::int AS n FROM jobs WHERE queue = $1 AND name LIKE 'many-%'`, [f.queue]);
+    expect(n).toBe(1000 - bad.length + 1 + 1); // the batch's, and the one single submit that was accepted
+    const [stored] = await api.db.query(`SELECT environment FROM jobs WHERE id = $1`, [res.body.results[5].jobId]);
+    expect(stored.environment).toMatchObject({ I: '5' });
+  });
+
   it('takes arrays, dependencies and client tokens as single submits do', async () => {
     const f = await api.fixture();
     const parent = await api.post('/api/v1/jobs', { name: 'before', queue: f.queue, definition: f.definition, clientToken: `tok-${f.queue}` });

@@ -65,4 +65,28 @@ describe('GroupCommit', () => {
     calls.slice(1).forEach((c) => c.settle(new Set([2])));
     expect(await Promise.all(outcomes)).toEqual([{ ok: 'id-1' }, { failed: 'bad 2' }, { ok: 'id-3' }]);
   });
+
+  it('waits busyWindowMs for more while items arrive back to back, and writes an item that comes after a pause at once', async () => {
+    const { calls, write } = manualWriter();
+    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1, windowMs: 0, busyWindowMs: 200 });
+    const first = group.submit(1);
+    await flushTurns();
+    expect(calls.map((c) => c.items)).toEqual([[1]]);
+    calls[0].settle();
+    await first;
+    await new Promise((r) => setTimeout(r, 300)); // a pause longer than the window
+    const second = group.submit(2);
+    await flushTurns();
+    expect(calls.map((c) => c.items)).toEqual([[1], [2]]);
+    calls[1].settle();
+    await second;
+    const burst = [3, 4, 5].map((i) => group.submit(i)); // right after 2: the group waits for more
+    await flushTurns();
+    expect(calls).toHaveLength(2);
+    const late = group.submit(6);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls.map((c) => c.items)).toEqual([[1], [2], [3, 4, 5, 6]]);
+    calls[2].settle();
+    expect(await Promise.all([...burst, late])).toEqual(['id-3', 'id-4', 'id-5', 'id-6']);
+  });
 });

@@ -10,15 +10,29 @@ export class GroupCommit<T, R> {
   private pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
   private inFlight = 0;
   private scheduled = false;
+  private lastSubmitAt = -Infinity;
+  private busy = false;
 
   constructor(
     /** Writes the items in one transaction; returns one result per item, in order. */
     private readonly write: (items: T[]) => Promise<R[]>,
-    private readonly options: { maxBatch: number; maxInFlight: number; windowMs: number },
+    private readonly options: {
+      maxBatch: number; maxInFlight: number; windowMs: number;
+      /**
+       * While items arrive less than this apart, a write waits this long for
+       * more. Under load the groups grow (each write, its commit and its
+       * intake message shared by more items); an item that comes alone after
+       * a pause is written at once. 0: off.
+       */
+      busyWindowMs?: number;
+    },
   ) {}
 
   /** Resolves once the item's write has committed. */
   submit(item: T): Promise<R> {
+    const now = performance.now();
+    this.busy = now - this.lastSubmitAt < (this.options.busyWindowMs ?? 0);
+    this.lastSubmitAt = now;
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
       this.schedule();
@@ -33,7 +47,8 @@ export class GroupCommit<T, R> {
       void this.flush();
     };
     // The window lets submits parsed in the next few ms join; 0 still gathers everything already queued this turn.
-    if (this.options.windowMs > 0 && this.pending.length < this.options.maxBatch) setTimeout(go, this.options.windowMs);
+    const windowMs = Math.max(this.options.windowMs, this.busy ? this.options.busyWindowMs ?? 0 : 0);
+    if (windowMs > 0 && this.pending.length < this.options.maxBatch) setTimeout(go, windowMs);
     else setImmediate(go);
   }
 
