@@ -44,8 +44,11 @@ export type CoordinatorConfig = Pick<SchedulerConfig,
  * arrive (in batches), and retention runs beside the passes. Built when a scheduler
  * becomes leader, closed when it stops leading.
  *
- * A pass is full (every system, then placement) once every
- * SCHEDULER_INTERVAL_MS, and at once when a worker joins, drains or leaves.
+ * A pass is full (every system, then placement) SCHEDULER_INTERVAL_MS
+ * after the last full one ended, and at once when a worker joins, drains or
+ * leaves. Counted from the end: when passes take longer than the interval
+ * (a loaded machine, a thousand workers), full ones still alternate with
+ * quick ones instead of every pass being full.
  * A pass asked for by a submit or a report in between is quick: only the
  * systems that feed placement what such a change brings (queue catalog,
  * intake, project limits), then placement. A submitted job then waits for
@@ -62,8 +65,10 @@ export class SchedulerCoordinator {
   private readonly systems: SchedulerSystem[];
   /** The systems a quick pass runs (in the same order as a full one). */
   private readonly everyPass: ReadonlySet<SchedulerSystem>;
-  /** The next pass is full: the interval timer fired, a worker changed, or a full pass failed. */
+  /** The next pass is full: an interval has gone by since the last full one, a worker changed, or a full pass failed. */
   private fullDue = true;
+  /** Armed when a full pass ends: the next one is due an interval later, however long the passes in between. */
+  private fullTimer: NodeJS.Timeout | undefined;
   private readonly placement: PlacementSystem;
   private readonly beside: SchedulerSystem[];
   private events: Worker<WorkerEvent> | undefined;
@@ -143,7 +148,6 @@ export class SchedulerCoordinator {
     });
     this.events.on('error', (err) => this.logger.error({ err }, 'events consumer error'));
     this.timer = setInterval(() => {
-      this.fullDue = true;
       this.wake();
       this.runBeside();
     }, this.config.intervalMs);
@@ -194,6 +198,13 @@ export class SchedulerCoordinator {
     } catch (err) {
       if (full) this.fullDue = true; // its sweeps are still owed
       throw err;
+    }
+    if (full && !this.stopped) {
+      clearTimeout(this.fullTimer);
+      this.fullTimer = setTimeout(() => {
+        this.fullDue = true;
+        this.wake();
+      }, this.config.intervalMs);
     }
   }
 
@@ -252,6 +263,7 @@ export class SchedulerCoordinator {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.fullTimer);
     await Promise.all([this.running, this.runningBeside]);
     await this.intake.close();
     await this.events?.close();
