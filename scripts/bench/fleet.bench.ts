@@ -221,13 +221,20 @@ async function latency(api: ApiClient, db: pg.Client, cluster: LocalCluster, o: 
     return r.n >= sentAt.size;
   }, cluster);
   const { rows } = await db.query(
-    `SELECT j.id, extract(epoch FROM r.at)::float8 * 1000 AS running_ms, extract(epoch FROM s.at)::float8 * 1000 AS starting_ms
+    `SELECT j.id, extract(epoch FROM r.at)::float8 * 1000 AS running_ms, extract(epoch FROM s.at)::float8 * 1000 AS starting_ms,
+            extract(epoch FROM j.created_at)::float8 * 1000 AS created_ms
      FROM jobs j JOIN job_events r ON r.job_id = j.id AND r.to_status = 'RUNNING' JOIN job_events s ON s.job_id = j.id AND s.to_status = 'STARTING'
      WHERE j.queue = $1`, [queue]);
   return {
     jobs: o.latencyJobs, ratePerSecond: o.rate, loadAverage1mAtStart: round(load, 2), measured: rows.length,
     submitToRunningMs: summarize(rows.map((r) => r.running_ms - sentAt.get(r.id)!)),
     submitToStartingMs: summarize(rows.map((r) => r.starting_ms - sentAt.get(r.id)!)),
+    // The stages: the API's commit (the row's created_at), the placement's commit (STARTING), the worker's start (RUNNING).
+    stagesMs: {
+      submitToCommitted: summarize(rows.map((r) => r.created_ms - sentAt.get(r.id)!)),
+      committedToStarting: summarize(rows.map((r) => r.starting_ms - r.created_ms)),
+      startingToRunning: summarize(rows.map((r) => r.running_ms - r.starting_ms)),
+    },
   };
 }
 
@@ -305,7 +312,8 @@ async function main(): Promise<number> {
     api?.close();
     await cluster?.stop(120_000);
     await db.end();
-    rmSync(statsFile, { force: true });
+    if (!process.env.BENCH_KEEP_PASS_STATS) rmSync(statsFile, { force: true });
+    else progress(`pass stats kept in ${statsFile}`);
     rmSync(stateDir, { recursive: true, force: true });
   }
 }

@@ -43,6 +43,17 @@ export type CoordinatorConfig = Pick<SchedulerConfig,
  * the cluster model runs inside one); worker reports are recorded as they
  * arrive (in batches), and retention runs beside the passes. Built when a scheduler
  * becomes leader, closed when it stops leading.
+ *
+ * A pass is full (every system, then placement) SCHEDULER_INTERVAL_MS
+ * after the last full one ended, and at once when a worker joins, drains or
+ * leaves. Counted from the end: when passes take longer than the interval
+ * (a loaded machine, a thousand workers), full ones still alternate with
+ * quick ones instead of every pass being full.
+ * A pass asked for by a submit or a report in between is quick: only the
+ * systems that feed placement what such a change brings (queue catalog,
+ * intake, project limits), then placement. A submitted job then waits for
+ * at most the pass in progress and its own quick one, not for a heartbeat
+ * read of every worker and the sweeps that the interval paces anyway.
  */
 export class SchedulerCoordinator {
   private readonly state = new ClusterState();
@@ -52,6 +63,12 @@ export class SchedulerCoordinator {
   private readonly recorder: EventRecorder;
   /** In pass order: each may use what the ones before it read. */
   private readonly systems: SchedulerSystem[];
+  /** The systems a quick pass runs (in the same order as a full one). */
+  private readonly everyPass: ReadonlySet<SchedulerSystem>;
+  /** The next pass is full: an interval has gone by since the last full one, a worker changed, or a full pass failed. */
+  private fullDue = true;
+  /** Armed when a full pass ends: the next one is due an interval later, however long the passes in between. */
+  private fullTimer: NodeJS.Timeout | undefined;
   private readonly placement: PlacementSystem;
   private readonly beside: SchedulerSystem[];
   private events: Worker<WorkerEvent> | undefined;
@@ -79,7 +96,7 @@ export class SchedulerCoordinator {
     this.registry = new WorkerRegistry(db, redis, this.state, logger, config.workerAuth ?? 'off');
     this.dispatcher = new WorkerQueues(redis);
     this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
-    this.recorder = new EventRecorder(db, this.state, () => this.wake(true), logger, fence, config.workerAuth ?? 'off', config.secrets ?? null, async (workerId, jobId, attempt, reason) => {
+    this.recorder = new EventRecorder(db, this.state, (what) => this.wake(true, what === 'workers'), logger, fence, config.workerAuth ?? 'off', config.secrets ?? null, async (workerId, jobId, attempt, reason) => {
       // Not claimed yet: withdrawn, so it never starts; claimed: the worker stops its container.
       if (!(await this.dispatcher.withdraw(workerId, jobId, attempt))) await this.dispatcher.command(workerId, { type: 'terminate', jobId, attempt, reason });
     });
@@ -87,6 +104,7 @@ export class SchedulerCoordinator {
     const liveness = new WorkerLivenessSystem(this.registry, config.workerTimeoutMs, startedAt, logger);
     const catalog = new QueueCatalogSystem(db);
     const projects = new ProjectLimitsSystem(db, startedAt, logger);
+    const intake = new IntakeSystem(db, this.state, this.intake, catalog, this.dispatcher, startedAt, (payloads) => completeDispatch(db, config.secrets, payloads, logger));
     this.systems = [
       liveness,
       // Before lost-worker recovery: an attempt of a silent worker past its timeout ends as timed out, not retried.
@@ -94,12 +112,14 @@ export class SchedulerCoordinator {
       new LostWorkerRecoverySystem(db, this.state, this.registry, liveness, this.dispatcher, ender, config.workerTimeoutMs, logger),
       new AttemptReconciliationSystem(db, this.state, liveness, this.dispatcher, ender, config, logger),
       catalog,
-      new IntakeSystem(db, this.state, this.intake, catalog, this.dispatcher, startedAt, (payloads) => completeDispatch(db, config.secrets, payloads, logger)),
+      intake,
       new DependencySettlementSystem(db, this.state, startedAt),
       new MeteringSystem(db, config.usageAccrualSeconds, startedAt, logger),
       // After intake: a job just taken in was submitted after any project change it must see.
       projects,
     ];
+    // A new queue is followed, a submitted job loaded, a project's new quota seen: placement's inputs from the API.
+    this.everyPass = new Set<SchedulerSystem>([catalog, intake, projects]);
     this.placement = new PlacementSystem(
       db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger, fence, config.secrets ?? null, config.preemption, config.passStatsFile), catalog, projects, config, leaseValid, startedAt, logger,
     );
@@ -137,11 +157,13 @@ export class SchedulerCoordinator {
   /**
    * Asks for a pass; passes never overlap, and a request during one runs
    * another after it. `changed` says something happened (a submit, a report,
-   * a worker); timer passes without a change skip placement.
+   * a worker); timer passes without a change skip placement. `workers`: a
+   * worker joined, drains or left, which only a full pass reads.
    */
-  wake(changed = false): void {
+  wake(changed = false, workers = false): void {
     if (this.stopped) return;
     if (changed) this.changed = true;
+    if (workers) this.fullDue = true;
     if (this.running) {
       this.again = true;
       return;
@@ -165,10 +187,32 @@ export class SchedulerCoordinator {
   private async pass(): Promise<void> {
     const now = this.clock.now();
     // Taken first: anything that happens while this pass runs asks for the next one.
-    let changed = this.changed;
+    const changed = this.changed;
     this.changed = false;
+    const fullDue = this.fullDue;
+    this.fullDue = false;
+    // A drain asked through the API (a Redis set, no wake-up) is seen before the next placement, as a full pass would.
+    const full = fullDue || (await this.registry.drainsChanged());
+    try {
+      await this.runSystems(now, full, changed);
+    } catch (err) {
+      if (full) this.fullDue = true; // its sweeps are still owed
+      throw err;
+    }
+    if (full && !this.stopped) {
+      clearTimeout(this.fullTimer);
+      this.fullTimer = setTimeout(() => {
+        this.fullDue = true;
+        this.wake();
+      }, this.config.intervalMs);
+    }
+  }
+
+  private async runSystems(now: number, full: boolean, changedBefore: boolean): Promise<void> {
+    let changed = changedBefore;
     const systemsMs: Record<string, number> = {};
     for (const system of this.systems) {
+      if (!full && !this.everyPass.has(system)) continue;
       const started = performance.now();
       try {
         changed = (await system.run(now)) || changed;
@@ -183,7 +227,7 @@ export class SchedulerCoordinator {
         schedulerMetrics.systemRun.observe({ system: system.name }, ms / 1000);
       }
     }
-    if (this.config.passStatsFile) appendFileSync(this.config.passStatsFile, `${JSON.stringify({ at: Date.now(), systemsMs })}\n`);
+    if (this.config.passStatsFile) appendFileSync(this.config.passStatsFile, `${JSON.stringify({ at: Date.now(), full, systemsMs })}\n`);
     if (!(await this.placement.run(now, changed))) this.changed = true;
   }
 
@@ -219,6 +263,7 @@ export class SchedulerCoordinator {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.fullTimer);
     await Promise.all([this.running, this.runningBeside]);
     await this.intake.close();
     await this.events?.close();

@@ -63,7 +63,8 @@ export class EventRecorder {
   constructor(
     private readonly db: DataSource,
     private readonly state: ClusterState,
-    private readonly onChange: () => void,
+    /** Something placement may decide differently on; `workers`: a worker joined, drains or left. */
+    private readonly onChange: (what?: 'workers') => void,
     private readonly logger: Logger,
     /** The leader's epoch: a deposed leader's reports are refused, not recorded. */
     private readonly fence: () => Fence | undefined = () => undefined,
@@ -138,7 +139,7 @@ export class EventRecorder {
       const { event } = waiting;
       const fact = facts[i];
       if (event.type === 'worker-changed') {
-        this.onChange();
+        this.onChange('workers');
         waiting.resolve();
         continue;
       }

@@ -1,4 +1,4 @@
-import { parseDescriptor } from './worker-registry.js';
+import { heartbeatWriteDue, parseDescriptor } from './worker-registry.js';
 
 const valid = {
   id: 'w1', pool: 'default', hostname: 'h', vcpus: 8, memoryMiB: 1024, state: 'ACTIVE', heartbeatAt: 1, startedAt: 1,
@@ -27,5 +27,48 @@ describe('parseDescriptor: nonsense capacity never joins the pool', () => {
     ['an unknown state', JSON.stringify({ ...valid, state: 'PAUSED' })],
   ])('refuses %s', (_case, json) => {
     expect(parseDescriptor(json)).toBeNull();
+  });
+});
+
+describe('heartbeatWriteDue: the rows of workers that joined together are written spread over the interval', () => {
+  const INTERVAL = 10_000;
+  const STEP = 200; // a pass every 200 ms
+
+  it('writes each worker once per interval, never more than an interval and a pass apart', () => {
+    let writtenAt = 0;
+    const writes: number[] = [];
+    for (let now = STEP; now <= 60_000; now += STEP) {
+      if (heartbeatWriteDue('worker-17', writtenAt, now, INTERVAL)) {
+        writes.push(now);
+        writtenAt = now;
+      }
+    }
+    expect(writes.length).toBeGreaterThanOrEqual(5);
+    expect(writes.length).toBeLessThanOrEqual(6);
+    const gaps = writes.slice(1).map((t, i) => t - writes[i]);
+    expect(gaps.every((g) => g === INTERVAL)).toBe(true);
+    expect(writes[0]).toBeLessThanOrEqual(INTERVAL);
+  });
+
+  it('spreads a thousand workers written at the same moment over the passes of the next interval', () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => `bench-w${i}`);
+    const writtenAt = new Map(ids.map((id) => [id, 0]));
+    const perPass: number[] = [];
+    for (let now = STEP; now <= 30_000; now += STEP) {
+      let n = 0;
+      for (const id of ids) {
+        if (!heartbeatWriteDue(id, writtenAt.get(id)!, now, INTERVAL)) continue;
+        writtenAt.set(id, now);
+        n++;
+      }
+      perPass.push(n);
+    }
+    // Every worker is written in each interval, and no pass carries more than a small share of them.
+    expect(perPass.slice(50, 100).reduce((a, b) => a + b, 0)).toBe(1000);
+    expect(Math.max(...perPass)).toBeLessThan(100);
+  });
+
+  it('writes at once a worker never written by this leader', () => {
+    expect(heartbeatWriteDue('w', 0, 1_764_000_000_000, INTERVAL)).toBe(true);
   });
 });

@@ -109,6 +109,20 @@ export class WorkerRegistry {
   }
 
   /**
+   * True when the drain requests differ from those of the last reading (or
+   * cannot be read): a drain asked through the API wakes nobody, and the next
+   * placement must not put work on that worker.
+   */
+  async drainsChanged(): Promise<boolean> {
+    try {
+      const drains = await this.redis.smembers(RedisKeys.drainRequests);
+      return drains.length !== this.drainRequested.size || drains.some((id) => !this.drainRequested.has(id));
+    } catch {
+      return true; // the full pass's own read reports the outage
+    }
+  }
+
+  /**
    * Takes in a reading with the workers judged LOST, and records every change
    * of worker state. `changed` when placement may change; `returned` lists
    * LOST or departed workers heard from again.
@@ -127,7 +141,7 @@ export class WorkerRegistry {
       const fingerprint = JSON.stringify([d.pool, d.hostname, d.vcpus, d.memoryMiB, d.gpus, d.labels, d.startedAt]);
       const prev = this.recorded.get(d.id);
       const stateChanged = prev?.state !== state || prev.fingerprint !== fingerprint;
-      if (stateChanged || now - prev.heartbeatWrittenAt >= HEARTBEAT_WRITE_INTERVAL_MS) due.push({ d, state, fingerprint, stateChanged });
+      if (stateChanged || heartbeatWriteDue(d.id, prev.heartbeatWrittenAt, now, HEARTBEAT_WRITE_INTERVAL_MS)) due.push({ d, state, fingerprint, stateChanged });
     }
     await this.record(due, now);
     changed = due.some((w) => w.stateChanged);
@@ -228,6 +242,25 @@ export class WorkerRegistry {
   pools(): string[] {
     return [...new Set([...this.descriptors.values()].map((d) => d.pool))];
   }
+}
+
+/**
+ * Whether a worker's last_heartbeat_at is due for a write: once in every
+ * `intervalMs` window, the windows shifted per worker by its id. Workers
+ * that joined together (a fleet starting) would otherwise fall due together
+ * and their rows be written in one burst every interval, holding up the
+ * pass it lands in; spread by id, a pass writes its share of them.
+ */
+export function heartbeatWriteDue(workerId: string, writtenAt: number, now: number, intervalMs: number): boolean {
+  const phase = idPhase(workerId, intervalMs);
+  return Math.floor((now + phase) / intervalMs) !== Math.floor((writtenAt + phase) / intervalMs);
+}
+
+/** A stable offset in [0, intervalMs) from the id (FNV-1a). */
+function idPhase(id: string, intervalMs: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % intervalMs;
 }
 
 /** A descriptor the scheduler can trust, or null: nonsense capacity never joins the pool. */
