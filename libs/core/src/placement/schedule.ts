@@ -1,10 +1,11 @@
 import { toMilliCpu } from '../resources.js';
-import { estimatedStart } from './estimates.js';
+import { estimatedStart, holdsUntil, nowWindowEnd, openNowWindow } from './estimates.js';
 import { fitGang, gangUnschedulable, gangWaitingReason, reserveGang } from './gang.js';
 import { chooseGpus } from './gpu-choice.js';
-import { JOB_HAS_PROJECT, JOB_IN_GANG, PassOrder } from './order.js';
+import { JOB_HAS_PROJECT, JOB_IN_GANG, PassOrder, type OrderedJobs } from './order.js';
+import { passInputs, sameInputs } from './pass-inputs.js';
 import { budgetReason, explain, formatTime, priorityReason, quotaReason, type Explanation } from './reasons.js';
-import type { Placement, ProjectLimits, Reservation, RunnableJob, RunningAttempt, ScheduleInput, ScheduleResult } from './types.js';
+import type { Placement, ProjectLimits, Reservation, RunnableJob, RunningAttempt, ScheduleInput, ScheduleResult, SchedulingPolicy } from './types.js';
 import { WorkerIndex } from './worker-index.js';
 import { WaitingReasons } from './waiting-reasons.js';
 import { WorkerState } from './worker-state.js';
@@ -22,8 +23,186 @@ const DEFAULT_MAX_RESERVATIONS = 16;
  * job (gang) is placed all at once, one node per worker of one pool, or
  * waits holding reservations on the workers it will use. Every job left
  * waiting gets a reason.
+ *
+ * Successive calls share one Scheduler: a pass whose inputs are those of the
+ * last one costs what changed (see Scheduler).
  */
 export function schedule(input: ScheduleInput): ScheduleResult {
+  return shared.schedule(input);
+}
+
+/** How the last pass was decided: walked over every job, the last pass's outcome reused, or new jobs taken on from where it ended. */
+export type PassKind = 'full' | 'unchanged' | 'new-jobs';
+
+/**
+ * What a pass leaves for the next: what it read, for how long its outcome
+ * holds as the clock moves on, and where its walk over the jobs ended.
+ */
+interface PassMemory {
+  order: OrderedJobs;
+  inputs: unknown[];
+  fairShare: SchedulingPolicy['fairShare'];
+  now: number;
+  /** The outcome is the same at any time from `now` to `until`. */
+  until: number;
+  placements: Placement[];
+  reservations: Reservation[];
+  codes: Int32Array;
+  texts: string[];
+  textCodes: Map<string, number>;
+  waitingCount: number;
+  /** The first position of the order after which the walk changed nothing but reasons and counts of jobs ahead. */
+  settledFrom: number;
+  mode: 'backfill' | 'strict-fifo';
+  reservationsFull: boolean;
+  shapeCount: number;
+  noFit: Float64Array;
+  noReservation: Uint8Array;
+  timedExplanations: (Explanation | undefined)[];
+  untimedExplanations: (Explanation | undefined)[];
+  aheadInQueue: Int32Array;
+  strictBlocker: RunnableJob | undefined;
+  gpusHeld: Map<string, number>;
+}
+
+/**
+ * The core's scheduling passes, with what it keeps between them: the jobs'
+ * order and shapes (PassOrder), and the last pass's outcome. A pass that
+ * sees the same jobs, workers, attempts, limits and policy as the last one,
+ * at a time its outcome still holds, returns that outcome without walking
+ * the queue. A pass whose only change is new jobs that land where the last
+ * walk had settled (after every placement, reservation and new finding of
+ * it, behind every job of their own queue) and that would only wait there
+ * is decided for those jobs alone. Anything else walks every job. Each way
+ * gives exactly what walking every job from scratch gives.
+ */
+export class Scheduler {
+  private readonly shapeIds = new Map<string, number>();
+  private readonly passOrder = new PassOrder();
+  private memory: PassMemory | undefined;
+  /** How the last pass was decided. */
+  lastPassKind: PassKind = 'full';
+
+  /** Forgets the last pass: the next one walks every job (its order is still kept). */
+  forget(): void {
+    this.memory = undefined;
+  }
+
+  schedule(input: ScheduleInput): ScheduleResult {
+    if (this.shapeIds.size > MAX_SHAPES) {
+      // A long-lived scheduler that met very many shapes starts its numbering again.
+      this.shapeIds.clear();
+      this.passOrder.reset();
+      this.memory = undefined;
+    }
+    const fairShare = input.policy?.fairShare;
+    const order = this.passOrder.order(input.jobs, fairShare, this.shapeIdOf);
+    const memory = this.memory;
+    const inputs = passInputs(input);
+    if (memory && fairShare === memory.fairShare && input.now >= memory.now && input.now <= memory.until && sameInputs(inputs, memory.inputs)) {
+      if (order === memory.order) {
+        this.lastPassKind = 'unchanged';
+        return resultOf(memory);
+      }
+      const taken = takeOnNewJobs(memory, order, input.projects);
+      if (taken) {
+        this.lastPassKind = 'new-jobs';
+        this.memory = taken;
+        return resultOf(taken);
+      }
+    }
+    this.lastPassKind = 'full';
+    this.memory = walk(input, order, this.shapeIds.size, inputs);
+    return resultOf(this.memory);
+  }
+
+  private readonly shapeIdOf = (job: RunnableJob): number => {
+    const key = shapeKey(job);
+    let id = this.shapeIds.get(key);
+    if (id === undefined) {
+      id = this.shapeIds.size;
+      this.shapeIds.set(key, id);
+    }
+    return id;
+  };
+}
+
+function resultOf(m: PassMemory): ScheduleResult {
+  return {
+    placements: m.placements.map((p) => ({ ...p, gpuDevices: [...p.gpuDevices] })),
+    waiting: new WaitingReasons(m.order.ids, m.codes, m.texts, m.waitingCount),
+    reservations: m.reservations.map((r) => ({ ...r })),
+  };
+}
+
+/**
+ * The last pass with `order`'s new jobs taken on, or undefined when that
+ * would not be what a full walk gives: an old job left or moved, a new job
+ * lands before the settled part of the walk or ahead of an old job of its
+ * queue, or it would be tried on a worker, reserve one, or need a finding
+ * the last walk did not make (its shape's explanation).
+ */
+function takeOnNewJobs(m: PassMemory, order: OrderedJobs, projects: ScheduleInput['projects']): PassMemory | undefined {
+  const old = m.order;
+  const n = order.jobs.length;
+  if (n <= old.jobs.length || order.hasGangs || order.queueNames.length !== old.queueNames.length) return undefined;
+  for (let q = 0; q < order.queueNames.length; q++) if (order.queueNames[q] !== old.queueNames[q]) return undefined;
+  const limitsOf = projects && projects.size > 0 ? projects : undefined;
+  const codes = new Int32Array(n);
+  const ahead = m.aheadInQueue.slice();
+  // Queues that took a new job: an old job of theirs after it would count it ahead.
+  const tookNew = new Uint8Array(order.queueNames.length);
+  const texts = m.texts;
+  const textCodes = m.textCodes;
+  const codeOf = (reason: string): number => {
+    let code = textCodes.get(reason);
+    if (code === undefined) {
+      code = texts.push(reason) - 1;
+      textCodes.set(reason, code);
+    }
+    return code;
+  };
+  let waitingCount = m.waitingCount;
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    const job = order.jobs[i];
+    if (p < old.jobs.length && job === old.jobs[p]) {
+      if (tookNew[old.queues[p]]) return undefined;
+      codes[i] = m.codes[p++];
+      continue;
+    }
+    if (p < m.settledFrom) return undefined;
+    const q = order.queues[i];
+    tookNew[q] = 1;
+    // What the walk would do with this job where it ended: its state there is the state at the end.
+    const limits = limitsOf && order.flags[i] & JOB_HAS_PROJECT ? limitsOf.get(job.project!) : undefined;
+    const limited = limits && projectLimitReason(job, limits, m.gpusHeld.get(job.project!) ?? 0);
+    let reason: string;
+    if (limited) reason = limited;
+    else if (m.strictBlocker) {
+      reason = ahead[q] > 0 ? priorityReason(ahead[q], order.queueNames[q]) : `PRIORITY: waiting behind job ${m.strictBlocker.id} in queue ${m.strictBlocker.queue}`;
+      ahead[q]++;
+    } else {
+      const shape = order.shapes[i];
+      if (shape >= m.shapeCount) return undefined;
+      // Never failed at this timeout or shorter: it would be tried on the workers.
+      if (!(order.timeouts[i] >= m.noFit[shape])) return undefined;
+      if (m.mode === 'backfill' && !m.reservationsFull && !m.noReservation[shape]) return undefined;
+      const explanation = (order.timeouts[i] === Infinity ? m.untimedExplanations : m.timedExplanations)[shape];
+      if (!explanation) return undefined;
+      reason = explanation.takenByJobsAhead && ahead[q] > 0 ? priorityReason(ahead[q], order.queueNames[q]) : explanation.text;
+      ahead[q]++;
+    }
+    codes[i] = codeOf(reason);
+    waitingCount++;
+  }
+  if (p !== old.jobs.length) return undefined;
+  return { ...m, order, codes, waitingCount, aheadInQueue: ahead };
+}
+
+/** Walks every job of the order from the workers' state at the start of the pass. */
+function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number, inputs: unknown[]): PassMemory {
+  openNowWindow(input.now);
   const mode = input.policy?.mode ?? 'backfill';
   const maxReservations = input.policy?.maxReservations ?? DEFAULT_MAX_RESERVATIONS;
   const states = input.workers.map((w) => new WorkerState(w));
@@ -38,12 +217,8 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   }
 
   const placements: Placement[] = [];
-  if (shapeIds.size > MAX_SHAPES) {
-    // A long-lived scheduler that met very many shapes starts its numbering again.
-    shapeIds.clear();
-    passOrder.reset();
-  }
-  const order = passOrder.order(input.jobs, input.policy?.fairShare, shapeIdOf);
+  // The last position whose walk changed more than its own reason and its queue's count of jobs ahead.
+  let lastEvent = -1;
   // One number per job of the order: the index of its reason among the pass's distinct reasons (-1: placed).
   // Typed, so a million waiting jobs cost the GC nothing to keep.
   const codes = new Int32Array(order.jobs.length).fill(-1);
@@ -65,7 +240,6 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       codes[position] = lastCode;
     },
   };
-  const shapeCount = shapeIds.size;
   const queueNames = order.queueNames;
   const reservations: Reservation[] = [];
   // By shape. Capacity only shrinks during a pass, so a shape that found no worker finds none later either;
@@ -105,6 +279,8 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     else gangs.set(job.gang.id, [job]);
   }
   const place = (job: RunnableJob, target: WorkerState, gpuDevices: number[]) => {
+    // Its attempt starts now: estimates made from it move with the clock.
+    holdsUntil(input.now);
     index.take(target, job, gpuDevices);
     placements.push({ jobId: job.id, workerId: target.node.id, gpuDevices });
     const attempt: RunningAttempt = {
@@ -136,6 +312,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     const job = jobs[i];
     const q = queues[i];
     if (flags[i] & JOB_IN_GANG) {
+      lastEvent = i;
       const gang = job.gang!;
       const nodes = gangs.get(gang.id);
       if (!nodes) continue; // decided with its first node
@@ -207,17 +384,20 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     // NaN (no failure yet) compares false: the job looks for a worker.
     const target = timeout >= failedAt ? undefined : index.preferredFit(job, input.now);
     if (target) {
+      lastEvent = i;
       place(job, target, chooseGpus(target.freeGpusFor(job), job.resources.gpus));
       if (limits) gpusHeld.set(job.project!, (gpusHeld.get(job.project!) ?? 0) + job.resources.gpus);
       continue;
     }
     if (!(timeout >= failedAt)) {
+      lastEvent = i;
       noFit[shape] = Number.isNaN(failedAt) ? timeout : Math.min(timeout, failedAt);
       // A job no worker could ever run must not block the queue behind it for good.
       if (mode === 'strict-fifo' && schedulable.some((w) => w.admits(job) && w.couldEverFit(job))) strictBlocker = job;
     }
 
     if (mode === 'backfill' && reservations.length < maxReservations && !noReservation[shape]) {
+      lastEvent = i;
       const reservation = reserveFor(job, shape);
       // Reservations only take workers away, so this shape finds none later in the pass either.
       if (!reservation) noReservation[shape] = 1;
@@ -232,6 +412,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     const cache = timeout === Infinity ? untimedExplanations : timedExplanations;
     let explanation = cache[shape];
     if (!explanation) {
+      lastEvent = i;
       const blocker = schedulable.find((s) => s.reservation && s.admits(job) && s.fitsNow(job));
       explanation = explain(job, states, blocker);
       cache[shape] = explanation;
@@ -239,7 +420,16 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     waiting.add(i, explanation.takenByJobsAhead && ahead > 0 ? priorityText(q, ahead) : explanation.text);
     aheadInQueue[q] = ahead + 1;
   }
-  return { placements, waiting: new WaitingReasons(order.ids, codes, texts), reservations };
+  let waitingCount = 0;
+  for (let i = 0; i < codes.length; i++) if (codes[i] >= 0) waitingCount++;
+  return {
+    order, inputs, fairShare: input.policy?.fairShare, now: input.now, until: nowWindowEnd(), placements, reservations,
+    codes, texts, textCodes, waitingCount,
+    // With gangs, a node's reason is given where its gang was decided: no part of such a walk is taken as settled.
+    settledFrom: order.hasGangs ? Infinity : lastEvent + 1,
+    mode, reservationsFull: reservations.length >= maxReservations, shapeCount,
+    noFit, noReservation, timedExplanations, untimedExplanations, aheadInQueue, strictBlocker, gpusHeld,
+  };
 }
 
 /** QUOTA or BUDGET when the job's project may not start it now. */
@@ -251,19 +441,8 @@ function projectLimitReason(job: RunnableJob, limits: ProjectLimits, held: numbe
 }
 
 // Shapes are numbered once per job (when it enters the kept order) and the numbers index the pass's per-shape state.
-const shapeIds = new Map<string, number>();
 const MAX_SHAPES = 100_000;
-const passOrder = new PassOrder();
-
-function shapeIdOf(job: RunnableJob): number {
-  const key = shapeKey(job);
-  let id = shapeIds.get(key);
-  if (id === undefined) {
-    id = shapeIds.size;
-    shapeIds.set(key, id);
-  }
-  return id;
-}
+const shared = new Scheduler();
 
 /** Jobs with the same key fit the same workers (timeouts aside, which only matter on reserved workers). */
 function shapeKey(job: RunnableJob): string {
