@@ -144,6 +144,13 @@ export class PassOrder {
   }
 }
 
+/** Whether `list` is `prefix` (the same jobs in the same places) and then more. */
+function startsWith(list: readonly RunnableJob[], prefix: readonly RunnableJob[]): boolean {
+  if (list.length <= prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (list[i] !== prefix[i]) return false;
+  return true;
+}
+
 function sameJobs(a: readonly RunnableJob[], b: readonly RunnableJob[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -161,25 +168,49 @@ function queueOrder(
     fifoShapes = prev.fifoShapes;
   } else if (prev) {
     // Keep the order of the jobs that stayed, merge the new ones in.
-    const present = new Set(list);
-    const keptJobs: RunnableJob[] = [];
-    const keptShapes: number[] = [];
-    for (let i = 0; i < prev.fifo.length; i++) {
-      if (!present.has(prev.fifo[i])) continue;
-      keptJobs.push(prev.fifo[i]);
-      keptShapes.push(prev.fifoShapes[i]);
-    }
-    // Most often jobs only left (placed): then nothing is new.
+    let keptJobs: RunnableJob[] | readonly RunnableJob[];
+    let keptShapes: number[] | Int32Array;
     let added: RunnableJob[] = [];
-    if (keptJobs.length < list.length) {
-      const kept = new Set(keptJobs);
-      added = sortInQueue(list.filter((j) => !kept.has(j)));
+    if (startsWith(list, prev.input)) {
+      // Only new jobs, given after the others (a scheduler's runnable set in arrival order): no job left, none to look up.
+      keptJobs = prev.fifo;
+      keptShapes = prev.fifoShapes;
+      added = sortInQueue(list.slice(prev.input.length));
+    } else {
+      const present = new Set(list);
+      const jobs: RunnableJob[] = [];
+      const shapes: number[] = [];
+      for (let i = 0; i < prev.fifo.length; i++) {
+        if (!present.has(prev.fifo[i])) continue;
+        jobs.push(prev.fifo[i]);
+        shapes.push(prev.fifoShapes[i]);
+      }
+      keptJobs = jobs;
+      keptShapes = shapes;
+      // Most often jobs only left (placed): then nothing is new.
+      if (keptJobs.length < list.length) {
+        const kept = new Set(keptJobs);
+        added = sortInQueue(list.filter((j) => !kept.has(j)));
+      }
     }
     fifo = new Array(list.length);
     fifoShapes = new Int32Array(list.length);
+    // The kept jobs ahead of the first new one are copied as they are: new jobs mostly go at the end.
     let a = 0;
+    if (added.length > 0) {
+      let hi = keptJobs.length;
+      while (a < hi) {
+        const mid = (a + hi) >>> 1;
+        if (compareInQueue(keptJobs[mid], added[0]) < 0) a = mid + 1;
+        else hi = mid;
+      }
+    } else a = keptJobs.length;
+    for (let k = 0; k < a; k++) {
+      fifo[k] = keptJobs[k];
+      fifoShapes[k] = keptShapes[k];
+    }
     let b = 0;
-    for (let k = 0; k < list.length; k++) {
+    for (let k = a; k < list.length; k++) {
       if (b >= added.length || (a < keptJobs.length && compareInQueue(keptJobs[a], added[b]) < 0)) {
         fifo[k] = keptJobs[a];
         fifoShapes[k] = keptShapes[a++];

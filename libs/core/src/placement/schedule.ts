@@ -3,7 +3,7 @@ import { estimatedStart, holdsUntil, nowWindowEnd, openNowWindow } from './estim
 import { fitGang, gangUnschedulable, gangWaitingReason, reserveGang } from './gang.js';
 import { chooseGpus } from './gpu-choice.js';
 import { JOB_HAS_PROJECT, JOB_IN_GANG, PassOrder, type OrderedJobs } from './order.js';
-import { passInputs, sameInputs } from './pass-inputs.js';
+import { PassInputs } from './pass-inputs.js';
 import { budgetReason, explain, formatTime, priorityReason, quotaReason, type Explanation } from './reasons.js';
 import type { Placement, ProjectLimits, Reservation, RunnableJob, RunningAttempt, ScheduleInput, ScheduleResult, SchedulingPolicy } from './types.js';
 import { WorkerIndex } from './worker-index.js';
@@ -40,7 +40,7 @@ export type PassKind = 'full' | 'unchanged' | 'new-jobs';
  */
 interface PassMemory {
   order: OrderedJobs;
-  inputs: unknown[];
+  inputs: PassInputs;
   fairShare: SchedulingPolicy['fairShare'];
   now: number;
   /** The outcome is the same at any time from `now` to `until`. */
@@ -51,10 +51,24 @@ interface PassMemory {
   texts: string[];
   textCodes: Map<string, number>;
   waitingCount: number;
-  /** The first position of the order after which the walk changed nothing but reasons and counts of jobs ahead. */
-  settledFrom: number;
+  /**
+   * Per shape, where the walk learnt what it knows of the shape, so that a
+   * job taken on later between two old positions meets the shape as the walk
+   * knew it there: each time its shortest failed timeout went down (position,
+   * timeout, position, timeout...), and where it found no worker to reserve
+   * and explained it (timed and untimed jobs). Infinity: never.
+   */
+  noFitSteps: (number[] | undefined)[];
+  noReservationAt: Float64Array;
+  timedExplainedAt: Float64Array;
+  untimedExplainedAt: Float64Array;
+  /** Per project, the last position where a placement added to the GPUs it holds. */
+  projectSettledAt: Map<string, number>;
+  /** Where the last reservation the pass may make was made (Infinity: they did not run out). */
+  reservationsFullAt: number;
+  /** Where a strict-FIFO pass met the job that blocks the rest (Infinity: none). */
+  strictBlockerAt: number;
   mode: 'backfill' | 'strict-fifo';
-  reservationsFull: boolean;
   shapeCount: number;
   noFit: Float64Array;
   noReservation: Uint8Array;
@@ -98,8 +112,7 @@ export class Scheduler {
     const fairShare = input.policy?.fairShare;
     const order = this.passOrder.order(input.jobs, fairShare, this.shapeIdOf);
     const memory = this.memory;
-    const inputs = passInputs(input);
-    if (memory && fairShare === memory.fairShare && input.now >= memory.now && input.now <= memory.until && sameInputs(inputs, memory.inputs)) {
+    if (memory && fairShare === memory.fairShare && input.now >= memory.now && input.now <= memory.until && memory.inputs.matches(input)) {
       if (order === memory.order) {
         this.lastPassKind = 'unchanged';
         return resultOf(memory);
@@ -112,7 +125,7 @@ export class Scheduler {
       }
     }
     this.lastPassKind = 'full';
-    this.memory = walk(input, order, this.shapeIds.size, inputs);
+    this.memory = walk(input, order, this.shapeIds.size, new PassInputs(input));
     return resultOf(this.memory);
   }
 
@@ -138,9 +151,11 @@ function resultOf(m: PassMemory): ScheduleResult {
 /**
  * The last pass with `order`'s new jobs taken on, or undefined when that
  * would not be what a full walk gives: an old job left or moved, a new job
- * lands before the settled part of the walk or ahead of an old job of its
- * queue, or it would be tried on a worker, reserve one, or need a finding
- * the last walk did not make (its shape's explanation).
+ * lands ahead of an old job of its queue (whose count of jobs ahead it
+ * changes) or where the walk had not yet settled its shape or project, or
+ * it would be tried on a worker, reserve one, or need a finding the last
+ * walk did not make (its shape's explanation). A new job that only waits
+ * changes nothing for the jobs after it but its own queue's count.
  */
 function takeOnNewJobs(m: PassMemory, order: OrderedJobs, projects: ScheduleInput['projects']): PassMemory | undefined {
   const old = m.order;
@@ -163,33 +178,37 @@ function takeOnNewJobs(m: PassMemory, order: OrderedJobs, projects: ScheduleInpu
     return code;
   };
   let waitingCount = m.waitingCount;
+  // Where each job of the last order stands in the new one: the positions the memory keeps move with them.
+  const moved = new Int32Array(old.jobs.length);
   let p = 0;
   for (let i = 0; i < n; i++) {
     const job = order.jobs[i];
     if (p < old.jobs.length && job === old.jobs[p]) {
       if (tookNew[old.queues[p]]) return undefined;
+      moved[p] = i;
       codes[i] = m.codes[p++];
       continue;
     }
-    if (p < m.settledFrom) return undefined;
+    // A new job between old positions p - 1 and p: what the walk would do with it there, from what it knew there.
     const q = order.queues[i];
     tookNew[q] = 1;
-    // What the walk would do with this job where it ended: its state there is the state at the end.
     const limits = limitsOf && order.flags[i] & JOB_HAS_PROJECT ? limitsOf.get(job.project!) : undefined;
+    if (limits && (m.projectSettledAt.get(job.project!) ?? -1) >= p) return undefined;
     const limited = limits && projectLimitReason(job, limits, m.gpusHeld.get(job.project!) ?? 0);
     let reason: string;
     if (limited) reason = limited;
-    else if (m.strictBlocker) {
-      reason = ahead[q] > 0 ? priorityReason(ahead[q], order.queueNames[q]) : `PRIORITY: waiting behind job ${m.strictBlocker.id} in queue ${m.strictBlocker.queue}`;
+    else if (m.strictBlockerAt < p) {
+      reason = ahead[q] > 0 ? priorityReason(ahead[q], order.queueNames[q]) : `PRIORITY: waiting behind job ${m.strictBlocker!.id} in queue ${m.strictBlocker!.queue}`;
       ahead[q]++;
     } else {
       const shape = order.shapes[i];
       if (shape >= m.shapeCount) return undefined;
-      // Never failed at this timeout or shorter: it would be tried on the workers.
-      if (!(order.timeouts[i] >= m.noFit[shape])) return undefined;
-      if (m.mode === 'backfill' && !m.reservationsFull && !m.noReservation[shape]) return undefined;
-      const explanation = (order.timeouts[i] === Infinity ? m.untimedExplanations : m.timedExplanations)[shape];
-      if (!explanation) return undefined;
+      // Not failed there at this timeout or shorter: it would be tried on the workers.
+      if (!failedBefore(m.noFitSteps[shape], order.timeouts[i], p)) return undefined;
+      if (m.mode === 'backfill' && m.reservationsFullAt >= p && m.noReservationAt[shape] >= p) return undefined;
+      const untimed = order.timeouts[i] === Infinity;
+      if ((untimed ? m.untimedExplainedAt : m.timedExplainedAt)[shape] >= p) return undefined;
+      const explanation = (untimed ? m.untimedExplanations : m.timedExplanations)[shape]!;
       reason = explanation.takenByJobsAhead && ahead[q] > 0 ? priorityReason(ahead[q], order.queueNames[q]) : explanation.text;
       ahead[q]++;
     }
@@ -197,11 +216,26 @@ function takeOnNewJobs(m: PassMemory, order: OrderedJobs, projects: ScheduleInpu
     waitingCount++;
   }
   if (p !== old.jobs.length) return undefined;
-  return { ...m, order, codes, waitingCount, aheadInQueue: ahead };
+  const at = (position: number) => (position < 0 || position === Infinity ? position : moved[position]);
+  return {
+    ...m, order, codes, waitingCount, aheadInQueue: ahead,
+    noFitSteps: m.noFitSteps.map((steps) => steps?.map((x, k) => (k % 2 === 0 ? at(x) : x))),
+    noReservationAt: m.noReservationAt.map(at), timedExplainedAt: m.timedExplainedAt.map(at), untimedExplainedAt: m.untimedExplainedAt.map(at),
+    projectSettledAt: new Map([...m.projectSettledAt].map(([project, position]) => [project, at(position)])),
+    reservationsFullAt: at(m.reservationsFullAt), strictBlockerAt: at(m.strictBlockerAt),
+  };
+}
+
+/** Whether, before old position `p`, a job of the shape failed to fit at `timeout` or a shorter one. */
+function failedBefore(steps: number[] | undefined, timeout: number, p: number): boolean {
+  if (!steps) return false;
+  // Steps go down in timeout as the walk goes on: the first at or below `timeout` is where it became true.
+  for (let k = 0; k < steps.length; k += 2) if (timeout >= steps[k + 1]) return steps[k] < p;
+  return false;
 }
 
 /** Walks every job of the order from the workers' state at the start of the pass. */
-function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number, inputs: unknown[]): PassMemory {
+function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number, inputs: PassInputs): PassMemory {
   openNowWindow(input.now);
   const mode = input.policy?.mode ?? 'backfill';
   const maxReservations = input.policy?.maxReservations ?? DEFAULT_MAX_RESERVATIONS;
@@ -217,8 +251,14 @@ function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number, inpu
   }
 
   const placements: Placement[] = [];
-  // The last position whose walk changed more than its own reason and its queue's count of jobs ahead.
-  let lastEvent = -1;
+  // Where the walk learnt what it knows of each shape and project (see PassMemory).
+  const noFitSteps = new Array<number[] | undefined>(shapeCount);
+  const noReservationAt = new Float64Array(shapeCount).fill(Infinity);
+  const timedExplainedAt = new Float64Array(shapeCount).fill(Infinity);
+  const untimedExplainedAt = new Float64Array(shapeCount).fill(Infinity);
+  const projectSettledAt = new Map<string, number>();
+  let reservationsFullAt = maxReservations > 0 ? Infinity : -1;
+  let strictBlockerAt = Infinity;
   // One number per job of the order: the index of its reason among the pass's distinct reasons (-1: placed).
   // Typed, so a million waiting jobs cost the GC nothing to keep.
   const codes = new Int32Array(order.jobs.length).fill(-1);
@@ -312,7 +352,6 @@ function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number, inpu
     const job = jobs[i];
     const q = queues[i];
     if (flags[i] & JOB_IN_GANG) {
-      lastEvent = i;
       const gang = job.gang!;
       const nodes = gangs.get(gang.id);
       if (!nodes) continue; // decided with its first node
@@ -384,25 +423,33 @@ function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number, inpu
     // NaN (no failure yet) compares false: the job looks for a worker.
     const target = timeout >= failedAt ? undefined : index.preferredFit(job, input.now);
     if (target) {
-      lastEvent = i;
       place(job, target, chooseGpus(target.freeGpusFor(job), job.resources.gpus));
-      if (limits) gpusHeld.set(job.project!, (gpusHeld.get(job.project!) ?? 0) + job.resources.gpus);
+      if (limits) {
+        gpusHeld.set(job.project!, (gpusHeld.get(job.project!) ?? 0) + job.resources.gpus);
+        projectSettledAt.set(job.project!, i);
+      }
       continue;
     }
     if (!(timeout >= failedAt)) {
-      lastEvent = i;
       noFit[shape] = Number.isNaN(failedAt) ? timeout : Math.min(timeout, failedAt);
+      (noFitSteps[shape] ??= []).push(i, noFit[shape]);
       // A job no worker could ever run must not block the queue behind it for good.
-      if (mode === 'strict-fifo' && schedulable.some((w) => w.admits(job) && w.couldEverFit(job))) strictBlocker = job;
+      if (mode === 'strict-fifo' && schedulable.some((w) => w.admits(job) && w.couldEverFit(job))) {
+        strictBlocker = job;
+        strictBlockerAt = i;
+      }
     }
 
     if (mode === 'backfill' && reservations.length < maxReservations && !noReservation[shape]) {
-      lastEvent = i;
       const reservation = reserveFor(job, shape);
       // Reservations only take workers away, so this shape finds none later in the pass either.
-      if (!reservation) noReservation[shape] = 1;
+      if (!reservation) {
+        noReservation[shape] = 1;
+        noReservationAt[shape] = i;
+      }
       if (reservation) {
         reservations.push(reservation);
+        if (reservations.length >= maxReservations) reservationsFullAt = i;
         byId.get(reservation.workerId)!.reservation = { jobId: job.id, startAt: reservation.startAt };
         waiting.add(i, `RESERVED: waiting for worker ${reservation.workerId}, estimated start ${formatTime(reservation.startAt)}`);
         aheadInQueue[q] = ahead + 1;
@@ -412,7 +459,7 @@ function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number, inpu
     const cache = timeout === Infinity ? untimedExplanations : timedExplanations;
     let explanation = cache[shape];
     if (!explanation) {
-      lastEvent = i;
+      (timeout === Infinity ? untimedExplainedAt : timedExplainedAt)[shape] = i;
       const blocker = schedulable.find((s) => s.reservation && s.admits(job) && s.fitsNow(job));
       explanation = explain(job, states, blocker);
       cache[shape] = explanation;
@@ -425,9 +472,8 @@ function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number, inpu
   return {
     order, inputs, fairShare: input.policy?.fairShare, now: input.now, until: nowWindowEnd(), placements, reservations,
     codes, texts, textCodes, waitingCount,
-    // With gangs, a node's reason is given where its gang was decided: no part of such a walk is taken as settled.
-    settledFrom: order.hasGangs ? Infinity : lastEvent + 1,
-    mode, reservationsFull: reservations.length >= maxReservations, shapeCount,
+    noFitSteps, noReservationAt, timedExplainedAt, untimedExplainedAt, projectSettledAt, reservationsFullAt, strictBlockerAt,
+    mode, shapeCount,
     noFit, noReservation, timedExplanations, untimedExplanations, aheadInQueue, strictBlocker, gpusHeld,
   };
 }
