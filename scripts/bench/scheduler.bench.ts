@@ -105,7 +105,13 @@ function summary(passes: { ms: number; cpuMs: number }[], kinds: PassKind[]) {
   const ms = passes.map((t) => t.ms).sort((a, b) => a - b);
   const cpu = passes.map((t) => t.cpuMs).sort((a, b) => a - b);
   const round = (x: number) => Math.round(x * 100) / 100;
-  return { passes: passes.length, msMedian: round(ms[Math.floor(ms.length / 2)]), msMax: round(ms[ms.length - 1]), cpuMsMedian: round(cpu[Math.floor(cpu.length / 2)]), decided: [...new Set(kinds)].join(', ') };
+  const byKind = Object.fromEntries([...new Set(kinds)].map((kind) => {
+    const mine = passes.filter((_, i) => kinds[i] === kind);
+    const kindMs = mine.map((t) => t.ms).sort((a, b) => a - b);
+    const kindCpu = mine.map((t) => t.cpuMs).sort((a, b) => a - b);
+    return [kind, { passes: mine.length, msMedian: round(kindMs[Math.floor(kindMs.length / 2)]), cpuMsMedian: round(kindCpu[Math.floor(kindCpu.length / 2)]) }];
+  }));
+  return { passes: passes.length, msMedian: round(ms[Math.floor(ms.length / 2)]), msMax: round(ms[ms.length - 1]), cpuMsMedian: round(cpu[Math.floor(cpu.length / 2)]), byKind };
 }
 
 // Passes with nothing new to place, each walked over every job: warm up, then measure several.
