@@ -40,7 +40,8 @@ export type PassKind = 'full' | 'unchanged' | 'new-jobs';
  */
 interface PassMemory {
   order: OrderedJobs;
-  inputs: PassInputs;
+  /** Undefined when the outcome is not to be reused. */
+  inputs: PassInputs | undefined;
   fairShare: SchedulingPolicy['fairShare'];
   now: number;
   /** The outcome is the same at any time from `now` to `until`. */
@@ -112,7 +113,7 @@ export class Scheduler {
     const fairShare = input.policy?.fairShare;
     const order = this.passOrder.order(input.jobs, fairShare, this.shapeIdOf);
     const memory = this.memory;
-    if (memory && fairShare === memory.fairShare && input.now >= memory.now && input.now <= memory.until && memory.inputs.matches(input)) {
+    if (memory && fairShare === memory.fairShare && input.now >= memory.now && input.now <= memory.until && memory.inputs?.matches(input)) {
       if (order === memory.order) {
         this.lastPassKind = 'unchanged';
         return resultOf(memory);
@@ -125,7 +126,7 @@ export class Scheduler {
       }
     }
     this.lastPassKind = 'full';
-    this.memory = walk(input, order, this.shapeIds.size, new PassInputs(input));
+    this.memory = walk(input, order, this.shapeIds.size);
     return resultOf(this.memory);
   }
 
@@ -235,7 +236,7 @@ function failedBefore(steps: number[] | undefined, timeout: number, p: number): 
 }
 
 /** Walks every job of the order from the workers' state at the start of the pass. */
-function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number, inputs: PassInputs): PassMemory {
+function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number): PassMemory {
   openNowWindow(input.now);
   const mode = input.policy?.mode ?? 'backfill';
   const maxReservations = input.policy?.maxReservations ?? DEFAULT_MAX_RESERVATIONS;
@@ -470,7 +471,11 @@ function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number, inpu
   let waitingCount = 0;
   for (let i = 0; i < codes.length; i++) if (codes[i] >= 0) waitingCount++;
   return {
-    order, inputs, fairShare: input.policy?.fairShare, now: input.now, until: nowWindowEnd(), placements, reservations,
+    order,
+    // A pass that placed holds only at this very time (its attempts start now): the next pass will not match it,
+    // so the copy of its inputs (milliseconds at 10,000 attempts) is not made.
+    inputs: placements.length > 0 ? undefined : new PassInputs(input),
+    fairShare: input.policy?.fairShare, now: input.now, until: nowWindowEnd(), placements, reservations,
     codes, texts, textCodes, waitingCount,
     noFitSteps, noReservationAt, timedExplainedAt, untimedExplainedAt, projectSettledAt, reservationsFullAt, strictBlockerAt,
     mode, shapeCount,
