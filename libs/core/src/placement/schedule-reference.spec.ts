@@ -517,19 +517,21 @@ describe('incremental passes (properties)', () => {
       // Few reservations, so that they run out as they do behind a long queue: only then are new jobs taken on alone.
       fc.array(workerArb, { minLength: 1, maxLength: 6 }), fc.array(jobArb, { maxLength: 40 }), fc.array(projectArb, { minLength: 3, maxLength: 3 }),
       policyArb.chain((p) => fc.constantFrom(1, 3).map((maxReservations) => ({ ...p, maxReservations }))),
-      fc.array(stepArb, { minLength: 1, maxLength: 12 }), fc.boolean(),
-      (ws, js, ps, policy, steps, singlesOnly) => {
+      fc.array(stepArb, { minLength: 1, maxLength: 12 }), fc.boolean(), fc.boolean(),
+      (ws, js, ps, policy, steps, singlesOnly, ownPriorities) => {
+        // Half the sequences give every queue a priority of its own, FIFO: the kept order then grows in place.
+        const queued = (jobs: RunnableJob[]) => !ownPriorities ? jobs : jobs.map((j) => ({ ...j, queuePriority: Number(j.queue.slice(1)), fairShare: false }));
         const kept = new Scheduler();
         const built = buildWorkers(ws);
         // A pass with multi-node jobs is always walked in full: half the sequences have none.
-        let input = buildInput(built.workers, built.running, buildJobs(singlesOnly ? js.map((j) => ({ ...j, gang: 0 })) : js, 'j'), ps, policy);
+        let input = buildInput(built.workers, built.running, queued(buildJobs(singlesOnly ? js.map((j) => ({ ...j, gang: 0 })) : js, 'j')), ps, policy);
         let last = kept.schedule(input);
         expectSameAsReference(input, last);
         steps.forEach((step, n) => {
           if (step.kind === 'clock') input = { ...input, now: input.now + step.seconds * 1000 };
           else if (step.kind === 'add') {
             // Submitted after every job so far, as new jobs are.
-            const added = buildJobs(singlesOnly ? step.jobs.map((j) => ({ ...j, gang: 0 })) : step.jobs, `n${n}-`).map((j) => ({ ...j, submittedAt: input.now + n }));
+            const added = queued(buildJobs(singlesOnly ? step.jobs.map((j) => ({ ...j, gang: 0 })) : step.jobs, `n${n}-`)).map((j) => ({ ...j, submittedAt: input.now + n }));
             input = { ...input, jobs: [...input.jobs, ...added] };
           } else if (step.kind === 'addLike' && input.jobs.length) {
             const singles = input.jobs.filter((j) => !j.gang);
