@@ -162,6 +162,16 @@ const lastArrival = arrivals[arrivals.length - 1].result;
 const sameAsFromScratch = fromScratch.placements.length === lastArrival.placements.length && fromScratch.waiting.size === arrivalWaiting
   && [...fromScratch.waiting].every(([id, reason]) => lastArrival.waiting.get(id) === reason);
 
+// The same arrivals, each pass walked over every job (what they cost before): the kept order is still updated.
+const arrivalsWalked = Array.from({ length: measured }, (_, i) => {
+  const added = jobs(ARRIVALS * 2, JOBS + (measured + i) * ARRIVALS * 2, 5000 + i).filter((j) => j.resources.gpus > 0).slice(0, ARRIVALS)
+    .map((j) => ({ ...j, priority: 0, submittedAt: NOW + 1 + measured + i }));
+  arriving = { ...arriving, now: arriving.now + PASS_INTERVAL_MS, jobs: [...arriving.jobs, ...added] };
+  const input = arriving;
+  core.forget();
+  return timed(() => core.schedule(input));
+});
+
 const out = {
   command: `npm run bench:scheduler -- --workers ${WORKERS} --jobs ${JOBS} --idle-passes ${IDLE_PASSES} --warmup-passes ${WARMUP_PASSES}`,
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
@@ -193,6 +203,7 @@ const out = {
     walked: summary(idle, walkedKinds),
     nothingChanged: summary(unchanged, unchangedKinds),
     [`${ARRIVALS}NewJobsPerPass`]: { ...summary(arrivals, arrivalKinds), waitingAtEnd: arrivalWaiting, sameAsFromScratch },
+    [`${ARRIVALS}NewJobsPerPassWalked`]: summary(arrivalsWalked, arrivalsWalked.map(() => 'full' as const)),
   },
   sampleReasons: [...idle[0].result.waiting.values()].slice(0, 3),
 };
