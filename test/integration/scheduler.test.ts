@@ -172,6 +172,36 @@ describe('scheduler (real Postgres and Redis)', () => {
     await waitFor('placement on the big worker', async () => (await bed.worker.dispatched('w-big')).some((d) => d.jobId === id));
   });
 
+  it('keeps each waiting job\'s reason current across passes: a job that arrives behind it gets its own, and the reasons change when a worker joins', async () => {
+    await bed.worker.join({ id: 'w-one', vcpus: 8, memoryMiB: 8192, gpus: [GPU(0)] });
+    const small = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 1024, gpus: 1 } });
+    const pair = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 1024, gpus: 2 } });
+    const a = await submit(small.queue, small.definition);
+    const b = await submit(pair.queue, pair.definition);
+    await start();
+    await waitFor('a placed', async () => (await job(a)).status === 'STARTING');
+    const never = 'UNSCHEDULABLE: no worker has 2 GPU (largest: 1)';
+    await waitFor('b to say why it waits', async () => (await job(b)).statusReason === never);
+    // Nothing else changes: the scheduler decides the new job alone, and it still gets its reason.
+    const c = await submit(pair.queue, pair.definition);
+    const reasonOfC = await waitFor('c to say why it waits', async () => {
+      const r = (await job(c)).statusReason;
+      return r && r !== 'Waiting for the scheduler' ? r : undefined;
+    });
+    expect(reasonOfC).toBe(never);
+    expect(await job(c)).toMatchObject({ status: 'RUNNABLE' });
+
+    await bed.worker.join({ id: 'w-two', vcpus: 8, memoryMiB: 8192, gpus: [GPU(0), GPU(1)] });
+    await waitFor('b placed on the new worker', async () => (await bed.worker.dispatched('w-two')).some((d) => d.jobId === b));
+    // b took the new worker's GPUs: c could run on it, but not now.
+    const now = await waitFor('c\'s reason to change', async () => {
+      const r = (await job(c)).statusReason;
+      return r !== never ? r : undefined;
+    });
+    expect(now).toBe('RESOURCE: needs 2 GPU, 1 vCPU, 1024 MiB; largest free block is 0 on worker w-one');
+    expect(await job(c)).toMatchObject({ status: 'RUNNABLE' });
+  });
+
   it('stops placing on a worker that is silent past the timeout (LOST) or draining', async () => {
     await bed.worker.join({ id: 'w-silent', heartbeatAt: Date.now() - 60_000 });
     await bed.worker.join({ id: 'w-draining', state: 'DRAINING' });

@@ -29,6 +29,10 @@ export interface PreemptionSettings extends PreemptionPolicy {
 const DEFAULT_PREEMPTION: PreemptionSettings = { minRuntimeSeconds: 300, maxPreemptionsPerJob: 3, signal: 'SIGUSR1' };
 // A pass starts at most this many preemptions: each frees capacity for one waiting job.
 const MAX_PREEMPTIONS_PER_PASS = 4;
+// Reasons that changed only in detail (jobs ahead, the largest free block, an estimated start) written per pass at most,
+// head of the order first: behind a deep queue most reasons change in detail with every pass that places, and writing
+// tens of thousands of rows each time was most of a pass (9.4 s p50 at 92,000 waiting). The rest follow in the next passes.
+export const REASON_DETAIL_WRITES_PER_PASS = 5_000;
 
 /** What a pass needs to know beyond the runnable jobs and the workers. */
 export interface PassContext {
@@ -73,6 +77,9 @@ export class PlacementPass {
     private readonly statsFile?: string,
   ) {}
 
+  /** True when the last pass left reasons that changed in detail unwritten: another pass should follow soon. */
+  reasonsBehind = false;
+
   /** Preemptions under way: each waiting job's victims, until they have given their resources back. */
   private readonly preempting = new Map<string, { workerId: string; victims: { jobId: string; attempt: number }[] }>();
 
@@ -101,6 +108,7 @@ export class PlacementPass {
   private readonly gangPorts = new Map<string, { workerId: string; port: number }>();
 
   async run(context: PassContext, now: number): Promise<number> {
+    this.reasonsBehind = false;
     if (this.state.runnable.size === 0) return 0;
     const timer = schedulerMetrics.placementPass.startTimer();
     try {
@@ -325,12 +333,27 @@ export class PlacementPass {
     return rows.length;
   }
 
-  /** Writes only the reasons that changed since the last pass. */
+  /**
+   * Writes only the reasons that changed since the last pass, in one
+   * statement: every new reason and every change of kind (RESOURCE to
+   * PRIORITY, UNSCHEDULABLE to RESOURCE), and changes in detail only up to
+   * REASON_DETAIL_WRITES_PER_PASS, nearest the head of the order first.
+   */
   private async writeReasons(waiting: WaitingReasons): Promise<void> {
     const ids: string[] = [];
     const reasons: string[] = [];
+    let details = 0;
+    this.reasonsBehind = false;
     waiting.forEach((reason, id) => {
-      if (this.state.reasons.get(id) === reason) return;
+      const written = this.state.reasons.get(id);
+      if (written === reason) return;
+      if (written !== undefined && sameKind(written, reason)) {
+        if (details >= REASON_DETAIL_WRITES_PER_PASS) {
+          this.reasonsBehind = true;
+          return;
+        }
+        details++;
+      }
       ids.push(id);
       reasons.push(reason);
     });
@@ -342,6 +365,12 @@ export class PlacementPass {
     );
     ids.forEach((id, i) => this.state.reasons.set(id, reasons[i]));
   }
+}
+
+/** Whether two reasons are of one kind (the word before the colon): a change between them is a change in detail. */
+function sameKind(a: string, b: string): boolean {
+  const colon = a.indexOf(':');
+  return colon > 0 && b.length > colon && b.charCodeAt(colon) === 58 && a.startsWith(b.slice(0, colon));
 }
 
 /** `PREEMPTING: jobs a, b on worker w (waiting for their checkpoints)` */

@@ -35,7 +35,7 @@ export class PlacementSystem {
     this.preemptionRecheck = new Cadence(PREEMPTION_RECHECK_MS, startedAt);
   }
 
-  /** Places what it can; false when placement was owed but held back (to be tried on the next pass). */
+  /** Places what it can; false when placement was owed but held back, or reasons are left to write (the next pass goes on). */
   async run(now: number, changed: boolean): Promise<boolean> {
     if (this.catalog.queues.some((q) => q.scheduling_policy === 'FAIR_SHARE') && this.fairShareRefresh.due(now)) {
       this.fairShare = { usage: await this.projectUsage(), weights: this.config.fairShareWeights };
@@ -53,7 +53,8 @@ export class PlacementSystem {
       multiNodePools: this.catalog.multiNodePools,
     }, now);
     if (placed > 0) this.logger.debug({ placed }, 'placed jobs');
-    return true;
+    // Reasons left to write: the next pass writes more (the core reuses this one's outcome if nothing else changed).
+    return !this.pass.reasonsBehind;
   }
 
   /** Decayed GPU-seconds per project from the usage rows: Slurm-style fair share. */

@@ -2,8 +2,32 @@ import { toMilliCpu } from '../resources.js';
 import type { RunnableJob, RunningAttempt } from './types.js';
 import type { WorkerState } from './worker-state.js';
 
+/**
+ * Until when (epoch ms) what a pass decided stays the same as the clock moves
+ * on: each use of `now` whose outcome would change later narrows it. A pass
+ * is synchronous, so one window at a time; `schedule` opens it and reads it.
+ */
+let nowWindow = { now: 0, until: Infinity };
+
+/** Starts tracking how long the outcomes computed at `now` hold. */
+export function openNowWindow(now: number): void {
+  nowWindow = { now, until: Infinity };
+}
+
+/** The latest time at which every outcome computed since openNowWindow is still the same. */
+export function nowWindowEnd(): number {
+  return nowWindow.until;
+}
+
+/** An outcome computed from `now` holds until `until` (`now` itself: only at this very time). */
+export function holdsUntil(until: number): void {
+  if (until < nowWindow.until) nowWindow.until = until;
+}
+
 interface Ends {
   now: number;
+  /** Every `end` stays as it is until this time (the earliest attempt's end, or `now` when one is overdue). */
+  validUntil: number;
   length: number;
   /** The attempts by end time (start + timeout, at least now); Infinity without a timeout. */
   sorted: { a: RunningAttempt; end: number }[];
@@ -19,7 +43,10 @@ const endsByList = new WeakMap<readonly RunningAttempt[], Ends>();
 
 function endsOf(attempts: readonly RunningAttempt[], now: number): Ends {
   const cached = endsByList.get(attempts);
-  if (cached && cached.now === now && cached.length === attempts.length) return cached;
+  if (cached && cached.now === now && cached.length === attempts.length) {
+    holdsUntil(cached.validUntil);
+    return cached;
+  }
   const sorted = attempts
     .map((a) => ({ a, end: a.timeoutSeconds === null ? Infinity : Math.max(now, a.startedAt + a.timeoutSeconds * 1000) }))
     .sort((x, y) => x.end - y.end);
@@ -35,8 +62,16 @@ function endsOf(attempts: readonly RunningAttempt[], now: number): Ends {
     memoryFreed[k] = memory += a.memoryMiB;
     gpusFreed[k] = gpus += a.gpuIndices.length;
   }
-  const ends = { now, length: attempts.length, sorted, milliCpuFreed, memoryFreed, gpusFreed };
+  // An end later than now stays put until the clock passes it; an overdue one (clamped to now) moves with the clock.
+  let validUntil = Infinity;
+  for (const a of attempts) {
+    if (a.timeoutSeconds === null) continue;
+    const end = a.startedAt + a.timeoutSeconds * 1000;
+    validUntil = Math.min(validUntil, end <= now ? now : end);
+  }
+  const ends = { now, validUntil, length: attempts.length, sorted, milliCpuFreed, memoryFreed, gpusFreed };
   endsByList.set(attempts, ends);
+  holdsUntil(validUntil);
   return ends;
 }
 
@@ -71,5 +106,12 @@ export function estimatedStart(job: RunnableJob, w: WorkerState, attempts: Runni
 
 /** EASY backfill: a job may use a reserved worker only if its timeout ends before the reservation starts. */
 export function endsBefore(job: RunnableJob, now: number, startAt: number): boolean {
-  return job.timeoutSeconds !== null && job.timeoutSeconds !== undefined && now + job.timeoutSeconds * 1000 <= startAt;
+  if (job.timeoutSeconds === null || job.timeoutSeconds === undefined) return false;
+  const latest = startAt - job.timeoutSeconds * 1000;
+  // True now, false once the clock passes `latest`; false stays false as time goes on.
+  if (now <= latest) {
+    holdsUntil(latest);
+    return true;
+  }
+  return false;
 }

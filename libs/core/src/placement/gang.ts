@@ -1,4 +1,4 @@
-import { endsBefore, estimatedStart } from './estimates.js';
+import { endsBefore, estimatedStart, holdsUntil } from './estimates.js';
 import { describeRequest, formatTime } from './reasons.js';
 import type { RunnableJob, RunningAttempt } from './types.js';
 import type { WorkerState } from './worker-state.js';
@@ -75,7 +75,11 @@ export function reserveGang(
     const candidates = workers.filter((w) => w.node.pool === pool && !w.reservation && w.admits(shape) && w.couldEverFit(shape));
     if (candidates.length < size) continue;
     const starts = candidates
-      .map((w) => ({ w, at: w.fitsNow(shape) ? now : estimatedStart(shape, w, running.get(w.node.id) ?? [], now) ?? Infinity }))
+      .map((w) => {
+        if (!w.fitsNow(shape)) return { w, at: estimatedStart(shape, w, running.get(w.node.id) ?? [], now) ?? Infinity };
+        holdsUntil(now); // a start of "now" moves with the clock
+        return { w, at: now };
+      })
       .sort((a, b) => a.at - b.at || (a.w.node.id < b.w.node.id ? -1 : 1))
       .slice(0, size);
     const startAt = starts[size - 1].at;

@@ -53,6 +53,8 @@ interface QueueOrder {
   stream: RunnableJob[];
   streamShapes: Int32Array;
   fairShare: SchedulingPolicy['fairShare'];
+  /** How many jobs were added at the end of the last pass's stream, which is otherwise as it was (-1: it changed). */
+  appended?: number;
 }
 
 /**
@@ -86,7 +88,14 @@ export class PassOrder {
     }
     const next = new Map<string, QueueOrder>();
     for (const [name, list] of byQueue) next.set(name, queueOrder(this.queues.get(name), list, fairShare, shapeOf));
+    const previous = this.queues;
     this.queues = next;
+    const extended = this.last && fairShare === this.lastFairShare ? this.extend(this.last, previous, next) : undefined;
+    if (extended) {
+      this.lastInput = jobs.slice();
+      this.last = extended;
+      return extended;
+    }
 
     // Stable: queues of equal priority keep the order they first appear in.
     const streams = [...next.entries()].sort((a, b) => b[1].stream[0].queuePriority - a[1].stream[0].queuePriority);
@@ -142,6 +151,69 @@ export class PassOrder {
     this.last = { jobs: out, ids, timeouts, flags, shapes, hasGangs, queues, queueNames };
     return this.last;
   }
+
+  /**
+   * The last order with jobs added at the end of their queues, when that is
+   * all that changed and no two queues share a priority (queues then follow
+   * one another whole): the last order's arrays are copied by queue, and only
+   * the new jobs are read. Undefined otherwise.
+   */
+  private extend(last: OrderedJobs, previous: Map<string, QueueOrder>, next: Map<string, QueueOrder>): OrderedJobs | undefined {
+    if (next.size !== last.queueNames.length) return undefined;
+    const priorities = new Set<number>();
+    let total = 0;
+    for (let q = 0; q < last.queueNames.length; q++) {
+      const now = next.get(last.queueNames[q]);
+      const before = previous.get(last.queueNames[q]);
+      if (!now || !before || now.appended === undefined || now.appended < 0) return undefined;
+      const priority = now.stream[0].queuePriority;
+      if (priorities.has(priority)) return undefined;
+      priorities.add(priority);
+      total += now.stream.length;
+    }
+    const out: RunnableJob[] = new Array(total);
+    const ids = new Array<string>(total);
+    const shapes = new Int32Array(total);
+    const queues = new Int32Array(total);
+    const timeouts = new Float64Array(total);
+    const flags = new Uint8Array(total);
+    let hasGangs = last.hasGangs;
+    let from = 0;
+    let k = 0;
+    for (let q = 0; q < last.queueNames.length; q++) {
+      const stream = next.get(last.queueNames[q])!;
+      const kept = stream.stream.length - stream.appended!;
+      // The kept part of the queue, as the last order has it.
+      shapes.set(last.shapes.subarray(from, from + kept), k);
+      timeouts.set(last.timeouts.subarray(from, from + kept), k);
+      flags.set(last.flags.subarray(from, from + kept), k);
+      queues.fill(q, k, k + stream.stream.length);
+      for (let x = 0; x < kept; x++) {
+        out[k + x] = last.jobs[from + x];
+        ids[k + x] = last.ids[from + x];
+      }
+      from += kept;
+      k += kept;
+      for (let x = kept; x < stream.stream.length; x++, k++) {
+        const job = stream.stream[x];
+        out[k] = job;
+        ids[k] = job.id;
+        shapes[k] = stream.streamShapes[x];
+        timeouts[k] = job.timeoutSeconds ?? Infinity;
+        flags[k] = (job.gang ? JOB_IN_GANG : 0) | (job.project !== undefined ? JOB_HAS_PROJECT : 0);
+        if (job.gang) hasGangs = true;
+      }
+    }
+    if (from !== last.jobs.length) return undefined;
+    return { jobs: out, ids, timeouts, flags, shapes, hasGangs, queues, queueNames: last.queueNames };
+  }
+}
+
+/** Whether `list` is `prefix` (the same jobs in the same places) and then more. */
+function startsWith(list: readonly RunnableJob[], prefix: readonly RunnableJob[]): boolean {
+  if (list.length <= prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (list[i] !== prefix[i]) return false;
+  return true;
 }
 
 function sameJobs(a: readonly RunnableJob[], b: readonly RunnableJob[]): boolean {
@@ -155,31 +227,58 @@ function queueOrder(
 ): QueueOrder {
   let fifo: RunnableJob[];
   let fifoShapes: Int32Array;
+  // Jobs added after all the kept ones: the stream is the last one and then them (FIFO queues only).
+  let appended = -1;
   if (prev && sameJobs(list, prev.input)) {
-    if (!prev.fifo[0].fairShare || prev.fairShare === fairShare) return prev;
+    if (!prev.fifo[0].fairShare || prev.fairShare === fairShare) return { ...prev, appended: 0 };
     fifo = prev.fifo;
     fifoShapes = prev.fifoShapes;
   } else if (prev) {
     // Keep the order of the jobs that stayed, merge the new ones in.
-    const present = new Set(list);
-    const keptJobs: RunnableJob[] = [];
-    const keptShapes: number[] = [];
-    for (let i = 0; i < prev.fifo.length; i++) {
-      if (!present.has(prev.fifo[i])) continue;
-      keptJobs.push(prev.fifo[i]);
-      keptShapes.push(prev.fifoShapes[i]);
-    }
-    // Most often jobs only left (placed): then nothing is new.
+    let keptJobs: RunnableJob[] | readonly RunnableJob[];
+    let keptShapes: number[] | Int32Array;
     let added: RunnableJob[] = [];
-    if (keptJobs.length < list.length) {
-      const kept = new Set(keptJobs);
-      added = sortInQueue(list.filter((j) => !kept.has(j)));
+    if (startsWith(list, prev.input)) {
+      // Only new jobs, given after the others (a scheduler's runnable set in arrival order): no job left, none to look up.
+      keptJobs = prev.fifo;
+      keptShapes = prev.fifoShapes;
+      added = sortInQueue(list.slice(prev.input.length));
+    } else {
+      const present = new Set(list);
+      const jobs: RunnableJob[] = [];
+      const shapes: number[] = [];
+      for (let i = 0; i < prev.fifo.length; i++) {
+        if (!present.has(prev.fifo[i])) continue;
+        jobs.push(prev.fifo[i]);
+        shapes.push(prev.fifoShapes[i]);
+      }
+      keptJobs = jobs;
+      keptShapes = shapes;
+      // Most often jobs only left (placed): then nothing is new.
+      if (keptJobs.length < list.length) {
+        const kept = new Set(keptJobs);
+        added = sortInQueue(list.filter((j) => !kept.has(j)));
+      }
     }
     fifo = new Array(list.length);
     fifoShapes = new Int32Array(list.length);
+    // The kept jobs ahead of the first new one are copied as they are: new jobs mostly go at the end.
     let a = 0;
+    if (added.length > 0) {
+      let hi = keptJobs.length;
+      while (a < hi) {
+        const mid = (a + hi) >>> 1;
+        if (compareInQueue(keptJobs[mid], added[0]) < 0) a = mid + 1;
+        else hi = mid;
+      }
+    } else a = keptJobs.length;
+    if (a === keptJobs.length && keptJobs === prev.fifo) appended = added.length;
+    for (let k = 0; k < a; k++) {
+      fifo[k] = keptJobs[k];
+      fifoShapes[k] = keptShapes[k];
+    }
     let b = 0;
-    for (let k = 0; k < list.length; k++) {
+    for (let k = a; k < list.length; k++) {
       if (b >= added.length || (a < keptJobs.length && compareInQueue(keptJobs[a], added[b]) < 0)) {
         fifo[k] = keptJobs[a];
         fifoShapes[k] = keptShapes[a++];
@@ -193,7 +292,7 @@ function queueOrder(
     fifoShapes = new Int32Array(fifo.length);
     for (let i = 0; i < fifo.length; i++) fifoShapes[i] = shapeOf(fifo[i]);
   }
-  if (!fifo[0].fairShare) return { input: list, fifo, fifoShapes, stream: fifo, streamShapes: fifoShapes, fairShare };
+  if (!fifo[0].fairShare) return { input: list, fifo, fifoShapes, stream: fifo, streamShapes: fifoShapes, fairShare, appended };
   const picks = fairShareOrder(fifo, fairShare);
   const stream = new Array<RunnableJob>(picks.length);
   const streamShapes = new Int32Array(picks.length);

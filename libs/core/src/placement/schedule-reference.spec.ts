@@ -8,7 +8,7 @@ import { endsBefore, estimatedStart } from './estimates.js';
 import { fitGang, gangUnschedulable, gangWaitingReason, reserveGang } from './gang.js';
 import { chooseGpus } from './gpu-choice.js';
 import { budgetReason, explain, formatTime, priorityReason, quotaReason, waitingReason, type Explanation } from './reasons.js';
-import { schedule } from './schedule.js';
+import { schedule, Scheduler, type PassKind } from './schedule.js';
 import type { GpuSlot, Placement, ProjectLimits, Reservation, RunnableJob, RunningAttempt, ScheduleInput, SchedulingPolicy, WorkerNode } from './types.js';
 import { WorkerState } from './worker-state.js';
 
@@ -430,8 +430,7 @@ function buildInput(workers: WorkerNode[], running: RunningAttempt[], jobs: Runn
   return { now: NOW, workers, jobs, running, projects, policy: { mode: policy.mode, maxReservations: policy.maxReservations, fairShare } };
 }
 
-function expectSameAsReference(input: ScheduleInput): void {
-  const fast = schedule(input);
+function expectSameAsReference(input: ScheduleInput, fast = schedule(input)): void {
   const reference = referenceSchedule(input);
   expect(fast.placements).toEqual(reference.placements);
   expect(fast.reservations).toEqual(reference.reservations);
@@ -494,5 +493,143 @@ describe('schedule against the reference pass (properties)', () => {
       jobs = jobs.filter((j) => !placed.has(j.id));
       input = { ...input, jobs };
     }
+  });
+});
+
+// The incremental pass: a Scheduler kept across passes (reusing the last outcome, or taking on only the new jobs)
+// against a fresh one walking every job, and against the reference, over random sequences of changes.
+const stepArb = fc.oneof(
+  fc.record({ kind: fc.constant('same' as const) }),
+  fc.record({ kind: fc.constant('clock' as const), seconds: fc.constantFrom(0, 1, 30, 600, 5000) }),
+  fc.record({ kind: fc.constant('add' as const), jobs: fc.array(jobArb, { minLength: 1, maxLength: 4 }) }),
+  // Most new jobs are like jobs already waiting (an array, a sweep, the same definition again).
+  fc.record({ kind: fc.constant('addLike' as const), at: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }) }),
+  fc.record({ kind: fc.constant('drop' as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant('free' as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant('apply' as const) }),
+  fc.record({ kind: fc.constant('limits' as const), project: fc.constantFrom('p1', 'p2', 'p3'), held: fc.integer({ min: 0, max: 8 }) }),
+);
+
+describe('incremental passes (properties)', () => {
+  it('give exactly what a pass from scratch gives, over random sequences of changes', () => {
+    const kinds: Record<PassKind, number> = { full: 0, unchanged: 0, 'new-jobs': 0 };
+    fc.assert(fc.property(
+      // Few reservations, so that they run out as they do behind a long queue: only then are new jobs taken on alone.
+      fc.array(workerArb, { minLength: 1, maxLength: 6 }), fc.array(jobArb, { maxLength: 40 }), fc.array(projectArb, { minLength: 3, maxLength: 3 }),
+      policyArb.chain((p) => fc.constantFrom(1, 3).map((maxReservations) => ({ ...p, maxReservations }))),
+      fc.array(stepArb, { minLength: 1, maxLength: 12 }), fc.boolean(), fc.boolean(),
+      (ws, js, ps, policy, steps, singlesOnly, ownPriorities) => {
+        // Half the sequences give every queue a priority of its own, FIFO: the kept order then grows in place.
+        const queued = (jobs: RunnableJob[]) => !ownPriorities ? jobs : jobs.map((j) => ({ ...j, queuePriority: Number(j.queue.slice(1)), fairShare: false }));
+        const kept = new Scheduler();
+        const built = buildWorkers(ws);
+        // A pass with multi-node jobs is always walked in full: half the sequences have none.
+        let input = buildInput(built.workers, built.running, queued(buildJobs(singlesOnly ? js.map((j) => ({ ...j, gang: 0 })) : js, 'j')), ps, policy);
+        let last = kept.schedule(input);
+        expectSameAsReference(input, last);
+        steps.forEach((step, n) => {
+          if (step.kind === 'clock') input = { ...input, now: input.now + step.seconds * 1000 };
+          else if (step.kind === 'add') {
+            // Submitted after every job so far, as new jobs are.
+            const added = queued(buildJobs(singlesOnly ? step.jobs.map((j) => ({ ...j, gang: 0 })) : step.jobs, `n${n}-`)).map((j) => ({ ...j, submittedAt: input.now + n }));
+            input = { ...input, jobs: [...input.jobs, ...added] };
+          } else if (step.kind === 'addLike' && input.jobs.length) {
+            const singles = input.jobs.filter((j) => !j.gang);
+            const added = singles.length ? step.at.map((k, i) => ({ ...singles[k % singles.length], id: `n${n}-${i}`, submittedAt: input.now + n })) : [];
+            input = { ...input, jobs: [...input.jobs, ...added] };
+          } else if (step.kind === 'drop' && input.jobs.length) {
+            const gone = input.jobs[step.at % input.jobs.length];
+            input = { ...input, jobs: input.jobs.filter((j) => j !== gone && j.gang?.id !== gone.id) };
+          } else if (step.kind === 'free' && input.running?.length) {
+            const ended = input.running[step.at % input.running.length];
+            input = {
+              ...input, running: input.running.filter((r) => r !== ended),
+              workers: input.workers.map((w) => w.id !== ended.workerId ? w : {
+                ...w, allocated: {
+                  vcpus: w.allocated.vcpus - ended.vcpus, memoryMiB: w.allocated.memoryMiB - ended.memoryMiB,
+                  gpuIndices: w.allocated.gpuIndices.filter((g) => !ended.gpuIndices.includes(g)),
+                },
+              }),
+            };
+          } else if (step.kind === 'apply') {
+            // The scheduler commits the last pass's placements: the jobs leave, their attempts hold their workers.
+            const byId = new Map(input.jobs.map((j) => [j.id, j]));
+            const attempts = last.placements.filter((p) => byId.has(p.jobId)).map((p): RunningAttempt => {
+              const j = byId.get(p.jobId)!;
+              return { jobId: p.jobId, workerId: p.workerId, startedAt: input.now, timeoutSeconds: j.timeoutSeconds ?? null, vcpus: j.resources.vcpus, memoryMiB: j.resources.memoryMiB, gpuIndices: p.gpuDevices };
+            });
+            const placed = new Set(attempts.map((a) => a.jobId));
+            input = {
+              ...input, jobs: input.jobs.filter((j) => !placed.has(j.id)), running: [...input.running ?? [], ...attempts],
+              workers: input.workers.map((w) => {
+                const mine = attempts.filter((a) => a.workerId === w.id);
+                if (!mine.length) return w;
+                return { ...w, allocated: {
+                  vcpus: w.allocated.vcpus + mine.reduce((x, a) => x + a.vcpus, 0), memoryMiB: w.allocated.memoryMiB + mine.reduce((x, a) => x + a.memoryMiB, 0),
+                  gpuIndices: [...w.allocated.gpuIndices, ...mine.flatMap((a) => a.gpuIndices)],
+                } };
+              }),
+            };
+          } else if (step.kind === 'limits') {
+            const projects = new Map(input.projects);
+            const p = projects.get(step.project)!;
+            projects.set(step.project, { ...p, gpusHeld: step.held });
+            input = { ...input, projects };
+          }
+          last = kept.schedule(input);
+          kinds[kept.lastPassKind]++;
+          const scratch = new Scheduler().schedule(input);
+          expect(last.placements).toEqual(scratch.placements);
+          expect(last.reservations).toEqual(scratch.reservations);
+          expect(new Map(last.waiting)).toEqual(new Map(scratch.waiting));
+          expect(last.waiting.size).toBe(scratch.waiting.size);
+          expectSameAsReference(input, last);
+        });
+      },
+    ), { numRuns: Number(process.env.GPUBATCH_PROPERTY_RUNS ?? 300) });
+    // The sequences did reach both shortcuts, not only full walks.
+    expect(kinds.unchanged).toBeGreaterThan(50);
+    expect(kinds['new-jobs']).toBeGreaterThan(20);
+  });
+
+  it('takes on new jobs behind a full cluster without walking the queue, and walks it again once capacity frees', () => {
+    const { workers, running } = buildWorkers([{ vcpus: 8, memoryMiB: 8192, gpus: 2, model: 0, mixed: false, nvlink: false, pool: 'a', zone: 'x', schedulable: true, used: 2, usedCpu: 2, timeout: 600, startedAgo: 0 }]);
+    const kept = new Scheduler();
+    const waitingJob = (id: string, submittedAt: number): RunnableJob => ({
+      id, queue: 'q0', queuePriority: 1, priority: 0, submittedAt, pools: [], timeoutSeconds: 3600, resources: { vcpus: 1, memoryMiB: 512, gpus: 1 },
+    });
+    const jobs = Array.from({ length: 200 }, (_, i) => waitingJob(`j${i}`, NOW + i));
+    const first = kept.schedule({ now: NOW, workers, running, jobs });
+    expect(kept.lastPassKind).toBe('full');
+    expect(first.waiting.get('j0')).toMatch(/^RESERVED: waiting for worker w0/);
+    const full = 'RESOURCE: needs 1 GPU, 1 vCPU, 512 MiB; largest free block is 0 on worker w0';
+    expect(first.waiting.get('j1')).toBe(full);
+
+    const more = [...jobs, waitingJob('late', NOW + 1000)];
+    const second = kept.schedule({ now: NOW + 5000, workers, running, jobs: more });
+    expect(kept.lastPassKind).toBe('new-jobs');
+    expect(second.waiting.get('late')).toBe(full);
+    expect(second.waiting.size).toBe(201);
+    expect(new Map(second.waiting)).toEqual(new Map(new Scheduler().schedule({ now: NOW + 5000, workers, running, jobs: more }).waiting));
+
+    // The attempt ends: the worker is free again and the head of the queue starts.
+    const freed = workers.map((w) => ({ ...w, allocated: { vcpus: 0, memoryMiB: 0, gpuIndices: [] } }));
+    const third = kept.schedule({ now: NOW + 6000, workers: freed, running: [], jobs: more });
+    expect(kept.lastPassKind).toBe('full');
+    expect(third.placements.map((p) => p.jobId)).toEqual(['j0', 'j1']);
+    expect(third.waiting.get('late')).toBe('PRIORITY: about 200 jobs ahead in queue q0');
+  });
+
+  it('does not reuse an outcome the clock has moved past', () => {
+    // The reservation's estimated start is the running attempt's end (in 600 s); once that is past, the estimate moves with the clock.
+    const { workers, running } = buildWorkers([{ vcpus: 8, memoryMiB: 8192, gpus: 1, model: 0, mixed: false, nvlink: false, pool: 'a', zone: 'x', schedulable: true, used: 1, usedCpu: 1, timeout: 600, startedAgo: 0 }]);
+    const jobs: RunnableJob[] = [{ id: 'j', queue: 'q0', queuePriority: 1, priority: 0, submittedAt: NOW, pools: [], timeoutSeconds: 60, resources: { vcpus: 1, memoryMiB: 512, gpus: 1 } }];
+    const kept = new Scheduler();
+    kept.schedule({ now: NOW, workers, running, jobs });
+    kept.schedule({ now: NOW + 599_000, workers, running, jobs });
+    expect(kept.lastPassKind).toBe('unchanged');
+    const late = kept.schedule({ now: NOW + 3_600_000, workers, running, jobs });
+    expect(kept.lastPassKind).toBe('full');
+    expect(late.waiting.get('j')).toBe(`RESERVED: waiting for worker w0, estimated start ${new Date(NOW + 3_600_000).toISOString().slice(0, 16).replace('T', ' ')}Z`);
   });
 });

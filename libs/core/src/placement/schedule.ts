@@ -1,10 +1,11 @@
 import { toMilliCpu } from '../resources.js';
-import { estimatedStart } from './estimates.js';
+import { estimatedStart, holdsUntil, nowWindowEnd, openNowWindow } from './estimates.js';
 import { fitGang, gangUnschedulable, gangWaitingReason, reserveGang } from './gang.js';
 import { chooseGpus } from './gpu-choice.js';
-import { JOB_HAS_PROJECT, JOB_IN_GANG, PassOrder } from './order.js';
+import { JOB_HAS_PROJECT, JOB_IN_GANG, PassOrder, type OrderedJobs } from './order.js';
+import { PassInputs } from './pass-inputs.js';
 import { budgetReason, explain, formatTime, priorityReason, quotaReason, type Explanation } from './reasons.js';
-import type { Placement, ProjectLimits, Reservation, RunnableJob, RunningAttempt, ScheduleInput, ScheduleResult } from './types.js';
+import type { Placement, ProjectLimits, Reservation, RunnableJob, RunningAttempt, ScheduleInput, ScheduleResult, SchedulingPolicy } from './types.js';
 import { WorkerIndex } from './worker-index.js';
 import { WaitingReasons } from './waiting-reasons.js';
 import { WorkerState } from './worker-state.js';
@@ -22,8 +23,221 @@ const DEFAULT_MAX_RESERVATIONS = 16;
  * job (gang) is placed all at once, one node per worker of one pool, or
  * waits holding reservations on the workers it will use. Every job left
  * waiting gets a reason.
+ *
+ * Successive calls share one Scheduler: a pass whose inputs are those of the
+ * last one costs what changed (see Scheduler).
  */
 export function schedule(input: ScheduleInput): ScheduleResult {
+  return shared.schedule(input);
+}
+
+/** How the last pass was decided: walked over every job, the last pass's outcome reused, or new jobs taken on from where it ended. */
+export type PassKind = 'full' | 'unchanged' | 'new-jobs';
+
+/**
+ * What a pass leaves for the next: what it read, for how long its outcome
+ * holds as the clock moves on, and where its walk over the jobs ended.
+ */
+interface PassMemory {
+  order: OrderedJobs;
+  /** Undefined when the outcome is not to be reused. */
+  inputs: PassInputs | undefined;
+  fairShare: SchedulingPolicy['fairShare'];
+  now: number;
+  /** The outcome is the same at any time from `now` to `until`. */
+  until: number;
+  placements: Placement[];
+  reservations: Reservation[];
+  codes: Int32Array;
+  texts: string[];
+  textCodes: Map<string, number>;
+  waitingCount: number;
+  /**
+   * Per shape, where the walk learnt what it knows of the shape, so that a
+   * job taken on later between two old positions meets the shape as the walk
+   * knew it there: each time its shortest failed timeout went down (position,
+   * timeout, position, timeout...), and where it found no worker to reserve
+   * and explained it (timed and untimed jobs). Infinity: never.
+   */
+  noFitSteps: (number[] | undefined)[];
+  noReservationAt: Float64Array;
+  timedExplainedAt: Float64Array;
+  untimedExplainedAt: Float64Array;
+  /** Per project, the last position where a placement added to the GPUs it holds. */
+  projectSettledAt: Map<string, number>;
+  /** Where the last reservation the pass may make was made (Infinity: they did not run out). */
+  reservationsFullAt: number;
+  /** Where a strict-FIFO pass met the job that blocks the rest (Infinity: none). */
+  strictBlockerAt: number;
+  mode: 'backfill' | 'strict-fifo';
+  shapeCount: number;
+  noFit: Float64Array;
+  noReservation: Uint8Array;
+  timedExplanations: (Explanation | undefined)[];
+  untimedExplanations: (Explanation | undefined)[];
+  aheadInQueue: Int32Array;
+  strictBlocker: RunnableJob | undefined;
+  gpusHeld: Map<string, number>;
+}
+
+/**
+ * The core's scheduling passes, with what it keeps between them: the jobs'
+ * order and shapes (PassOrder), and the last pass's outcome. A pass that
+ * sees the same jobs, workers, attempts, limits and policy as the last one,
+ * at a time its outcome still holds, returns that outcome without walking
+ * the queue. A pass whose only change is new jobs that land where the last
+ * walk had settled (after every placement, reservation and new finding of
+ * it, behind every job of their own queue) and that would only wait there
+ * is decided for those jobs alone. Anything else walks every job. Each way
+ * gives exactly what walking every job from scratch gives.
+ */
+export class Scheduler {
+  private readonly shapeIds = new Map<string, number>();
+  private readonly passOrder = new PassOrder();
+  private memory: PassMemory | undefined;
+  /** How the last pass was decided. */
+  lastPassKind: PassKind = 'full';
+
+  /** Forgets the last pass: the next one walks every job (its order is still kept). */
+  forget(): void {
+    this.memory = undefined;
+  }
+
+  schedule(input: ScheduleInput): ScheduleResult {
+    if (this.shapeIds.size > MAX_SHAPES) {
+      // A long-lived scheduler that met very many shapes starts its numbering again.
+      this.shapeIds.clear();
+      this.passOrder.reset();
+      this.memory = undefined;
+    }
+    const fairShare = input.policy?.fairShare;
+    const order = this.passOrder.order(input.jobs, fairShare, this.shapeIdOf);
+    const memory = this.memory;
+    if (memory && fairShare === memory.fairShare && input.now >= memory.now && input.now <= memory.until && memory.inputs?.matches(input)) {
+      if (order === memory.order) {
+        this.lastPassKind = 'unchanged';
+        return resultOf(memory);
+      }
+      const taken = takeOnNewJobs(memory, order, input.projects);
+      if (taken) {
+        this.lastPassKind = 'new-jobs';
+        this.memory = taken;
+        return resultOf(taken);
+      }
+    }
+    this.lastPassKind = 'full';
+    this.memory = walk(input, order, this.shapeIds.size);
+    return resultOf(this.memory);
+  }
+
+  private readonly shapeIdOf = (job: RunnableJob): number => {
+    const key = shapeKey(job);
+    let id = this.shapeIds.get(key);
+    if (id === undefined) {
+      id = this.shapeIds.size;
+      this.shapeIds.set(key, id);
+    }
+    return id;
+  };
+}
+
+function resultOf(m: PassMemory): ScheduleResult {
+  return {
+    placements: m.placements.map((p) => ({ ...p, gpuDevices: [...p.gpuDevices] })),
+    waiting: new WaitingReasons(m.order.ids, m.codes, m.texts, m.waitingCount),
+    reservations: m.reservations.map((r) => ({ ...r })),
+  };
+}
+
+/**
+ * The last pass with `order`'s new jobs taken on, or undefined when that
+ * would not be what a full walk gives: an old job left or moved, a new job
+ * lands ahead of an old job of its queue (whose count of jobs ahead it
+ * changes) or where the walk had not yet settled its shape or project, or
+ * it would be tried on a worker, reserve one, or need a finding the last
+ * walk did not make (its shape's explanation). A new job that only waits
+ * changes nothing for the jobs after it but its own queue's count.
+ */
+function takeOnNewJobs(m: PassMemory, order: OrderedJobs, projects: ScheduleInput['projects']): PassMemory | undefined {
+  const old = m.order;
+  const n = order.jobs.length;
+  if (n <= old.jobs.length || order.hasGangs || order.queueNames.length !== old.queueNames.length) return undefined;
+  for (let q = 0; q < order.queueNames.length; q++) if (order.queueNames[q] !== old.queueNames[q]) return undefined;
+  const limitsOf = projects && projects.size > 0 ? projects : undefined;
+  const codes = new Int32Array(n);
+  const ahead = m.aheadInQueue.slice();
+  // Queues that took a new job: an old job of theirs after it would count it ahead.
+  const tookNew = new Uint8Array(order.queueNames.length);
+  const texts = m.texts;
+  const textCodes = m.textCodes;
+  const codeOf = (reason: string): number => {
+    let code = textCodes.get(reason);
+    if (code === undefined) {
+      code = texts.push(reason) - 1;
+      textCodes.set(reason, code);
+    }
+    return code;
+  };
+  let waitingCount = m.waitingCount;
+  // Where each job of the last order stands in the new one: the positions the memory keeps move with them.
+  const moved = new Int32Array(old.jobs.length);
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    const job = order.jobs[i];
+    if (p < old.jobs.length && job === old.jobs[p]) {
+      if (tookNew[old.queues[p]]) return undefined;
+      moved[p] = i;
+      codes[i] = m.codes[p++];
+      continue;
+    }
+    // A new job between old positions p - 1 and p: what the walk would do with it there, from what it knew there.
+    const q = order.queues[i];
+    tookNew[q] = 1;
+    const limits = limitsOf && order.flags[i] & JOB_HAS_PROJECT ? limitsOf.get(job.project!) : undefined;
+    if (limits && (m.projectSettledAt.get(job.project!) ?? -1) >= p) return undefined;
+    const limited = limits && projectLimitReason(job, limits, m.gpusHeld.get(job.project!) ?? 0);
+    let reason: string;
+    if (limited) reason = limited;
+    else if (m.strictBlockerAt < p) {
+      reason = ahead[q] > 0 ? priorityReason(ahead[q], order.queueNames[q]) : `PRIORITY: waiting behind job ${m.strictBlocker!.id} in queue ${m.strictBlocker!.queue}`;
+      ahead[q]++;
+    } else {
+      const shape = order.shapes[i];
+      if (shape >= m.shapeCount) return undefined;
+      // Not failed there at this timeout or shorter: it would be tried on the workers.
+      if (!failedBefore(m.noFitSteps[shape], order.timeouts[i], p)) return undefined;
+      if (m.mode === 'backfill' && m.reservationsFullAt >= p && m.noReservationAt[shape] >= p) return undefined;
+      const untimed = order.timeouts[i] === Infinity;
+      if ((untimed ? m.untimedExplainedAt : m.timedExplainedAt)[shape] >= p) return undefined;
+      const explanation = (untimed ? m.untimedExplanations : m.timedExplanations)[shape]!;
+      reason = explanation.takenByJobsAhead && ahead[q] > 0 ? priorityReason(ahead[q], order.queueNames[q]) : explanation.text;
+      ahead[q]++;
+    }
+    codes[i] = codeOf(reason);
+    waitingCount++;
+  }
+  if (p !== old.jobs.length) return undefined;
+  const at = (position: number) => (position < 0 || position === Infinity ? position : moved[position]);
+  return {
+    ...m, order, codes, waitingCount, aheadInQueue: ahead,
+    noFitSteps: m.noFitSteps.map((steps) => steps?.map((x, k) => (k % 2 === 0 ? at(x) : x))),
+    noReservationAt: m.noReservationAt.map(at), timedExplainedAt: m.timedExplainedAt.map(at), untimedExplainedAt: m.untimedExplainedAt.map(at),
+    projectSettledAt: new Map([...m.projectSettledAt].map(([project, position]) => [project, at(position)])),
+    reservationsFullAt: at(m.reservationsFullAt), strictBlockerAt: at(m.strictBlockerAt),
+  };
+}
+
+/** Whether, before old position `p`, a job of the shape failed to fit at `timeout` or a shorter one. */
+function failedBefore(steps: number[] | undefined, timeout: number, p: number): boolean {
+  if (!steps) return false;
+  // Steps go down in timeout as the walk goes on: the first at or below `timeout` is where it became true.
+  for (let k = 0; k < steps.length; k += 2) if (timeout >= steps[k + 1]) return steps[k] < p;
+  return false;
+}
+
+/** Walks every job of the order from the workers' state at the start of the pass. */
+function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number): PassMemory {
+  openNowWindow(input.now);
   const mode = input.policy?.mode ?? 'backfill';
   const maxReservations = input.policy?.maxReservations ?? DEFAULT_MAX_RESERVATIONS;
   const states = input.workers.map((w) => new WorkerState(w));
@@ -38,12 +252,14 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   }
 
   const placements: Placement[] = [];
-  if (shapeIds.size > MAX_SHAPES) {
-    // A long-lived scheduler that met very many shapes starts its numbering again.
-    shapeIds.clear();
-    passOrder.reset();
-  }
-  const order = passOrder.order(input.jobs, input.policy?.fairShare, shapeIdOf);
+  // Where the walk learnt what it knows of each shape and project (see PassMemory).
+  const noFitSteps = new Array<number[] | undefined>(shapeCount);
+  const noReservationAt = new Float64Array(shapeCount).fill(Infinity);
+  const timedExplainedAt = new Float64Array(shapeCount).fill(Infinity);
+  const untimedExplainedAt = new Float64Array(shapeCount).fill(Infinity);
+  const projectSettledAt = new Map<string, number>();
+  let reservationsFullAt = maxReservations > 0 ? Infinity : -1;
+  let strictBlockerAt = Infinity;
   // One number per job of the order: the index of its reason among the pass's distinct reasons (-1: placed).
   // Typed, so a million waiting jobs cost the GC nothing to keep.
   const codes = new Int32Array(order.jobs.length).fill(-1);
@@ -65,7 +281,6 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       codes[position] = lastCode;
     },
   };
-  const shapeCount = shapeIds.size;
   const queueNames = order.queueNames;
   const reservations: Reservation[] = [];
   // By shape. Capacity only shrinks during a pass, so a shape that found no worker finds none later either;
@@ -105,6 +320,8 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     else gangs.set(job.gang.id, [job]);
   }
   const place = (job: RunnableJob, target: WorkerState, gpuDevices: number[]) => {
+    // Its attempt starts now: estimates made from it move with the clock.
+    holdsUntil(input.now);
     index.take(target, job, gpuDevices);
     placements.push({ jobId: job.id, workerId: target.node.id, gpuDevices });
     const attempt: RunningAttempt = {
@@ -208,21 +425,32 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     const target = timeout >= failedAt ? undefined : index.preferredFit(job, input.now);
     if (target) {
       place(job, target, chooseGpus(target.freeGpusFor(job), job.resources.gpus));
-      if (limits) gpusHeld.set(job.project!, (gpusHeld.get(job.project!) ?? 0) + job.resources.gpus);
+      if (limits) {
+        gpusHeld.set(job.project!, (gpusHeld.get(job.project!) ?? 0) + job.resources.gpus);
+        projectSettledAt.set(job.project!, i);
+      }
       continue;
     }
     if (!(timeout >= failedAt)) {
       noFit[shape] = Number.isNaN(failedAt) ? timeout : Math.min(timeout, failedAt);
+      (noFitSteps[shape] ??= []).push(i, noFit[shape]);
       // A job no worker could ever run must not block the queue behind it for good.
-      if (mode === 'strict-fifo' && schedulable.some((w) => w.admits(job) && w.couldEverFit(job))) strictBlocker = job;
+      if (mode === 'strict-fifo' && schedulable.some((w) => w.admits(job) && w.couldEverFit(job))) {
+        strictBlocker = job;
+        strictBlockerAt = i;
+      }
     }
 
     if (mode === 'backfill' && reservations.length < maxReservations && !noReservation[shape]) {
       const reservation = reserveFor(job, shape);
       // Reservations only take workers away, so this shape finds none later in the pass either.
-      if (!reservation) noReservation[shape] = 1;
+      if (!reservation) {
+        noReservation[shape] = 1;
+        noReservationAt[shape] = i;
+      }
       if (reservation) {
         reservations.push(reservation);
+        if (reservations.length >= maxReservations) reservationsFullAt = i;
         byId.get(reservation.workerId)!.reservation = { jobId: job.id, startAt: reservation.startAt };
         waiting.add(i, `RESERVED: waiting for worker ${reservation.workerId}, estimated start ${formatTime(reservation.startAt)}`);
         aheadInQueue[q] = ahead + 1;
@@ -232,6 +460,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     const cache = timeout === Infinity ? untimedExplanations : timedExplanations;
     let explanation = cache[shape];
     if (!explanation) {
+      (timeout === Infinity ? untimedExplainedAt : timedExplainedAt)[shape] = i;
       const blocker = schedulable.find((s) => s.reservation && s.admits(job) && s.fitsNow(job));
       explanation = explain(job, states, blocker);
       cache[shape] = explanation;
@@ -239,7 +468,19 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     waiting.add(i, explanation.takenByJobsAhead && ahead > 0 ? priorityText(q, ahead) : explanation.text);
     aheadInQueue[q] = ahead + 1;
   }
-  return { placements, waiting: new WaitingReasons(order.ids, codes, texts), reservations };
+  let waitingCount = 0;
+  for (let i = 0; i < codes.length; i++) if (codes[i] >= 0) waitingCount++;
+  return {
+    order,
+    // A pass that placed holds only at this very time (its attempts start now): the next pass will not match it,
+    // so the copy of its inputs (milliseconds at 10,000 attempts) is not made.
+    inputs: placements.length > 0 ? undefined : new PassInputs(input),
+    fairShare: input.policy?.fairShare, now: input.now, until: nowWindowEnd(), placements, reservations,
+    codes, texts, textCodes, waitingCount,
+    noFitSteps, noReservationAt, timedExplainedAt, untimedExplainedAt, projectSettledAt, reservationsFullAt, strictBlockerAt,
+    mode, shapeCount,
+    noFit, noReservation, timedExplanations, untimedExplanations, aheadInQueue, strictBlocker, gpusHeld,
+  };
 }
 
 /** QUOTA or BUDGET when the job's project may not start it now. */
@@ -251,19 +492,8 @@ function projectLimitReason(job: RunnableJob, limits: ProjectLimits, held: numbe
 }
 
 // Shapes are numbered once per job (when it enters the kept order) and the numbers index the pass's per-shape state.
-const shapeIds = new Map<string, number>();
 const MAX_SHAPES = 100_000;
-const passOrder = new PassOrder();
-
-function shapeIdOf(job: RunnableJob): number {
-  const key = shapeKey(job);
-  let id = shapeIds.get(key);
-  if (id === undefined) {
-    id = shapeIds.size;
-    shapeIds.set(key, id);
-  }
-  return id;
-}
+const shared = new Scheduler();
 
 /** Jobs with the same key fit the same workers (timeouts aside, which only matter on reserved workers). */
 function shapeKey(job: RunnableJob): string {

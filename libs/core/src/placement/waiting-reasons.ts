@@ -12,15 +12,21 @@ export class WaitingReasons implements Iterable<[string, string]> {
   private readonly extraReasons: string[] = [];
   private readonly waitingInPass: number;
 
+  // True while `codes` and `texts` may be shared with the core's memory of the pass (and other results): copied before a change.
+  private shared: boolean;
+
   constructor(
     /** The ids of the pass's jobs, in its order. */
     private readonly passIds: readonly string[] = [],
     /** Per job of the pass: the index of its reason in `texts`, or -1 when it is not waiting (placed). */
-    private readonly codes: Int32Array = new Int32Array(0),
-    private readonly texts: string[] = [],
+    private codes: Int32Array = new Int32Array(0),
+    private texts: string[] = [],
+    /** How many of `codes` are not -1, when the caller knows. */
+    waitingInPass?: number,
   ) {
-    let n = 0;
-    for (let i = 0; i < codes.length; i++) if (codes[i] >= 0) n++;
+    this.shared = waitingInPass !== undefined;
+    let n = waitingInPass ?? 0;
+    if (waitingInPass === undefined) for (let i = 0; i < codes.length; i++) if (codes[i] >= 0) n++;
     this.waitingInPass = n;
   }
 
@@ -36,6 +42,11 @@ export class WaitingReasons implements Iterable<[string, string]> {
       this.extraIds.push(id);
       this.extraReasons.push(reason);
     } else if (at < this.passIds.length) {
+      if (this.shared) {
+        this.codes = this.codes.slice();
+        this.texts = this.texts.slice();
+        this.shared = false;
+      }
       this.texts.push(reason);
       this.codes[at] = this.texts.length - 1;
     } else this.extraReasons[at - this.passIds.length] = reason;
