@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { LocalCluster } from '../lib/local-cluster.js';
-import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, summarize, waitUntil } from '../lib/bench-kit.js';
+import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, singleSubmits, summarize, waitUntil } from '../lib/bench-kit.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -125,35 +125,10 @@ async function startCluster(cluster: LocalCluster, o: Options, statsFile: string
 }
 
 /** Part 1: single submits from C concurrent keep-alive clients, to a queue no worker serves. */
-async function singleSubmits(api: ApiClient, cluster: LocalCluster, o: Options) {
+async function part1SingleSubmits(api: ApiClient, cluster: LocalCluster, o: Options) {
   const queue = 'fleet-unserved';
   await api.expect(201, 'POST', '/api/v1/job-queues', { name: queue, priority: 1, pools: ['nobody'] });
-  const latencies: number[] = [];
-  const rejected: Record<string, number> = {};
-  let next = 0;
-  const loop = async () => {
-    while (next < o.singleSubmits) {
-      const i = next++;
-      const reply = await api.request('POST', '/api/v1/jobs', { name: `single-${i}`, queue, definition: 'fleet-g1' });
-      if (reply.status === 201) latencies.push(reply.ms);
-      else rejected[reply.status] = (rejected[reply.status] ?? 0) + 1;
-    }
-  };
-  const load = os.loadavg()[0];
-  const monitor = new CpuMonitor(cluster).start();
-  const started = performance.now();
-  await Promise.all(Array.from({ length: o.clients }, loop));
-  const wall = (performance.now() - started) / 1000;
-  const cpu = monitor.stop();
-  return {
-    submits: o.singleSubmits, clients: o.clients, loadAverage1mAtStart: round(load, 2), accepted: latencies.length, rejected,
-    acceptedPerSecond: round(latencies.length / wall), requestLatencyMs: summarize(latencies), cpu, cpuMsPerJob: perJob(cpu, latencies.length),
-  };
-}
-
-/** CPU milliseconds per job by process group. */
-function perJob(cpu: ReturnType<CpuMonitor['stop']>, jobs: number): Record<string, number> {
-  return Object.fromEntries(Object.entries(cpu.cpuSeconds ?? {}).map(([g, s]) => [g, round((s * 1000) / Math.max(1, jobs), 3)]));
+  return singleSubmits(api, cluster, { count: o.singleSubmits, clients: o.clients, queue, definition: 'fleet-g1' });
 }
 
 /** Part 2: the jobs in batches to the fleet, then everything until the last one has finished. */
@@ -287,7 +262,7 @@ async function main(): Promise<number> {
     }
     progress(`part 1: ${o.singleSubmits} single submits from ${o.clients} clients`);
     const t1 = Date.now();
-    const single = o.singleSubmits > 0 ? await singleSubmits(api, cluster, o) : null;
+    const single = o.singleSubmits > 0 ? await part1SingleSubmits(api, cluster, o) : null;
     progress(`part 2: ${o.jobs} jobs in batches of ${o.batchSize}`);
     const t2 = Date.now();
     const batched = await batchedAndEndToEnd(api, db, cluster, o);

@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { LocalCluster } from '../lib/local-cluster.js';
-import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, summarize } from '../lib/bench-kit.js';
+import { ApiClient, CpuMonitor, cpuMsPerJob, machine, refuseSharedState, resetState, singleSubmits, summarize } from '../lib/bench-kit.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -58,41 +58,14 @@ function readOptions() {
 }
 type Options = ReturnType<typeof readOptions>;
 
-/** CPU milliseconds per job by process group, and their sum. */
-function perJob(cpu: ReturnType<CpuMonitor['stop']>, jobs: number): Record<string, number> {
-  const groups = Object.entries(cpu.cpuSeconds ?? {}).map(([g, s]) => [g, round((s * 1000) / Math.max(1, jobs), 3)] as const);
-  // What this run's processes used: not other processes, nor Postgres backends of other databases.
-  const ours = groups.filter(([g]) => g !== 'other' && g !== 'postgres-other-db').reduce((sum, [, ms]) => sum + ms, 0);
-  return { ...Object.fromEntries(groups), thisRun: round(ours, 3) };
-}
-
-/** The job of the bench:fleet single submits: a one-GPU definition to a queue no worker serves. */
-async function singleSubmits(api: ApiClient, cluster: LocalCluster, db: pg.Client, o: Options) {
-  const latencies: number[] = [];
-  const rejected: Record<string, number> = {};
-  let next = 0;
-  const loop = async () => {
-    while (next < o.singleSubmits) {
-      const i = next++;
-      const reply = await api.request('POST', '/api/v1/jobs', { name: `single-${i}`, queue: 'unserved', definition: 'bench-g1' });
-      if (reply.status === 201) latencies.push(reply.ms);
-      else rejected[reply.status] = (rejected[reply.status] ?? 0) + 1;
-    }
-  };
-  const load = os.loadavg()[0];
-  const monitor = new CpuMonitor(cluster, new URL(o.databaseUrl).pathname.slice(1)).start();
-  const started = performance.now();
-  await Promise.all(Array.from({ length: o.clients }, loop));
-  const wall = (performance.now() - started) / 1000;
-  const cpu = monitor.stop();
+/** The job of the bench:fleet single submits: a one-GPU definition to a queue no worker serves; and the group commits' sizes. */
+async function singleSubmitsGrouped(api: ApiClient, cluster: LocalCluster, db: pg.Client, o: Options) {
+  const result = await singleSubmits(api, cluster, {
+    count: o.singleSubmits, clients: o.clients, queue: 'unserved', definition: 'bench-g1', databaseName: new URL(o.databaseUrl).pathname.slice(1),
+  });
   // Rows written by one transaction share its xmin: the group commits' sizes.
   const { rows: [groups] } = await db.query(`SELECT count(DISTINCT xmin::text)::int AS n FROM jobs WHERE name LIKE 'single-%'`);
-  return {
-    submits: o.singleSubmits, clients: o.clients, loadAverage1mAtStart: round(load, 2), accepted: latencies.length, rejected,
-    acceptedPerSecond: round(latencies.length / wall), requestLatencyMs: summarize(latencies),
-    groupCommits: groups.n, jobsPerGroupCommit: round(latencies.length / Math.max(1, groups.n), 2),
-    cpu, cpuMsPerJob: perJob(cpu, latencies.length),
-  };
+  return { ...result, groupCommits: groups.n, jobsPerGroupCommit: round(result.accepted / Math.max(1, groups.n), 2) };
 }
 
 /** The bodies of bench:fleet part 2: mixed definitions, each with its own environment. */
@@ -123,7 +96,7 @@ async function batchedSubmits(api: ApiClient, cluster: LocalCluster, o: Options)
   const cpu = monitor.stop();
   return {
     jobs: o.jobs, batchSize: o.batchSize, batchClients: o.batchClients, loadAverage1mAtStart: round(load, 2), entriesFailed: failed,
-    jobsPerSecond: round((o.jobs - failed) / wall), requestLatencyMs: summarize(latencies), cpu, cpuMsPerJob: perJob(cpu, o.jobs - failed),
+    jobsPerSecond: round((o.jobs - failed) / wall), requestLatencyMs: summarize(latencies), cpu, cpuMsPerJob: cpuMsPerJob(cpu, o.jobs - failed),
   };
 }
 
@@ -155,7 +128,7 @@ async function main(): Promise<number> {
     // Warm up: JIT, the catalog cache, the connection pools.
     for (let i = 0; i < 200; i++) await api.expect(201, 'POST', '/api/v1/jobs', { name: `warm-${i}`, queue: 'unserved', definition: 'bench-g1' });
     progress(`part 1: ${o.singleSubmits} single submits from ${o.clients} clients`);
-    const single = o.singleSubmits > 0 ? await singleSubmits(api, cluster, db, o) : null;
+    const single = o.singleSubmits > 0 ? await singleSubmitsGrouped(api, cluster, db, o) : null;
     progress(`part 2: ${o.jobs} jobs in batches of ${o.batchSize} from ${o.batchClients} clients`);
     const batched = o.jobs > 0 ? await batchedSubmits(api, cluster, o) : null;
     api.close();

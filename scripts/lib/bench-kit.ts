@@ -276,3 +276,42 @@ export async function waitUntil(what: string, timeoutMs: number, check: () => Pr
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+// ---------------------------------------------------------------- submits
+
+/** CPU milliseconds per job by process group, and `thisRun`: the run's own processes (not other processes, nor other databases' backends). */
+export function cpuMsPerJob(cpu: ReturnType<CpuMonitor['stop']>, jobs: number): Record<string, number> {
+  const round3 = (n: number) => Math.round(n * 1000) / 1000;
+  const groups = Object.entries(cpu.cpuSeconds ?? {}).map(([g, s]) => [g, round3((s * 1000) / Math.max(1, jobs))] as const);
+  const ours = groups.filter(([g]) => g !== 'other' && g !== 'postgres-other-db').reduce((sum, [, ms]) => sum + ms, 0);
+  return { ...Object.fromEntries(groups), thisRun: round3(ours) };
+}
+
+/**
+ * `count` single submits of `definition` to `queue` (one no worker serves)
+ * from `clients` concurrent keep-alive clients, with each one's latency and
+ * the CPU they cost by process group. Jobs are named `single-<i>`.
+ */
+export async function singleSubmits(api: ApiClient, cluster: LocalCluster, o: { count: number; clients: number; queue: string; definition: string; databaseName?: string }) {
+  const latencies: number[] = [];
+  const rejected: Record<string, number> = {};
+  let next = 0;
+  const loop = async () => {
+    while (next < o.count) {
+      const i = next++;
+      const reply = await api.request('POST', '/api/v1/jobs', { name: `single-${i}`, queue: o.queue, definition: o.definition });
+      if (reply.status === 201) latencies.push(reply.ms);
+      else rejected[reply.status] = (rejected[reply.status] ?? 0) + 1;
+    }
+  };
+  const load = os.loadavg()[0];
+  const monitor = new CpuMonitor(cluster, o.databaseName).start();
+  const started = performance.now();
+  await Promise.all(Array.from({ length: o.clients }, loop));
+  const wall = (performance.now() - started) / 1000;
+  const cpu = monitor.stop();
+  return {
+    submits: o.count, clients: o.clients, loadAverage1mAtStart: Math.round(load * 100) / 100, accepted: latencies.length, rejected,
+    acceptedPerSecond: Math.round((latencies.length / wall) * 10) / 10, requestLatencyMs: summarize(latencies), cpu, cpuMsPerJob: cpuMsPerJob(cpu, latencies.length),
+  };
+}
