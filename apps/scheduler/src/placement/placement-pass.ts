@@ -169,7 +169,8 @@ export class PlacementPass {
       const ms = (x: number) => Math.round(x * 10) / 10;
       appendFileSync(this.statsFile, JSON.stringify({
         at: Date.now(), runnable: jobs.length, workers: this.registry.nodes().length, placed, waiting: waiting.size,
-        coreMs: ms(t1 - t0), commitMs: ms(t2 - t1), reasonsMs: ms(performance.now() - t2), totalMs: ms(performance.now() - t0),
+        coreMs: ms(t1 - t0), commitMs: ms(t2 - t1),
+        commitStagesMs: Object.fromEntries(Object.entries(this.commitStages).map(([k, v]) => [k, ms(v)])), reasonsMs: ms(performance.now() - t2), totalMs: ms(performance.now() - t0),
       }) + '\n');
     }
     return placed;
@@ -263,8 +264,18 @@ export class PlacementPass {
     }
   }
 
+  /** The last commit's stages, for the pass stats file. */
+  private commitStages: Record<string, number> = {};
+
   private async commit(placements: Placement[], now: number): Promise<number> {
+    this.commitStages = {};
     if (placements.length === 0) return 0;
+    let t = performance.now();
+    const stage = (name: string) => {
+      const at = performance.now();
+      this.commitStages[name] = at - t;
+      t = at;
+    };
     // Read before the commit, so that nothing but the attempts' own read stands between commit and dispatch:
     // the container policy of each worker's pool, and the secrets (a failure here must not stop placement).
     const details = await dispatchDetails(
@@ -273,6 +284,7 @@ export class PlacementPass {
       this.logger.error({ err }, 'reading container policies failed; dispatching with the default container policy');
       return new Map();
     });
+    stage('details');
     const nodeEnvironments = this.gangEnvironments(placements);
     const singles: LifecycleCommand[] = [];
     const gangs = new Map<string, LifecycleCommand[]>();
@@ -293,6 +305,7 @@ export class PlacementPass {
       ...await applyCommands(this.db, singles, this.fence()),
       ...(await Promise.all([...gangs.values()].map((commands) => this.placeGang(commands)))).flat(),
     ];
+    stage('lifecycle');
     const placedIds = applied.filter((a) => a.transition.outcome === 'applied').map((a) => a.jobId);
     const rows: PlacedRow[] = placedIds.length === 0 ? [] : await this.db.query(
       `SELECT j.id, j.name, j.queue, j.attempt_count, j.image, j.command, j.environment || COALESCE(a.node_environment, '{}') AS environment,
@@ -301,6 +314,7 @@ export class PlacementPass {
        FROM jobs j JOIN job_attempts a ON a.job_id = j.id AND a.attempt = j.attempt_count WHERE j.id = ANY($1)`,
       [placedIds],
     );
+    stage('read');
     const gpusByJob = new Map(placements.map((p) => [p.jobId, p.gpuDevices]));
     for (const p of placements) {
       // Placed, or no longer RUNNABLE (cancelled meanwhile): either way it leaves the runnable set.
@@ -330,6 +344,7 @@ export class PlacementPass {
         this.logger.error({ err, workerId, attempts: payloads.length }, 'dispatch failed');
       }),
     ));
+    stage('dispatch');
     return rows.length;
   }
 
