@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
 import {
-  gangEnvironment, gangPort, orderJobs, planPreemption, poolsForJob, schedule,
+  gangEnvironment, gangPort, orderJobs, planPreemption, poolsForJob, Scheduler,
   type CapacityType, type Placement, type PreemptionPolicy, type ProjectLimits, type RunnableJob, type SchedulingPolicy, type WaitingReasons,
 } from '#libs/core';
 import { applyCommands, applyInTransaction, type Applied, type Fence, type LifecycleCommand } from '#libs/db';
@@ -155,7 +155,7 @@ export class PlacementPass {
     }
     const held = this.state.gpusHeldByProject();
     const projects = new Map([...context.projects].map(([name, p]) => [name, { ...p, gpusHeld: held.get(name) ?? 0 }]));
-    const { placements, waiting } = schedule({
+    const { placements, waiting } = this.core.schedule({
       now, workers: this.registry.nodes(), jobs, running: this.state.running(), projects,
       policy: { mode: 'backfill', fairShare: context.fairShare },
     });
@@ -263,6 +263,9 @@ export class PlacementPass {
       return [];
     }
   }
+
+  /** This leader's core: it keeps the jobs' order and the last outcome between passes, so a pass costs what changed. */
+  private readonly core = new Scheduler();
 
   /** The last commit's stages, for the pass stats file. */
   private commitStages: Record<string, number> = {};
