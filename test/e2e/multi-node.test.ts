@@ -87,7 +87,9 @@ describe('end to end: multi-node jobs', () => {
       overrides: {
         command: ['sh', '-c', [
           'echo "node=$GPUBATCH_NODE_INDEX of $GPUBATCH_NUM_NODES rank=$NODE_RANK nnodes=$NNODES main=$GPUBATCH_MAIN_NODE_ADDR"',
-          'if [ "$NODE_RANK" = 0 ]; then echo "hello from main" | nc -l -p "$MASTER_PORT"; exit $?; fi',
+          // The main node answers only once node 1's line is in (stderr is its log; stdout is the connection): with a reply
+          // sent first, node 1 could see the reply and the end of the connection before its own line went out.
+          `if [ "$NODE_RANK" = 0 ]; then nc -l -p "$MASTER_PORT" -e sh -c 'read line; echo "$line" >&2; echo "hello from main"'; exit $?; fi`,
           // The main node may not listen yet: try for a while.
           'for i in $(seq 1 100); do if echo "hello from node 1" | nc "$MASTER_ADDR" "$MASTER_PORT" 2>/dev/null; then exit 0; fi; sleep 0.2; done; exit 1',
         ].join('\n')],
