@@ -13,6 +13,13 @@ export interface HeldJob {
   graceSeconds: number;
 }
 
+/** What the attempts on one worker hold together. */
+interface Allocation {
+  vcpus: number;
+  memoryMiB: number;
+  gpuIndices: number[];
+}
+
 /** What one attempt holds on its worker, and until when it may run. */
 interface Held {
   job?: HeldJob;
@@ -35,6 +42,13 @@ export class ClusterState {
   /** The reason last written for each waiting job, so unchanged reasons are not rewritten. */
   readonly reasons = new Map<string, string>();
   private readonly held = new Map<string, Map<string, Held>>();
+  /**
+   * What each pass reads of `held`, kept until an attempt is held or freed:
+   * a pass that follows a submit finds every worker's allocation as it was,
+   * and building them again for a thousand workers was most of its cost.
+   */
+  private readonly allocations = new Map<string, Allocation>();
+  private runningList: RunningAttempt[] | null = null;
 
   static attemptKey(jobId: string, attempt: number): string {
     return attemptKey(jobId, attempt);
@@ -45,6 +59,7 @@ export class ClusterState {
     let onWorker = this.held.get(workerId);
     if (!onWorker) this.held.set(workerId, (onWorker = new Map()));
     onWorker.set(key, { ...a, attempt: parseAttemptKey(key).attempt, milliCpu: toMilliCpu(a.vcpus) });
+    this.changedOn(workerId);
   }
 
   /** Whether an attempt holds resources on this worker: the leader counts it STARTING or RUNNING there. */
@@ -54,10 +69,15 @@ export class ClusterState {
 
   /** Frees an attempt's resources; false when it held none (already released). */
   release(workerId: string, attemptKey: string): boolean {
-    return this.held.get(workerId)?.delete(attemptKey) ?? false;
+    const released = this.held.get(workerId)?.delete(attemptKey) ?? false;
+    if (released) this.changedOn(workerId);
+    return released;
   }
 
-  allocatedOn(workerId: string): { vcpus: number; memoryMiB: number; gpuIndices: number[] } {
+  /** What the attempts on a worker hold together. The same object until that changes: callers must not modify it. */
+  allocatedOn(workerId: string): Readonly<Allocation> {
+    let allocation = this.allocations.get(workerId);
+    if (allocation) return allocation;
     let milliCpu = 0;
     let memoryMiB = 0;
     const gpuIndices: number[] = [];
@@ -66,7 +86,14 @@ export class ClusterState {
       memoryMiB += h.memoryMiB;
       gpuIndices.push(...h.gpuDevices);
     }
-    return { vcpus: milliCpu / 1000, memoryMiB, gpuIndices };
+    allocation = { vcpus: milliCpu / 1000, memoryMiB, gpuIndices };
+    this.allocations.set(workerId, allocation);
+    return allocation;
+  }
+
+  private changedOn(workerId: string): void {
+    this.allocations.delete(workerId);
+    this.runningList = null;
   }
 
   /** The attempts holding resources on one worker. */
@@ -106,14 +133,16 @@ export class ClusterState {
     return out;
   }
 
-  /** Every attempt holding resources, for the core's reservation estimates. */
-  running(): RunningAttempt[] {
+  /** Every attempt holding resources, for the core's reservation estimates. The same list until one is held or freed: callers must not modify it. */
+  running(): readonly RunningAttempt[] {
+    if (this.runningList) return this.runningList;
     const all: RunningAttempt[] = [];
     for (const [workerId, onWorker] of this.held) {
       for (const h of onWorker.values()) {
         all.push({ jobId: h.jobId, workerId, startedAt: h.startedAt, timeoutSeconds: h.timeoutSeconds, vcpus: h.milliCpu / 1000, memoryMiB: h.memoryMiB, gpuIndices: h.gpuDevices });
       }
     }
+    this.runningList = all;
     return all;
   }
 
@@ -121,6 +150,8 @@ export class ClusterState {
     this.runnable.clear();
     this.reasons.clear();
     this.held.clear();
+    this.allocations.clear();
+    this.runningList = null;
   }
 }
 

@@ -1,4 +1,5 @@
-import { heartbeatWriteDue, parseDescriptor } from './worker-registry.js';
+import { ClusterState } from '../state/cluster-state.js';
+import { heartbeatWriteDue, parseDescriptor, WorkerRegistry } from './worker-registry.js';
 
 const valid = {
   id: 'w1', pool: 'default', hostname: 'h', vcpus: 8, memoryMiB: 1024, state: 'ACTIVE', heartbeatAt: 1, startedAt: 1,
@@ -70,5 +71,50 @@ describe('heartbeatWriteDue: the rows of workers that joined together are writte
 
   it('writes at once a worker never written by this leader', () => {
     expect(heartbeatWriteDue('w', 0, 1_764_000_000_000, INTERVAL)).toBe(true);
+  });
+});
+
+describe('WorkerRegistry.nodes: the workers a pass reads, rebuilt only where something changed', () => {
+  const silent = { info: () => undefined, warn: () => undefined } as never;
+  const db = { query: async () => [] } as never; // the workers table's writes: not what is tested here
+  const descriptor = (id: string, extra: object = {}) => ({ ...valid, id, ...extra }) as never;
+  const hold = { jobId: 'j', project: 'p', vcpus: 1.5, memoryMiB: 512, gpuDevices: [1], startedAt: 1, timeoutSeconds: null };
+
+  async function registry() {
+    const state = new ClusterState();
+    const r = new WorkerRegistry(db, { srem: async () => 0 } as never, state, silent);
+    await r.apply({ descriptors: [descriptor('w1'), descriptor('w2')], drains: new Set() }, new Set(), 1000);
+    return { r, state };
+  }
+
+  it('hands out the same list while nothing changed, and new allocations once an attempt is held or freed', async () => {
+    const { r, state } = await registry();
+    const first = r.nodes();
+    expect(first.map((n) => [n.id, n.schedulable, n.allocated])).toEqual([
+      ['w1', true, { vcpus: 0, memoryMiB: 0, gpuIndices: [] }], ['w2', true, { vcpus: 0, memoryMiB: 0, gpuIndices: [] }],
+    ]);
+    expect(r.nodes()).toBe(first);
+
+    state.hold('w1', 'j#1', hold);
+    const held = r.nodes();
+    expect(held).not.toBe(first);
+    expect(held[0].allocated).toEqual({ vcpus: 1.5, memoryMiB: 512, gpuIndices: [1] });
+    expect(held[1]).toBe(first[1]); // w2 untouched
+    expect(state.running().map((a) => a.jobId)).toEqual(['j']);
+
+    expect(state.release('w1', 'j#1')).toBe(true);
+    expect(r.nodes()[0].allocated).toEqual({ vcpus: 0, memoryMiB: 0, gpuIndices: [] });
+    expect(state.running()).toEqual([]);
+  });
+
+  it('rebuilds a worker whose heartbeat changed, and one asked to drain; drops one that left', async () => {
+    const { r } = await registry();
+    const first = r.nodes();
+    await r.apply({ descriptors: [descriptor('w1', { vcpus: 16 }), descriptor('w2')], drains: new Set(['w2']) }, new Set(), 2000);
+    const second = r.nodes();
+    expect(second.map((n) => [n.id, n.capacity.vcpus, n.schedulable])).toEqual([['w1', 16, true], ['w2', 8, false]]);
+    expect(first[0].capacity.vcpus).toBe(8); // what an earlier pass read is left as it was
+    await r.apply({ descriptors: [descriptor('w1', { vcpus: 16 })], drains: new Set() }, new Set(), 3000);
+    expect(r.nodes().map((n) => n.id)).toEqual(['w1']);
   });
 });

@@ -7,6 +7,12 @@ import type { ClusterState } from '../state/cluster-state.js';
 
 type RecordedState = 'ACTIVE' | 'DRAINING' | 'LOST' | 'LEFT';
 
+/** A worker's node for the core, with the heartbeat entry it was built from. */
+interface CachedNode {
+  descriptor: WorkerDescriptor;
+  node: WorkerNode;
+}
+
 /** One reading of the heartbeat hash: the valid entries and the drain requests. */
 export interface HeartbeatReading {
   descriptors: WorkerDescriptor[];
@@ -31,6 +37,8 @@ export class WorkerRegistry {
   private drainRequested = new Set<string>();
   private identities: { readAt: number; ids: Set<string> } | undefined;
   private readonly warnedUnidentified = new Set<string>();
+  private nodeCache = new Map<string, CachedNode>();
+  private nodeList: WorkerNode[] | null = null;
 
   constructor(
     private readonly db: DataSource,
@@ -211,16 +219,41 @@ export class WorkerRegistry {
     }
   }
 
-  /** Workers for the core: capacity from heartbeats, allocation from the leader's state. */
-  nodes(): WorkerNode[] {
-    return [...this.descriptors.values()].map((d) => ({
-      id: d.id,
-      pool: d.pool,
-      schedulable: this.recorded.get(d.id)?.state === 'ACTIVE',
-      labels: d.labels ?? {},
-      capacity: { vcpus: d.vcpus, memoryMiB: d.memoryMiB, gpus: d.gpus.map((g) => ({ index: g.index, model: g.model, nvlinkGroup: g.nvlinkGroup })) },
-      allocated: this.state.allocatedOn(d.id),
-    }));
+  /**
+   * Workers for the core: capacity from heartbeats, allocation from the
+   * leader's state. Each node is built again only when its heartbeat entry,
+   * recorded state or allocation changed, and the list is the same one while
+   * none did: a pass runs on every submit, the pool changes every few seconds.
+   * Callers must not modify what this returns.
+   */
+  nodes(): readonly WorkerNode[] {
+    let changed = this.nodeCache.size !== this.descriptors.size;
+    const nodes = new Map<string, CachedNode>();
+    for (const d of this.descriptors.values()) {
+      const schedulable = this.recorded.get(d.id)?.state === 'ACTIVE';
+      const allocated = this.state.allocatedOn(d.id);
+      let cached = this.nodeCache.get(d.id);
+      if (!cached || cached.descriptor !== d || cached.node.schedulable !== schedulable || cached.node.allocated !== allocated) {
+        cached = {
+          descriptor: d,
+          node: {
+            id: d.id,
+            pool: d.pool,
+            schedulable,
+            labels: d.labels ?? {},
+            capacity: { vcpus: d.vcpus, memoryMiB: d.memoryMiB, gpus: d.gpus.map((g) => ({ index: g.index, model: g.model, nvlinkGroup: g.nvlinkGroup })) },
+            allocated,
+          },
+        };
+        changed = true;
+      }
+      nodes.set(d.id, cached);
+    }
+    if (changed || !this.nodeList) {
+      this.nodeCache = nodes;
+      this.nodeList = [...nodes.values()].map((c) => c.node);
+    }
+    return this.nodeList;
   }
 
   /** Where other workers reach this one's host-network containers: its advertised address, else its host name. */
