@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { LocalCluster } from '../lib/local-cluster.js';
-import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, summarize, waitUntil } from '../lib/bench-kit.js';
+import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, summarize, waitForFinished, waitUntil } from '../lib/bench-kit.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -157,17 +157,6 @@ async function submitForLatency(api: ApiClient, o: Options, queue: string): Prom
   return sentAt;
 }
 
-/** Polls Postgres (the source of truth) until every job of the queue has finished. */
-async function waitForFinished(db: pg.Client, queue: string, n: number, cluster: LocalCluster): Promise<Record<string, number>> {
-  let counts: Record<string, number> = {};
-  await waitUntil(`${n} jobs to finish`, Math.max(120_000, n * 1000), async () => {
-    const { rows } = await db.query(`SELECT status, count(*)::int AS n FROM jobs WHERE queue = $1 GROUP BY status`, [queue]);
-    counts = Object.fromEntries(rows.map((r) => [r.status, r.n]));
-    return (counts.SUCCEEDED ?? 0) + (counts.FAILED ?? 0) >= n;
-  }, cluster);
-  return counts;
-}
-
 /**
  * Each job's times from Postgres, in epoch ms: created_at (the API's insert),
  * the STARTING event (the scheduler's placement commit), the RUNNING event
@@ -197,7 +186,7 @@ async function latencyPart(api: ApiClient, db: pg.Client, cluster: LocalCluster,
   const t0 = Date.now();
   const sentAt = await submitForLatency(api, o, queue);
   const submitMs = Date.now() - t0;
-  const statuses = await waitForFinished(db, queue, o.jobs, cluster);
+  const statuses = await waitForFinished(db, queue, o.jobs, Math.max(120_000, o.jobs * 1000), cluster);
   const cpu = monitor.stop();
   const times = await jobTimes(db, queue);
 

@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { LocalCluster } from '../lib/local-cluster.js';
-import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, singleSubmits, summarize, waitUntil } from '../lib/bench-kit.js';
+import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, singleSubmits, summarize, waitForFinished, waitUntil } from '../lib/bench-kit.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -158,12 +158,7 @@ async function batchedAndEndToEnd(api: ApiClient, db: pg.Client, cluster: LocalC
   const submitCpu = monitor.stop();
   progress(`part 2: ${o.jobs} jobs submitted in ${round(submitWall)} s; waiting for them to finish`);
   const monitor2 = new CpuMonitor(cluster).start();
-  let counts: Record<string, number> = {};
-  await waitUntil(`${o.jobs} jobs to finish`, Math.max(600_000, o.jobs * 50), async () => {
-    const { rows } = await db.query(`SELECT status, count(*)::int AS n FROM jobs WHERE queue = $1 GROUP BY status`, [queue]);
-    counts = Object.fromEntries(rows.map((r) => [r.status, r.n]));
-    return (counts.SUCCEEDED ?? 0) + (counts.FAILED ?? 0) >= o.jobs - failed;
-  }, cluster);
+  const counts = await waitForFinished(db, queue, o.jobs - failed, Math.max(600_000, o.jobs * 50), cluster);
   const runCpu = monitor2.stop();
   const { rows: [last] } = await db.query(`SELECT extract(epoch FROM max(stopped_at))::float8 * 1000 AS ms FROM jobs WHERE queue = $1`, [queue]);
   const e2eSeconds = (last.ms - firstSent) / 1000;
@@ -194,7 +189,7 @@ async function latency(api: ApiClient, db: pg.Client, cluster: LocalCluster, o: 
   await waitUntil('the latency jobs to run', 300_000, async () => {
     const { rows: [r] } = await db.query(`SELECT count(*)::int AS n FROM jobs WHERE queue = $1 AND started_at IS NOT NULL`, [queue]);
     return r.n >= sentAt.size;
-  }, cluster);
+  }, cluster, 1000);
   const { rows } = await db.query(
     `SELECT j.id, extract(epoch FROM r.at)::float8 * 1000 AS running_ms, extract(epoch FROM s.at)::float8 * 1000 AS starting_ms,
             extract(epoch FROM j.created_at)::float8 * 1000 AS created_ms

@@ -266,15 +266,32 @@ export async function resetState(db: pg.Client, redisUrl: string): Promise<void>
 }
 
 /** Polls `check` until true; fails naming what it waited for, or with the output of a process that died meanwhile. */
-export async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, cluster: LocalCluster): Promise<void> {
+export async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, cluster: LocalCluster, pollMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const dead = cluster.processes.find((p) => p.child.exitCode !== null);
     if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${dead.output.join('')}`);
     if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * Waits until `n` jobs of the queue have finished, as Postgres (the truth)
+ * has it, and returns the queue's jobs by status. Polled once a second and
+ * counting finished jobs only: the run's figures come from the jobs' own
+ * timestamps, not from when the poll noticed, and a poll every 100 ms that
+ * grouped a 20,000-job queue took about half of Postgres's CPU in the run
+ * it was measuring.
+ */
+export async function waitForFinished(db: pg.Client, queue: string, n: number, timeoutMs: number, cluster: LocalCluster): Promise<Record<string, number>> {
+  await waitUntil(`${n} jobs to finish`, timeoutMs, async () => {
+    const { rows: [r] } = await db.query(`SELECT count(*)::int AS n FROM jobs WHERE status IN ('SUCCEEDED', 'FAILED') AND queue = $1`, [queue]);
+    return r.n >= n;
+  }, cluster, 1000);
+  const { rows } = await db.query(`SELECT status, count(*)::int AS n FROM jobs WHERE queue = $1 GROUP BY status`, [queue]);
+  return Object.fromEntries(rows.map((r: { status: string; n: number }) => [r.status, r.n]));
 }
 
 // ---------------------------------------------------------------- submits
