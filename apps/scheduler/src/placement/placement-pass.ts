@@ -80,6 +80,9 @@ export class PlacementPass {
   /** True when the last pass left reasons that changed in detail unwritten: another pass should follow soon. */
   reasonsBehind = false;
 
+  /** True when every reason of the core's last pass is written: a pass whose core decided only some jobs then compares only theirs. */
+  private reasonsWritten = false;
+
   /** Preemptions under way: each waiting job's victims, until they have given their resources back. */
   private readonly preempting = new Map<string, { workerId: string; victims: { jobId: string; attempt: number }[] }>();
 
@@ -155,16 +158,19 @@ export class PlacementPass {
     }
     const held = this.state.gpusHeldByProject();
     const projects = new Map([...context.projects].map(([name, p]) => [name, { ...p, gpusHeld: held.get(name) ?? 0 }]));
+    const allWritten = this.reasonsWritten;
+    this.reasonsWritten = false;
     const { placements, waiting } = this.core.schedule({
       now, workers: this.registry.nodes(), jobs, running: this.state.running(), projects,
       policy: { mode: 'backfill', fairShare: context.fairShare },
     });
+    const decided = allWritten ? this.core.lastDecided : undefined;
     const t1 = performance.now();
     const placed = await this.commit(placements, now);
     const t2 = performance.now();
     for (const [id, reason] of noGangPool) waiting.set(id, reason);
     await this.preempt(jobs, waiting, byName, now);
-    await this.writeReasons(waiting);
+    await this.writeReasons(waiting, decided);
     if (this.statsFile) {
       const ms = (x: number) => Math.round(x * 10) / 10;
       appendFileSync(this.statsFile, JSON.stringify({
@@ -356,13 +362,17 @@ export class PlacementPass {
    * statement: every new reason and every change of kind (RESOURCE to
    * PRIORITY, UNSCHEDULABLE to RESOURCE), and changes in detail only up to
    * REASON_DETAIL_WRITES_PER_PASS, nearest the head of the order first.
+   * After a pass whose core decided only some jobs (`decided`), when the
+   * last pass's reasons are all written, only theirs and those this pass
+   * set are compared: at 100,000 waiting, comparing every one was most of
+   * such a pass.
    */
-  private async writeReasons(waiting: WaitingReasons): Promise<void> {
+  private async writeReasons(waiting: WaitingReasons, decided: readonly (readonly [string, string])[] | undefined): Promise<void> {
     const ids: string[] = [];
     const reasons: string[] = [];
     let details = 0;
     this.reasonsBehind = false;
-    waiting.forEach((reason, id) => {
+    const compare = (reason: string, id: string) => {
       const written = this.state.reasons.get(id);
       if (written === reason) return;
       if (written !== undefined && sameKind(written, reason)) {
@@ -374,14 +384,22 @@ export class PlacementPass {
       }
       ids.push(id);
       reasons.push(reason);
-    });
-    if (ids.length === 0) return;
-    await this.db.query(
-      `UPDATE jobs j SET status_reason = r.reason FROM unnest($1::text[], $2::text[]) AS r(id, reason)
-       WHERE j.id = r.id AND j.status = 'RUNNABLE'`,
-      [ids, reasons],
-    );
-    ids.forEach((id, i) => this.state.reasons.set(id, reasons[i]));
+    };
+    if (decided) {
+      // Each id once, with its reason as the pass leaves it (a reason set after the core's wins).
+      const changed = new Map(decided);
+      for (const id of waiting.changedBySet) changed.set(id, waiting.get(id)!);
+      changed.forEach(compare);
+    } else waiting.forEach(compare);
+    if (ids.length > 0) {
+      await this.db.query(
+        `UPDATE jobs j SET status_reason = r.reason FROM unnest($1::text[], $2::text[]) AS r(id, reason)
+         WHERE j.id = r.id AND j.status = 'RUNNABLE'`,
+        [ids, reasons],
+      );
+      ids.forEach((id, i) => this.state.reasons.set(id, reasons[i]));
+    }
+    this.reasonsWritten = !this.reasonsBehind;
   }
 }
 

@@ -104,6 +104,14 @@ export class Scheduler {
   private edits = 0;
   /** How the last pass was decided. */
   lastPassKind: PassKind = 'full';
+  /**
+   * After a pass that was not walked in full, the jobs it decided, with
+   * their reasons (none when nothing changed): every other job's reason is
+   * the one the pass before gave it. Undefined after a full walk.
+   */
+  lastDecided: readonly (readonly [id: string, reason: string])[] | undefined = undefined;
+  /** Whether the last pass edited the kept order in place (jobs came to or left FIFO queues), rather than built it or found it the same. */
+  lastOrderEdited = false;
 
   /** Forgets the last pass: the next one walks every job (its order is still kept). */
   forget(): void {
@@ -119,24 +127,28 @@ export class Scheduler {
     }
     const fairShare = input.policy?.fairShare;
     const order = this.passOrder.order(input.jobs, fairShare, this.shapeIdOf);
-    if (this.passOrder.edit) this.edits++;
+    this.lastOrderEdited = this.passOrder.edit !== undefined;
+    if (this.lastOrderEdited) this.edits++;
     const edits = this.edits;
     const stale = () => this.edits !== edits;
     const memory = this.memory;
     if (memory && fairShare === memory.fairShare && input.now >= memory.now && input.now <= memory.until && memory.inputs?.matches(input)) {
       if (order === memory.order) {
         this.lastPassKind = 'unchanged';
+        this.lastDecided = [];
         return resultOf(memory, stale);
       }
       const edit = this.passOrder.edit;
       const taken = edit && edit.from === memory.order ? takeOnNewJobs(memory, order, edit, input.projects) : undefined;
       if (taken) {
         this.lastPassKind = 'new-jobs';
+        this.lastDecided = Array.from(edit!.added, (i) => [order.ids[i], taken.texts[taken.codes[i]]] as const);
         this.memory = taken;
         return resultOf(taken, stale);
       }
     }
     this.lastPassKind = 'full';
+    this.lastDecided = undefined;
     this.memory = walk(input, order, this.shapeIds.size);
     return resultOf(this.memory, stale);
   }

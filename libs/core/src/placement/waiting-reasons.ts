@@ -12,6 +12,7 @@ export class WaitingReasons implements Iterable<[string, string]> {
   private index: Map<string, number> | undefined;
   private readonly extraIds: string[] = [];
   private readonly extraReasons: string[] = [];
+  private readonly setIds: string[] = [];
   private readonly waitingInPass: number;
 
   // True while `codes` and `texts` may be shared with the core's memory of the pass (and other results): copied before a change.
@@ -34,6 +35,11 @@ export class WaitingReasons implements Iterable<[string, string]> {
     this.waitingInPass = n;
   }
 
+  /** The ids given to `set`, in the order given. */
+  get changedBySet(): readonly string[] {
+    return this.setIds;
+  }
+
   get size(): number {
     return this.waitingInPass + this.extraIds.length;
   }
@@ -41,6 +47,7 @@ export class WaitingReasons implements Iterable<[string, string]> {
   /** Adds a job the pass did not see, or replaces a job's reason. */
   set(id: string, reason: string): this {
     this.check();
+    this.setIds.push(id);
     const at = this.indexed().get(id);
     if (at === undefined) {
       this.index!.set(id, this.passIds.length + this.extraIds.length);
