@@ -127,7 +127,13 @@ export class PlacementPass {
     const knownPools = [...new Set([...context.capacityTypes.keys(), ...this.registry.pools()])];
     // One pool list per queue and interruptibility, shared by its jobs: a pass may carry 100,000 of them.
     const poolLists = new Map<string, string[]>();
+    // Looked up by the queue's row, not by a key built per job.
+    const byRow = new Map<QueueRow, (string[] | undefined)[]>();
     const poolsOf = (queue: QueueRow, interruptible: boolean) => {
+      let lists = byRow.get(queue);
+      if (!lists) byRow.set(queue, (lists = []));
+      const known = lists[interruptible ? 1 : 0];
+      if (known) return known;
       const key = `${queue.name} ${interruptible}`;
       let pools = poolLists.get(key);
       if (!pools) {
@@ -137,6 +143,7 @@ export class PlacementPass {
         if (previous && previous.length === pools.length && previous.every((p, i) => p === pools![i])) pools = previous;
         poolLists.set(key, pools);
       }
+      lists[interruptible ? 1 : 0] = pools;
       return pools;
     };
     this.poolLists = poolLists;
