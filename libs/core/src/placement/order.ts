@@ -91,9 +91,10 @@ export interface OrderEdit {
  * The order of jobs kept between passes, so a pass does not sort a million
  * jobs again when few or none changed. When every job that came or left is
  * in a FIFO queue (whose jobs, merged with the other queues of its
- * priority, are in compareInQueue order), the last order is edited: the
- * jobs that left are found and the new ones placed by binary search, and
- * the rest is copied as it was (`edit` then says what changed). Otherwise
+ * priority, are in compareInQueue order), the last order is edited in
+ * place: the jobs that left are found and the new ones placed by binary
+ * search, and only the jobs behind them move (`edit` then says what
+ * changed; an order given out before is then no longer to be read). Otherwise
  * each queue's order is reused when its jobs are the same objects as last
  * time, and updated by dropping the jobs that left and merging the new ones
  * in (jobs are immutable: the same object keeps its place). Shapes are
