@@ -89,6 +89,10 @@ export class PlacementPass {
   /** Last pass's pool list per queue and interruptibility. */
   private poolLists = new Map<string, string[]>();
 
+  /** Last pass's jobs for the core (and gangs no pool may run), kept while only new runnable jobs come; and what they were built with. */
+  private jobList: { jobs: RunnableJob[]; noGangPool: Map<string, string> } | undefined;
+  private jobSettings = '';
+
   /** The core's view of each runnable entry, kept while its entry, queue priority, policy and pools stay the same. */
   private readonly jobs = new WeakMap<RunnableEntry, RunnableJob>();
 
@@ -125,8 +129,15 @@ export class PlacementPass {
     const t0 = performance.now();
     const byName = new Map(context.queues.map((q) => [q.name, q]));
     const knownPools = [...new Set([...context.capacityTypes.keys(), ...this.registry.pools()])];
+    const multiNodePools = context.multiNodePools ?? new Set<string>();
+    // What a runnable job's view for the core depends on besides the job: the same as last pass, and only new jobs
+    // came, the last pass's list is kept and the new ones added (in the runnable map's order, as a rebuild gives).
+    const settings = JSON.stringify([context.queues, knownPools, [...multiNodePools], [...context.capacityTypes]]);
+    const added = this.state.runnable.takeChanges();
+    const kept = added !== undefined && settings === this.jobSettings ? this.jobList : undefined;
+    this.jobList = undefined; // until built: a failure on the way builds it again next pass
     // One pool list per queue and interruptibility, shared by its jobs: a pass may carry 100,000 of them.
-    const poolLists = new Map<string, string[]>();
+    const poolLists = kept ? this.poolLists : new Map<string, string[]>();
     // Looked up by the queue's row, not by a key built per job.
     const byRow = new Map<QueueRow, (string[] | undefined)[]>();
     const poolsOf = (queue: QueueRow, interruptible: boolean) => {
@@ -147,11 +158,10 @@ export class PlacementPass {
       return pools;
     };
     this.poolLists = poolLists;
-    const multiNodePools = context.multiNodePools ?? new Set<string>();
     // Gangs run only in pools whose policy allows their host-network containers; elsewhere they can never start.
-    const noGangPool = new Map<string, string>();
-    const jobs: RunnableJob[] = [];
-    for (const entry of this.state.runnable.values()) {
+    const noGangPool = kept ? kept.noGangPool : new Map<string, string>();
+    const jobs: RunnableJob[] = kept ? kept.jobs : [];
+    for (const entry of kept ? added! : this.state.runnable.values()) {
       const queue = byName.get(entry.queue);
       let pools = queue ? poolsOf(queue, entry.interruptible) : [];
       if (entry.gang) {
@@ -163,6 +173,8 @@ export class PlacementPass {
       }
       jobs.push(this.runnableJob(entry, queue, pools));
     }
+    this.jobList = { jobs, noGangPool };
+    this.jobSettings = settings;
     const held = this.state.gpusHeldByProject();
     const projects = new Map([...context.projects].map(([name, p]) => [name, { ...p, gpusHeld: held.get(name) ?? 0 }]));
     const allWritten = this.reasonsWritten;
