@@ -128,6 +128,8 @@ const idle = Array.from({ length: measured }, () => {
   return t;
 });
 const placedAgain = idle[0].result.placements.length;
+// Read now: a result's reasons are refused once a later pass has edited the order they read.
+const sampleReasons = [...idle[0].result.waiting.values()].slice(0, 3);
 
 // The same passes with nothing changed since the last one: the clock moves on, the workers and attempts are read afresh.
 core.schedule(steady);
@@ -205,6 +207,6 @@ const out = {
     [`${ARRIVALS}NewJobsPerPass`]: { ...summary(arrivals, arrivalKinds), waitingAtEnd: arrivalWaiting, sameAsFromScratch },
     [`${ARRIVALS}NewJobsPerPassWalked`]: summary(arrivalsWalked, arrivalsWalked.map(() => 'full' as const)),
   },
-  sampleReasons: [...idle[0].result.waiting.values()].slice(0, 3),
+  sampleReasons,
 };
 console.log(JSON.stringify(out, null, 2));

@@ -255,7 +255,11 @@ describe('scheduler (real Postgres and Redis)', () => {
       return r?.startsWith('RESERVED') ? r : undefined;
     });
     expect(reserved).toMatch(/^RESERVED: waiting for worker w-4, estimated start \d{4}-\d\d-\d\d \d\d:\d\dZ$/);
-    const blocked = await job(endless);
+    // The pass that placed the short job writes the reasons after its placements' commit: wait for them, not for the commit.
+    const blocked = await waitFor('the blocked job\'s reason', async () => {
+      const j = await job(endless);
+      return j.statusReason === 'Waiting for the scheduler' ? undefined : j;
+    });
     expect(blocked.status).toBe('RUNNABLE');
     expect(blocked.statusReason).toMatch(new RegExp(`^PRIORITY: worker w-4 is reserved for job ${big} from .*; a job without timeoutSeconds cannot backfill$`));
   });

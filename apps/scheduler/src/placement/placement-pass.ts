@@ -80,11 +80,18 @@ export class PlacementPass {
   /** True when the last pass left reasons that changed in detail unwritten: another pass should follow soon. */
   reasonsBehind = false;
 
+  /** True when every reason of the core's last pass is written: a pass whose core decided only some jobs then compares only theirs. */
+  private reasonsWritten = false;
+
   /** Preemptions under way: each waiting job's victims, until they have given their resources back. */
   private readonly preempting = new Map<string, { workerId: string; victims: { jobId: string; attempt: number }[] }>();
 
   /** Last pass's pool list per queue and interruptibility. */
   private poolLists = new Map<string, string[]>();
+
+  /** Last pass's jobs for the core (and gangs no pool may run), kept while only new runnable jobs come; and what they were built with. */
+  private jobList: { jobs: RunnableJob[]; noGangPool: Map<string, string> } | undefined;
+  private jobSettings = '';
 
   /** The core's view of each runnable entry, kept while its entry, queue priority, policy and pools stay the same. */
   private readonly jobs = new WeakMap<RunnableEntry, RunnableJob>();
@@ -122,9 +129,22 @@ export class PlacementPass {
     const t0 = performance.now();
     const byName = new Map(context.queues.map((q) => [q.name, q]));
     const knownPools = [...new Set([...context.capacityTypes.keys(), ...this.registry.pools()])];
+    const multiNodePools = context.multiNodePools ?? new Set<string>();
+    // What a runnable job's view for the core depends on besides the job: the same as last pass, and only new jobs
+    // came, the last pass's list is kept and the new ones added (in the runnable map's order, as a rebuild gives).
+    const settings = JSON.stringify([context.queues, knownPools, [...multiNodePools], [...context.capacityTypes]]);
+    const added = this.state.runnable.takeChanges();
+    const kept = added !== undefined && settings === this.jobSettings ? this.jobList : undefined;
+    this.jobList = undefined; // until built: a failure on the way builds it again next pass
     // One pool list per queue and interruptibility, shared by its jobs: a pass may carry 100,000 of them.
-    const poolLists = new Map<string, string[]>();
+    const poolLists = kept ? this.poolLists : new Map<string, string[]>();
+    // Looked up by the queue's row, not by a key built per job.
+    const byRow = new Map<QueueRow, (string[] | undefined)[]>();
     const poolsOf = (queue: QueueRow, interruptible: boolean) => {
+      let lists = byRow.get(queue);
+      if (!lists) byRow.set(queue, (lists = []));
+      const known = lists[interruptible ? 1 : 0];
+      if (known) return known;
       const key = `${queue.name} ${interruptible}`;
       let pools = poolLists.get(key);
       if (!pools) {
@@ -134,14 +154,14 @@ export class PlacementPass {
         if (previous && previous.length === pools.length && previous.every((p, i) => p === pools![i])) pools = previous;
         poolLists.set(key, pools);
       }
+      lists[interruptible ? 1 : 0] = pools;
       return pools;
     };
     this.poolLists = poolLists;
-    const multiNodePools = context.multiNodePools ?? new Set<string>();
     // Gangs run only in pools whose policy allows their host-network containers; elsewhere they can never start.
-    const noGangPool = new Map<string, string>();
-    const jobs: RunnableJob[] = [];
-    for (const entry of this.state.runnable.values()) {
+    const noGangPool = kept ? kept.noGangPool : new Map<string, string>();
+    const jobs: RunnableJob[] = kept ? kept.jobs : [];
+    for (const entry of kept ? added! : this.state.runnable.values()) {
       const queue = byName.get(entry.queue);
       let pools = queue ? poolsOf(queue, entry.interruptible) : [];
       if (entry.gang) {
@@ -153,18 +173,23 @@ export class PlacementPass {
       }
       jobs.push(this.runnableJob(entry, queue, pools));
     }
+    this.jobList = { jobs, noGangPool };
+    this.jobSettings = settings;
     const held = this.state.gpusHeldByProject();
     const projects = new Map([...context.projects].map(([name, p]) => [name, { ...p, gpusHeld: held.get(name) ?? 0 }]));
+    const allWritten = this.reasonsWritten;
+    this.reasonsWritten = false;
     const { placements, waiting } = this.core.schedule({
       now, workers: this.registry.nodes(), jobs, running: this.state.running(), projects,
       policy: { mode: 'backfill', fairShare: context.fairShare },
     });
+    const decided = allWritten ? this.core.lastDecided : undefined;
     const t1 = performance.now();
     const placed = await this.commit(placements, now);
     const t2 = performance.now();
     for (const [id, reason] of noGangPool) waiting.set(id, reason);
     await this.preempt(jobs, waiting, byName, now);
-    await this.writeReasons(waiting);
+    await this.writeReasons(waiting, decided);
     if (this.statsFile) {
       const ms = (x: number) => Math.round(x * 10) / 10;
       appendFileSync(this.statsFile, JSON.stringify({
@@ -356,13 +381,17 @@ export class PlacementPass {
    * statement: every new reason and every change of kind (RESOURCE to
    * PRIORITY, UNSCHEDULABLE to RESOURCE), and changes in detail only up to
    * REASON_DETAIL_WRITES_PER_PASS, nearest the head of the order first.
+   * After a pass whose core decided only some jobs (`decided`), when the
+   * last pass's reasons are all written, only theirs and those this pass
+   * set are compared: at 100,000 waiting, comparing every one was most of
+   * such a pass.
    */
-  private async writeReasons(waiting: WaitingReasons): Promise<void> {
+  private async writeReasons(waiting: WaitingReasons, decided: readonly (readonly [string, string])[] | undefined): Promise<void> {
     const ids: string[] = [];
     const reasons: string[] = [];
     let details = 0;
     this.reasonsBehind = false;
-    waiting.forEach((reason, id) => {
+    const compare = (reason: string, id: string) => {
       const written = this.state.reasons.get(id);
       if (written === reason) return;
       if (written !== undefined && sameKind(written, reason)) {
@@ -374,14 +403,22 @@ export class PlacementPass {
       }
       ids.push(id);
       reasons.push(reason);
-    });
-    if (ids.length === 0) return;
-    await this.db.query(
-      `UPDATE jobs j SET status_reason = r.reason FROM unnest($1::text[], $2::text[]) AS r(id, reason)
-       WHERE j.id = r.id AND j.status = 'RUNNABLE'`,
-      [ids, reasons],
-    );
-    ids.forEach((id, i) => this.state.reasons.set(id, reasons[i]));
+    };
+    if (decided) {
+      // Each id once, with its reason as the pass leaves it (a reason set after the core's wins).
+      const changed = new Map(decided);
+      for (const id of waiting.changedBySet) changed.set(id, waiting.get(id)!);
+      changed.forEach(compare);
+    } else waiting.forEach(compare);
+    if (ids.length > 0) {
+      await this.db.query(
+        `UPDATE jobs j SET status_reason = r.reason FROM unnest($1::text[], $2::text[]) AS r(id, reason)
+         WHERE j.id = r.id AND j.status = 'RUNNABLE'`,
+        [ids, reasons],
+      );
+      ids.forEach((id, i) => this.state.reasons.set(id, reasons[i]));
+    }
+    this.reasonsWritten = !this.reasonsBehind;
   }
 }
 

@@ -34,11 +34,49 @@ interface Held {
 }
 
 /**
+ * The runnable jobs by id, remembering what changed since the placement
+ * pass last asked: behind a deep queue, a pass whose only change is new
+ * jobs then takes on those rather than going over every job again.
+ */
+export class RunnableJobs extends Map<string, RunnableEntry> {
+  private added: RunnableEntry[] = [];
+  // Until first asked, everything is new.
+  private otherChange = true;
+
+  override set(id: string, entry: RunnableEntry): this {
+    const had = super.get(id);
+    if (had === entry) return this;
+    if (had === undefined) this.added.push(entry);
+    else this.otherChange = true; // replaced where it was
+    return super.set(id, entry);
+  }
+
+  override delete(id: string): boolean {
+    const gone = super.delete(id);
+    if (gone) this.otherChange = true;
+    return gone;
+  }
+
+  override clear(): void {
+    super.clear();
+    this.otherChange = true;
+  }
+
+  /** The entries added since the last call, in the order added (as the map iterates them); undefined when any other change happened. */
+  takeChanges(): RunnableEntry[] | undefined {
+    const added = this.otherChange ? undefined : this.added;
+    this.added = [];
+    this.otherChange = false;
+    return added;
+  }
+}
+
+/**
  * The leader's live model: runnable jobs and what every attempt holds on
  * each worker. Rebuilt from Postgres whenever a scheduler becomes leader.
  */
 export class ClusterState {
-  readonly runnable = new Map<string, RunnableEntry>();
+  readonly runnable = new RunnableJobs();
   /** The reason last written for each waiting job, so unchanged reasons are not rewritten. */
   readonly reasons = new Map<string, string>();
   private readonly held = new Map<string, Map<string, Held>>();

@@ -53,33 +53,92 @@ interface QueueOrder {
   stream: RunnableJob[];
   streamShapes: Int32Array;
   fairShare: SchedulingPolicy['fairShare'];
-  /** How many jobs were added at the end of the last pass's stream, which is otherwise as it was (-1: it changed). */
-  appended?: number;
+}
+
+/**
+ * Where each queue stands in the last order, so that the order can be
+ * edited in place: queue `q` is `OrderedJobs.queueNames[q]`; queues of one
+ * priority form a group, and groups follow one another whole in the order.
+ */
+interface Layout {
+  index: Map<string, number>;
+  /** Per queue: its priority, and whether it is FIFO with every job of that priority (its jobs are then in compareInQueue order). */
+  priority: number[];
+  fifo: boolean[];
+  /** Per queue: how many jobs it has, and its group. */
+  size: number[];
+  group: number[];
+  /** Per group: where it ends in the order, and whether all its queues are FIFO (its jobs are then in compareInQueue order, merged). */
+  groupEnd: number[];
+  groupSorted: boolean[];
+  /** How many jobs are nodes of a multi-node job. */
+  gangJobs: number;
+}
+
+/** How the kept order was edited into the latest one: which jobs left it and which came, where. */
+export interface OrderEdit {
+  /** The order it was edited from: to tell which it was, not to read (its arrays are this one's, edited). */
+  from: OrderedJobs;
+  /** Positions in `from` of the jobs that left, ascending. */
+  removed: Int32Array;
+  /** Positions in the new order of the jobs that came, ascending. */
+  added: Int32Array;
+  /** For each job that came: the position in `from` of the job it went in ahead of (`from.jobs.length`: the end). */
+  addedAt: Int32Array;
 }
 
 /**
  * The order of jobs kept between passes, so a pass does not sort a million
- * jobs again when few or none changed: each queue's order is reused when
- * its jobs are the same objects as last time, and otherwise updated by
- * dropping the jobs that left and merging the new ones in (jobs are
- * immutable: the same object keeps its place). Shapes are worked out once
- * per job, when it enters. The result is what sorting from scratch gives.
+ * jobs again when few or none changed. When every job that came or left is
+ * in a FIFO queue (whose jobs, merged with the other queues of its
+ * priority, are in compareInQueue order), the last order is edited in
+ * place: the jobs that left are found and the new ones placed by binary
+ * search, and only the jobs behind them move (`edit` then says what
+ * changed; an order given out before is then no longer to be read). Otherwise
+ * each queue's order is reused when its jobs are the same objects as last
+ * time, and updated by dropping the jobs that left and merging the new ones
+ * in (jobs are immutable: the same object keeps its place). Shapes are
+ * worked out once per job, when it enters. The result is what sorting from
+ * scratch gives.
  */
 export class PassOrder {
+  // Each queue's order as of the last order that was built, not edited: behind after edits, but still a right
+  // order for the jobs it holds, and so a good start for the next build.
   private queues = new Map<string, QueueOrder>();
-  private lastInput: readonly RunnableJob[] = [];
+  private lastInput: RunnableJob[] = [];
   private lastFairShare: SchedulingPolicy['fairShare'];
   private last: OrderedJobs | undefined;
+  /** The arrays behind the last order, edited in place: the typed ones have room to grow, the order's are views of them. */
+  private kept: { jobs: RunnableJob[]; ids: string[]; timeouts: Float64Array; flags: Uint8Array; shapes: Int32Array; queues: Int32Array } | undefined;
+  private layout: Layout | undefined;
+  /** How the latest order was made from the one before, when it was edited; undefined when it was built or is the same. */
+  edit: OrderEdit | undefined;
 
   /** Forgets everything (the caller renumbered its shapes). */
   reset(): void {
     this.queues = new Map();
     this.lastInput = [];
     this.last = undefined;
+    this.layout = undefined;
+    this.kept = undefined;
+    this.edit = undefined;
   }
 
   order(jobs: readonly RunnableJob[], fairShare: SchedulingPolicy['fairShare'], shapeOf: (job: RunnableJob) => number): OrderedJobs {
-    if (this.last && fairShare === this.lastFairShare && sameJobs(jobs, this.lastInput)) return this.last;
+    this.edit = undefined;
+    if (this.last && fairShare === this.lastFairShare) {
+      if (sameJobs(jobs, this.lastInput)) return this.last;
+      const edited = this.edited(jobs, this.last, this.layout!, shapeOf);
+      if (edited) {
+        // Copied into the last copy, not sliced afresh (see `edited`).
+        const input = this.lastInput;
+        if (input.length > jobs.length) input.length = jobs.length;
+        for (let i = 0; i < input.length; i++) input[i] = jobs[i];
+        for (let i = input.length; i < jobs.length; i++) input.push(jobs[i]);
+        this.last = edited;
+        return edited;
+      }
+    }
     const byQueue = new Map<string, RunnableJob[]>();
     for (const job of jobs) {
       const list = byQueue.get(job.queue);
@@ -88,18 +147,12 @@ export class PassOrder {
     }
     const next = new Map<string, QueueOrder>();
     for (const [name, list] of byQueue) next.set(name, queueOrder(this.queues.get(name), list, fairShare, shapeOf));
-    const previous = this.queues;
     this.queues = next;
-    const extended = this.last && fairShare === this.lastFairShare ? this.extend(this.last, previous, next) : undefined;
-    if (extended) {
-      this.lastInput = jobs.slice();
-      this.last = extended;
-      return extended;
-    }
 
     // Stable: queues of equal priority keep the order they first appear in.
     const streams = [...next.entries()].sort((a, b) => b[1].stream[0].queuePriority - a[1].stream[0].queuePriority);
     const queueNames = streams.map(([name]) => name);
+    const layout: Layout = { index: new Map(), priority: [], fifo: [], size: [], group: [], groupEnd: [], groupSorted: [], gangJobs: 0 };
     const out: RunnableJob[] = new Array(jobs.length);
     const shapes = new Int32Array(jobs.length);
     const queues = new Int32Array(jobs.length);
@@ -107,6 +160,17 @@ export class PassOrder {
     for (let i = 0; i < streams.length; ) {
       let j = i;
       while (j < streams.length && streams[j][1].stream[0].queuePriority === streams[i][1].stream[0].queuePriority) j++;
+      const group = layout.groupEnd.length;
+      let sorted = true;
+      for (let q = i; q < j; q++) {
+        const stream = streams[q][1].stream;
+        layout.index.set(queueNames[q], q);
+        layout.priority.push(stream[0].queuePriority);
+        layout.fifo.push(isFifo(stream));
+        layout.size.push(stream.length);
+        layout.group.push(group);
+        sorted &&= layout.fifo[q];
+      }
       if (j - i === 1) {
         const q = streams[i][1];
         for (let x = 0; x < q.stream.length; x++, k++) {
@@ -133,80 +197,207 @@ export class PassOrder {
           k++;
         }
       }
+      layout.groupEnd.push(k);
+      layout.groupSorted.push(sorted);
       i = j;
     }
     const ids = new Array<string>(out.length);
     const timeouts = new Float64Array(out.length);
     const flags = new Uint8Array(out.length);
-    let hasGangs = false;
     for (let i = 0; i < out.length; i++) {
       const job = out[i];
       ids[i] = job.id;
       timeouts[i] = job.timeoutSeconds ?? Infinity;
-      flags[i] = (job.gang ? JOB_IN_GANG : 0) | (job.project !== undefined ? JOB_HAS_PROJECT : 0);
-      if (job.gang) hasGangs = true;
+      flags[i] = flagsOf(job);
+      if (job.gang) layout.gangJobs++;
     }
     this.lastInput = jobs.slice();
     this.lastFairShare = fairShare;
-    this.last = { jobs: out, ids, timeouts, flags, shapes, hasGangs, queues, queueNames };
+    this.layout = layout;
+    this.kept = { jobs: out, ids, timeouts, flags, shapes, queues };
+    this.last = { jobs: out, ids, timeouts, flags, shapes, hasGangs: layout.gangJobs > 0, queues, queueNames };
     return this.last;
   }
 
   /**
-   * The last order with jobs added at the end of their queues, when that is
-   * all that changed and no two queues share a priority (queues then follow
-   * one another whole): the last order's arrays are copied by queue, and only
-   * the new jobs are read. Undefined otherwise.
+   * The last order with the jobs that left taken out and the new ones put in
+   * their places, or undefined when that cannot be done by search alone: a
+   * job came to or left a queue that is not FIFO or shares its priority with
+   * one that is not, a new queue appeared or a queue emptied, a job's queue
+   * priority differs from its queue's, a new job ties with another in
+   * compareInQueue, or the jobs were given in another order than last time.
    */
-  private extend(last: OrderedJobs, previous: Map<string, QueueOrder>, next: Map<string, QueueOrder>): OrderedJobs | undefined {
-    if (next.size !== last.queueNames.length) return undefined;
-    const priorities = new Set<number>();
-    let total = 0;
-    for (let q = 0; q < last.queueNames.length; q++) {
-      const now = next.get(last.queueNames[q]);
-      const before = previous.get(last.queueNames[q]);
-      if (!now || !before || now.appended === undefined || now.appended < 0) return undefined;
-      const priority = now.stream[0].queuePriority;
-      if (priorities.has(priority)) return undefined;
-      priorities.add(priority);
-      total += now.stream.length;
-    }
-    const out: RunnableJob[] = new Array(total);
-    const ids = new Array<string>(total);
-    const shapes = new Int32Array(total);
-    const queues = new Int32Array(total);
-    const timeouts = new Float64Array(total);
-    const flags = new Uint8Array(total);
-    let hasGangs = last.hasGangs;
-    let from = 0;
-    let k = 0;
-    for (let q = 0; q < last.queueNames.length; q++) {
-      const stream = next.get(last.queueNames[q])!;
-      const kept = stream.stream.length - stream.appended!;
-      // The kept part of the queue, as the last order has it.
-      shapes.set(last.shapes.subarray(from, from + kept), k);
-      timeouts.set(last.timeouts.subarray(from, from + kept), k);
-      flags.set(last.flags.subarray(from, from + kept), k);
-      queues.fill(q, k, k + stream.stream.length);
-      for (let x = 0; x < kept; x++) {
-        out[k + x] = last.jobs[from + x];
-        ids[k + x] = last.ids[from + x];
+  private edited(jobs: readonly RunnableJob[], last: OrderedJobs, layout: Layout, shapeOf: (job: RunnableJob) => number): OrderedJobs | undefined {
+    // Walk the input alongside the last one: the jobs kept are the same objects, mostly in the same places.
+    const before = this.lastInput;
+    const arrivals: RunnableJob[] = [];
+    const removedAt: number[] = [];
+    const leave = (job: RunnableJob): boolean => {
+      const at = findInOrder(job, last, layout);
+      if (at === undefined || at < 0) return false;
+      removedAt.push(at);
+      return true;
+    };
+    let p = 0;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i];
+      if (p < before.length && job === before[p]) {
+        p++;
+        continue;
       }
-      from += kept;
-      k += kept;
-      for (let x = kept; x < stream.stream.length; x++, k++) {
-        const job = stream.stream[x];
-        out[k] = job;
-        ids[k] = job.id;
-        shapes[k] = stream.streamShapes[x];
-        timeouts[k] = job.timeoutSeconds ?? Infinity;
-        flags[k] = (job.gang ? JOB_IN_GANG : 0) | (job.project !== undefined ? JOB_HAS_PROJECT : 0);
-        if (job.gang) hasGangs = true;
+      const at = findInOrder(job, last, layout);
+      if (at === undefined) return undefined;
+      if (at < 0) {
+        arrivals.push(job);
+        continue;
       }
+      // A kept job further on: the ones before it left. Were the jobs given in another order, one of those comes
+      // up later, is not found after `p`, and the order is built instead.
+      while (p < before.length && before[p] !== job) if (!leave(before[p++])) return undefined;
+      if (p === before.length) return undefined;
+      p++;
     }
-    if (from !== last.jobs.length) return undefined;
-    return { jobs: out, ids, timeouts, flags, shapes, hasGangs, queues, queueNames: last.queueNames };
+    while (p < before.length) if (!leave(before[p++])) return undefined;
+
+    const queueSize = layout.size.slice();
+    let gangJobs = layout.gangJobs;
+    for (const at of removedAt) {
+      queueSize[last.queues[at]]--;
+      if (last.flags[at] & JOB_IN_GANG) gangJobs--;
+    }
+    const queueOf = new Int32Array(arrivals.length);
+    for (let a = 0; a < arrivals.length; a++) {
+      const job = arrivals[a];
+      const q = layout.index.get(job.queue);
+      if (q === undefined || job.queuePriority !== layout.priority[q] || job.fairShare || !layout.groupSorted[layout.group[q]]) return undefined;
+      queueOf[a] = q;
+      queueSize[q]++;
+      if (job.gang) gangJobs++;
+    }
+    if (queueSize.some((count) => count === 0)) return undefined;
+    // In order: by group (groups follow one another), then as in the queue.
+    const picks = Array.from({ length: arrivals.length }, (_, a) => a)
+      .sort((x, y) => layout.group[queueOf[x]] - layout.group[queueOf[y]] || compareInQueue(arrivals[x], arrivals[y]));
+    const addedAt = new Int32Array(arrivals.length);
+    for (let a = 0; a < picks.length; a++) {
+      const job = arrivals[picks[a]];
+      const g = layout.group[queueOf[picks[a]]];
+      const at = lowerBound(last.jobs, g === 0 ? 0 : layout.groupEnd[g - 1], layout.groupEnd[g], job);
+      // A tie in compareInQueue (two jobs of one id) is ordered by where the jobs were given: build the order.
+      if (at < layout.groupEnd[g] && compareInQueue(last.jobs[at], job) === 0) return undefined;
+      if (a > 0 && compareInQueue(arrivals[picks[a - 1]], job) === 0) return undefined;
+      addedAt[a] = at;
+    }
+    removedAt.sort((x, y) => x - y);
+
+    // Edited in place, not copied: a fresh array of a hundred thousand entries per pass costs more than the pass
+    // (page faults and the garbage collector); moving the jobs behind each change costs a memmove's worth.
+    const kept = this.kept!;
+    const n = last.jobs.length;
+    const size = n - removedAt.length + arrivals.length;
+    if (size > kept.timeouts.length) {
+      // Room to spare, so that the next new jobs go in without another copy.
+      const room = size + (size >> 2) + 1024;
+      kept.timeouts = grown(kept.timeouts, new Float64Array(room), n);
+      kept.flags = grown(kept.flags, new Uint8Array(room), n);
+      kept.shapes = grown(kept.shapes, new Int32Array(room), n);
+      kept.queues = grown(kept.queues, new Int32Array(room), n);
+    }
+    const { jobs: out, ids, timeouts, flags, shapes, queues } = kept;
+    const move = (from: number, to: number) => {
+      out[to] = out[from];
+      ids[to] = ids[from];
+      timeouts[to] = timeouts[from];
+      flags[to] = flags[from];
+      shapes[to] = shapes[from];
+      queues[to] = queues[from];
+    };
+    // The jobs that left: those behind the first of them move up.
+    let stayed = n;
+    if (removedAt.length > 0) {
+      let to = removedAt[0];
+      for (let from = to, r = 0; from < n; from++) {
+        if (r < removedAt.length && removedAt[r] === from) r++;
+        else move(from, to++);
+      }
+      stayed = to;
+      out.length = stayed;
+      ids.length = stayed;
+    }
+    // The new ones, last first: the jobs behind each move down to make room.
+    for (const job of arrivals) {
+      out.push(job);
+      ids.push(job.id);
+    }
+    const added = new Int32Array(arrivals.length);
+    let from = stayed - 1;
+    let to = size - 1;
+    let removedAhead = removedAt.length;
+    for (let a = arrivals.length - 1; a >= 0; a--) {
+      // Its place among the jobs that stayed: its place in the last order, less the jobs ahead of it that left.
+      while (removedAhead > 0 && removedAt[removedAhead - 1] >= addedAt[a]) removedAhead--;
+      const at = addedAt[a] - removedAhead;
+      while (from >= at) move(from--, to--);
+      const job = arrivals[picks[a]];
+      out[to] = job;
+      ids[to] = job.id;
+      timeouts[to] = job.timeoutSeconds ?? Infinity;
+      flags[to] = flagsOf(job);
+      shapes[to] = shapeOf(job);
+      queues[to] = queueOf[picks[a]];
+      added[a] = to--;
+    }
+
+    const groupSize = new Array<number>(layout.groupEnd.length).fill(0);
+    for (let q = 0; q < queueSize.length; q++) groupSize[layout.group[q]] += queueSize[q];
+    let end = 0;
+    this.layout = { ...layout, size: queueSize, gangJobs, groupEnd: groupSize.map((s) => (end += s)) };
+    this.edit = { from: last, removed: Int32Array.from(removedAt), added, addedAt };
+    return {
+      jobs: out, ids, timeouts: timeouts.subarray(0, size), flags: flags.subarray(0, size), shapes: shapes.subarray(0, size),
+      hasGangs: gangJobs > 0, queues: queues.subarray(0, size), queueNames: last.queueNames,
+    };
   }
+}
+
+/** `into` with the first `used` entries of `from`. */
+function grown<A extends Float64Array | Uint8Array | Int32Array>(from: A, into: A, used: number): A {
+  into.set(from.subarray(0, used) as never);
+  return into;
+}
+
+function flagsOf(job: RunnableJob): number {
+  return (job.gang ? JOB_IN_GANG : 0) | (job.project !== undefined ? JOB_HAS_PROJECT : 0);
+}
+
+/** Whether a queue's stream is FIFO with one queue priority throughout: its jobs are then in compareInQueue order. */
+function isFifo(stream: readonly RunnableJob[]): boolean {
+  const priority = stream[0].queuePriority;
+  for (const job of stream) if (job.fairShare || job.queuePriority !== priority) return false;
+  return true;
+}
+
+/** The first position in [lo, hi) of `jobs` (in compareInQueue order there) whose job does not come before `job`. */
+function lowerBound(jobs: readonly RunnableJob[], lo: number, hi: number, job: RunnableJob): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareInQueue(jobs[mid], job) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Where `job` is in the order (-1: not in it), found by search; undefined when its queue's group is not in compareInQueue order. */
+function findInOrder(job: RunnableJob, order: OrderedJobs, layout: Layout): number | undefined {
+  const q = layout.index.get(job.queue);
+  if (q === undefined) return -1;
+  const g = layout.group[q];
+  if (!layout.groupSorted[g]) return undefined;
+  const end = layout.groupEnd[g];
+  for (let at = lowerBound(order.jobs, g === 0 ? 0 : layout.groupEnd[g - 1], end, job); at < end && compareInQueue(order.jobs[at], job) === 0; at++) {
+    if (order.jobs[at] === job) return at;
+  }
+  return -1;
 }
 
 /** Whether `list` is `prefix` (the same jobs in the same places) and then more. */
@@ -227,10 +418,8 @@ function queueOrder(
 ): QueueOrder {
   let fifo: RunnableJob[];
   let fifoShapes: Int32Array;
-  // Jobs added after all the kept ones: the stream is the last one and then them (FIFO queues only).
-  let appended = -1;
   if (prev && sameJobs(list, prev.input)) {
-    if (!prev.fifo[0].fairShare || prev.fairShare === fairShare) return { ...prev, appended: 0 };
+    if (!prev.fifo[0].fairShare || prev.fairShare === fairShare) return prev;
     fifo = prev.fifo;
     fifoShapes = prev.fifoShapes;
   } else if (prev) {
@@ -272,7 +461,6 @@ function queueOrder(
         else hi = mid;
       }
     } else a = keptJobs.length;
-    if (a === keptJobs.length && keptJobs === prev.fifo) appended = added.length;
     for (let k = 0; k < a; k++) {
       fifo[k] = keptJobs[k];
       fifoShapes[k] = keptShapes[k];
@@ -292,7 +480,7 @@ function queueOrder(
     fifoShapes = new Int32Array(fifo.length);
     for (let i = 0; i < fifo.length; i++) fifoShapes[i] = shapeOf(fifo[i]);
   }
-  if (!fifo[0].fairShare) return { input: list, fifo, fifoShapes, stream: fifo, streamShapes: fifoShapes, fairShare, appended };
+  if (!fifo[0].fairShare) return { input: list, fifo, fifoShapes, stream: fifo, streamShapes: fifoShapes, fairShare };
   const picks = fairShareOrder(fifo, fairShare);
   const stream = new Array<RunnableJob>(picks.length);
   const streamShapes = new Int32Array(picks.length);

@@ -17,24 +17,49 @@ export class PassInputs {
   private readonly strs: (string | undefined)[] = [];
 
   constructor(input: ScheduleInput) {
-    const nums = this.nums;
-    const strs = this.strs;
-    visit(input, (x) => void nums.push(x), (s) => void strs.push(s));
+    visit(input, new Recorder(this.nums, this.strs));
   }
 
   /** Whether `input` reads the same as the input this was made from. */
   matches(input: ScheduleInput): boolean {
-    const nums = this.nums;
-    const strs = this.strs;
-    let n = 0;
-    let s = 0;
-    let same = true;
-    visit(input, (x) => {
-      if (same && nums[n++] !== x) same = false;
-    }, (x) => {
-      if (same && strs[s++] !== x) same = false;
-    });
-    return same && n === nums.length && s === strs.length;
+    const matcher = new Matcher(this.nums, this.strs);
+    visit(input, matcher);
+    return matcher.same && matcher.n === this.nums.length && matcher.s === this.strs.length;
+  }
+}
+
+/** What `visit` reads goes to one of two sinks: classes rather than closures, so that the reads inline in the loops. */
+interface Sink {
+  num(x: number): void;
+  str(x: string | undefined): void;
+  /** False once reading on can change nothing (a difference was found). */
+  readonly going: boolean;
+}
+
+class Recorder implements Sink {
+  readonly going = true;
+  constructor(private readonly nums: number[], private readonly strs: (string | undefined)[]) {}
+  num(x: number): void {
+    this.nums.push(x);
+  }
+  str(x: string | undefined): void {
+    this.strs.push(x);
+  }
+}
+
+class Matcher implements Sink {
+  n = 0;
+  s = 0;
+  same = true;
+  constructor(private readonly nums: readonly number[], private readonly strs: readonly (string | undefined)[]) {}
+  get going(): boolean {
+    return this.same;
+  }
+  num(x: number): void {
+    if (this.nums[this.n++] !== x) this.same = false;
+  }
+  str(x: string | undefined): void {
+    if (this.strs[this.s++] !== x) this.same = false;
   }
 }
 
@@ -42,60 +67,62 @@ function num(x: number | null | undefined | boolean): number {
   return x === null ? NULL : x === undefined ? UNDEFINED : typeof x === 'boolean' ? (x ? 1 : 0) : x;
 }
 
-function visit(input: ScheduleInput, n: (x: number) => void, s: (x: string | undefined) => void): void {
-  s(input.policy?.mode);
-  n(num(input.policy?.maxReservations));
-  n(input.workers.length);
+function visit(input: ScheduleInput, sink: Sink): void {
+  sink.str(input.policy?.mode);
+  sink.num(num(input.policy?.maxReservations));
+  sink.num(input.workers.length);
   for (const w of input.workers) {
-    s(w.id);
-    s(w.pool);
-    n(num(w.schedulable));
-    n(w.capacity.vcpus);
-    n(w.capacity.memoryMiB);
-    n(w.allocated.vcpus);
-    n(w.allocated.memoryMiB);
+    if (!sink.going) return;
+    sink.str(w.id);
+    sink.str(w.pool);
+    sink.num(num(w.schedulable));
+    sink.num(w.capacity.vcpus);
+    sink.num(w.capacity.memoryMiB);
+    sink.num(w.allocated.vcpus);
+    sink.num(w.allocated.memoryMiB);
     const labels = w.labels;
     if (labels) {
       for (const k in labels) {
-        s(k);
-        s(labels[k]);
+        sink.str(k);
+        sink.str(labels[k]);
       }
     }
-    s(undefined); // end of labels
-    n(w.capacity.gpus.length);
+    sink.str(undefined); // end of labels
+    sink.num(w.capacity.gpus.length);
     for (const g of w.capacity.gpus) {
-      n(g.index);
-      s(g.model);
-      n(num(g.nvlinkGroup));
+      sink.num(g.index);
+      sink.str(g.model);
+      sink.num(num(g.nvlinkGroup));
     }
-    n(w.allocated.gpuIndices.length);
-    for (const g of w.allocated.gpuIndices) n(g);
+    sink.num(w.allocated.gpuIndices.length);
+    for (const g of w.allocated.gpuIndices) sink.num(g);
   }
   const running = input.running ?? [];
-  n(running.length);
+  sink.num(running.length);
   for (const r of running) {
-    s(r.jobId);
-    s(r.workerId);
-    n(r.startedAt);
-    n(num(r.timeoutSeconds));
-    n(r.vcpus);
-    n(r.memoryMiB);
-    n(r.gpuIndices.length);
-    for (const g of r.gpuIndices) n(g);
+    if (!sink.going) return;
+    sink.str(r.jobId);
+    sink.str(r.workerId);
+    sink.num(r.startedAt);
+    sink.num(num(r.timeoutSeconds));
+    sink.num(r.vcpus);
+    sink.num(r.memoryMiB);
+    sink.num(r.gpuIndices.length);
+    for (const g of r.gpuIndices) sink.num(g);
   }
   const projects = input.projects;
-  n(projects?.size ?? 0);
+  sink.num(projects?.size ?? 0);
   if (projects) {
     for (const [name, p] of projects) {
-      s(name);
-      n(num(p.gpuQuota));
-      n(p.gpusHeld);
+      sink.str(name);
+      sink.num(num(p.gpuQuota));
+      sink.num(p.gpusHeld);
       const b = p.budgetSpent;
-      n(num(b !== undefined));
-      s(b?.spent);
-      s(b?.budget);
-      s(b?.currency);
-      s(b?.month);
+      sink.num(num(b !== undefined));
+      sink.str(b?.spent);
+      sink.str(b?.budget);
+      sink.str(b?.currency);
+      sink.str(b?.month);
     }
   }
 }

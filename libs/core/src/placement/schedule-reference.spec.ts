@@ -508,11 +508,20 @@ const stepArb = fc.oneof(
   fc.record({ kind: fc.constant('free' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('apply' as const) }),
   fc.record({ kind: fc.constant('limits' as const), project: fc.constantFrom('p1', 'p2', 'p3'), held: fc.integer({ min: 0, max: 8 }) }),
+  // A job's priority changes: a new object of the same id, where the old one was in the input (as a Map's set keeps it).
+  fc.record({ kind: fc.constant('priority' as const), at: fc.nat(), priority: fc.integer({ min: 0, max: 3 }) }),
+  // New jobs ahead of waiting ones: a higher priority, or an earlier submit time.
+  fc.record({ kind: fc.constant('addAhead' as const), jobs: fc.array(jobArb, { minLength: 1, maxLength: 3 }) }),
+  // Several at once, as between two passes of a busy scheduler: some leave, some come.
+  fc.record({ kind: fc.constant('churn' as const), drop: fc.array(fc.nat(), { maxLength: 3 }), at: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }) }),
+  fc.record({ kind: fc.constant('fairShare' as const), project: fc.constantFrom('p1', 'p2', 'p3'), usage: fc.integer({ min: 0, max: 100_000 }) }),
+  fc.record({ kind: fc.constant('shuffle' as const) }),
 );
 
 describe('incremental passes (properties)', () => {
   it('give exactly what a pass from scratch gives, over random sequences of changes', () => {
     const kinds: Record<PassKind, number> = { full: 0, unchanged: 0, 'new-jobs': 0 };
+    let edited = 0;
     fc.assert(fc.property(
       // Few reservations, so that they run out as they do behind a long queue: only then are new jobs taken on alone.
       fc.array(workerArb, { minLength: 1, maxLength: 6 }), fc.array(jobArb, { maxLength: 40 }), fc.array(projectArb, { minLength: 3, maxLength: 3 }),
@@ -528,6 +537,8 @@ describe('incremental passes (properties)', () => {
         let last = kept.schedule(input);
         expectSameAsReference(input, last);
         steps.forEach((step, n) => {
+          // Read now: the next pass may edit the order the last result reads.
+          const previous = new Map(last.waiting);
           if (step.kind === 'clock') input = { ...input, now: input.now + step.seconds * 1000 };
           else if (step.kind === 'add') {
             // Submitted after every job so far, as new jobs are.
@@ -570,6 +581,25 @@ describe('incremental passes (properties)', () => {
                 } };
               }),
             };
+          } else if (step.kind === 'priority' && input.jobs.length) {
+            const k = step.at % input.jobs.length;
+            const old = input.jobs[k];
+            if (!old.gang) input = { ...input, jobs: input.jobs.map((j, i) => (i === k ? { ...old, priority: step.priority } : j)) };
+          } else if (step.kind === 'addAhead') {
+            const added = queued(buildJobs(singlesOnly ? step.jobs.map((j) => ({ ...j, gang: 0 })) : step.jobs, `a${n}-`))
+              .map((j, i) => ({ ...j, priority: 3, submittedAt: i % 2 ? NOW - 1000 : j.submittedAt }));
+            input = { ...input, jobs: [...input.jobs, ...added] };
+          } else if (step.kind === 'churn' && input.jobs.length) {
+            const gone = new Set(step.drop.map((k) => input.jobs[k % input.jobs.length]).filter((j) => !j.gang));
+            const singles = input.jobs.filter((j) => !j.gang);
+            const added = singles.length ? step.at.map((k, i) => ({ ...singles[k % singles.length], id: `c${n}-${i}`, submittedAt: input.now + n })) : [];
+            input = { ...input, jobs: [...input.jobs.filter((j) => !gone.has(j)), ...added] };
+          } else if (step.kind === 'fairShare') {
+            const usage = new Map(input.policy!.fairShare!.usage);
+            usage.set(step.project, step.usage);
+            input = { ...input, policy: { ...input.policy, fairShare: { ...input.policy!.fairShare!, usage } } };
+          } else if (step.kind === 'shuffle') {
+            input = { ...input, jobs: [...input.jobs].reverse() };
           } else if (step.kind === 'limits') {
             const projects = new Map(input.projects);
             const p = projects.get(step.project)!;
@@ -578,6 +608,12 @@ describe('incremental passes (properties)', () => {
           }
           last = kept.schedule(input);
           kinds[kept.lastPassKind]++;
+          if (kept.lastOrderEdited) edited++;
+          if (kept.lastDecided) {
+            // A pass not walked in full says which jobs it decided: every other one keeps the reason it had.
+            const decided = new Map(kept.lastDecided);
+            for (const [id, reason] of new Map(last.waiting)) expect(reason).toBe(decided.get(id) ?? previous.get(id));
+          }
           const scratch = new Scheduler().schedule(input);
           expect(last.placements).toEqual(scratch.placements);
           expect(last.reservations).toEqual(scratch.reservations);
@@ -590,6 +626,26 @@ describe('incremental passes (properties)', () => {
     // The sequences did reach both shortcuts, not only full walks.
     expect(kinds.unchanged).toBeGreaterThan(50);
     expect(kinds['new-jobs']).toBeGreaterThan(20);
+    // And the kept order was edited in place, not only built again.
+    expect(edited).toBeGreaterThan(100);
+  });
+
+  it('refuses to read an earlier result once a later pass has edited the order it reads', () => {
+    const { workers, running } = buildWorkers([{ vcpus: 8, memoryMiB: 8192, gpus: 1, model: 0, mixed: false, nvlink: false, pool: 'a', zone: 'x', schedulable: true, used: 1, usedCpu: 1, timeout: 600, startedAgo: 0 }]);
+    const job = (id: string, submittedAt: number): RunnableJob => ({
+      id, queue: 'q0', queuePriority: 1, priority: 0, submittedAt, pools: [], timeoutSeconds: 3600, resources: { vcpus: 1, memoryMiB: 512, gpus: 1 },
+    });
+    const kept = new Scheduler();
+    const jobs = [job('a', NOW), job('b', NOW + 1)];
+    const first = kept.schedule({ now: NOW, workers, running, jobs });
+    const reasonOfB = first.waiting.get('b');
+    // The same jobs again: nothing is edited, the first result still reads.
+    kept.schedule({ now: NOW, workers, running, jobs: [...jobs] });
+    expect(first.waiting.get('b')).toBe(reasonOfB);
+    const second = kept.schedule({ now: NOW, workers, running, jobs: [...jobs, job('c', NOW + 2)] });
+    expect(kept.lastOrderEdited).toBe(true);
+    expect(() => first.waiting.get('b')).toThrow(/earlier pass/);
+    expect(second.waiting.get('b')).toBe(reasonOfB);
   });
 
   it('takes on new jobs behind a full cluster without walking the queue, and walks it again once capacity frees', () => {

@@ -2,7 +2,7 @@ import { toMilliCpu } from '../resources.js';
 import { estimatedStart, holdsUntil, nowWindowEnd, openNowWindow } from './estimates.js';
 import { fitGang, gangUnschedulable, gangWaitingReason, reserveGang } from './gang.js';
 import { chooseGpus } from './gpu-choice.js';
-import { JOB_HAS_PROJECT, JOB_IN_GANG, PassOrder, type OrderedJobs } from './order.js';
+import { JOB_HAS_PROJECT, JOB_IN_GANG, PassOrder, type OrderEdit, type OrderedJobs } from './order.js';
 import { PassInputs } from './pass-inputs.js';
 import { budgetReason, explain, formatTime, priorityReason, quotaReason, type Explanation } from './reasons.js';
 import type { Placement, ProjectLimits, Reservation, RunnableJob, RunningAttempt, ScheduleInput, ScheduleResult, SchedulingPolicy } from './types.js';
@@ -48,7 +48,9 @@ interface PassMemory {
   until: number;
   placements: Placement[];
   reservations: Reservation[];
+  /** Per job of the order, its reason's index in `texts` (-1: placed): a view of `codesBuffer`, which has room to grow. */
   codes: Int32Array;
+  codesBuffer: Int32Array;
   texts: string[];
   textCodes: Map<string, number>;
   waitingCount: number;
@@ -76,6 +78,8 @@ interface PassMemory {
   timedExplanations: (Explanation | undefined)[];
   untimedExplanations: (Explanation | undefined)[];
   aheadInQueue: Int32Array;
+  /** Per queue, the position of its last job (-1: none). */
+  lastInQueue: Int32Array;
   strictBlocker: RunnableJob | undefined;
   gpusHeld: Map<string, number>;
 }
@@ -95,8 +99,19 @@ export class Scheduler {
   private readonly shapeIds = new Map<string, number>();
   private readonly passOrder = new PassOrder();
   private memory: PassMemory | undefined;
+  // Counts the passes that edited the kept order (and reason codes) in place: a result's waiting reasons read them,
+  // and are refused once they have been edited under it.
+  private edits = 0;
   /** How the last pass was decided. */
   lastPassKind: PassKind = 'full';
+  /**
+   * After a pass that was not walked in full, the jobs it decided, with
+   * their reasons (none when nothing changed): every other job's reason is
+   * the one the pass before gave it. Undefined after a full walk.
+   */
+  lastDecided: readonly (readonly [id: string, reason: string])[] | undefined = undefined;
+  /** Whether the last pass edited the kept order in place (jobs came to or left FIFO queues), rather than built it or found it the same. */
+  lastOrderEdited = false;
 
   /** Forgets the last pass: the next one walks every job (its order is still kept). */
   forget(): void {
@@ -112,22 +127,30 @@ export class Scheduler {
     }
     const fairShare = input.policy?.fairShare;
     const order = this.passOrder.order(input.jobs, fairShare, this.shapeIdOf);
+    this.lastOrderEdited = this.passOrder.edit !== undefined;
+    if (this.lastOrderEdited) this.edits++;
+    const edits = this.edits;
+    const stale = () => this.edits !== edits;
     const memory = this.memory;
     if (memory && fairShare === memory.fairShare && input.now >= memory.now && input.now <= memory.until && memory.inputs?.matches(input)) {
       if (order === memory.order) {
         this.lastPassKind = 'unchanged';
-        return resultOf(memory);
+        this.lastDecided = [];
+        return resultOf(memory, stale);
       }
-      const taken = takeOnNewJobs(memory, order, input.projects);
+      const edit = this.passOrder.edit;
+      const taken = edit && edit.from === memory.order ? takeOnNewJobs(memory, order, edit, input.projects) : undefined;
       if (taken) {
         this.lastPassKind = 'new-jobs';
+        this.lastDecided = Array.from(edit!.added, (i) => [order.ids[i], taken.texts[taken.codes[i]]] as const);
         this.memory = taken;
-        return resultOf(taken);
+        return resultOf(taken, stale);
       }
     }
     this.lastPassKind = 'full';
+    this.lastDecided = undefined;
     this.memory = walk(input, order, this.shapeIds.size);
-    return resultOf(this.memory);
+    return resultOf(this.memory, stale);
   }
 
   private readonly shapeIdOf = (job: RunnableJob): number => {
@@ -141,33 +164,30 @@ export class Scheduler {
   };
 }
 
-function resultOf(m: PassMemory): ScheduleResult {
+function resultOf(m: PassMemory, stale: () => boolean): ScheduleResult {
   return {
     placements: m.placements.map((p) => ({ ...p, gpuDevices: [...p.gpuDevices] })),
-    waiting: new WaitingReasons(m.order.ids, m.codes, m.texts, m.waitingCount),
+    waiting: new WaitingReasons(m.order.ids, m.codes, m.texts, m.waitingCount, stale),
     reservations: m.reservations.map((r) => ({ ...r })),
   };
 }
 
 /**
- * The last pass with `order`'s new jobs taken on, or undefined when that
- * would not be what a full walk gives: an old job left or moved, a new job
- * lands ahead of an old job of its queue (whose count of jobs ahead it
- * changes) or where the walk had not yet settled its shape or project, or
- * it would be tried on a worker, reserve one, or need a finding the last
- * walk did not make (its shape's explanation). A new job that only waits
- * changes nothing for the jobs after it but its own queue's count.
+ * The last pass with the new jobs of `edit` taken on, or undefined when that
+ * would not be what a full walk gives: a job left, a new job lands ahead of
+ * an old job of its queue (whose count of jobs ahead it changes) or where
+ * the walk had not yet settled its shape or project, or it would be tried on
+ * a worker, reserve one, or need a finding the last walk did not make (its
+ * shape's explanation). A new job that only waits changes nothing for the
+ * jobs after it but its own queue's count. Costs the new jobs, and copying
+ * the reason codes around them.
  */
-function takeOnNewJobs(m: PassMemory, order: OrderedJobs, projects: ScheduleInput['projects']): PassMemory | undefined {
-  const old = m.order;
-  const n = order.jobs.length;
-  if (n <= old.jobs.length || order.hasGangs || order.queueNames.length !== old.queueNames.length) return undefined;
-  for (let q = 0; q < order.queueNames.length; q++) if (order.queueNames[q] !== old.queueNames[q]) return undefined;
+function takeOnNewJobs(m: PassMemory, order: OrderedJobs, edit: OrderEdit, projects: ScheduleInput['projects']): PassMemory | undefined {
+  if (edit.removed.length > 0 || order.hasGangs) return undefined;
   const limitsOf = projects && projects.size > 0 ? projects : undefined;
-  const codes = new Int32Array(n);
   const ahead = m.aheadInQueue.slice();
-  // Queues that took a new job: an old job of theirs after it would count it ahead.
-  const tookNew = new Uint8Array(order.queueNames.length);
+  // Per queue, where its last job is now: a new one, or its last old job moved on by the new ones ahead of it.
+  const lastInQueue = new Int32Array(m.lastInQueue.length).fill(-2);
   const texts = m.texts;
   const textCodes = m.textCodes;
   const codeOf = (reason: string): number => {
@@ -178,21 +198,14 @@ function takeOnNewJobs(m: PassMemory, order: OrderedJobs, projects: ScheduleInpu
     }
     return code;
   };
-  let waitingCount = m.waitingCount;
-  // Where each job of the last order stands in the new one: the positions the memory keeps move with them.
-  const moved = new Int32Array(old.jobs.length);
-  let p = 0;
-  for (let i = 0; i < n; i++) {
+  const newCodes = new Int32Array(edit.added.length);
+  for (let k = 0; k < edit.added.length; k++) {
+    // The new job goes in ahead of old position p: what the walk would do with it there, from what it knew there.
+    const i = edit.added[k];
+    const p = edit.addedAt[k];
     const job = order.jobs[i];
-    if (p < old.jobs.length && job === old.jobs[p]) {
-      if (tookNew[old.queues[p]]) return undefined;
-      moved[p] = i;
-      codes[i] = m.codes[p++];
-      continue;
-    }
-    // A new job between old positions p - 1 and p: what the walk would do with it there, from what it knew there.
     const q = order.queues[i];
-    tookNew[q] = 1;
+    if (m.lastInQueue[q] >= p) return undefined;
     const limits = limitsOf && order.flags[i] & JOB_HAS_PROJECT ? limitsOf.get(job.project!) : undefined;
     if (limits && (m.projectSettledAt.get(job.project!) ?? -1) >= p) return undefined;
     const limited = limits && projectLimitReason(job, limits, m.gpusHeld.get(job.project!) ?? 0);
@@ -213,13 +226,39 @@ function takeOnNewJobs(m: PassMemory, order: OrderedJobs, projects: ScheduleInpu
       reason = explanation.takenByJobsAhead && ahead[q] > 0 ? priorityReason(ahead[q], order.queueNames[q]) : explanation.text;
       ahead[q]++;
     }
-    codes[i] = codeOf(reason);
-    waitingCount++;
+    newCodes[k] = codeOf(reason);
+    lastInQueue[q] = i;
   }
-  if (p !== old.jobs.length) return undefined;
-  const at = (position: number) => (position < 0 || position === Infinity ? position : moved[position]);
+  // The new codes put in among the old ones in place, last first, the old ones behind each moved down (as the order was).
+  let buffer = m.codesBuffer;
+  const size = order.jobs.length;
+  if (size > buffer.length) {
+    buffer = new Int32Array(size + (size >> 2) + 1024);
+    buffer.set(m.codes);
+  }
+  let end = m.codes.length;
+  for (let k = edit.added.length - 1; k >= 0; k--) {
+    const at = edit.addedAt[k];
+    buffer.copyWithin(edit.added[k] + 1, at, end);
+    buffer[edit.added[k]] = newCodes[k];
+    end = at;
+  }
+  const codes = buffer.subarray(0, size);
+  // Where an old position went: ahead of it, every new job that went in at or before it.
+  const at = (position: number) => {
+    if (position < 0 || position === Infinity) return position;
+    let lo = 0;
+    let hi = edit.addedAt.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (edit.addedAt[mid] <= position) lo = mid + 1;
+      else hi = mid;
+    }
+    return position + lo;
+  };
+  for (let q = 0; q < lastInQueue.length; q++) if (lastInQueue[q] === -2) lastInQueue[q] = at(m.lastInQueue[q]);
   return {
-    ...m, order, codes, waitingCount, aheadInQueue: ahead,
+    ...m, order, codes, codesBuffer: buffer, waitingCount: m.waitingCount + edit.added.length, aheadInQueue: ahead, lastInQueue,
     noFitSteps: m.noFitSteps.map((steps) => steps?.map((x, k) => (k % 2 === 0 ? at(x) : x))),
     noReservationAt: m.noReservationAt.map(at), timedExplainedAt: m.timedExplainedAt.map(at), untimedExplainedAt: m.untimedExplainedAt.map(at),
     projectSettledAt: new Map([...m.projectSettledAt].map(([project, position]) => [project, at(position)])),
@@ -291,6 +330,7 @@ function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number): Pas
   const timedExplanations = new Array<Explanation | undefined>(shapeCount);
   const untimedExplanations = new Array<Explanation | undefined>(shapeCount);
   const aheadInQueue = new Int32Array(queueNames.length);
+  const lastInQueue = new Int32Array(queueNames.length).fill(-1);
   // The PRIORITY reason last made per queue: past 100 jobs ahead, thousands of jobs in a row share one.
   const lastAhead = new Float64Array(queueNames.length).fill(-1);
   const lastPriorityText = new Array<string>(queueNames.length);
@@ -352,6 +392,7 @@ function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number): Pas
     // What most waiting jobs need is read from the order's arrays; the job object only when it is tried or explained.
     const job = jobs[i];
     const q = queues[i];
+    lastInQueue[q] = i;
     if (flags[i] & JOB_IN_GANG) {
       const gang = job.gang!;
       const nodes = gangs.get(gang.id);
@@ -476,10 +517,10 @@ function walk(input: ScheduleInput, order: OrderedJobs, shapeCount: number): Pas
     // so the copy of its inputs (milliseconds at 10,000 attempts) is not made.
     inputs: placements.length > 0 ? undefined : new PassInputs(input),
     fairShare: input.policy?.fairShare, now: input.now, until: nowWindowEnd(), placements, reservations,
-    codes, texts, textCodes, waitingCount,
+    codes, codesBuffer: codes, texts, textCodes, waitingCount,
     noFitSteps, noReservationAt, timedExplainedAt, untimedExplainedAt, projectSettledAt, reservationsFullAt, strictBlockerAt,
     mode, shapeCount,
-    noFit, noReservation, timedExplanations, untimedExplanations, aheadInQueue, strictBlocker, gpusHeld,
+    noFit, noReservation, timedExplanations, untimedExplanations, aheadInQueue, lastInQueue, strictBlocker, gpusHeld,
   };
 }
 

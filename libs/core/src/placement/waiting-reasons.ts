@@ -4,12 +4,15 @@
  * number per job of the pass's order (an index into the distinct reasons),
  * and indexed by id only when a caller looks one up. Reads like a
  * ReadonlyMap; `set` adds or replaces. Iterates in the pass's order, then
- * the jobs added with `set`.
+ * the jobs added with `set`. A Scheduler's result reads the order it keeps,
+ * which the next pass may edit in place: read it before then (after, it
+ * throws rather than give another pass's reasons).
  */
 export class WaitingReasons implements Iterable<[string, string]> {
   private index: Map<string, number> | undefined;
   private readonly extraIds: string[] = [];
   private readonly extraReasons: string[] = [];
+  private readonly setIds: string[] = [];
   private readonly waitingInPass: number;
 
   // True while `codes` and `texts` may be shared with the core's memory of the pass (and other results): copied before a change.
@@ -23,11 +26,18 @@ export class WaitingReasons implements Iterable<[string, string]> {
     private texts: string[] = [],
     /** How many of `codes` are not -1, when the caller knows. */
     waitingInPass?: number,
+    /** True once `passIds` or `codes` have been edited for a later pass. */
+    private readonly stale: () => boolean = () => false,
   ) {
     this.shared = waitingInPass !== undefined;
     let n = waitingInPass ?? 0;
     if (waitingInPass === undefined) for (let i = 0; i < codes.length; i++) if (codes[i] >= 0) n++;
     this.waitingInPass = n;
+  }
+
+  /** The ids given to `set`, in the order given. */
+  get changedBySet(): readonly string[] {
+    return this.setIds;
   }
 
   get size(): number {
@@ -36,6 +46,8 @@ export class WaitingReasons implements Iterable<[string, string]> {
 
   /** Adds a job the pass did not see, or replaces a job's reason. */
   set(id: string, reason: string): this {
+    this.check();
+    this.setIds.push(id);
     const at = this.indexed().get(id);
     if (at === undefined) {
       this.index!.set(id, this.passIds.length + this.extraIds.length);
@@ -54,22 +66,26 @@ export class WaitingReasons implements Iterable<[string, string]> {
   }
 
   get(id: string): string | undefined {
+    this.check();
     const at = this.indexed().get(id);
     if (at === undefined) return undefined;
     return at < this.passIds.length ? this.texts[this.codes[at]] : this.extraReasons[at - this.passIds.length];
   }
 
   has(id: string): boolean {
+    this.check();
     return this.indexed().has(id);
   }
 
   /** Calls `fn` for every waiting job, without building pairs: what a writer of a million reasons wants. */
   forEach(fn: (reason: string, id: string) => void): void {
+    this.check();
     for (let i = 0; i < this.codes.length; i++) if (this.codes[i] >= 0) fn(this.texts[this.codes[i]], this.passIds[i]);
     for (let i = 0; i < this.extraIds.length; i++) fn(this.extraReasons[i], this.extraIds[i]);
   }
 
   *entries(): IterableIterator<[string, string]> {
+    this.check();
     for (let i = 0; i < this.codes.length; i++) if (this.codes[i] >= 0) yield [this.passIds[i], this.texts[this.codes[i]]];
     for (let i = 0; i < this.extraIds.length; i++) yield [this.extraIds[i], this.extraReasons[i]];
   }
@@ -84,6 +100,10 @@ export class WaitingReasons implements Iterable<[string, string]> {
 
   [Symbol.iterator](): IterableIterator<[string, string]> {
     return this.entries();
+  }
+
+  private check(): void {
+    if (this.stale()) throw new Error('waiting reasons of an earlier pass, read after the next pass edited its order: read them before');
   }
 
   private indexed(): Map<string, number> {
