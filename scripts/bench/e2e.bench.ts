@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { LocalCluster } from '../lib/local-cluster.js';
-import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, summarize, waitForFinished, waitUntil } from '../lib/bench-kit.js';
+import { ApiClient, CpuMonitor, machine, runClusterBench, summarize, waitForFinished, waitUntil } from '../lib/bench-kit.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -272,48 +272,25 @@ async function throughputPart(api: ApiClient, cluster: LocalCluster, o: Options)
 
 // ---------------------------------------------------------------- main
 
-async function main(): Promise<number> {
-  const o = readOptions();
-  refuseSharedState(o, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL);
+const o = readOptions();
+runClusterBench(o, { databaseUrl: DEFAULT_DATABASE_URL, redisUrl: DEFAULT_REDIS_URL }, progress, async (run) => {
   const info = machine();
-  const db = new pg.Client({ connectionString: o.databaseUrl });
-  await db.connect();
-  let cluster: LocalCluster | undefined;
-  let api: ApiClient | undefined;
-  try {
-    await resetState(db, o.redisUrl);
-    progress('starting api, scheduler and worker');
-    const started = await startCluster(o);
-    cluster = started.cluster;
-    api = started.api;
-    await api.expect(201, 'POST', '/api/v1/job-definitions', {
-      name: 'bench-true', image: IMAGE, command: ['true'], resources: { vcpus: 0.1, memoryMiB: 32 },
-    });
-    const latency = await latencyPart(api, db, cluster, o);
-    const throughput = await throughputPart(api, cluster, o);
-    api.close();
-    progress('stopping the cluster');
-    const exitCodes = await cluster.stop();
-    console.log(JSON.stringify({
-      benchmark: 'gpubatch e2e', at: new Date().toISOString(), machine: info,
-      options: { jobs: o.jobs, rate: o.rate, clients: o.clients, submitJobs: o.submitJobs, warmup: o.warmup, cpuProfDir: o.cpuProfDir ?? null },
-      part1SubmitToRunning: latency, part2ApiSubmitThroughput: throughput, exitCodes,
-    }, null, 2));
-    return Object.values(exitCodes).every((c) => c === 0) ? 0 : 1;
-  } catch (err) {
-    for (const p of cluster?.processes ?? []) progress(`${p.name} output (tail):\n${p.output.slice(-20).join('')}`);
-    throw err;
-  } finally {
-    api?.close();
-    await cluster?.stop(); // no-op when already stopped
-    await db.end();
-  }
-}
-
-main().then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    progress(`failed: ${err.stack ?? err.message}`);
-    process.exit(1);
-  },
-);
+  progress('starting api, scheduler and worker');
+  const { cluster, api } = await startCluster(o);
+  run.cluster = cluster;
+  run.api = api;
+  await api.expect(201, 'POST', '/api/v1/job-definitions', {
+    name: 'bench-true', image: IMAGE, command: ['true'], resources: { vcpus: 0.1, memoryMiB: 32 },
+  });
+  const latency = await latencyPart(api, run.db, cluster, o);
+  const throughput = await throughputPart(api, cluster, o);
+  api.close();
+  progress('stopping the cluster');
+  const exitCodes = await cluster.stop();
+  console.log(JSON.stringify({
+    benchmark: 'gpubatch e2e', at: new Date().toISOString(), machine: info,
+    options: { jobs: o.jobs, rate: o.rate, clients: o.clients, submitJobs: o.submitJobs, warmup: o.warmup, cpuProfDir: o.cpuProfDir ?? null },
+    part1SubmitToRunning: latency, part2ApiSubmitThroughput: throughput, exitCodes,
+  }, null, 2));
+  return Object.values(exitCodes).every((c) => c === 0) ? 0 : 1;
+}, { stopTimeoutMs: 30_000, tailLines: 20 });

@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { LocalCluster } from '../lib/local-cluster.js';
-import { ApiClient, CpuMonitor, machine, refuseSharedState, resetState, singleSubmits, summarize, waitForFinished, waitUntil } from '../lib/bench-kit.js';
+import { ApiClient, CpuMonitor, machine, runClusterBench, singleSubmits, summarize, waitForFinished, waitUntil } from '../lib/bench-kit.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -232,63 +232,49 @@ function passStats(file: string, sinceMs: number, untilMs: number) {
   };
 }
 
-async function main(): Promise<number> {
-  const o = readOptions();
-  refuseSharedState(o, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL);
+const o = readOptions();
+const statsFile = path.join(os.tmpdir(), `gpubatch-fleet-passes-${process.pid}.jsonl`);
+let stateDir: string | undefined;
+runClusterBench(o, { databaseUrl: DEFAULT_DATABASE_URL, redisUrl: DEFAULT_REDIS_URL }, progress, async (run) => {
   const info = machine();
-  const statsFile = path.join(os.tmpdir(), `gpubatch-fleet-passes-${process.pid}.jsonl`);
+  progress(`starting api, scheduler and ${o.workers} simulated workers in ${o.workerProcesses} processes`);
+  const joinStart = performance.now();
   // The workers' outboxes, this run's own: a report left by an earlier run (or read by a concurrent one) is not this run's.
-  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'gpubatch-fleet-bench-'));
-  const db = new pg.Client({ connectionString: o.databaseUrl });
-  await db.connect();
-  let cluster: LocalCluster | undefined;
-  let api: ApiClient | undefined;
-  try {
-    await resetState(db, o.redisUrl);
-    progress(`starting api, scheduler and ${o.workers} simulated workers in ${o.workerProcesses} processes`);
-    const joinStart = performance.now();
-    cluster = new LocalCluster({
-      DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', GPUBATCH_ADMIN_KEY: BENCH_KEY, RATE_LIMIT_REQUESTS: '100000000',
-    });
-    ({ api } = await startCluster(cluster, o, statsFile, stateDir));
-    const joinSeconds = round((performance.now() - joinStart) / 1000);
-    for (const s of SHAPES) {
-      await api.expect(201, 'POST', '/api/v1/job-definitions', { name: s.name, image: 'simulated', command: ['sleep', '1'], resources: s.resources });
-    }
-    progress(`part 1: ${o.singleSubmits} single submits from ${o.clients} clients`);
-    const t1 = Date.now();
-    const single = o.singleSubmits > 0 ? await part1SingleSubmits(api, cluster, o) : null;
-    progress(`part 2: ${o.jobs} jobs in batches of ${o.batchSize}`);
-    const t2 = Date.now();
-    const batched = await batchedAndEndToEnd(api, db, cluster, o);
-    const t3 = Date.now();
-    progress(`part 3: ${o.latencyJobs} jobs at ${o.rate}/s`);
-    const lat = o.latencyJobs > 0 ? await latency(api, db, cluster, o) : null;
-    const t4 = Date.now();
-    api.close();
-    progress('stopping');
-    const exitCodes = await cluster.stop(120_000);
-    console.log(JSON.stringify({
-      benchmark: 'gpubatch fleet', at: new Date().toISOString(), machine: info, options: o, workersJoinSeconds: joinSeconds,
-      part1SingleSubmits: single, part2BatchedAndEndToEnd: batched, part3Latency: lat,
-      passes: { part1: passStats(statsFile, t1, t2), part2: passStats(statsFile, t2, t3), part3: passStats(statsFile, t3, t4) },
-      loadAverageAtEnd: os.loadavg().map((l) => round(l, 2)), exitCodes,
-    }, null, 2));
-    return 0;
-  } catch (err) {
-    for (const p of cluster?.processes ?? []) progress(`${p.name} output (tail):\n${p.output.slice(-10).join('')}`);
-    throw err;
-  } finally {
-    api?.close();
-    await cluster?.stop(120_000);
-    await db.end();
+  stateDir = mkdtempSync(path.join(os.tmpdir(), 'gpubatch-fleet-bench-'));
+  const cluster = (run.cluster = new LocalCluster({
+    DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', GPUBATCH_ADMIN_KEY: BENCH_KEY, RATE_LIMIT_REQUESTS: '100000000',
+  }));
+  const { api } = await startCluster(cluster, o, statsFile, stateDir);
+  run.api = api;
+  const joinSeconds = round((performance.now() - joinStart) / 1000);
+  for (const s of SHAPES) {
+    await api.expect(201, 'POST', '/api/v1/job-definitions', { name: s.name, image: 'simulated', command: ['sleep', '1'], resources: s.resources });
+  }
+  progress(`part 1: ${o.singleSubmits} single submits from ${o.clients} clients`);
+  const t1 = Date.now();
+  const single = o.singleSubmits > 0 ? await part1SingleSubmits(api, cluster, o) : null;
+  progress(`part 2: ${o.jobs} jobs in batches of ${o.batchSize}`);
+  const t2 = Date.now();
+  const batched = await batchedAndEndToEnd(api, run.db, cluster, o);
+  const t3 = Date.now();
+  progress(`part 3: ${o.latencyJobs} jobs at ${o.rate}/s`);
+  const lat = o.latencyJobs > 0 ? await latency(api, run.db, cluster, o) : null;
+  const t4 = Date.now();
+  api.close();
+  progress('stopping');
+  const exitCodes = await cluster.stop(120_000);
+  console.log(JSON.stringify({
+    benchmark: 'gpubatch fleet', at: new Date().toISOString(), machine: info, options: o, workersJoinSeconds: joinSeconds,
+    part1SingleSubmits: single, part2BatchedAndEndToEnd: batched, part3Latency: lat,
+    passes: { part1: passStats(statsFile, t1, t2), part2: passStats(statsFile, t2, t3), part3: passStats(statsFile, t3, t4) },
+    loadAverageAtEnd: os.loadavg().map((l) => round(l, 2)), exitCodes,
+  }, null, 2));
+  return 0;
+}, {
+  stopTimeoutMs: 120_000,
+  cleanup: () => {
     if (!process.env.BENCH_KEEP_PASS_STATS) rmSync(statsFile, { force: true });
     else progress(`pass stats kept in ${statsFile}`);
-    rmSync(stateDir, { recursive: true, force: true });
-  }
-}
-
-main().then((code) => process.exit(code), (err: Error) => {
-  progress(`failed: ${err.stack ?? err.message}`);
-  process.exit(1);
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  },
 });

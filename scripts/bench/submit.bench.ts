@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { LocalCluster } from '../lib/local-cluster.js';
-import { ApiClient, CpuMonitor, cpuMsPerJob, machine, refuseSharedState, resetState, singleSubmits, summarize } from '../lib/bench-kit.js';
+import { ApiClient, CpuMonitor, cpuMsPerJob, machine, runClusterBench, singleSubmits, summarize } from '../lib/bench-kit.js';
 
 const DEFAULT_DATABASE_URL = 'postgres://gpubatch:gpubatch@127.0.0.1:5432/gpubatch_bench';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/14';
@@ -100,55 +100,35 @@ async function batchedSubmits(api: ApiClient, cluster: LocalCluster, o: Options)
   };
 }
 
-async function main(): Promise<number> {
-  const o = readOptions();
-  refuseSharedState(o, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL);
+const o = readOptions();
+runClusterBench(o, { databaseUrl: DEFAULT_DATABASE_URL, redisUrl: DEFAULT_REDIS_URL }, progress, async (run) => {
   const info = machine();
-  const db = new pg.Client({ connectionString: o.databaseUrl });
-  await db.connect();
-  let cluster: LocalCluster | undefined;
-  let api: ApiClient | undefined;
-  try {
-    await resetState(db, o.redisUrl);
-    cluster = new LocalCluster({
-      DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', GPUBATCH_ADMIN_KEY: BENCH_KEY, RATE_LIMIT_REQUESTS: '100000000',
-      // The API's group-commit window, when the run compares settings.
-      ...(process.env.SUBMIT_GROUP_WINDOW_MS !== undefined && { SUBMIT_GROUP_WINDOW_MS: process.env.SUBMIT_GROUP_WINDOW_MS }),
-    });
-    const port = await LocalCluster.freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const apiProcess = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
-    await LocalCluster.waitForHttp(`${base}/health/ready`, apiProcess);
-    if (o.scheduler) cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200' });
-    api = new ApiClient(base, Math.max(o.clients, 8), BENCH_KEY);
-    await api.expect(201, 'POST', '/api/v1/job-queues', { name: 'unserved', priority: 1, pools: ['nobody'] });
-    for (const [name, gpus] of [['bench-cpu', 0], ['bench-g1', 1], ['bench-g2', 2], ['bench-g4', 4]] as const) {
-      await api.expect(201, 'POST', '/api/v1/job-definitions', { name, image: 'busybox', command: ['sleep', '1'], resources: { vcpus: 1 + gpus * 4, memoryMiB: 2048 + gpus * 16384, gpus } });
-    }
-    // Warm up: JIT, the catalog cache, the connection pools.
-    for (let i = 0; i < 200; i++) await api.expect(201, 'POST', '/api/v1/jobs', { name: `warm-${i}`, queue: 'unserved', definition: 'bench-g1' });
-    progress(`part 1: ${o.singleSubmits} single submits from ${o.clients} clients`);
-    const single = o.singleSubmits > 0 ? await singleSubmitsGrouped(api, cluster, db, o) : null;
-    progress(`part 2: ${o.jobs} jobs in batches of ${o.batchSize} from ${o.batchClients} clients`);
-    const batched = o.jobs > 0 ? await batchedSubmits(api, cluster, o) : null;
-    api.close();
-    const exitCodes = await cluster.stop(60_000);
-    console.log(JSON.stringify({
-      benchmark: 'gpubatch submit', at: new Date().toISOString(), machine: info, options: o,
-      singleSubmits: single, batchedSubmits: batched, loadAverageAtEnd: os.loadavg().map((l) => round(l, 2)), exitCodes,
-    }, null, 2));
-    return 0;
-  } catch (err) {
-    for (const p of cluster?.processes ?? []) progress(`${p.name} output (tail):\n${p.output.slice(-10).join('')}`);
-    throw err;
-  } finally {
-    api?.close();
-    await cluster?.stop(60_000);
-    await db.end();
+  const cluster = (run.cluster = new LocalCluster({
+    DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', GPUBATCH_ADMIN_KEY: BENCH_KEY, RATE_LIMIT_REQUESTS: '100000000',
+    // The API's group-commit window, when the run compares settings.
+    ...(process.env.SUBMIT_GROUP_WINDOW_MS !== undefined && { SUBMIT_GROUP_WINDOW_MS: process.env.SUBMIT_GROUP_WINDOW_MS }),
+  }));
+  const port = await LocalCluster.freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const apiProcess = cluster.start('api', { PORT: String(port), HOST: '127.0.0.1' });
+  await LocalCluster.waitForHttp(`${base}/health/ready`, apiProcess);
+  if (o.scheduler) cluster.start('scheduler', { SCHEDULER_INTERVAL_MS: '200' });
+  const api = (run.api = new ApiClient(base, Math.max(o.clients, 8), BENCH_KEY));
+  await api.expect(201, 'POST', '/api/v1/job-queues', { name: 'unserved', priority: 1, pools: ['nobody'] });
+  for (const [name, gpus] of [['bench-cpu', 0], ['bench-g1', 1], ['bench-g2', 2], ['bench-g4', 4]] as const) {
+    await api.expect(201, 'POST', '/api/v1/job-definitions', { name, image: 'busybox', command: ['sleep', '1'], resources: { vcpus: 1 + gpus * 4, memoryMiB: 2048 + gpus * 16384, gpus } });
   }
-}
-
-main().then((code) => process.exit(code), (err: Error) => {
-  progress(`failed: ${err.stack ?? err.message}`);
-  process.exit(1);
+  // Warm up: JIT, the catalog cache, the connection pools.
+  for (let i = 0; i < 200; i++) await api.expect(201, 'POST', '/api/v1/jobs', { name: `warm-${i}`, queue: 'unserved', definition: 'bench-g1' });
+  progress(`part 1: ${o.singleSubmits} single submits from ${o.clients} clients`);
+  const single = o.singleSubmits > 0 ? await singleSubmitsGrouped(api, cluster, run.db, o) : null;
+  progress(`part 2: ${o.jobs} jobs in batches of ${o.batchSize} from ${o.batchClients} clients`);
+  const batched = o.jobs > 0 ? await batchedSubmits(api, cluster, o) : null;
+  api.close();
+  const exitCodes = await cluster.stop(60_000);
+  console.log(JSON.stringify({
+    benchmark: 'gpubatch submit', at: new Date().toISOString(), machine: info, options: o,
+    singleSubmits: single, batchedSubmits: batched, loadAverageAtEnd: os.loadavg().map((l) => round(l, 2)), exitCodes,
+  }, null, 2));
+  return 0;
 });

@@ -251,6 +251,52 @@ export function refuseSharedState(o: { databaseUrl: string; redisUrl: string }, 
 }
 
 /** Empties the bench database (when migrated) and Redis database, so the scheduler sees only this run. */
+/** What a cluster benchmark started, for `runClusterBench` to stop whatever happens. */
+export interface ClusterBenchRun {
+  /** A client of the benchmark's own database, reset before the body runs. */
+  db: pg.Client;
+  cluster?: LocalCluster;
+  api?: ApiClient;
+}
+
+/**
+ * The frame of a benchmark that runs the cluster's processes: it refuses the
+ * test suite's database and Redis, resets its own, runs `body`, and whatever
+ * happens closes the client, stops the cluster and disconnects (printing each
+ * process's last output when the body failed). Exits the process with the
+ * body's code, or 1 on failure.
+ */
+export function runClusterBench(
+  o: { databaseUrl: string; redisUrl: string },
+  defaults: { databaseUrl: string; redisUrl: string },
+  progress: (message: string) => void,
+  body: (run: ClusterBenchRun) => Promise<number>,
+  options: { stopTimeoutMs?: number; tailLines?: number; cleanup?: () => void } = {},
+): void {
+  const { stopTimeoutMs = 60_000, tailLines = 10 } = options;
+  const main = async (): Promise<number> => {
+    refuseSharedState(o, defaults.databaseUrl, defaults.redisUrl);
+    const run: ClusterBenchRun = { db: new pg.Client({ connectionString: o.databaseUrl }) };
+    await run.db.connect();
+    try {
+      await resetState(run.db, o.redisUrl);
+      return await body(run);
+    } catch (err) {
+      for (const p of run.cluster?.processes ?? []) progress(`${p.name} output (tail):\n${p.output.slice(-tailLines).join('')}`);
+      throw err;
+    } finally {
+      run.api?.close();
+      await run.cluster?.stop(stopTimeoutMs); // a no-op when the body stopped it
+      await run.db.end();
+      options.cleanup?.();
+    }
+  };
+  main().then((code) => process.exit(code), (err: Error) => {
+    progress(`failed: ${err.stack ?? err.message}`);
+    process.exit(1);
+  });
+}
+
 export async function resetState(db: pg.Client, redisUrl: string): Promise<void> {
   const [{ exists }] = (await db.query(`SELECT to_regclass('public.jobs') IS NOT NULL AS exists`)).rows;
   if (exists) {
