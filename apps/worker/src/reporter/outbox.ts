@@ -104,13 +104,15 @@ export class Outbox {
       }
     }
     for (const name of names) {
+      // Numbers of segments set aside are not used again: a later one set aside must not replace it.
+      const numbered = /^(\d{12})\.log/.exec(name);
+      if (numbered) this.nextSegment = Math.max(this.nextSegment, Number(numbered[1]) + 1);
       const match = SEGMENT_FILE.exec(name);
       if (!match) continue;
       const file = path.join(this.dir, name);
       const parsed = parseSegment(await fs.readFile(file, 'utf8'));
       records.push(...parsed.records);
       this.tornBytes += parsed.tornBytes;
-      this.nextSegment = Math.max(this.nextSegment, Number(match[1]) + 1);
       (parsed.damagedLines > 0 ? damaged : old).push(file);
     }
     for (const r of records) if (!('done' in r)) maxSeq = Math.max(maxSeq, r.seq);
