@@ -221,6 +221,26 @@ describe('a process holding one worker\'s credentials', () => {
     await waitFor('worker recorded', async () => (await api.get(`/api/v1/workers/${victim}`)).body?.state === 'ACTIVE');
   });
 
+  it('a joined worker sees a drain request in its heartbeat (one script, the drain set only read) and leaves', async () => {
+    const drained = `wd-${randomUUID().slice(0, 8)}`;
+    const drainedDir = path.join(tmpdir(), `gpubatch-wauth-${drained}`);
+    const drainedAgent = await startWorker({ ...agentConfig, workerId: drained, stateDir: drainedDir }, logger);
+    const admin = connect({ password: ADMIN_PASSWORD });
+    await admin.connect();
+    try {
+      await waitFor('its heartbeat', async () => (await admin.get(RedisKeys.worker(drained))) !== null);
+      await admin.sadd(RedisKeys.drainRequests, drained);
+      const left = await Promise.race([drainedAgent.left.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+      expect(left).toBe(true);
+      expect(await admin.get(RedisKeys.worker(drained))).toBeNull();
+    } finally {
+      await admin.srem(RedisKeys.drainRequests, drained);
+      admin.disconnect();
+      await drainedAgent.stop();
+      rmSync(drainedDir, { recursive: true, force: true });
+    }
+  });
+
   it('a worker that did not join with a token gets no work: the scheduler does not take it into the pool', async () => {
     const rogue = `wr-${randomUUID().slice(0, 8)}`;
     const rogueDir = path.join(tmpdir(), `gpubatch-wauth-${rogue}`);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
@@ -10,6 +10,7 @@ import type { WorkerConfig } from '#libs/config';
 import { attemptKey, createRedis, JobIds, QueueNames, RedisKeys, type DispatchPayload, type WorkerDescriptor, type WorkerEvent } from '#libs/queue';
 import { startWorker, type WorkerAgent } from '../../apps/worker/src/worker-agent.js';
 import { dispatchPayload } from '../support/dispatch-payload.js';
+import { keptReports } from '../support/outbox-on-disk.js';
 import { testEnv } from '../support/test-env.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -37,7 +38,7 @@ const config = (): WorkerConfig => ({
   maxLogBytes: 64 * 1024, maxConcurrentJobs: 2, stopGraceSeconds: 1, stateDir, logLevel: 'silent',
 });
 
-const outboxFiles = () => readdirSync(path.join(stateDir, 'outbox')).sort();
+const kept = () => keptReports(path.join(stateDir, 'outbox'));
 const ids = () => [JobIds.event(job.jobId, 1, 'running'), JobIds.event(job.jobId, 1, 'exited')];
 
 async function descriptor(): Promise<WorkerDescriptor | null> {
@@ -89,10 +90,10 @@ describe('the worker outbox', () => {
 
     // Nobody records them: both stay on disk, whole and in order, past a few outbox passes.
     await sleep(2500);
-    const files = outboxFiles();
-    expect(files).toEqual([expect.stringContaining(`.${runningId}.json`), expect.stringContaining(`.${exitedId}.json`)]);
-    const stored = JSON.parse(readFileSync(path.join(stateDir, 'outbox', files[1]), 'utf8'));
-    expect(stored).toMatchObject({ v: 1, id: exitedId, event: { type: 'attempt-exited', jobId: job.jobId, attempt: 1, end: { kind: 'exited', exitCode: 0 } } });
+    const onDisk = kept();
+    expect(onDisk.map((r) => r.id)).toEqual([runningId, exitedId]);
+    const stored = onDisk[1];
+    expect(stored).toMatchObject({ id: exitedId, event: { type: 'attempt-exited', jobId: job.jobId, attempt: 1, end: { kind: 'exited', exitCode: 0 } } });
     expect((await descriptor())?.attempts).toEqual([attemptKey(job.jobId, 1)]);
 
     // Redis loses everything: the worker adds both again, RUNNING first.
@@ -106,7 +107,7 @@ describe('the worker outbox', () => {
 
     // Drained and gone: the reports stay on disk; Redis loses them again; the restarted worker sends them again.
     await agent.stop();
-    expect(outboxFiles()).toHaveLength(2);
+    expect(kept()).toHaveLength(2);
     await redis.flushdb();
     agent = await startWorker(config(), logger);
     await waitFor('the reports sent again by the restarted worker', async () => (await Promise.all(ids().map((id) => events.getJob(id)))).every(Boolean), 10_000);
@@ -115,7 +116,7 @@ describe('the worker outbox', () => {
     // Recorded: the files go, and the attempt leaves the heartbeat.
     const scheduler = recorder({ failing: false });
     try {
-      await waitFor('the outbox emptied', () => outboxFiles().length === 0, 10_000);
+      await waitFor('the outbox emptied', () => kept().length === 0, 10_000);
       await waitFor('the attempt gone from the heartbeat', async () => (await descriptor())?.attempts?.length === 0);
     } finally {
       await scheduler.close();
@@ -130,11 +131,11 @@ describe('the worker outbox', () => {
       await new Queue(QueueNames.dispatch(workerId), { connection: redis }).add('attempt', job, { jobId: JobIds.dispatch(job.jobId, 1) });
       const [, exitedId] = ids();
       await waitFor('the exit report failed', async () => (await events.getJobState(exitedId)) === 'failed');
-      expect(outboxFiles()).toHaveLength(2);
+      expect(kept()).toHaveLength(2);
 
       state.failing = false;
       await waitFor('the exit report retried and recorded', async () => (await events.getJobState(exitedId)) === 'completed', 10_000);
-      await waitFor('the outbox emptied', () => outboxFiles().length === 0, 10_000);
+      await waitFor('the outbox emptied', () => kept().length === 0, 10_000);
     } finally {
       await scheduler.close();
     }

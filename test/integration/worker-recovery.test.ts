@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
@@ -21,6 +21,7 @@ import {
 import { LocalCluster, type ClusterProcess } from '../../scripts/lib/local-cluster.js';
 import { containerName } from '../../apps/worker/src/runner/container-spec.js';
 import { dispatchPayload } from '../support/dispatch-payload.js';
+import { keptReports } from '../support/outbox-on-disk.js';
 import { testEnv } from '../support/test-env.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -169,7 +170,7 @@ describe('a worker killed and restarted under the same id', () => {
       const listed = (await descriptor())?.attempts;
       return listed !== undefined && !listed.includes(key);
     });
-    await waitFor('the outbox emptied', () => readdirSync(path.join(stateDir, 'outbox')).length === 0);
+    await waitFor('the outbox emptied', () => keptReports(path.join(stateDir, 'outbox')).length === 0);
     await expect(container.inspect()).rejects.toMatchObject({ statusCode: 404 });
 
     const seen = await dockerEvents(containerName(job.jobId, 1), since);

@@ -58,9 +58,12 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     }
   }
 
-  const outbox = new Outbox(path.join(config.stateDir, 'outbox'));
+  const outbox = new Outbox(path.join(config.stateDir, 'outbox'), {
+    onError: (error, what) => logger.warn({ err: error, dir: path.join(config.stateDir, 'outbox') }, `${what} failed`),
+  });
   await outbox.open();
-  if (outbox.unreadable.length > 0) logger.error({ files: outbox.unreadable }, 'unreadable reports in the outbox were set aside');
+  if (outbox.unreadable.length > 0) logger.error({ files: outbox.unreadable }, 'damaged outbox files were set aside (their whole reports were kept)');
+  if (outbox.tornBytes > 0) logger.warn({ bytes: outbox.tornBytes }, 'dropped the end of an outbox segment a crash cut short (reports never acknowledged)');
 
   // With WORKER_JOIN_TOKEN: this worker's own Redis user and report-signing key (docs/worker-security.md).
   const identity = await obtainIdentity(config, logger);
@@ -146,6 +149,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       sampler?.stop();
       await heartbeat.leave();
       await reporter.close();
+      await outbox.close();
       await liveLogs?.close();
       await closeRedis(redis);
       logger.info({ workerId: config.workerId }, 'left the pool');
@@ -190,6 +194,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     logger.error({ err: error }, 'worker failed to join; cleaning up');
     await Promise.allSettled([consumer.close(), control.close(), heartbeat.leave()]);
     await reporter.close();
+    await outbox.close();
     await liveLogs?.close();
     redis.disconnect();
     throw error;

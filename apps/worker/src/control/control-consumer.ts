@@ -3,6 +3,7 @@ import type { Logger } from '#libs/log';
 import { QueueConsumer, QueueNames, type ControlCommand } from '#libs/queue';
 import type { AttemptRegistry } from './attempt-registry.js';
 import { jobDir, writeAck } from '../runner/job-data.js';
+import { IDLE_WAIT_SECONDS } from '../dispatch/dispatch-consumer.js';
 
 export interface ControlConsumerOptions {
   redisUrl: string;
@@ -36,6 +37,7 @@ export class ControlConsumer {
     // Its own connection: its blocking fetch must not wait behind the dispatch consumer's.
     this.consumer = new QueueConsumer(QueueNames.control(options.workerId), (job) => this.process(job), {
       redisUrl: options.redisUrl, connectionName: `worker-${options.workerId}-control`, label: 'control', concurrency: 8,
+      drainDelay: IDLE_WAIT_SECONDS,
     }, logger);
   }
 

@@ -7,6 +7,16 @@ import { reportRun } from '../reporter/report-run.js';
 import type { AttemptRunner } from '../runner/container-runner.js';
 import type { GpuSampler } from '../gpu-usage/gpu-sampler.js';
 
+/**
+ * How long an idle consumer's blocking wait lasts (BullMQ's drainDelay, 5 s by
+ * default). A dispatch wakes it at once (BullMQ's marker); each time the wait
+ * ends empty, BullMQ runs its claim script anyway, so with a thousand workers
+ * the default costs Redis hundreds of claim scripts a second for nothing.
+ * 10 s is the longest block BullMQ itself uses on Redis (a longer one risks a
+ * stuck connection after a reconnect, bullmq#1658).
+ */
+export const IDLE_WAIT_SECONDS = 10;
+
 export interface DispatchConsumerOptions {
   redisUrl: string;
   workerId: string;
@@ -41,6 +51,7 @@ export class DispatchConsumer {
       // attempt out again: a second claim would replace the running container and start the job over.
       // The first claim still reports the exit; a dead worker's attempts are the scheduler's (Worker lost).
       maxStalledCount: 0,
+      drainDelay: IDLE_WAIT_SECONDS,
     }, logger);
     this.consumer.worker.on('failed', (job, error) =>
       this.logger.error({ err: error, dispatchJobId: job?.id }, 'attempt ended without an exit report'),

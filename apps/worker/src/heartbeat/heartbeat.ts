@@ -4,6 +4,23 @@ import { RedisKeys, type WorkerDescriptor, type WorkerState } from '#libs/queue'
 import type { EventReporter } from '../reporter/event-reporter.js';
 import { workerMetrics } from '../metrics/worker-metrics.js';
 
+/**
+ * One heartbeat in one command. KEYS[1] is the worker's key, and KEYS[2] the
+ * pool registry for a worker that registers itself (a joined worker may not
+ * write it). ARGV: the descriptor, the worker id, '1' to ask whether a drain
+ * was requested, the drain-request set, the pool. The drain set is named in
+ * ARGV, not KEYS: a joined worker may only read it, and Redis refuses a
+ * script any declared key its user cannot write. Returns 1 when a drain was
+ * asked for.
+ */
+const BEAT_LUA = `
+redis.call('SET', KEYS[1], ARGV[1])
+if #KEYS > 1 then redis.call('HSET', KEYS[2], ARGV[2], ARGV[5]) end
+if ARGV[3] == '1' then return redis.call('SISMEMBER', ARGV[4], ARGV[2]) end
+return 0`;
+
+type BeatCommand = (...args: string[]) => Promise<number>;
+
 export interface HeartbeatOptions {
   intervalMs: number;
   /** Called once when an operator asks this worker to drain (POST /workers/{id}/drain). */
@@ -24,6 +41,7 @@ export class Heartbeat {
   private inFlight: Promise<void> = Promise.resolve();
   private drainRequested = false;
   private busy = false;
+  private readonly beatCommand: BeatCommand;
 
   constructor(
     private readonly redis: Redis,
@@ -33,6 +51,9 @@ export class Heartbeat {
     private readonly logger: Logger,
   ) {
     this.descriptor = { ...descriptor };
+    const commands = redis as unknown as { gpubatchBeat?: BeatCommand };
+    if (!commands.gpubatchBeat) redis.defineCommand('gpubatchBeat', { lua: BEAT_LUA });
+    this.beatCommand = commands.gpubatchBeat!.bind(redis);
   }
 
   /** A copy of what the last heartbeat wrote. */
@@ -86,25 +107,25 @@ export class Heartbeat {
   }
 
   private async beat(): Promise<void> {
-    await this.write();
-    if (this.drainRequested || this.timer === null) return;
-    if ((await this.redis.sismember(RedisKeys.drainRequests, this.descriptor.id)) === 1) {
+    const askDrain = !this.drainRequested && this.timer !== null;
+    if ((await this.write(askDrain)) && askDrain && this.timer !== null) {
       this.drainRequested = true;
       this.logger.info({ workerId: this.descriptor.id }, 'drain requested');
       this.options.onDrainRequested();
     }
   }
 
-  private async write(): Promise<void> {
+  /** Writes the descriptor (and, when asked, reads whether a drain was requested) in one round trip. */
+  private async write(askDrain = false): Promise<boolean> {
     this.descriptor.heartbeatAt = Date.now();
     this.descriptor.attempts = [...new Set(this.options.attempts())].sort();
     const json = JSON.stringify(this.descriptor);
-    if (this.options.registerSelf) {
-      await this.redis.multi().set(RedisKeys.worker(this.descriptor.id), json).hset(RedisKeys.workerPools, this.descriptor.id, this.descriptor.pool).exec();
-    } else {
-      await this.redis.set(RedisKeys.worker(this.descriptor.id), json);
-    }
+    const keys = this.options.registerSelf ? [RedisKeys.worker(this.descriptor.id), RedisKeys.workerPools] : [RedisKeys.worker(this.descriptor.id)];
+    const drain = await this.beatCommand(
+      String(keys.length), ...keys, json, this.descriptor.id, askDrain ? '1' : '0', RedisKeys.drainRequests, this.descriptor.pool,
+    );
     this.lastWrittenAt = this.descriptor.heartbeatAt;
+    return drain === 1;
   }
 
   /** When the last heartbeat reached Redis (ms), or null before the first. */

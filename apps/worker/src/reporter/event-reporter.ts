@@ -26,8 +26,37 @@ type ReportState = 'completed' | 'failed' | 'delayed' | 'waiting' | 'unknown';
 /** States in which a RUNNING report is not ahead of a newly added exit in the queue. */
 const NOT_AHEAD = new Set<ReportState>(['failed', 'delayed', 'unknown']);
 
+/** The reply codes of REPORT_STATES_LUA, by value. */
+const STATE_CODES: ReportState[] = ['unknown', 'completed', 'failed', 'delayed', 'waiting'];
+
+/**
+ * Where each report is in the events queue, atomically and in one command:
+ * KEYS are the completed, failed and delayed sets then each report's job
+ * hash, ARGV the report ids; the reply is one code per report (STATE_CODES).
+ */
+const REPORT_STATES_LUA = `
+local out = {}
+for i = 1, #ARGV do
+  local id = ARGV[i]
+  if redis.call('ZSCORE', KEYS[1], id) then out[i] = 1
+  elseif redis.call('ZSCORE', KEYS[2], id) then out[i] = 2
+  elseif redis.call('ZSCORE', KEYS[3], id) then out[i] = 3
+  elseif redis.call('EXISTS', KEYS[3 + i]) == 1 then out[i] = 4
+  else out[i] = 0 end
+end
+return out`;
+
+/** Reports asked about in one call: a long outbox after an outage must not hold Redis for long. */
+const STATES_CHUNK = 500;
+
+type StatesCommand = (numKeys: number, ...args: string[]) => Promise<number[]>;
+
 export interface EventReporterOptions {
-  /** How often the outbox is compared with the events queue. */
+  /**
+   * How often the outbox is compared with the events queue. A pass asks only
+   * about reports sent at least half of this ago (the scheduler has mostly
+   * recorded them by then), and those left by an earlier process.
+   */
   syncIntervalMs: number;
   /** The key attempt reports are signed with (from the join); null or absent: unsigned (dev mode). */
   signingKey?: string | null;
@@ -43,18 +72,29 @@ export class EventReporter {
   private readonly queue: Queue<WorkerEvent>;
   private timer: NodeJS.Timeout | null = null;
   private syncing: Promise<void> | null = null;
+  private readonly states: StatesCommand;
+  /** When this process added each report it keeps (ms); one left by an earlier process is not here. */
+  private readonly sentAt = new Map<string, number>();
+  /**
+   * RUNNING reports this process added and no pass has since seen fail, be
+   * retried or vanish: ahead of their exit in the queue without asking Redis.
+   */
+  private readonly runningAhead = new Set<string>();
 
   /**
    * `connection` should be a consumer connection (maxRetriesPerRequest: null):
    * an add then waits out a Redis blip instead of failing.
    */
   constructor(
-    private readonly connection: Redis,
+    connection: Redis,
     private readonly outbox: Outbox,
     private readonly options: EventReporterOptions,
     private readonly logger: Logger,
   ) {
     this.queue = new Queue<WorkerEvent>(QueueNames.events, { connection });
+    const commands = connection as unknown as { gpubatchReportStates?: StatesCommand };
+    if (!commands.gpubatchReportStates) connection.defineCommand('gpubatchReportStates', { lua: REPORT_STATES_LUA });
+    this.states = commands.gpubatchReportStates!.bind(connection);
   }
 
   /** Resolves once the report is on disk and (unless it must wait for its RUNNING) added to the queue. */
@@ -95,6 +135,7 @@ export class EventReporter {
   async start(): Promise<void> {
     await this.sync();
     this.timer = setInterval(() => {
+      if (this.outbox.size === 0) return;
       this.sync().catch((error: Error) => this.logger.warn({ err: error }, 'outbox pass failed'));
     }, this.options.syncIntervalMs);
   }
@@ -115,12 +156,14 @@ export class EventReporter {
   }
 
   private async pass(): Promise<void> {
-    const entries = this.outbox.list();
+    const asked = Date.now() - this.options.syncIntervalMs / 2;
+    const entries = this.outbox.list().filter((e) => (this.sentAt.get(e.id) ?? 0) <= asked);
     const states = await this.reportStates(entries.map((e) => e.id));
     for (const entry of entries) {
-      const state = states.get(entry.id);
+      const state = states.get(entry.id)!;
+      if (NOT_AHEAD.has(state)) this.runningAhead.delete(entry.id);
       if (state === 'completed') {
-        await this.outbox.remove(entry);
+        this.forget(entry);
       } else if (state === 'unknown') {
         this.logger.warn({ id: entry.id }, 'a report not yet recorded is missing from the events queue; adding it again');
         await this.send(entry, states);
@@ -136,43 +179,29 @@ export class EventReporter {
     }
   }
 
+  private forget(entry: OutboxEntry): void {
+    this.outbox.remove(entry);
+    this.sentAt.delete(entry.id);
+    this.runningAhead.delete(entry.id);
+  }
+
   /**
-   * Where each report is in the events queue, for all of them in one atomic
-   * round trip: completed, failed, delayed (a recording being retried),
-   * waiting (there, still to be recorded) or unknown (not there). BullMQ's
-   * own getJobState costs a Lua call per report that scans the queue's wait
-   * list, which grows with exactly the backlog that makes outboxes long.
+   * Where each report is in the events queue, atomically and in one command
+   * per chunk (REPORT_STATES_LUA): completed, failed, delayed (a recording
+   * being retried), waiting (there, still to be recorded) or unknown (not
+   * there). BullMQ's own getJobState costs a Lua call per report that scans
+   * the queue's wait list, which grows with exactly the backlog that makes
+   * outboxes long.
    */
   private async reportStates(ids: string[]): Promise<Map<string, ReportState>> {
     const states = new Map<string, ReportState>();
-    if (ids.length === 0) return states;
     const { completed, failed, delayed } = this.queue.keys;
-    const replies = await this.connection.multi()
-      .zmscore(completed, ...ids).zmscore(failed, ...ids).zmscore(delayed, ...ids)
-      .exists(...ids.map((id) => this.queue.toKey(id)))
-      .exec();
-    if (!replies) throw new Error('the events queue read was aborted');
-    const [inCompleted, inFailed, inDelayed] = replies.slice(0, 3).map(([error, reply]: [Error | null, unknown]) => {
-      if (error) throw error;
-      return reply as (string | null)[];
-    });
-    // EXISTS over many keys only counts them: each key is asked on its own when some are missing.
-    const [existsError, existing] = replies[3];
-    if (existsError) throw existsError;
-    const present = existing === ids.length ? null : await this.presentJobs(ids);
-    ids.forEach((id, i) => {
-      states.set(id, inCompleted[i] !== null ? 'completed' : inFailed[i] !== null ? 'failed' : inDelayed[i] !== null ? 'delayed'
-        : present === null || present.has(id) ? 'waiting' : 'unknown');
-    });
+    for (let from = 0; from < ids.length; from += STATES_CHUNK) {
+      const chunk = ids.slice(from, from + STATES_CHUNK);
+      const codes = await this.states(3 + chunk.length, completed, failed, delayed, ...chunk.map((id) => this.queue.toKey(id)), ...chunk);
+      chunk.forEach((id, i) => states.set(id, STATE_CODES[codes[i]] ?? 'unknown'));
+    }
     return states;
-  }
-
-  /** The reports whose job is in the events queue at all. */
-  private async presentJobs(ids: string[]): Promise<Set<string>> {
-    const pipeline = this.connection.pipeline();
-    for (const id of ids) pipeline.exists(this.queue.toKey(id));
-    const replies = (await pipeline.exec()) ?? [];
-    return new Set(ids.filter((_, i) => replies[i]?.[1] === 1));
   }
 
   /**
@@ -185,13 +214,16 @@ export class EventReporter {
     const { event } = entry;
     if (event.type === 'attempt-exited') {
       const runningId = JobIds.event(event.jobId, event.attempt, 'running');
-      if (this.outbox.get(runningId)) {
+      // Kept, so maybe not recorded: asked unless this process added it and no pass has seen it fall behind since.
+      if (this.outbox.get(runningId) && !this.runningAhead.has(runningId)) {
         const state = states.get(runningId) ?? (await this.reportStates([runningId])).get(runningId)!;
         if (NOT_AHEAD.has(state)) return;
       }
     }
     await this.queue.add(event.type, this.signed(event), { ...ATTEMPT_REPORT_OPTIONS, jobId: entry.id });
     states.set(entry.id, 'waiting');
+    if (!this.sentAt.has(entry.id)) this.sentAt.set(entry.id, Date.now());
+    if (event.type === 'attempt-running' && this.outbox.get(entry.id) === entry) this.runningAhead.add(entry.id);
   }
 
   /** Signed at sending, never on disk: a worker that joins again (new key) sends its outbox with the new key. */
