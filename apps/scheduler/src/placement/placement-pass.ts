@@ -306,10 +306,14 @@ export class PlacementPass {
       return undefined;
     });
     const [appliedSingles, appliedGangs, details] = await Promise.all([
-      applyCommands(this.db, singles, this.fence()),
+      applyCommands(this.db, singles, this.fence()).then((applied) => {
+        this.commitStages.writer = performance.now() - started;
+        return applied;
+      }),
       Promise.all([...gangs.values()].map((commands) => this.placeGang(commands))),
       reading,
     ]);
+    // The writer's transaction and the details read side by side: `writer` and `details` are each one's own time.
     stage('lifecycle');
     const applied = [...appliedSingles, ...appliedGangs.flat()];
     const placedIds = applied.filter((a) => a.transition.outcome === 'applied').map((a) => a.jobId);
