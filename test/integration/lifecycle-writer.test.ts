@@ -74,6 +74,46 @@ describe('the lifecycle writer and the database that enforces it (real Postgres)
     expect(placed.transition).toMatchObject({ outcome: 'applied', to: 'STARTING' });
   });
 
+  it('places a batch in one transaction: each job STARTING with its attempt, event and GPU holds, freed as each attempt ends', async () => {
+    const ids = [await submit({ gpus: 2 }), await submit({ gpus: 2 }), await submit({ gpus: 2 }), await submit({ gpus: 2 })];
+    const devices = [[0, 1], [2, 3], [0, 1], [2, 3]];
+    const workerOf = (i: number) => (i < 2 ? 'batch-w1' : 'batch-w2');
+    const applied = await applyCommands(api.db, ids.map((jobId, i) => ({
+      jobId, command: { type: 'place' as const, workerId: workerOf(i), gpuDevices: devices[i] }, placement: { pool: 'default', gpuModel: null },
+    })));
+    expect(applied.map((a) => a.transition)).toEqual(ids.map((_, i) => expect.objectContaining({ outcome: 'applied', to: 'STARTING', reason: `Placed on worker ${workerOf(i)}` })));
+    for (const id of ids) expect(await events(id)).toEqual(['null>SUBMITTED', 'SUBMITTED>RUNNABLE', 'RUNNABLE>STARTING']);
+    const holds = async () => (await api.db.query(
+      `SELECT worker_id || ':' || gpu_index || '=' || job_id AS h FROM gpu_holds WHERE job_id = ANY($1) ORDER BY 1`, [ids],
+    )).map((r: { h: string }) => r.h);
+    expect(await holds()).toEqual(ids.flatMap((id, i) => devices[i].map((d) => `${workerOf(i)}:${d}=${id}`)).sort());
+    // One of the batch's devices again, in a batch with a free one: the whole statement is refused, nothing moves.
+    const [extra, other] = [await submit({ gpus: 1 }), await submit({ gpus: 1 })];
+    await expect(applyCommands(api.db, [
+      { jobId: extra, command: { type: 'place', workerId: 'batch-w3', gpuDevices: [0] } },
+      { jobId: other, command: { type: 'place', workerId: 'batch-w1', gpuDevices: [3] } },
+    ])).rejects.toThrow(/gpu_holds_pkey/);
+    expect((await api.db.query(`SELECT count(*)::int AS n FROM job_attempts WHERE job_id = ANY($1)`, [[extra, other]]))[0].n).toBe(0);
+    // Running keeps the holds; the end of two attempts (a start and an end in one batch) frees theirs alone.
+    const startedAt = new Date(Date.now() - 1000);
+    await applyCommands(api.db, [
+      ...ids.map((jobId, i) => ({ jobId, containerId: `c-${i}`, command: { type: 'container-started' as const, attempt: 1, workerId: workerOf(i), startedAt } })),
+      ...ids.slice(0, 2).map((jobId) => ({ jobId, command: { type: 'attempt-ended' as const, attempt: 1, stoppedAt: new Date(), end: { kind: 'exited' as const, exitCode: 0, oomKilled: false } } })),
+    ]);
+    expect(await holds()).toEqual(ids.slice(2).flatMap((id, i) => devices[i + 2].map((d) => `batch-w2:${d}=${id}`)).sort());
+    const statuses = await api.db.query(`SELECT j.status AS job, a.status AS attempt FROM jobs j JOIN job_attempts a ON a.job_id = j.id WHERE j.id = ANY($1) ORDER BY array_position($1::text[], j.id::text)`, [ids]);
+    expect(statuses).toEqual([
+      { job: 'SUCCEEDED', attempt: 'SUCCEEDED' }, { job: 'SUCCEEDED', attempt: 'SUCCEEDED' },
+      { job: 'RUNNING', attempt: 'RUNNING' }, { job: 'RUNNING', attempt: 'RUNNING' },
+    ]);
+  });
+
+  it('fences a deposed leader even when none of its commands names a job', async () => {
+    const old = await takeLeadership(api.db, 'old-leader');
+    await takeLeadership(api.db, 'new-leader');
+    await expect(applyCommands(api.db, [{ jobId: 'no-such-job', command: { type: 'cancel', reason: 'x' } }], old)).rejects.toThrow(FencedError);
+  });
+
   it('fences a deposed leader: its writes fail once a newer epoch is taken, and change nothing', async () => {
     const jobId = await submit();
     const old = await takeLeadership(api.db, 'old-leader');

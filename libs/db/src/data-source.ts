@@ -30,6 +30,7 @@ import { Volumes1764600210000 } from './migrations/1764600210000-volumes.js';
 import { RegistryCredentials1764600220000 } from './migrations/1764600220000-registry-credentials.js';
 import { MultiNodeDefinitions1764700000000 } from './migrations/1764700000000-multi-node-definitions.js';
 import { UsageRollupPerStatement1764700200000 } from './migrations/1764700200000-usage-rollup-per-statement.js';
+import { GpuHoldsPerStatement1764700300000 } from './migrations/1764700300000-gpu-holds-per-statement.js';
 
 export const ENTITIES = [
   JobDefinitionEntity, JobQueueEntity, JobEntity, JobAttemptEntity, JobEventEntity, JobLogEntity, WorkerEntity, UsageEntity, ScheduleEntity,
@@ -39,6 +40,7 @@ export const MIGRATIONS = [InitialSchema1763769600000, GpuAwareScheduling1763773
   Billing1763787600000, UsageRollup1763791200000, OneWriter1763794800000, Identity1763798400000, ContainerPolicy1763802000000, WorkerIdentity1763805600000,
   Gangs1764600000000, Preemption1764600010000, GpuUtilization1764600100000, AwsBatchApi1764600200000, Volumes1764600210000,
   RegistryCredentials1764600220000, SealedSigningKeys1764600500000, MultiNodeDefinitions1764700000000, UsageRollupPerStatement1764700200000,
+  GpuHoldsPerStatement1764700300000,
 ];
 
 /** The one way to reach Postgres: migrations only, never `synchronize`. */

@@ -66,23 +66,29 @@ export async function applyCommands(db: DataSource, commands: LifecycleCommand[]
  */
 export async function applyInTransaction(tx: EntityManager, commands: LifecycleCommand[], fence?: Fence): Promise<Applied[]> {
   if (commands.length === 0) return [];
-  await tx.query(`SELECT set_config('gpubatch.lifecycle', 'on', true)`);
-  if (fence) {
-    const [{ epoch }]: { epoch: string }[] = await tx.query(`SELECT epoch FROM scheduler_leadership WHERE id = 1 FOR SHARE`);
-    if (Number(epoch) !== fence.epoch) throw new FencedError(fence.epoch, Number(epoch));
-  }
   const ids = [...new Set(commands.map((c) => c.jobId))].sort();
+  // One round trip: mark the transaction as the writer's, hold the epoch (FOR SHARE until commit, so no new leader can
+  // take over mid-write) and lock the jobs. Sorted: two writers locking overlapping sets take the locks in the same
+  // order and cannot deadlock.
   const rows: {
+    epoch: string | null; writer: string;
     id: string; status: JobStatus; attempt_count: number; max_attempts: number; retry_rules: ExitRule[]; terminate_reason: string | null;
     vcpus: string; memory_mib: number; node_index: number | null; preemption_count: number;
   }[] =
     await tx.query(
-      // Sorted: two writers locking overlapping sets take the locks in the same order and cannot deadlock.
-      `SELECT id, status, attempt_count, max_attempts, retry_rules, terminate_reason, vcpus, memory_mib,
-              node_index, preemption_count
-       FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE`,
-      [ids],
+      `WITH writer AS MATERIALIZED (SELECT set_config('gpubatch.lifecycle', 'on', true) AS enabled),
+            fence AS MATERIALIZED (SELECT epoch FROM scheduler_leadership WHERE id = 1 AND $2 FOR SHARE)
+       SELECT (SELECT enabled FROM writer) AS writer, (SELECT epoch FROM fence) AS epoch,
+              id, status, attempt_count, max_attempts, retry_rules, terminate_reason, vcpus, memory_mib, node_index, preemption_count
+       FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE OF jobs`,
+      [ids, fence !== undefined],
     );
+  if (fence) {
+    // No job matched (nothing to write): the epoch is still checked, so a deposed leader hears it at once.
+    const epoch = rows.length > 0 ? Number(rows[0].epoch)
+      : Number((await tx.query(`SELECT epoch FROM scheduler_leadership WHERE id = 1 FOR SHARE`) as { epoch: string }[])[0].epoch);
+    if (epoch !== fence.epoch) throw new FencedError(fence.epoch, epoch);
+  }
   const jobs = new Map<string, LockedJob>(rows.map((r) => [r.id, {
     id: r.id, status: r.status, attemptCount: r.attempt_count, maxAttempts: r.max_attempts, retryRules: r.retry_rules ?? [],
     terminateReason: r.terminate_reason, vcpus: Number(r.vcpus), memoryMiB: r.memory_mib, nodeIndex: r.node_index,
@@ -155,63 +161,90 @@ class Writes {
   }
 
   async flush(tx: EntityManager): Promise<void> {
+    // Each kind of row is one set-based statement, in this order. The job rows, their events and the last kind of
+    // attempt rows go in one statement (data-modifying CTEs): one round trip instead of three. Earlier kinds of attempt
+    // rows run alone before it, as a CTE cannot see another CTE's change to the same row (a start and an end of one attempt).
+    const attempts: Statement[] = [];
     if (this.opened.length) {
-      await tx.query(
-        `INSERT INTO job_attempts (job_id, attempt, worker_id, pool, gpu_devices, gpu_model, vcpus, memory_mib, status, node_environment)
-         SELECT job_id, attempt, worker_id, pool, COALESCE(string_to_array(NULLIF(gpus, ''), ',')::int[], '{}'), gpu_model, vcpus, memory_mib, 'STARTING',
-                node_environment::jsonb
-         FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::int[], $8::text[], $9::text[])
-              AS a(job_id, attempt, worker_id, gpus, gpu_model, vcpus, memory_mib, pool, node_environment)`,
-        [
+      attempts.push({
+        sql: `INSERT INTO job_attempts (job_id, attempt, worker_id, pool, gpu_devices, gpu_model, vcpus, memory_mib, status, node_environment)
+              SELECT job_id, attempt, worker_id, pool, COALESCE(string_to_array(NULLIF(gpus, ''), ',')::int[], '{}'), gpu_model, vcpus, memory_mib, 'STARTING',
+                     node_environment::jsonb
+              FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::int[], $8::text[], $9::text[])
+                   AS a(job_id, attempt, worker_id, gpus, gpu_model, vcpus, memory_mib, pool, node_environment)`,
+        params: [
           this.opened.map((a) => a.jobId), this.opened.map((a) => a.attempt), this.opened.map((a) => a.workerId),
           this.opened.map((a) => a.gpuDevices.join(',')), this.opened.map((a) => a.gpuModel), this.opened.map((a) => a.vcpus),
           this.opened.map((a) => a.memoryMiB), this.opened.map((a) => a.pool), this.opened.map((a) => a.nodeEnvironment),
         ],
-      );
+      });
     }
     if (this.started.length) {
-      await tx.query(
-        `UPDATE job_attempts a SET status = 'RUNNING', started_at = s.started_at, container_id = COALESCE(s.container_id, a.container_id)
-         FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[]) AS s(job_id, attempt, started_at, container_id)
-         WHERE a.job_id = s.job_id AND a.attempt = s.attempt AND a.status = 'STARTING'`,
-        [this.started.map((s) => s.jobId), this.started.map((s) => s.attempt), this.started.map((s) => s.startedAt), this.started.map((s) => s.containerId)],
-      );
+      attempts.push({
+        sql: `UPDATE job_attempts a SET status = 'RUNNING', started_at = s.started_at, container_id = COALESCE(s.container_id, a.container_id)
+              FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[]) AS s(job_id, attempt, started_at, container_id)
+              WHERE a.job_id = s.job_id AND a.attempt = s.attempt AND a.status = 'STARTING'`,
+        params: [this.started.map((s) => s.jobId), this.started.map((s) => s.attempt), this.started.map((s) => s.startedAt), this.started.map((s) => s.containerId)],
+      });
     }
     if (this.closed.length) {
-      await tx.query(
-        `UPDATE job_attempts a SET status = c.status, stopped_at = c.stopped_at, exit_code = c.exit_code, reason = c.reason,
-                container_id = COALESCE(a.container_id, c.container_id)
-         FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::text[])
-              AS c(job_id, attempt, status, exit_code, reason, stopped_at, container_id)
-         WHERE a.job_id = c.job_id AND a.attempt = c.attempt AND a.status IN ('STARTING', 'RUNNING')`,
-        [
+      attempts.push({
+        sql: `UPDATE job_attempts a SET status = c.status, stopped_at = c.stopped_at, exit_code = c.exit_code, reason = c.reason,
+                     container_id = COALESCE(a.container_id, c.container_id)
+              FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::text[])
+                   AS c(job_id, attempt, status, exit_code, reason, stopped_at, container_id)
+              WHERE a.job_id = c.job_id AND a.attempt = c.attempt AND a.status IN ('STARTING', 'RUNNING')`,
+        params: [
           this.closed.map((c) => c.jobId), this.closed.map((c) => c.attempt), this.closed.map((c) => c.status), this.closed.map((c) => c.exitCode),
           this.closed.map((c) => c.reason), this.closed.map((c) => c.stoppedAt), this.closed.map((c) => c.containerId),
         ],
-      );
+      });
     }
+    const together: Statement[] = attempts.splice(-1);
     if (this.jobs.size) {
       const js = [...this.jobs.values()];
-      await tx.query(
-        `UPDATE jobs j SET status = u.status, status_reason = u.reason, attempt_count = u.attempt_count, terminate_reason = u.terminate_reason,
-                preemption_count = u.preemption_count,
-                started_at = COALESCE(j.started_at, u.started_at),
-                stopped_at = CASE WHEN u.status IN ('SUCCEEDED', 'FAILED') THEN COALESCE(u.at, clock_timestamp()) ELSE NULL END,
-                updated_at = clock_timestamp()
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
-              AS u(id, status, reason, attempt_count, terminate_reason, at, started_at, preemption_count)
-         WHERE j.id = u.id`,
-        [
+      together.push({
+        sql: `UPDATE jobs j SET status = u.status, status_reason = u.reason, attempt_count = u.attempt_count, terminate_reason = u.terminate_reason,
+                     preemption_count = u.preemption_count,
+                     started_at = COALESCE(j.started_at, u.started_at),
+                     stopped_at = CASE WHEN u.status IN ('SUCCEEDED', 'FAILED') THEN COALESCE(u.at, clock_timestamp()) ELSE NULL END,
+                     updated_at = clock_timestamp()
+              FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
+                   AS u(id, status, reason, attempt_count, terminate_reason, at, started_at, preemption_count)
+              WHERE j.id = u.id`,
+        params: [
           js.map((u) => u.job.id), js.map((u) => u.job.status), js.map((u) => u.reason), js.map((u) => u.job.attemptCount),
           js.map((u) => u.job.terminateReason), js.map((u) => u.at), js.map((u) => u.startedAt), js.map((u) => u.job.preemptions ?? 0),
         ],
-      );
-      await tx.query(
-        `INSERT INTO job_events (job_id, at, from_status, to_status, reason)
-         SELECT job_id, COALESCE(at, clock_timestamp()), from_status, to_status, reason
-         FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[]) AS e(job_id, at, from_status, to_status, reason)`,
-        [this.events.map((e) => e.jobId), this.events.map((e) => e.at), this.events.map((e) => e.from), this.events.map((e) => e.to), this.events.map((e) => e.reason)],
-      );
+      }, {
+        sql: `INSERT INTO job_events (job_id, at, from_status, to_status, reason)
+              SELECT job_id, COALESCE(at, clock_timestamp()), from_status, to_status, reason
+              FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[]) AS e(job_id, at, from_status, to_status, reason)`,
+        params: [this.events.map((e) => e.jobId), this.events.map((e) => e.at), this.events.map((e) => e.from), this.events.map((e) => e.to), this.events.map((e) => e.reason)],
+      });
+    }
+    for (const statement of attempts) await tx.query(statement.sql, statement.params);
+    if (together.length === 1) await tx.query(together[0].sql, together[0].params);
+    else if (together.length > 1) {
+      const combined = oneStatement(together);
+      await tx.query(combined.sql, combined.params);
     }
   }
+}
+
+/** A data-modifying statement with its own parameters, numbered from $1. */
+interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** Several statements as the CTEs of one (each runs once, on the same snapshot), their parameters renumbered in turn. */
+function oneStatement(statements: Statement[]): Statement {
+  const params: unknown[] = [];
+  const ctes = statements.map((st, i) => {
+    const offset = params.length;
+    params.push(...st.params);
+    return `w${i} AS (${st.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`;
+  });
+  return { sql: `WITH ${ctes.join(', ')} SELECT 1`, params };
 }

@@ -35,16 +35,29 @@ export class QueueProducers {
  */
 export class WorkerQueues extends QueueProducers {
   async dispatch(workerId: string, payloads: DispatchPayload[]): Promise<void> {
-    if (payloads.length === 0) return;
-    await this.queue<DispatchPayload>(QueueNames.dispatch(workerId)).addBulk(payloads.map((p) => ({
-      name: 'attempt',
-      data: p,
-      opts: {
-        jobId: JobIds.dispatch(p.jobId, p.attempt),
-        removeOnComplete: { age: KEEP_COMPLETED_SECONDS },
-        removeOnFail: { age: KEEP_COMPLETED_SECONDS },
-      },
-    })));
+    await this.dispatchAll(new Map([[workerId, payloads]]));
+  }
+
+  /**
+   * Adds every worker's attempts at once: each worker's entries are one
+   * MULTI on the shared connection, and none waits for another's reply (the
+   * adds go out pipelined, not one round trip per worker in turn). One
+   * worker's failure does not keep the others' entries back; rejects with
+   * the first error once every add has been answered.
+   */
+  async dispatchAll(byWorker: ReadonlyMap<string, readonly DispatchPayload[]>): Promise<void> {
+    const results = await Promise.allSettled([...byWorker].filter(([, payloads]) => payloads.length > 0).map(async ([workerId, payloads]) =>
+      this.queue<DispatchPayload>(QueueNames.dispatch(workerId)).addBulk(payloads.map((p) => ({
+        name: 'attempt',
+        data: p,
+        opts: {
+          jobId: JobIds.dispatch(p.jobId, p.attempt),
+          removeOnComplete: { age: KEEP_COMPLETED_SECONDS },
+          removeOnFail: { age: KEEP_COMPLETED_SECONDS },
+        },
+      })))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Removes an attempt no worker has claimed yet; false when it is gone or claimed. */

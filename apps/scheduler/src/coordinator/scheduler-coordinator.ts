@@ -21,6 +21,7 @@ import { QueueCatalogSystem } from '../placement/queue-catalog.system.js';
 import { ProjectLimitsSystem } from '../projects/project-limits.system.js';
 import { rebuildFromPostgres } from '../reconciler/rebuild.js';
 import { completeDispatch } from '../placement/dispatch-details.js';
+import { DispatchSender } from '../placement/dispatch-sender.js';
 import { EventRecorder, RefusedReportError } from '../recorder/event-recorder.js';
 import { schedulerMetrics } from '../metrics/scheduler-metrics.js';
 import { RetentionSystem } from '../retention/retention.system.js';
@@ -59,6 +60,8 @@ export class SchedulerCoordinator {
   private readonly state = new ClusterState();
   private readonly registry: WorkerRegistry;
   private readonly dispatcher: WorkerQueues;
+  /** Sends each pass's committed placements behind it. */
+  private readonly sender: DispatchSender;
   private readonly intake: IntakeConsumers;
   private readonly recorder: EventRecorder;
   /** In pass order: each may use what the ones before it read. */
@@ -95,6 +98,7 @@ export class SchedulerCoordinator {
     const startedAt = clock.now();
     this.registry = new WorkerRegistry(db, redis, this.state, logger, config.workerAuth ?? 'off');
     this.dispatcher = new WorkerQueues(redis);
+    this.sender = new DispatchSender(this.dispatcher, logger);
     this.intake = new IntakeConsumers(config.redisUrl, () => this.wake(true), logger);
     this.recorder = new EventRecorder(db, this.state, (what) => this.wake(true, what === 'workers'), logger, fence, config.workerAuth ?? 'off', config.secrets ?? null, async (workerId, jobId, attempt, reason) => {
       // Not claimed yet: withdrawn, so it never starts; claimed: the worker stops its container.
@@ -121,7 +125,7 @@ export class SchedulerCoordinator {
     // A new queue is followed, a submitted job loaded, a project's new quota seen: placement's inputs from the API.
     this.everyPass = new Set<SchedulerSystem>([catalog, intake, projects]);
     this.placement = new PlacementSystem(
-      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, logger, fence, config.secrets ?? null, config.preemption, config.passStatsFile), catalog, projects, config, leaseValid, startedAt, logger,
+      db, new PlacementPass(db, this.state, this.registry, this.dispatcher, this.sender, logger, fence, config.secrets ?? null, config.preemption, config.passStatsFile), catalog, projects, config, leaseValid, startedAt, logger,
     );
     this.beside = [new RetentionSystem(db, config.jobRetentionDays, startedAt, logger)];
   }
@@ -130,7 +134,7 @@ export class SchedulerCoordinator {
     await this.registry.load();
     const toDispatch = await rebuildFromPostgres(this.db, this.state);
     await completeDispatch(this.db, this.config.secrets, [...toDispatch.values()].flat(), this.logger);
-    for (const [workerId, payloads] of toDispatch) await this.dispatcher.dispatch(workerId, payloads);
+    await this.dispatcher.dispatchAll(toDispatch);
     this.logger.info({ runnable: this.state.runnable.size, redispatched: [...toDispatch.values()].flat().length }, 'rebuilt from Postgres');
 
     this.eventsConnection = createRedis(this.config.redisUrl, 'events');
@@ -265,6 +269,8 @@ export class SchedulerCoordinator {
     clearInterval(this.timer);
     clearTimeout(this.fullTimer);
     await Promise.all([this.running, this.runningBeside]);
+    // What was committed goes out before the connection closes (were it lost, the next leader would re-add it).
+    await this.sender.settled();
     await this.intake.close();
     await this.events?.close();
     if (this.eventsConnection) await closeRedis(this.eventsConnection);

@@ -37,10 +37,9 @@ export class IntakeSystem implements SchedulerSystem {
     let changed = false;
     await this.intake.follow(this.catalog.queues.map((q) => q.name));
     if (this.sweep.due(now)) {
-      for (const [workerId, payloads] of await staleStartingAttempts(this.db, SWEEP_EVERY_MS / 1000)) {
-        await this.complete(payloads);
-        await this.dispatcher.dispatch(workerId, payloads);
-      }
+      const stale = await staleStartingAttempts(this.db, SWEEP_EVERY_MS / 1000);
+      await this.complete([...stale.values()].flat());
+      await this.dispatcher.dispatchAll(stale);
       changed = await syncRunnable(this.db, this.state);
     }
     const arrived = this.intake.drain();

@@ -3,7 +3,14 @@ import { DEFAULT_POOL_POLICY, effectivePolicy, imageRegistry, registryCredential
 import type { Logger } from '#libs/log';
 import type { DispatchPayload } from '#libs/queue';
 
-interface DetailRow {
+/** The job's columns a dispatch entry carries, read with its details. */
+export interface DispatchJobColumns {
+  id: string; name: string; queue: string; image: string; command: string[]; environment: Record<string, string>; vcpus: string;
+  memory_mib: number; timeout_seconds: number | null; project: string; priority: number; preemptible: boolean; preemption_count: number;
+  preemption_grace_seconds: number;
+}
+
+interface DetailRow extends DispatchJobColumns {
   id: string; memory_mib: number; container: ContainerRequest; secret_environment: Record<string, string>; pool: string | null; project: string; image: string;
   pids_limit: number | null; nofile_limit: number | null; log_max_bytes: string | null; allowed_capabilities: string[] | null;
   max_shm_mib: number | null; allow_root_user: boolean | null; require_readonly_root_fs: boolean | null; allowed_registries: string[] | null;
@@ -34,10 +41,23 @@ type Details = Pick<DispatchPayload, 'container' | 'secretEnvironment' | 'secret
 export async function dispatchDetails(
   db: DataSource, secrets: SecretBox | null | undefined, attempts: { jobId: string; pool: string }[], logger: Logger,
 ): Promise<Map<string, Details>> {
-  const out = new Map<string, Details>();
+  return new Map([...(await placementDetails(db, secrets, attempts, logger))].map(([id, d]) => [id, d.details]));
+}
+
+/**
+ * The dispatch details of attempts about to be placed, with their jobs'
+ * columns: none of it changes when a job is placed, so it is read beside the
+ * lifecycle writer's transaction instead of after it.
+ */
+export async function placementDetails(
+  db: DataSource, secrets: SecretBox | null | undefined, attempts: { jobId: string; pool: string }[], logger: Logger,
+): Promise<Map<string, { details: Details; job: DispatchJobColumns }>> {
+  const out = new Map<string, { details: Details; job: DispatchJobColumns }>();
   if (attempts.length === 0) return out;
   const rows: DetailRow[] = await db.query(
     `SELECT j.id, j.memory_mib, j.container, j.secret_environment, j.project, j.image, t.pool,
+            j.name, j.queue, j.command, j.environment, j.vcpus, j.timeout_seconds, j.priority, j.preemptible, j.preemption_count,
+            j.preemption_grace_seconds,
             p.pids_limit, p.nofile_limit, p.log_max_bytes, p.allowed_capabilities, p.max_shm_mib, p.allow_root_user,
             p.require_readonly_root_fs, p.allowed_registries, p.allowed_host_paths, p.allow_multi_node
      FROM unnest($1::varchar[], $2::varchar[]) AS t(job_id, pool)
@@ -48,7 +68,7 @@ export async function dispatchDetails(
   const credentials = await registryCredentials(db, rows);
   for (const row of rows) {
     const details: Details = { container: effectivePolicy(poolPolicy(row), { memoryMiB: row.memory_mib, container: row.container ?? {}, project: row.project }) };
-    out.set(row.id, details);
+    out.set(row.id, { details, job: row });
     const registry = imageRegistry(row.image);
     const credential = credentials.find((c) => c.registry === registry && c.scope === 'project' && c.owner === row.project)
       ?? credentials.find((c) => c.registry === registry && c.scope === 'pool' && c.owner === row.pool);

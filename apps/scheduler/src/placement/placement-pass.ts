@@ -10,7 +10,8 @@ import type { SecretBox } from '#libs/config';
 import type { Logger } from '#libs/log';
 import type { DispatchPayload, WorkerQueues } from '#libs/queue';
 import { ClusterState, type RunnableEntry } from '../state/cluster-state.js';
-import { dispatchDetails } from './dispatch-details.js';
+import { placementDetails, type DispatchJobColumns } from './dispatch-details.js';
+import type { DispatchSender } from './dispatch-sender.js';
 import { schedulerMetrics } from '../metrics/scheduler-metrics.js';
 import type { WorkerRegistry } from '../workers/worker-registry.js';
 
@@ -46,13 +47,6 @@ export interface PassContext {
   multiNodePools?: ReadonlySet<string>;
 }
 
-interface PlacedRow {
-  id: string; name: string; queue: string; attempt_count: number; image: string; command: string[];
-  environment: Record<string, string>; vcpus: string; memory_mib: number; timeout_seconds: number | null;
-  worker_id: string; project: string; multi_node: boolean; priority: number; preemptible: boolean; preemption_count: number;
-  preemption_grace_seconds: number;
-}
-
 /** A gang one of whose nodes could not be placed (it left RUNNABLE meanwhile): none of its nodes is. */
 class GangNotPlaced extends Error {}
 
@@ -67,6 +61,8 @@ export class PlacementPass {
     private readonly state: ClusterState,
     private readonly registry: WorkerRegistry,
     private readonly dispatcher: WorkerQueues,
+    /** Sends the committed placements to the workers behind the pass. */
+    private readonly sender: DispatchSender,
     private readonly logger: Logger,
     /** The leader's epoch: placements of a deposed leader are refused. */
     private readonly fence: () => Fence | undefined = () => undefined,
@@ -196,6 +192,8 @@ export class PlacementPass {
         at: Date.now(), runnable: jobs.length, workers: this.registry.nodes().length, placed, waiting: waiting.size,
         coreMs: ms(t1 - t0), commitMs: ms(t2 - t1),
         commitStagesMs: Object.fromEntries(Object.entries(this.commitStages).map(([k, v]) => [k, ms(v)])), reasonsMs: ms(performance.now() - t2), totalMs: ms(performance.now() - t0),
+        // Dispatch sends that ended since the last pass line (they run behind the passes).
+        sends: this.sender.takeSends(),
       }) + '\n');
     }
     return placed;
@@ -298,21 +296,13 @@ export class PlacementPass {
   private async commit(placements: Placement[], now: number): Promise<number> {
     this.commitStages = {};
     if (placements.length === 0) return 0;
-    let t = performance.now();
+    const started = performance.now();
+    let t = started;
     const stage = (name: string) => {
       const at = performance.now();
       this.commitStages[name] = at - t;
       t = at;
     };
-    // Read before the commit, so that nothing but the attempts' own read stands between commit and dispatch:
-    // the container policy of each worker's pool, and the secrets (a failure here must not stop placement).
-    const details = await dispatchDetails(
-      this.db, this.secrets, placements.map((p) => ({ jobId: p.jobId, pool: this.registry.pool(p.workerId) ?? 'default' })), this.logger,
-    ).catch((err: Error) => {
-      this.logger.error({ err }, 'reading container policies failed; dispatching with the default container policy');
-      return new Map();
-    });
-    stage('details');
     const nodeEnvironments = this.gangEnvironments(placements);
     const singles: LifecycleCommand[] = [];
     const gangs = new Map<string, LifecycleCommand[]>();
@@ -329,51 +319,72 @@ export class PlacementPass {
       if (gang) gangs.set(gang.id, [...(gangs.get(gang.id) ?? []), command]);
       else singles.push(command);
     }
-    const applied = [
-      ...await applyCommands(this.db, singles, this.fence()),
-      ...(await Promise.all([...gangs.values()].map((commands) => this.placeGang(commands)))).flat(),
-    ];
+    // Read beside the lifecycle writer's transaction (placing a job changes none of it): the jobs' columns, the container
+    // policy of each worker's pool and the secrets. A failure here must not stop placement: the rows are read after the commit.
+    const reading = placementDetails(
+      this.db, this.secrets, placements.map((p) => ({ jobId: p.jobId, pool: this.registry.pool(p.workerId) ?? 'default' })), this.logger,
+    ).then((details) => {
+      this.commitStages.details = performance.now() - started;
+      return details;
+    }, (err: Error) => {
+      this.logger.error({ err }, 'reading container policies failed; dispatching with the default container policy');
+      return undefined;
+    });
+    const [appliedSingles, appliedGangs, details] = await Promise.all([
+      applyCommands(this.db, singles, this.fence()).then((applied) => {
+        this.commitStages.writer = performance.now() - started;
+        return applied;
+      }),
+      Promise.all([...gangs.values()].map((commands) => this.placeGang(commands))),
+      reading,
+    ]);
+    // The writer's transaction and the details read side by side: `writer` and `details` are each one's own time.
     stage('lifecycle');
+    const applied = [...appliedSingles, ...appliedGangs.flat()];
     const placedIds = applied.filter((a) => a.transition.outcome === 'applied').map((a) => a.jobId);
-    const rows: PlacedRow[] = placedIds.length === 0 ? [] : await this.db.query(
-      `SELECT j.id, j.name, j.queue, j.attempt_count, j.image, j.command, j.environment || COALESCE(a.node_environment, '{}') AS environment,
-              j.vcpus, j.memory_mib, j.timeout_seconds, j.project, a.worker_id, a.node_environment IS NOT NULL AS multi_node,
-              j.priority, j.preemptible, j.preemption_count, j.preemption_grace_seconds
-       FROM jobs j JOIN job_attempts a ON a.job_id = j.id AND a.attempt = j.attempt_count WHERE j.id = ANY($1)`,
-      [placedIds],
-    );
-    stage('read');
-    const gpusByJob = new Map(placements.map((p) => [p.jobId, p.gpuDevices]));
+    const jobs = details ? placedIds.map((id) => details.get(id)?.job).filter((j) => j !== undefined) : await this.readPlaced(placedIds);
+    if (!details) stage('read');
+    const byJob = new Map(placements.map((p) => [p.jobId, p]));
     for (const p of placements) {
       // Placed, or no longer RUNNABLE (cancelled meanwhile): either way it leaves the runnable set.
       this.state.runnable.delete(p.jobId);
       this.state.reasons.delete(p.jobId);
     }
+    const attemptOf = new Map(applied.flatMap((a) => a.transition.outcome === 'applied'
+      ? a.transition.effects.flatMap((e) => (e.type === 'open-attempt' ? [[a.jobId, e.attempt] as const] : [])) : []));
     const byWorker = new Map<string, DispatchPayload[]>();
-    for (const r of rows) {
-      const gpuDevices = gpusByJob.get(r.id) ?? [];
+    for (const r of jobs) {
+      const { workerId, gpuDevices } = byJob.get(r.id)!;
+      const attempt = attemptOf.get(r.id)!;
+      const nodeEnvironment = nodeEnvironments.get(r.id);
       const vcpus = Number(r.vcpus);
-      this.state.hold(r.worker_id, ClusterState.attemptKey(r.id, r.attempt_count), {
+      this.state.hold(workerId, ClusterState.attemptKey(r.id, attempt), {
         jobId: r.id, project: r.project, vcpus, memoryMiB: r.memory_mib, gpuDevices, startedAt: now, timeoutSeconds: r.timeout_seconds,
         job: { queue: r.queue, priority: r.priority, preemptible: r.preemptible, preemptions: r.preemption_count, graceSeconds: r.preemption_grace_seconds },
       });
       const payload: DispatchPayload = {
-        jobId: r.id, jobName: r.name, queue: r.queue, attempt: r.attempt_count, image: r.image, command: r.command,
-        environment: r.environment, resources: { vcpus, memoryMiB: r.memory_mib, gpus: gpuDevices.length },
-        gpuDevices, timeoutSeconds: r.timeout_seconds, restartCount: r.preemption_count, ...details.get(r.id),
-        ...(r.multi_node ? { networkMode: 'host' as const } : {}),
+        jobId: r.id, jobName: r.name, queue: r.queue, attempt, image: r.image, command: r.command,
+        environment: nodeEnvironment ? { ...r.environment, ...nodeEnvironment } : r.environment, resources: { vcpus, memoryMiB: r.memory_mib, gpus: gpuDevices.length },
+        gpuDevices, timeoutSeconds: r.timeout_seconds, restartCount: r.preemption_count, ...details?.get(r.id)?.details,
+        ...(nodeEnvironment ? { networkMode: 'host' as const } : {}),
       };
-      byWorker.set(r.worker_id, [...(byWorker.get(r.worker_id) ?? []), payload]);
+      byWorker.set(workerId, [...(byWorker.get(workerId) ?? []), payload]);
     }
-    await Promise.all([...byWorker].map(([workerId, payloads]) =>
-      this.dispatcher.dispatch(workerId, payloads).catch((err: Error) => {
-        // The attempts are committed as STARTING; the next leader rebuild re-adds them.
-        schedulerMetrics.errors.inc({ kind: 'dispatch' });
-        this.logger.error({ err, workerId, attempts: payloads.length }, 'dispatch failed');
-      }),
-    ));
+    // Committed: sent behind this pass, in pass order, while the next pass decides.
+    this.sender.send(byWorker);
     stage('dispatch');
-    return rows.length;
+    return jobs.length;
+  }
+
+  /** The placed jobs' columns, read after the commit when reading them beside it failed. */
+  private async readPlaced(ids: string[]): Promise<DispatchJobColumns[]> {
+    if (ids.length === 0) return [];
+    return this.db.query(
+      `SELECT id, name, queue, image, command, environment, vcpus, memory_mib, timeout_seconds, project, priority, preemptible,
+              preemption_count, preemption_grace_seconds
+       FROM jobs WHERE id = ANY($1)`,
+      [ids],
+    );
   }
 
   /**
