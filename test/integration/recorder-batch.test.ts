@@ -137,6 +137,35 @@ describe('recording worker reports in batches (real Postgres)', () => {
     expect(await db.query(`SELECT count(*)::int AS n FROM job_events WHERE job_id = ANY($1)`, [ids])).toEqual([{ n: 6 * 3 + 5 + 3 }]);
   });
 
+  it('records an exit that overtook its RUNNING report from the exit alone, and the late RUNNING changes and bills nothing', async () => {
+    // A worker sends an exit without waiting for its RUNNING when it added that report itself; if the RUNNING's
+    // recording then failed and is retried, the exit arrives first. It carries the container's start.
+    const key = await identity('batch-w1');
+    const [id] = await placed(1, 'batch-w1');
+    const fence = await takeLeadership(db, 'batch-test');
+    const recorder = new EventRecorder(db, new ClusterState(), () => undefined, logger, () => fence, 'required');
+    const t0 = new Date('2026-11-21T10:00:00.000Z');
+    const exit = signReport(exited(id, 'batch-w1', t0, new Date(t0.getTime() + 7_500)), key);
+    const late = signReport(running(id, 'batch-w1', t0), key);
+
+    expect((await recordAll(recorder, [exit])).map((o) => o.status)).toEqual(['fulfilled']);
+    const read = async () => ({
+      job: (await db.query(`SELECT status, started_at, stopped_at FROM jobs WHERE id = $1`, [id]))[0],
+      attempt: (await db.query(`SELECT status, container_id, started_at, stopped_at FROM job_attempts WHERE job_id = $1`, [id]))[0],
+      usage: await db.query(`SELECT billed_seconds, cost, running FROM usage WHERE job_id = $1`, [id]),
+      events: (await db.query(`SELECT to_status FROM job_events WHERE job_id = $1 ORDER BY id`, [id])).map((e: { to_status: string }) => e.to_status),
+    });
+    const recorded = await read();
+    expect(recorded.job).toMatchObject({ status: 'SUCCEEDED', started_at: t0, stopped_at: new Date(t0.getTime() + 7_500) });
+    expect(recorded.attempt).toMatchObject({ status: 'SUCCEEDED', container_id: `c-${id}`, started_at: t0, stopped_at: new Date(t0.getTime() + 7_500) });
+    // 7.5 s bills as 8 s: 8/3600 × 3.6 per vCPU-hour = 0.008.
+    expect(recorded.usage).toEqual([{ billed_seconds: 8, cost: '0.008000', running: false }]);
+    expect(recorded.events).toEqual(['SUBMITTED', 'RUNNABLE', 'STARTING', 'RUNNING', 'SUCCEEDED']);
+
+    expect((await recordAll(recorder, [late])).map((o) => o.status)).toEqual(['fulfilled']);
+    expect(await read()).toEqual(recorded);
+  });
+
   it('records nothing of a deposed leader\'s batch', async () => {
     const ids = await placed(4, 'batch-w3');
     const old: Fence = await takeLeadership(db, 'old-leader');
