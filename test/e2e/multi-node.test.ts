@@ -102,7 +102,14 @@ describe('end to end: multi-node jobs', () => {
     // One node per worker, each with its own attempt and GPU.
     expect(new Set([main.attempts[0].workerId, node1.attempts[0].workerId])).toEqual(new Set(['gang-w1', 'gang-w2']));
     expect(await logs(id)).toEqual(['node=0 of 2 rank=0 nnodes=2 main=127.0.0.1', 'hello from node 1']);
-    expect(await logs(`${id}:node1`)).toEqual(['node=1 of 2 rank=1 nnodes=2 main=127.0.0.1', 'hello from main']);
+    // The main node's end moves node 1 to SUCCEEDED at once; node 1's own exit report, which carries its output, container
+    // and start, may be recorded after that.
+    const node1Logs = await waitFor(`${id}:node1's own report to be recorded`, async () => {
+      const lines = await logs(`${id}:node1`);
+      return lines.length > 0 ? lines : undefined;
+    }, 20_000, 100);
+    expect(node1Logs).toEqual(['node=1 of 2 rank=1 nnodes=2 main=127.0.0.1', 'hello from main']);
+    expect((await job(`${id}:node1`)).attempts[0]).toMatchObject({ containerId: expect.any(String), startedAt: expect.any(String) });
     expect(main.nodeProperties.nodes.map((n: { status: string }) => n.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
   });
 

@@ -166,6 +166,36 @@ describe('recording worker reports in batches (real Postgres)', () => {
     expect(await read()).toEqual(recorded);
   });
 
+  // A success of node 1 is recorded with other reports; a failure would decide the gang, were it not ended already.
+  it.each([[0, 'batch-w6'], [137, 'batch-w7']])('records a gang node\'s own report (exit %i) that comes after the main node ended the gang: its output, container and start', async (exitCode, worker) => {
+    const key = await identity(worker);
+    const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
+    const submitted = await api.post('/api/v1/jobs', { name: 'gang', queue: f.queue, definition: f.definition, nodes: { count: 2 } });
+    expect(submitted.status).toBe(201);
+    const main = submitted.body.jobId as string;
+    const node1 = `${main}:node1`;
+    await applyCommands(db, [main, node1].map((jobId) => ({ jobId, placement: { pool: 'default', gpuModel: null }, command: { type: 'place' as const, workerId: worker, gpuDevices: [] } })));
+    const fence = await takeLeadership(db, 'batch-test');
+    const recorder = new EventRecorder(db, new ClusterState(), () => undefined, logger, () => fence, 'required');
+    const t0 = new Date('2026-11-21T10:00:00.000Z');
+    // The main node runs and ends before node 1's RUNNING is recorded: the main node's end moves node 1 at once.
+    await recordAll(recorder, [signReport(running(main, worker, t0), key)]);
+    expect((await recordAll(recorder, [signReport(exited(main, worker, t0, new Date(t0.getTime() + 4_000)), key)])).map((o) => o.status)).toEqual(['fulfilled']);
+    const node1Row = async () => (await db.query(
+      `SELECT j.status, j.started_at AS job_started_at, a.container_id, a.started_at FROM jobs j JOIN job_attempts a ON a.job_id = j.id WHERE j.id = $1`, [node1]))[0];
+    expect(await node1Row()).toMatchObject({ status: 'SUCCEEDED', container_id: null, started_at: null });
+
+    // Node 1's own exit, late: it changes no status, yet records what only it knows.
+    const t1 = new Date(t0.getTime() + 500);
+    expect((await recordAll(recorder, [signReport(exited(node1, worker, t1, new Date(t0.getTime() + 4_100), exitCode), key)])).map((o) => o.status)).toEqual(['fulfilled']);
+    expect(await node1Row()).toEqual({ status: 'SUCCEEDED', job_started_at: t1, container_id: `c-${node1}`, started_at: t1 });
+    expect(await db.query(`SELECT text FROM job_logs WHERE job_id = $1`, [node1])).toEqual([{ text: `bye from ${node1}` }]);
+
+    // The same late report again: nothing more.
+    await recordAll(recorder, [signReport(exited(node1, worker, t1, new Date(t0.getTime() + 4_100), exitCode), key)]);
+    expect(await node1Row()).toEqual({ status: 'SUCCEEDED', job_started_at: t1, container_id: `c-${node1}`, started_at: t1 });
+  });
+
   it('records nothing of a deposed leader\'s batch', async () => {
     const ids = await placed(4, 'batch-w3');
     const old: Fence = await takeLeadership(db, 'old-leader');

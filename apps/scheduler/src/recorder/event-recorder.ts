@@ -323,6 +323,7 @@ export class EventRecorder {
       await recordGpuUtilizations(tx, billed.filter((x) => x.e.gpuUtilization).map((x) => ({ jobId: x.e.jobId, attempt: x.e.attempt, utilization: x.e.gpuUtilization! })));
       await insertLogs(tx, billed.filter((x) => x.e.logs?.length).map((x) => ({ jobId: x.e.jobId, attempt: x.e.attempt, logs: x.e.logs! })), false);
       await insertLogs(tx, late.filter((x) => x.e.logs?.length).map((x) => ({ jobId: x.e.jobId, attempt: x.e.attempt, logs: x.e.logs! })), true);
+      await recordLateRuns(tx, late.map((x) => x.e));
 
       const moved = billed.map((x) => ({ jobId: x.e.jobId, t: endedHere.get(x)!.transition }));
       return {
@@ -411,6 +412,7 @@ export class EventRecorder {
       }
       const own = ended.find((a) => a.jobId === e.jobId);
       if (e.logs?.length) await insertLogs(tx, [{ jobId: e.jobId, attempt: e.attempt, logs: e.logs }], !own);
+      if (!own) await recordLateRuns(tx, [e]);
       return { nodes, ended, to: own?.transition.outcome === 'applied' ? own.transition.to : undefined };
     });
     this.state.release(e.workerId, ClusterState.attemptKey(e.jobId, e.attempt));
@@ -463,6 +465,29 @@ function uniqueAttempts<T extends { e: { jobId: string; attempt: number } }>(ent
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * The container and start of gang nodes whose own report came after the
+ * gang's end: the end moved their status, so no transition records them,
+ * yet users look up a node's container and start on its attempt. Only
+ * what is still missing is filled in; the status and end stay the gang's.
+ */
+async function recordLateRuns(tx: EntityManager, endings: readonly AttemptEnding[]): Promise<void> {
+  if (endings.length === 0) return;
+  const params = [endings.map((e) => e.jobId), endings.map((e) => e.attempt), endings.map((e) => e.startedAt), endings.map((e) => e.containerId ?? null)];
+  await tx.query(
+    `UPDATE job_attempts a SET started_at = COALESCE(a.started_at, l.started_at), container_id = COALESCE(a.container_id, l.container_id)
+     FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[]) AS l(job_id, attempt, started_at, container_id)
+     WHERE a.job_id = l.job_id AND a.attempt = l.attempt AND (a.started_at IS NULL OR a.container_id IS NULL)`,
+    params,
+  );
+  await tx.query(
+    `UPDATE jobs j SET started_at = l.started_at
+     FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS l(job_id, attempt, started_at)
+     WHERE j.id = l.job_id AND j.started_at IS NULL AND l.started_at IS NOT NULL`,
+    params.slice(0, 3),
+  );
 }
 
 /** Locks the running usage rows of these attempts, in id order as the accrual does. */
