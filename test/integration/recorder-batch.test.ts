@@ -167,7 +167,7 @@ describe('recording worker reports in batches (real Postgres)', () => {
   });
 
   // A success of node 1 is recorded with other reports; a failure would decide the gang, were it not ended already.
-  it.each([[0, 'batch-w6'], [137, 'batch-w7']])('records a gang node\'s own report (exit %i) that comes after the main node ended the gang: its output, container and start', async (exitCode, worker) => {
+  it.each([[0, 'batch-w6'], [137, 'batch-w7']])('records a gang node\'s own report (exit %i) that comes after the main node ended the gang: its output, container and start, billed once', async (exitCode, worker) => {
     const key = await identity(worker);
     const f = await api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
     const submitted = await api.post('/api/v1/jobs', { name: 'gang', queue: f.queue, definition: f.definition, nodes: { count: 2 } });
@@ -190,10 +190,15 @@ describe('recording worker reports in batches (real Postgres)', () => {
     expect((await recordAll(recorder, [signReport(exited(node1, worker, t1, new Date(t0.getTime() + 4_100), exitCode), key)])).map((o) => o.status)).toEqual(['fulfilled']);
     expect(await node1Row()).toEqual({ status: 'SUCCEEDED', job_started_at: t1, container_id: `c-${node1}`, started_at: t1 });
     expect(await db.query(`SELECT text FROM job_logs WHERE job_id = $1`, [node1])).toEqual([{ text: `bye from ${node1}` }]);
+    // Billed from its own start to its own stop: 3.6 s bills as 4 s.
+    const billed = async () => db.query(`SELECT started_at, billed_seconds, running FROM usage WHERE job_id = $1`, [node1]);
+    expect(await billed()).toEqual([{ started_at: t1, billed_seconds: 4, running: false }]);
 
     // The same late report again: nothing more.
     await recordAll(recorder, [signReport(exited(node1, worker, t1, new Date(t0.getTime() + 4_100), exitCode), key)]);
     expect(await node1Row()).toEqual({ status: 'SUCCEEDED', job_started_at: t1, container_id: `c-${node1}`, started_at: t1 });
+    expect(await billed()).toEqual([{ started_at: t1, billed_seconds: 4, running: false }]);
+    expect(await db.query(`SELECT count(*)::int AS n FROM job_logs WHERE job_id = $1`, [node1])).toEqual([{ n: 1 }]);
   });
 
   it('records nothing of a deposed leader\'s batch', async () => {

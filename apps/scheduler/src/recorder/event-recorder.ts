@@ -412,7 +412,11 @@ export class EventRecorder {
       }
       const own = ended.find((a) => a.jobId === e.jobId);
       if (e.logs?.length) await insertLogs(tx, [{ jobId: e.jobId, attempt: e.attempt, logs: e.logs }], !own);
-      if (!own) await recordLateRuns(tx, [e]);
+      if (!own) {
+        // This node's own report came after the gang's end: its run is recorded and billed from its real start to its stop.
+        await recordLateRuns(tx, [e]);
+        await this.bill(tx, e.jobId, e.attempt, e.stoppedAt);
+      }
       return { nodes, ended, to: own?.transition.outcome === 'applied' ? own.transition.to : undefined };
     });
     this.state.release(e.workerId, ClusterState.attemptKey(e.jobId, e.attempt));
