@@ -95,7 +95,8 @@ describe('OIDC bearer tokens and fuzzed credentials (API, real Postgres, a local
       fc.tuple(fc.constantFrom('none', 'HS256', 'RS256', 'ES256', 'PS256', ''), fc.jsonValue()).map(([alg, extra]) =>
         `Bearer ${b64({ alg, kid: 'k1' })}.${b64({ sub: 'alice', iss: issuer.url, aud: AUD, exp: 9999999999, extra })}.${parts[2]}`),
       fc.integer({ min: 0, max: valid.length - 1 }).chain((i) => fc.string({ minLength: 1, maxLength: 1 }).map((ch) => `Bearer ${valid.slice(0, i)}${ch}${valid.slice(i + 1)}`))
-        .filter((h) => h !== `Bearer ${valid}`),
+        // The last character of a base64url segment carries bits no byte uses: a change there can leave the token as it was.
+        .filter((h) => h.slice('Bearer '.length).split('.').some((p, k) => !Buffer.from(p, 'base64url').equals(Buffer.from(parts[k] ?? '', 'base64url')))),
     );
     await fc.assert(fc.asyncProperty(header, fc.constantFrom('/api/v1/jobs', '/api/v1/audit-log', '/api/v1/whoami'), async (authorization: string, url: string) => {
       let res;
