@@ -235,6 +235,35 @@ describe('ContainerRunner timeouts on the real Docker engine', () => {
     await expect(docker.getContainer(exited.containerId!).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 
+  it('stops a container at its timeout even while its running report cannot be delivered (Redis cut off)', async () => {
+    // The report hangs until the container is gone, as an add to an unreachable Redis would:
+    // the runner must arm the timeout without waiting for it, and still hand it over before the exit.
+    let reportDelivered = false;
+    const { exited } = await run(payload({ timeoutSeconds: 1, command: ['sleep', '20'] }), {
+      runner: runner({ stopGraceSeconds: 1 }),
+      onRunning: async (event) => {
+        const container = docker.getContainer(event.containerId);
+        while ((await container.inspect()).State.Running) await new Promise((r) => setTimeout(r, 100));
+        reportDelivered = true;
+      },
+    });
+    expect(exited.end).toEqual({ kind: 'timeout', timeoutSeconds: 1, exitCode: 143 });
+    expect(reportDelivered).toBe(true);
+  });
+
+  it('stops a terminated container even while its running report cannot be delivered', async () => {
+    const abort = new AbortController();
+    const { exited } = await run(payload({ timeoutSeconds: 60, command: ['sleep', '20'] }), {
+      signal: abort.signal,
+      onRunning: async (event) => {
+        abort.abort('operator');
+        const container = docker.getContainer(event.containerId);
+        while ((await container.inspect()).State.Running) await new Promise((r) => setTimeout(r, 100));
+      },
+    });
+    expect(exited.end).toEqual({ kind: 'terminated', reason: 'operator', exitCode: 143 });
+  });
+
   it('sends SIGTERM first, at the deadline: a container that handles it exits with its own code and output', async () => {
     const job = payload({ timeoutSeconds: 1, command: ['sh', '-c', 'trap "echo got TERM; exit 7" TERM; echo started; sleep 30 & wait'] });
     const started = Date.now();
@@ -335,16 +364,25 @@ describe('ContainerRunner terminate (abort signal) on the real Docker engine', (
   });
 
   it('copes with a container that is already gone when it is stopped', async () => {
+    // Someone else removes the container just as the runner stops it.
+    const containers = Object.getPrototypeOf(docker.getContainer('any')) as Docker.Container;
+    const stop = containers.stop;
+    const removedFirst = jest.spyOn(containers, 'stop').mockImplementationOnce(async function (this: Docker.Container, options?: object) {
+      await this.remove({ force: true });
+      return stop.call(this, options);
+    } as Docker.Container['stop']);
     const abort = new AbortController();
-    const { exited } = await run(payload({ command: ['sleep', '30'] }), {
-      signal: abort.signal,
-      onRunning: async (event) => {
-        abort.abort('gone anyway');
-        await docker.getContainer(event.containerId).remove({ force: true });
-      },
-    });
-    expect(exited.end).toEqual({ kind: 'terminated', reason: 'gone anyway', exitCode: null });
-    expect(exited.logs).toEqual([]);
+    try {
+      const { exited } = await run(payload({ command: ['sleep', '30'] }), {
+        signal: abort.signal,
+        onRunning: async () => abort.abort('gone anyway'),
+      });
+      expect(removedFirst).toHaveBeenCalledTimes(1);
+      expect(exited.end).toEqual({ kind: 'terminated', reason: 'gone anyway', exitCode: null });
+      expect(exited.logs).toEqual([]);
+    } finally {
+      removedFirst.mockRestore();
+    }
   });
 
   it('ignores a terminate that comes after the container exited', async () => {

@@ -244,21 +244,22 @@ export class ContainerRunner implements AttemptRunner {
   ): Promise<AttemptExitedEvent> {
     live?.follow(container);
     log.info({ containerId: container.id, startedAt, timeoutSeconds: identity.timeoutSeconds }, 'container running');
-    try {
-      await hooks.onRunning({
-        type: 'attempt-running',
-        jobId: identity.jobId,
-        attempt: identity.attempt,
-        workerId: this.options.workerId,
-        containerId: container.id,
-        startedAt,
-      });
-    } catch (error) {
+    // The RUNNING report goes out beside the wait, not before it: a report stuck on an unreachable
+    // Redis must not hold back the timeout alarm or a terminate. It is still handed over before the exit.
+    const reported = (async () => hooks.onRunning({
+      type: 'attempt-running',
+      jobId: identity.jobId,
+      attempt: identity.attempt,
+      workerId: this.options.workerId,
+      containerId: container.id,
+      startedAt,
+    }))().catch((error: unknown) => {
       // The exit report carries startedAt too, so the run goes on.
       log.error({ err: error }, 'reporting attempt-running failed');
-    }
+    });
     const dir = this.options.jobDataDir ? jobDir(this.options.jobDataDir, identity.jobId) : undefined;
     const exit = await this.waitForExit(container, { deadline, timeoutSeconds: identity.timeoutSeconds ?? 0, signal: hooks.signal, jobDir: dir }, log);
+    await reported;
     return this.exitedEvent(container, identity, startedAt, exit, log);
   }
 

@@ -43,7 +43,9 @@ export class SimulatedRunner implements AttemptRunner {
       return exited;
     }
     const startedAt = new Date().toISOString();
-    await hooks.onRunning({ type: 'attempt-running', jobId: payload.jobId, attempt: payload.attempt, workerId: this.workerId, containerId, startedAt });
+    // As the container runner does: the RUNNING report goes out beside the wait, so a stuck report never delays the timeout.
+    const reported = (async () => hooks.onRunning({ type: 'attempt-running', jobId: payload.jobId, attempt: payload.attempt, workerId: this.workerId, containerId, startedAt }))();
+    reported.catch(() => undefined); // handled below, once the wait is over
     const { durationMs, exitCode } = simulatedBehaviour(payload);
     const timeoutMs = payload.timeoutSeconds === null ? Infinity : payload.timeoutSeconds * 1000;
     const end = await new Promise<AttemptEnd>((resolve) => {
@@ -61,7 +63,9 @@ export class SimulatedRunner implements AttemptRunner {
       );
       hooks.signal?.addEventListener('abort', onAbort, { once: true });
     });
-    const exited: AttemptExitedEvent = { ...base, containerId, startedAt, stoppedAt: new Date().toISOString(), end };
+    const stoppedAt = new Date().toISOString();
+    await reported;
+    const exited: AttemptExitedEvent = { ...base, containerId, startedAt, stoppedAt, end };
     await hooks.onExited?.(exited);
     return exited;
   }
