@@ -164,6 +164,9 @@ class Writes {
     // Each kind of row is one set-based statement, in this order. The job rows, their events and the last kind of
     // attempt rows go in one statement (data-modifying CTEs): one round trip instead of three. Earlier kinds of attempt
     // rows run alone before it, as a CTE cannot see another CTE's change to the same row (a start and an end of one attempt).
+    // Every update names its keys (`= ANY($1)`) as well as joining on them, so they are an index condition whatever the
+    // statistics say: joined alone, a partial index with lagging statistics (no active attempts, said the last analyze)
+    // had the planner hash every active attempt for each batch.
     const attempts: Statement[] = [];
     if (this.opened.length) {
       attempts.push({
@@ -183,7 +186,7 @@ class Writes {
       attempts.push({
         sql: `UPDATE job_attempts a SET status = 'RUNNING', started_at = s.started_at, container_id = COALESCE(s.container_id, a.container_id)
               FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[]) AS s(job_id, attempt, started_at, container_id)
-              WHERE a.job_id = s.job_id AND a.attempt = s.attempt AND a.status = 'STARTING'`,
+              WHERE a.job_id = ANY($1) AND a.job_id = s.job_id AND a.attempt = s.attempt AND a.status = 'STARTING'`,
         params: [this.started.map((s) => s.jobId), this.started.map((s) => s.attempt), this.started.map((s) => s.startedAt), this.started.map((s) => s.containerId)],
       });
     }
@@ -193,7 +196,7 @@ class Writes {
                      container_id = COALESCE(a.container_id, c.container_id)
               FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::text[])
                    AS c(job_id, attempt, status, exit_code, reason, stopped_at, container_id)
-              WHERE a.job_id = c.job_id AND a.attempt = c.attempt AND a.status IN ('STARTING', 'RUNNING')`,
+              WHERE a.job_id = ANY($1) AND a.job_id = c.job_id AND a.attempt = c.attempt AND a.status IN ('STARTING', 'RUNNING')`,
         params: [
           this.closed.map((c) => c.jobId), this.closed.map((c) => c.attempt), this.closed.map((c) => c.status), this.closed.map((c) => c.exitCode),
           this.closed.map((c) => c.reason), this.closed.map((c) => c.stoppedAt), this.closed.map((c) => c.containerId),
@@ -211,7 +214,7 @@ class Writes {
                      updated_at = clock_timestamp()
               FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
                    AS u(id, status, reason, attempt_count, terminate_reason, at, started_at, preemption_count)
-              WHERE j.id = u.id`,
+              WHERE j.id = ANY($1) AND j.id = u.id`,
         params: [
           js.map((u) => u.job.id), js.map((u) => u.job.status), js.map((u) => u.reason), js.map((u) => u.job.attemptCount),
           js.map((u) => u.job.terminateReason), js.map((u) => u.at), js.map((u) => u.startedAt), js.map((u) => u.job.preemptions ?? 0),

@@ -494,11 +494,12 @@ async function recordLateRuns(tx: EntityManager, endings: readonly AttemptEnding
   );
 }
 
-/** Locks the running usage rows of these attempts, in id order as the accrual does. */
+/** Locks the running usage rows of these attempts, in id order as the accrual does (`job_id = ANY`: as in settleUsages). */
 async function lockRunningUsage(tx: EntityManager, attempts: readonly { jobId: string; attempt: number }[]): Promise<void> {
   if (attempts.length === 0) return;
   await tx.query(
-    `SELECT id FROM usage WHERE (job_id, attempt) IN (SELECT * FROM unnest($1::text[], $2::int[])) AND running ORDER BY id FOR UPDATE`,
+    `SELECT id FROM usage WHERE job_id = ANY($1) AND (job_id, attempt) IN (SELECT * FROM unnest($1::text[], $2::int[])) AND running
+     ORDER BY id FOR UPDATE`,
     [attempts.map((a) => a.jobId), attempts.map((a) => a.attempt)],
   );
 }
