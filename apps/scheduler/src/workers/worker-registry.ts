@@ -146,7 +146,7 @@ export class WorkerRegistry {
         : d.state === 'DRAINING' || this.drainRequested.has(d.id) ? 'DRAINING' : 'ACTIVE';
       const before = this.recorded.get(d.id)?.state;
       if (state !== 'LOST' && (before === 'LOST' || before === 'LEFT')) returned.push(d.id);
-      const fingerprint = JSON.stringify([d.pool, d.hostname, d.vcpus, d.memoryMiB, d.gpus, d.labels, d.startedAt]);
+      const fingerprint = fingerprintOf(d);
       const prev = this.recorded.get(d.id);
       const stateChanged = prev?.state !== state || prev.fingerprint !== fingerprint;
       if (stateChanged || heartbeatWriteDue(d.id, prev.heartbeatWrittenAt, now, HEARTBEAT_WRITE_INTERVAL_MS)) due.push({ d, state, fingerprint, stateChanged });
@@ -287,6 +287,18 @@ export class WorkerRegistry {
 export function heartbeatWriteDue(workerId: string, writtenAt: number, now: number, intervalMs: number): boolean {
   const phase = idPhase(workerId, intervalMs);
   return Math.floor((now + phase) / intervalMs) !== Math.floor((writtenAt + phase) / intervalMs);
+}
+
+/** What the workers row records of a worker, besides its state and heartbeat. */
+const fingerprints = new WeakMap<WorkerDescriptor, string>();
+function fingerprintOf(d: WorkerDescriptor): string {
+  // Kept per descriptor: a full pass sees the same one again until the worker's next beat (read() reuses it).
+  let fingerprint = fingerprints.get(d);
+  if (fingerprint === undefined) {
+    fingerprint = JSON.stringify([d.pool, d.hostname, d.vcpus, d.memoryMiB, d.gpus, d.labels, d.startedAt]);
+    fingerprints.set(d, fingerprint);
+  }
+  return fingerprint;
 }
 
 /** A stable offset in [0, intervalMs) from the id (FNV-1a). */
