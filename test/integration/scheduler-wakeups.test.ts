@@ -44,6 +44,16 @@ describe('scheduler wake-ups: passes asked for by submits, reports and workers (
     expect((await job(second)).status).toBe('STARTING');
   });
 
+  it('follows a job queue created after it started, announced by the API, and places its job with no timer pass', async () => {
+    await start(NO_TIMER);
+    await activeWorker('w-new-queue');
+    // Created now: no pass has read it, and its intake has no consumer until one does.
+    const f = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
+    const id = await submit(f.queue, f.definition);
+    await waitFor('the placement', async () => (await bed.worker.dispatched('w-new-queue')).some((p) => p.jobId === id), 15_000);
+    expect((await job(id)).status).toBe('STARTING');
+  });
+
   it('honours a drain asked through the API in the next placement, though only a full pass reads the workers', async () => {
     const f = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
     await start(NO_TIMER);

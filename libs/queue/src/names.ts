@@ -45,6 +45,14 @@ export const RedisKeys = {
   /** Keyed by the attempt's worker first, so a worker's Redis user can be limited to its own attempts' streams. */
   liveLogs: (workerId: string, jobId: string, attempt: number) => `gpubatch:logs:${workerId}:${jobId}:${attempt}`,
   liveLogsOf: (workerId: string) => `gpubatch:logs:${workerId}:*`,
+  /**
+   * Pub/sub channel: a job queue, definition or pool changed (the API
+   * publishes after the commit). API processes drop their catalog caches, the
+   * scheduler reads its queue catalog again. Channels are global to the
+   * Redis server, not per database: the db number keeps deployments sharing
+   * one apart.
+   */
+  catalogChanged: (redisDb: number | undefined) => `gpubatch:catalog-changed:${redisDb ?? 0}`,
 } as const;
 
 // Array children are `<parent>:<index>`; BullMQ refuses ':' in custom ids.

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '#libs/log';
+import { RedisKeys } from '#libs/queue';
 
 /** How long a cached catalog entry may live when an invalidation message was lost (another API process changed it). */
 export const CATALOG_TTL_MS = 2000;
@@ -25,8 +26,7 @@ export class CatalogCache {
     private readonly ttlMs = CATALOG_TTL_MS,
     private readonly now: () => number = Date.now,
   ) {
-    // Pub/sub channels are global to the Redis server, not per database: the db number keeps deployments sharing one apart.
-    this.channel = `gpubatch:catalog-changed:${redis.options.db ?? 0}`;
+    this.channel = RedisKeys.catalogChanged(redis.options.db);
   }
 
   /** Starts hearing other processes' changes. */

@@ -73,6 +73,7 @@ export class SchedulerCoordinator {
   /** Armed when a full pass ends: the next one is due an interval later, however long the passes in between. */
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly placement: PlacementSystem;
+  private readonly catalog: QueueCatalogSystem;
   private readonly beside: SchedulerSystem[];
   private events: Worker<WorkerEvent> | undefined;
   private eventsConnection: Redis | undefined;
@@ -106,7 +107,8 @@ export class SchedulerCoordinator {
     });
     const ender = new AttemptEnder(this.recorder);
     const liveness = new WorkerLivenessSystem(this.registry, config.workerTimeoutMs, startedAt, logger);
-    const catalog = new QueueCatalogSystem(db);
+    const catalog = new QueueCatalogSystem(db, startedAt, () => this.wake(true));
+    this.catalog = catalog;
     const projects = new ProjectLimitsSystem(db, startedAt, logger);
     const intake = new IntakeSystem(db, this.state, this.intake, catalog, this.dispatcher, startedAt, (payloads) => completeDispatch(db, config.secrets, payloads, logger));
     this.systems = [
@@ -137,6 +139,7 @@ export class SchedulerCoordinator {
     await this.dispatcher.dispatchAll(toDispatch);
     this.logger.info({ runnable: this.state.runnable.size, redispatched: [...toDispatch.values()].flat().length }, 'rebuilt from Postgres');
 
+    this.catalog.listen(this.config.redisUrl, this.logger);
     this.eventsConnection = createRedis(this.config.redisUrl, 'events');
     this.events = new Worker<WorkerEvent>(
       QueueNames.events,
@@ -272,6 +275,7 @@ export class SchedulerCoordinator {
     // What was committed goes out before the connection closes (were it lost, the next leader would re-add it).
     await this.sender.settled();
     await this.intake.close();
+    await this.catalog.close();
     await this.events?.close();
     if (this.eventsConnection) await closeRedis(this.eventsConnection);
     await this.dispatcher.close();
