@@ -34,6 +34,10 @@ const MAX_PREEMPTIONS_PER_PASS = 4;
 // head of the order first: behind a deep queue most reasons change in detail with every pass that places, and writing
 // tens of thousands of rows each time was most of a pass (9.4 s p50 at 92,000 waiting). The rest follow in the next passes.
 export const REASON_DETAIL_WRITES_PER_PASS = 5_000;
+// And at most once per job in this long: while jobs pour in, every pass that places changes every waiting job's count
+// of jobs ahead, and rewriting each row (nine indexes) on every pass cost Postgres more than the jobs themselves did.
+// A change of kind is written at once.
+export const REASON_DETAIL_REFRESH_MS = 2_000;
 
 /** What a pass needs to know beyond the runnable jobs and the workers. */
 export interface PassContext {
@@ -185,7 +189,7 @@ export class PlacementPass {
     const t2 = performance.now();
     for (const [id, reason] of noGangPool) waiting.set(id, reason);
     await this.preempt(jobs, waiting, byName, now);
-    await this.writeReasons(waiting, decided);
+    await this.writeReasons(waiting, decided, now);
     if (this.statsFile) {
       const ms = (x: number) => Math.round(x * 10) / 10;
       appendFileSync(this.statsFile, JSON.stringify({
@@ -391,46 +395,66 @@ export class PlacementPass {
    * Writes only the reasons that changed since the last pass, in one
    * statement: every new reason and every change of kind (RESOURCE to
    * PRIORITY, UNSCHEDULABLE to RESOURCE), and changes in detail only up to
-   * REASON_DETAIL_WRITES_PER_PASS, nearest the head of the order first.
+   * REASON_DETAIL_WRITES_PER_PASS, nearest the head of the order first,
+   * and for each job once per REASON_DETAIL_REFRESH_MS.
    * After a pass whose core decided only some jobs (`decided`), when the
    * last pass's reasons are all written, only theirs and those this pass
    * set are compared: at 100,000 waiting, comparing every one was most of
    * such a pass.
    */
-  private async writeReasons(waiting: WaitingReasons, decided: readonly (readonly [string, string])[] | undefined): Promise<void> {
-    const ids: string[] = [];
-    const reasons: string[] = [];
-    let details = 0;
-    this.reasonsBehind = false;
-    const compare = (reason: string, id: string) => {
-      const written = this.state.reasons.get(id);
-      if (written === reason) return;
-      if (written !== undefined && sameKind(written, reason)) {
-        if (details >= REASON_DETAIL_WRITES_PER_PASS) {
-          this.reasonsBehind = true;
-          return;
-        }
-        details++;
+  private async writeReasons(waiting: WaitingReasons, decided: readonly (readonly [string, string])[] | undefined, now: number): Promise<void> {
+    const visit: VisitReasons = decided
+      ? (compare) => {
+        // Each id once, with its reason as the pass leaves it (a reason set after the core's wins).
+        const changed = new Map(decided);
+        for (const id of waiting.changedBySet) changed.set(id, waiting.get(id)!);
+        changed.forEach(compare);
       }
-      ids.push(id);
-      reasons.push(reason);
-    };
-    if (decided) {
-      // Each id once, with its reason as the pass leaves it (a reason set after the core's wins).
-      const changed = new Map(decided);
-      for (const id of waiting.changedBySet) changed.set(id, waiting.get(id)!);
-      changed.forEach(compare);
-    } else waiting.forEach(compare);
+      : (compare) => waiting.forEach(compare);
+    const { ids, reasons, behind } = reasonsToWrite(visit, this.state.reasons, now);
+    this.reasonsBehind = behind;
     if (ids.length > 0) {
       await this.db.query(
         `UPDATE jobs j SET status_reason = r.reason FROM unnest($1::text[], $2::text[]) AS r(id, reason)
-         WHERE j.id = r.id AND j.status = 'RUNNABLE'`,
+         WHERE j.id = ANY($1) AND j.id = r.id AND j.status = 'RUNNABLE'`,
         [ids, reasons],
       );
-      ids.forEach((id, i) => this.state.reasons.set(id, reasons[i]));
+      ids.forEach((id, i) => this.state.reasons.set(id, { reason: reasons[i], at: now }));
     }
     this.reasonsWritten = !this.reasonsBehind;
   }
+}
+
+/** Visits a pass's reasons (reason, job id), nearest the head of the order first. */
+type VisitReasons = (compare: (reason: string, id: string) => void) => void;
+
+/**
+ * The reasons a pass writes, of those it visits: every new reason and every
+ * change of kind; a change in detail only if that job's reason was written
+ * REASON_DETAIL_REFRESH_MS ago or more, and at most
+ * REASON_DETAIL_WRITES_PER_PASS of them. `behind` when a change was held back.
+ */
+export function reasonsToWrite(
+  visit: VisitReasons, written: ReadonlyMap<string, { reason: string; at: number }>, now: number,
+): { ids: string[]; reasons: string[]; behind: boolean } {
+  const ids: string[] = [];
+  const reasons: string[] = [];
+  let details = 0;
+  let behind = false;
+  visit((reason, id) => {
+    const last = written.get(id);
+    if (last?.reason === reason) return;
+    if (last !== undefined && sameKind(last.reason, reason)) {
+      if (details >= REASON_DETAIL_WRITES_PER_PASS || now - last.at < REASON_DETAIL_REFRESH_MS) {
+        behind = true;
+        return;
+      }
+      details++;
+    }
+    ids.push(id);
+    reasons.push(reason);
+  });
+  return { ids, reasons, behind };
 }
 
 /** Whether two reasons are of one kind (the word before the colon): a change between them is a change in detail. */

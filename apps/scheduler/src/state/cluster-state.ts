@@ -77,8 +77,8 @@ export class RunnableJobs extends Map<string, RunnableEntry> {
  */
 export class ClusterState {
   readonly runnable = new RunnableJobs();
-  /** The reason last written for each waiting job, so unchanged reasons are not rewritten. */
-  readonly reasons = new Map<string, string>();
+  /** The reason last written for each waiting job, and when (the scheduler's clock): unchanged reasons are not rewritten. */
+  readonly reasons = new Map<string, { reason: string; at: number }>();
   private readonly held = new Map<string, Map<string, Held>>();
   /**
    * What each pass reads of `held`, kept until an attempt is held or freed:
