@@ -70,4 +70,20 @@ describe('the scheduler\'s queue catalog: kept between passes until the API anno
     expect(await catalog.run(t0 + 40 + CATALOG_REREAD_MS)).toBe(true);
     expect(names(catalog)).toContain(`${prefix}-d`);
   });
+
+  it('reads every pass while the channel cannot be reached (Redis away)', async () => {
+    const t0 = 2_000_000;
+    const catalog = new QueueCatalogSystem(db, t0);
+    try {
+      catalog.listen('redis://127.0.0.1:1', logger); // nothing listens there
+      await addQueue('e');
+      await catalog.run(t0);
+      expect(names(catalog)).toContain(`${prefix}-e`);
+      await addQueue('f');
+      expect(await catalog.run(t0 + 10)).toBe(true);
+      expect(names(catalog)).toContain(`${prefix}-f`);
+    } finally {
+      await catalog.close();
+    }
+  });
 });

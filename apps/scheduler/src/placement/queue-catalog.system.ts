@@ -23,6 +23,7 @@ export class QueueCatalogSystem implements SchedulerSystem {
   private stale = true;
   private readonly reread: Cadence;
   private subscriber: Redis | undefined;
+  private subscribed = false;
   queues: QueueRow[] = [];
   capacityTypes: ReadonlyMap<string, CapacityType> = new Map();
   /** Pools whose admins allow multi-node jobs (host-network containers). */
@@ -50,13 +51,18 @@ export class QueueCatalogSystem implements SchedulerSystem {
       this.stale = true;
     });
     subscriber.on('error', (err: Error) => logger.debug({ err }, 'catalog subscriber error'));
-    subscriber.subscribe(RedisKeys.catalogChanged(subscriber.options.db)).catch((err: Error) =>
-      logger.warn({ err }, 'catalog change channel not subscribed; the catalog is read every pass'));
+    subscriber.subscribe(RedisKeys.catalogChanged(subscriber.options.db)).then(
+      () => {
+        this.subscribed = true;
+      },
+      (err: Error) => logger.warn({ err }, 'catalog change channel not subscribed; the catalog is read every pass'),
+    );
   }
 
   async run(now: number): Promise<boolean> {
     const due = this.reread.due(now);
-    const heard = this.subscriber?.status === 'ready';
+    // Subscribed once (ioredis subscribes again after a reconnect) and connected now.
+    const heard = this.subscribed && this.subscriber?.status === 'ready';
     if (heard && !this.stale && !due) return false;
     // Cleared before the read: an announcement that comes during it asks for another.
     this.stale = false;
@@ -83,6 +89,7 @@ export class QueueCatalogSystem implements SchedulerSystem {
   async close(): Promise<void> {
     const subscriber = this.subscriber;
     this.subscriber = undefined;
+    this.subscribed = false;
     if (subscriber) await closeRedis(subscriber);
   }
 }
