@@ -37,10 +37,9 @@ describe('the scheduler\'s queue catalog: kept between passes until the API anno
     const catalog = new QueueCatalogSystem(db, t0, () => announced++);
     try {
       catalog.listen(testEnv().redisUrl, logger);
-      await waitFor('the catalog channel subscribed', async () => {
-        const [, subscribers] = (await redis.pubsub('NUMSUB', channel())) as [string, number];
-        return subscribers >= 1;
-      }, 10_000);
+      await waitFor('the catalog channel subscribed', () => catalog.listening, 10_000);
+      const [, subscribers] = (await redis.pubsub('NUMSUB', channel())) as [string, number];
+      expect(subscribers).toBeGreaterThanOrEqual(1);
       await addQueue('a');
       expect(await catalog.run(t0)).toBe(true);
       expect(names(catalog)).toEqual([`${prefix}-a`]);
@@ -76,6 +75,7 @@ describe('the scheduler\'s queue catalog: kept between passes until the API anno
     const catalog = new QueueCatalogSystem(db, t0);
     try {
       catalog.listen('redis://127.0.0.1:1', logger); // nothing listens there
+      expect(catalog.listening).toBe(false);
       await addQueue('e');
       await catalog.run(t0);
       expect(names(catalog)).toContain(`${prefix}-e`);

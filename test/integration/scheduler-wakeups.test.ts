@@ -54,6 +54,30 @@ describe('scheduler wake-ups: passes asked for by submits, reports and workers (
     expect((await job(id)).status).toBe('STARTING');
   });
 
+  it('writes a change in a waiting reason\'s detail that came too soon after the last write, with nothing else to prompt it', async () => {
+    const small = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
+    const big = await bed.api.fixture({ resources: { vcpus: 4, memoryMiB: 64 } });
+    await start();
+    await activeWorker('w-reasons', 4);
+    const running = [await submit(small.queue, small.definition), await submit(small.queue, small.definition)];
+    await waitFor('two placements', async () => (await bed.worker.dispatched('w-reasons')).length === 2, 15_000);
+    const waiting = await submit(big.queue, big.definition);
+    const first = await waitFor('a reason', async () => (await job(waiting)).statusReason?.match(/^RESOURCE: .*/)?.[0], 15_000);
+    // One of the two ends: the largest free block grows, a change in detail only, within REASON_DETAIL_REFRESH_MS of the
+    // last write, so it is held back; the passes after it (nothing else changes) write it once the window is up.
+    const startedAt = new Date().toISOString();
+    await bed.worker.report({
+      type: 'attempt-exited', jobId: running[0], attempt: 1, workerId: 'w-reasons', containerId: 'c1', startedAt, stoppedAt: new Date().toISOString(),
+      end: { kind: 'exited', exitCode: 0, oomKilled: false }, logs: [], logsTruncated: false,
+    });
+    const second = await waitFor('the new detail', async () => {
+      const reason = (await job(waiting)).statusReason;
+      return reason !== first ? reason : undefined;
+    }, 15_000);
+    expect(first).toMatch(/^RESOURCE: needs 4 vCPU, 64 MiB; most free is 2 vCPU, \d+ MiB on worker w-reasons$/);
+    expect(second).toMatch(/^RESOURCE: needs 4 vCPU, 64 MiB; most free is 3 vCPU, \d+ MiB on worker w-reasons$/);
+  });
+
   it('honours a drain asked through the API in the next placement, though only a full pass reads the workers', async () => {
     const f = await bed.api.fixture({ resources: { vcpus: 1, memoryMiB: 64 } });
     await start(NO_TIMER);

@@ -93,7 +93,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     logger,
     liveLogs,
   );
-  const runner: AttemptRunner = simulated ? new SimulatedRunner(config.workerId) : containers;
+  const runner: AttemptRunner = simulated ? new SimulatedRunner(config.workerId, logger) : containers;
   const attempts = new AttemptRegistry();
   // Only where GPUs were discovered with nvidia-smi: configured GPUs have no nvidia-smi to ask.
   const sampler = config.gpus.mode === 'auto' && gpus.length > 0 ? new GpuSampler(nvidiaSmiSamples(), config.gpuSampleMs ?? 10_000, logger) : null;

@@ -164,9 +164,9 @@ class Writes {
     // Each kind of row is one set-based statement, in this order. The job rows, their events and the last kind of
     // attempt rows go in one statement (data-modifying CTEs): one round trip instead of three. Earlier kinds of attempt
     // rows run alone before it, as a CTE cannot see another CTE's change to the same row (a start and an end of one attempt).
-    // Every update names its keys (`= ANY($1)`) as well as joining on them, so they are an index condition whatever the
-    // statistics say: joined alone, a partial index with lagging statistics (no active attempts, said the last analyze)
-    // had the planner hash every active attempt for each batch.
+    // The attempt updates name their keys (`= ANY($1)`) as well as joining on them, so they are an index condition whatever
+    // the statistics say: joined alone, the partial index of active attempts with lagging statistics (none, said the last
+    // analyze) had the planner hash every active attempt for each batch.
     const attempts: Statement[] = [];
     if (this.opened.length) {
       attempts.push({
@@ -214,7 +214,7 @@ class Writes {
                      updated_at = clock_timestamp()
               FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
                    AS u(id, status, reason, attempt_count, terminate_reason, at, started_at, preemption_count)
-              WHERE j.id = ANY($1) AND j.id = u.id`,
+              WHERE j.id = u.id`,
         params: [
           js.map((u) => u.job.id), js.map((u) => u.job.status), js.map((u) => u.reason), js.map((u) => u.job.attemptCount),
           js.map((u) => u.job.terminateReason), js.map((u) => u.at), js.map((u) => u.startedAt), js.map((u) => u.job.preemptions ?? 0),

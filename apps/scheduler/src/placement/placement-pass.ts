@@ -83,6 +83,9 @@ export class PlacementPass {
   /** True when every reason of the core's last pass is written: a pass whose core decided only some jobs then compares only theirs. */
   private reasonsWritten = false;
 
+  /** Changes in detail held back until their job's REASON_DETAIL_REFRESH_MS is up, with the reason to write: compared again each pass. */
+  private heldReasons: ReadonlyMap<string, string> = new Map();
+
   /** Preemptions under way: each waiting job's victims, until they have given their resources back. */
   private readonly preempting = new Map<string, { workerId: string; victims: { jobId: string; attempt: number }[] }>();
 
@@ -405,23 +408,27 @@ export class PlacementPass {
   private async writeReasons(waiting: WaitingReasons, decided: readonly (readonly [string, string])[] | undefined, now: number): Promise<void> {
     const visit: VisitReasons = decided
       ? (compare) => {
-        // Each id once, with its reason as the pass leaves it (a reason set after the core's wins).
+        // Each id once, with its reason as the pass leaves it (a reason set after the core's wins, then one held back:
+        // a held job the core did not decide again still has the reason it was held with).
         const changed = new Map(decided);
         for (const id of waiting.changedBySet) changed.set(id, waiting.get(id)!);
+        for (const [id, reason] of this.heldReasons) if (!changed.has(id) && this.state.runnable.has(id)) changed.set(id, reason);
         changed.forEach(compare);
       }
       : (compare) => waiting.forEach(compare);
-    const { ids, reasons, behind } = reasonsToWrite(visit, this.state.reasons, now);
-    this.reasonsBehind = behind;
+    const { ids, reasons, capped, held } = reasonsToWrite(visit, this.state.reasons, now);
+    this.heldReasons = held;
+    // Either way a later pass writes what is left; only the cap leaves this pass's reasons to be compared all again.
+    this.reasonsBehind = capped || held.size > 0;
     if (ids.length > 0) {
       await this.db.query(
         `UPDATE jobs j SET status_reason = r.reason FROM unnest($1::text[], $2::text[]) AS r(id, reason)
-         WHERE j.id = ANY($1) AND j.id = r.id AND j.status = 'RUNNABLE'`,
+         WHERE j.id = r.id AND j.status = 'RUNNABLE'`,
         [ids, reasons],
       );
       ids.forEach((id, i) => this.state.reasons.set(id, { reason: reasons[i], at: now }));
     }
-    this.reasonsWritten = !this.reasonsBehind;
+    this.reasonsWritten = !capped;
   }
 }
 
@@ -431,22 +438,28 @@ type VisitReasons = (compare: (reason: string, id: string) => void) => void;
 /**
  * The reasons a pass writes, of those it visits: every new reason and every
  * change of kind; a change in detail only if that job's reason was written
- * REASON_DETAIL_REFRESH_MS ago or more, and at most
- * REASON_DETAIL_WRITES_PER_PASS of them. `behind` when a change was held back.
+ * REASON_DETAIL_REFRESH_MS ago or more (else it is `held`, with its
+ * reason), and at most REASON_DETAIL_WRITES_PER_PASS of them (`capped` when
+ * more were due).
  */
 export function reasonsToWrite(
   visit: VisitReasons, written: ReadonlyMap<string, { reason: string; at: number }>, now: number,
-): { ids: string[]; reasons: string[]; behind: boolean } {
+): { ids: string[]; reasons: string[]; capped: boolean; held: Map<string, string> } {
   const ids: string[] = [];
   const reasons: string[] = [];
+  const held = new Map<string, string>();
   let details = 0;
-  let behind = false;
+  let capped = false;
   visit((reason, id) => {
     const last = written.get(id);
     if (last?.reason === reason) return;
     if (last !== undefined && sameKind(last.reason, reason)) {
-      if (details >= REASON_DETAIL_WRITES_PER_PASS || now - last.at < REASON_DETAIL_REFRESH_MS) {
-        behind = true;
+      if (now - last.at < REASON_DETAIL_REFRESH_MS) {
+        held.set(id, reason);
+        return;
+      }
+      if (details >= REASON_DETAIL_WRITES_PER_PASS) {
+        capped = true;
         return;
       }
       details++;
@@ -454,7 +467,7 @@ export function reasonsToWrite(
     ids.push(id);
     reasons.push(reason);
   });
-  return { ids, reasons, behind };
+  return { ids, reasons, capped, held };
 }
 
 /** Whether two reasons are of one kind (the word before the colon): a change between them is a change in detail. */

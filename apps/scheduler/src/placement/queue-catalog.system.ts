@@ -46,24 +46,33 @@ export class QueueCatalogSystem implements SchedulerSystem {
       this.stale = true;
       this.onChange();
     });
-    // Changes made while it was away were not heard.
+    const channel = RedisKeys.catalogChanged(subscriber.options.db);
+    // At each (re)connection: what changed while it was away was not heard, and nothing is until the subscription is
+    // confirmed (ioredis subscribes again by itself too; a second SUBSCRIBE is harmless).
     subscriber.on('ready', () => {
+      this.subscribed = false;
       this.stale = true;
+      subscriber.subscribe(channel).then(
+        () => {
+          this.subscribed = true;
+          this.stale = true;
+        },
+        (err: Error) => {
+          if (this.subscriber === subscriber) logger.warn({ err }, 'catalog change channel not subscribed; the catalog is read every pass');
+        },
+      );
     });
     subscriber.on('error', (err: Error) => logger.debug({ err }, 'catalog subscriber error'));
-    subscriber.subscribe(RedisKeys.catalogChanged(subscriber.options.db)).then(
-      () => {
-        this.subscribed = true;
-      },
-      (err: Error) => logger.warn({ err }, 'catalog change channel not subscribed; the catalog is read every pass'),
-    );
+  }
+
+  /** True while announcements are heard: subscribed on this connection, and connected. */
+  get listening(): boolean {
+    return this.subscribed && this.subscriber?.status === 'ready';
   }
 
   async run(now: number): Promise<boolean> {
     const due = this.reread.due(now);
-    // Subscribed once (ioredis subscribes again after a reconnect) and connected now.
-    const heard = this.subscribed && this.subscriber?.status === 'ready';
-    if (heard && !this.stale && !due) return false;
+    if (this.listening && !this.stale && !due) return false;
     // Cleared before the read: an announcement that comes during it asks for another.
     this.stale = false;
     let queues: QueueRow[];

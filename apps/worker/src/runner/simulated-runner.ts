@@ -1,4 +1,5 @@
 import type { AttemptEnd } from '#libs/core';
+import type { Logger } from '#libs/log';
 import type { AttemptExitedEvent, DispatchPayload } from '#libs/queue';
 import type { AttemptRunner, RunHooks } from './container-runner.js';
 import { terminateReason } from './container-runner.js';
@@ -29,7 +30,7 @@ export function simulatedBehaviour(payload: Pick<DispatchPayload, 'command' | 'e
  * reports, outbox, heartbeat, control) is the real worker's. Never a default.
  */
 export class SimulatedRunner implements AttemptRunner {
-  constructor(private readonly workerId: string) {}
+  constructor(private readonly workerId: string, private readonly logger?: Logger) {}
 
   async run(payload: DispatchPayload, hooks: RunHooks): Promise<AttemptExitedEvent> {
     const containerId = `simulated-${payload.jobId}-${payload.attempt}`;
@@ -43,9 +44,10 @@ export class SimulatedRunner implements AttemptRunner {
       return exited;
     }
     const startedAt = new Date().toISOString();
-    // As the container runner does: the RUNNING report goes out beside the wait, so a stuck report never delays the timeout.
-    const reported = (async () => hooks.onRunning({ type: 'attempt-running', jobId: payload.jobId, attempt: payload.attempt, workerId: this.workerId, containerId, startedAt }))();
-    reported.catch(() => undefined); // handled below, once the wait is over
+    // As the container runner does: the RUNNING report goes out beside the wait, so a stuck report never delays the
+    // timeout, and a failed one does not end the run (the exit report carries startedAt too).
+    const reported = (async () => hooks.onRunning({ type: 'attempt-running', jobId: payload.jobId, attempt: payload.attempt, workerId: this.workerId, containerId, startedAt }))()
+      .catch((error: unknown) => this.logger?.error({ err: error }, 'reporting attempt-running failed'));
     const { durationMs, exitCode } = simulatedBehaviour(payload);
     const timeoutMs = payload.timeoutSeconds === null ? Infinity : payload.timeoutSeconds * 1000;
     const end = await new Promise<AttemptEnd>((resolve) => {
@@ -62,6 +64,8 @@ export class SimulatedRunner implements AttemptRunner {
         Math.min(durationMs, timeoutMs),
       );
       hooks.signal?.addEventListener('abort', onAbort, { once: true });
+      // Terminated while the RUNNING report was being handed over, before the listener was there.
+      if (hooks.signal?.aborted) onAbort();
     });
     const stoppedAt = new Date().toISOString();
     await reported;
