@@ -115,18 +115,31 @@ export async function settleUsage(tx: EntityManager, jobId: string, attempt: num
 }
 
 /**
+ * The running usage rows of these attempts, locked in id order as the
+ * accrual locks them. `job_id = ANY` makes the keys an index condition: on
+ * the pair alone, stale statistics of `running` (none, said the last
+ * analyze) had the planner walk every running row once per key.
+ */
+async function lockRunning<T>(tx: EntityManager, columns: string, attempts: readonly { jobId: string; attempt: number }[]): Promise<T[]> {
+  if (attempts.length === 0) return [];
+  return tx.query(
+    `SELECT ${columns} FROM usage
+     WHERE job_id = ANY($1) AND (job_id, attempt) IN (SELECT * FROM unnest($1::text[], $2::int[])) AND running ORDER BY id FOR UPDATE`,
+    [attempts.map((a) => a.jobId), attempts.map((a) => a.attempt)],
+  );
+}
+
+/** Locks the running usage rows of these attempts before a transaction writes other usage rows (see lockRunning). */
+export async function lockRunningUsages(tx: EntityManager, attempts: readonly { jobId: string; attempt: number }[]): Promise<void> {
+  await lockRunning(tx, 'id', attempts);
+}
+
+/**
  * `settleUsage` for many attempts (each at most once): one locking read, one
  * multi-row update. Returns the attempts settled, as `jobId:attempt`.
  */
 export async function settleUsages(tx: EntityManager, stops: readonly AttemptStop[]): Promise<Set<string>> {
-  if (stops.length === 0) return new Set();
-  const open: (OpenUsage & { job_id: string; attempt: number })[] = await tx.query(
-    // In id order, as the accrual locks them. `job_id = ANY` makes the keys an index condition: on the pair alone, stale
-    // statistics of `running` (none, said the last analyze) had the planner walk every running row once per key.
-    `SELECT ${OPEN_USAGE_COLUMNS}, job_id, attempt FROM usage
-     WHERE job_id = ANY($1) AND (job_id, attempt) IN (SELECT * FROM unnest($1::text[], $2::int[])) AND running ORDER BY id FOR UPDATE`,
-    [stops.map((s) => s.jobId), stops.map((s) => s.attempt)],
-  );
+  const open = await lockRunning<OpenUsage & { job_id: string; attempt: number }>(tx, `${OPEN_USAGE_COLUMNS}, job_id, attempt`, stops);
   if (open.length === 0) return new Set();
   const stopAt = new Map(stops.map((s) => [`${s.jobId}:${s.attempt}`, s.stoppedAt]));
   const settled = open.map((u) => {

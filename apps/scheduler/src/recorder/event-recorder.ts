@@ -8,7 +8,7 @@ import { verifyReport, type AttemptExitedEvent, type AttemptPullingEvent, type A
 import type { AttemptEnding } from '../lifecycle/attempt-ender.js';
 import { ClusterState } from '../state/cluster-state.js';
 import { loadRunnable } from '../reconciler/rebuild.js';
-import { openUsage, openUsages, settleUsage, settleUsages, type AttemptStart, type AttemptStop } from '../billing/metering.js';
+import { lockRunningUsages, openUsage, openUsages, settleUsage, settleUsages, type AttemptStart, type AttemptStop } from '../billing/metering.js';
 import { recordGpuUtilizations } from '../billing/gpu-utilization.js';
 import { schedulerMetrics } from '../metrics/scheduler-metrics.js';
 
@@ -304,7 +304,7 @@ export class EventRecorder {
 
       // The running rows to settle are locked before any usage row is written here (as the accrual locks them), so a
       // rollup row this transaction writes is never held while it waits for the accrual.
-      await lockRunningUsage(tx, [...bills, ...lateStops]);
+      await lockRunningUsages(tx, [...bills, ...lateStops]);
       // Opened once per attempt: a row that exists already is left as it is.
       const metered = await openUsages(tx, [...starts, ...lateStarts]);
       const startedAt = new Map(starts.map((x) => [`${x.jobId}:${x.attempt}`, x.startedAt]));
@@ -491,16 +491,6 @@ async function recordLateRuns(tx: EntityManager, endings: readonly AttemptEnding
      FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS l(job_id, attempt, started_at)
      WHERE j.id = l.job_id AND j.started_at IS NULL AND l.started_at IS NOT NULL`,
     params.slice(0, 3),
-  );
-}
-
-/** Locks the running usage rows of these attempts, in id order as the accrual does (`job_id = ANY`: as in settleUsages). */
-async function lockRunningUsage(tx: EntityManager, attempts: readonly { jobId: string; attempt: number }[]): Promise<void> {
-  if (attempts.length === 0) return;
-  await tx.query(
-    `SELECT id FROM usage WHERE job_id = ANY($1) AND (job_id, attempt) IN (SELECT * FROM unnest($1::text[], $2::int[])) AND running
-     ORDER BY id FOR UPDATE`,
-    [attempts.map((a) => a.jobId), attempts.map((a) => a.attempt)],
   );
 }
 
