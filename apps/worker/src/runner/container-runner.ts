@@ -72,6 +72,19 @@ export function terminateReason(signal: AbortSignal): string {
 }
 
 /**
+ * Hands the RUNNING report over without holding up the run: the caller arms
+ * its timeout and terminate beside it (a report stuck on an unreachable
+ * Redis must not let an attempt outrun its timeout) and awaits the result
+ * before its exit report, so RUNNING still goes first. A failed report does
+ * not end the run: the exit report carries startedAt too.
+ */
+export function reportRunning(hooks: Pick<RunHooks, 'onRunning'>, event: AttemptRunningEvent, log?: Logger): Promise<void> {
+  return (async () => hooks.onRunning(event))().catch((error: unknown) => {
+    log?.error({ err: error }, 'reporting attempt-running failed');
+  });
+}
+
+/**
  * Runs one attempt in a Docker container: image, create, start, wait (or
  * stop it on timeout or terminate), logs, remove. What the container did is
  * the result (an exit code is not an error); it throws only when Docker
@@ -244,19 +257,14 @@ export class ContainerRunner implements AttemptRunner {
   ): Promise<AttemptExitedEvent> {
     live?.follow(container);
     log.info({ containerId: container.id, startedAt, timeoutSeconds: identity.timeoutSeconds }, 'container running');
-    // The RUNNING report goes out beside the wait, not before it: a report stuck on an unreachable
-    // Redis must not hold back the timeout alarm or a terminate. It is still handed over before the exit.
-    const reported = (async () => hooks.onRunning({
+    const reported = reportRunning(hooks, {
       type: 'attempt-running',
       jobId: identity.jobId,
       attempt: identity.attempt,
       workerId: this.options.workerId,
       containerId: container.id,
       startedAt,
-    }))().catch((error: unknown) => {
-      // The exit report carries startedAt too, so the run goes on.
-      log.error({ err: error }, 'reporting attempt-running failed');
-    });
+    }, log);
     const dir = this.options.jobDataDir ? jobDir(this.options.jobDataDir, identity.jobId) : undefined;
     const exit = await this.waitForExit(container, { deadline, timeoutSeconds: identity.timeoutSeconds ?? 0, signal: hooks.signal, jobDir: dir }, log);
     await reported;

@@ -2,7 +2,7 @@ import type { AttemptEnd } from '#libs/core';
 import type { Logger } from '#libs/log';
 import type { AttemptExitedEvent, DispatchPayload } from '#libs/queue';
 import type { AttemptRunner, RunHooks } from './container-runner.js';
-import { terminateReason } from './container-runner.js';
+import { reportRunning, terminateReason } from './container-runner.js';
 
 /** The job environment variables a simulated attempt obeys (the job's own, so a submit sets them per job). */
 export const SIMULATED_DURATION_VAR = 'SIM_DURATION_MS';
@@ -44,10 +44,7 @@ export class SimulatedRunner implements AttemptRunner {
       return exited;
     }
     const startedAt = new Date().toISOString();
-    // As the container runner does: the RUNNING report goes out beside the wait, so a stuck report never delays the
-    // timeout, and a failed one does not end the run (the exit report carries startedAt too).
-    const reported = (async () => hooks.onRunning({ type: 'attempt-running', jobId: payload.jobId, attempt: payload.attempt, workerId: this.workerId, containerId, startedAt }))()
-      .catch((error: unknown) => this.logger?.error({ err: error }, 'reporting attempt-running failed'));
+    const reported = reportRunning(hooks, { type: 'attempt-running', jobId: payload.jobId, attempt: payload.attempt, workerId: this.workerId, containerId, startedAt }, this.logger);
     const { durationMs, exitCode } = simulatedBehaviour(payload);
     const timeoutMs = payload.timeoutSeconds === null ? Infinity : payload.timeoutSeconds * 1000;
     const end = await new Promise<AttemptEnd>((resolve) => {
