@@ -43,7 +43,8 @@ export class SimulatedRunner implements AttemptRunner {
       await hooks.onExited?.(exited);
       return exited;
     }
-    const startedAt = new Date().toISOString();
+    const startedMs = Date.now();
+    const startedAt = new Date(startedMs).toISOString();
     const reported = reportRunning(hooks, { type: 'attempt-running', jobId: payload.jobId, attempt: payload.attempt, workerId: this.workerId, containerId, startedAt }, this.logger);
     const { durationMs, exitCode } = simulatedBehaviour(payload);
     const timeoutMs = payload.timeoutSeconds === null ? Infinity : payload.timeoutSeconds * 1000;
@@ -64,7 +65,9 @@ export class SimulatedRunner implements AttemptRunner {
       // Terminated while the RUNNING report was being handed over, before the listener was there.
       if (hooks.signal?.aborted) onAbort();
     });
-    const stoppedAt = new Date().toISOString();
+    // A timer may fire a millisecond early by the wall clock: an attempt that ran its course ran at least its duration.
+    const ranFor = end.kind === 'terminated' ? 0 : Math.min(durationMs, timeoutMs);
+    const stoppedAt = new Date(Math.max(Date.now(), startedMs + ranFor)).toISOString();
     await reported;
     const exited: AttemptExitedEvent = { ...base, containerId, startedAt, stoppedAt, end };
     await hooks.onExited?.(exited);
